@@ -1,0 +1,64 @@
+"""The one small interface every object backend implements.
+
+A backend stores opaque immutable blobs under ids and a few small named metadata
+documents. It does not hash or verify: :class:`storage.store.ObjectStore` does that
+on every read, for every backend alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+
+class Backend(ABC):
+    """Write-once blob storage keyed by object id."""
+
+    #: A URL that opens this backend again (``memory://``, a local path, ``s3://bucket/prefix``).
+    url: str
+
+    #: Whether :meth:`exists` is cheap enough to call before every write.
+    cheap_exists: bool = True
+
+    @abstractmethod
+    def put(self, oid: str, data: bytes | memoryview) -> None:
+        """Store ``data`` under ``oid``. Writing an id that exists is a harmless no-op.
+
+        Raises:
+            BackendUnavailable: the backend failed after bounded retries.
+        """
+
+    @abstractmethod
+    def get(self, oid: str) -> bytes:
+        """The bytes stored under ``oid``, unverified.
+
+        Raises:
+            ObjectNotFound: no such object.
+            BackendUnavailable: the backend failed after bounded retries.
+        """
+
+    @abstractmethod
+    def exists(self, oid: str) -> bool:
+        """Whether an object is stored under ``oid``."""
+
+    @abstractmethod
+    def delete(self, oid: str) -> None:
+        """Remove ``oid``; removing a missing object is not an error."""
+
+    @abstractmethod
+    def iter_ids(self) -> Iterator[str]:
+        """Every stored object id, in no particular order, streamed."""
+
+    @abstractmethod
+    def read_meta(self, name: str) -> bytes | None:
+        """A small named metadata document (such as the store config), or None."""
+
+    @abstractmethod
+    def write_meta(self, name: str, data: bytes) -> None:
+        """Write a small named metadata document, replacing any earlier one."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and threads."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"

@@ -1,0 +1,87 @@
+"""Content-defined chunking (FastCDC, compiled) over streams, with bounded memory.
+
+Boundaries depend only on the bytes since the previous boundary, so an edit in the
+middle of a file changes only the chunks around it; the rest keep their ids and
+deduplicate against earlier versions. See ``docs/storage.md`` for how the sizes
+were chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from fastcdc.fastcdc_cy import fastcdc_cy
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkParams:
+    """FastCDC sizes in bytes. Recorded in the store so later defaults never break dedup."""
+
+    min_size: int = 512 * KiB
+    avg_size: int = 1 * MiB
+    max_size: int = 4 * MiB
+
+    def __post_init__(self) -> None:
+        if not 64 <= self.min_size <= self.avg_size <= self.max_size:
+            raise ValueError(f"chunk sizes must satisfy 64 <= min <= avg <= max, got {self}")
+
+    def as_dict(self) -> dict[str, int]:
+        return {"min": self.min_size, "avg": self.avg_size, "max": self.max_size}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, int]) -> ChunkParams:
+        return cls(int(d["min"]), int(d["avg"]), int(d["max"]))
+
+
+DEFAULT_PARAMS = ChunkParams()
+
+
+def cut_points(data: memoryview | bytes, params: ChunkParams) -> list[int]:
+    """Lengths of the consecutive chunks FastCDC cuts ``data`` into."""
+    return [
+        c.length
+        for c in fastcdc_cy(data, params.min_size, params.avg_size, params.max_size, fat=False, hf=None)
+    ]
+
+
+def iter_chunks(stream: BinaryIO, params: ChunkParams = DEFAULT_PARAMS) -> Iterator[bytes]:
+    """Cut a stream into content-defined chunks, reading a fixed window at a time.
+
+    Memory stays near the window's size whatever the stream's length. The last chunk of
+    each window is held back and cut again with the following bytes, so the result is
+    exactly what chunking the whole stream at once would give.
+    """
+    window = max(16 * MiB, 4 * params.max_size)
+    buf = bytearray(window)
+    view = memoryview(buf)
+    filled = 0
+    eof = False
+    try:
+        while True:
+            while not eof and filled < window:
+                n = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+                if not n:
+                    eof = True
+                else:
+                    filled += n
+            if not filled:
+                return
+            lengths = cut_points(view[:filled], params)
+            if not eof and len(lengths) > 1:
+                lengths.pop()  # may be cut short by the window's end: cut it again with more bytes
+            pos = 0
+            for n in lengths:
+                yield bytes(view[pos : pos + n])
+                pos += n
+            if pos < filled:
+                view[: filled - pos] = view[pos:filled]
+            filled -= pos
+            if eof and not filled:
+                return
+    finally:
+        view.release()

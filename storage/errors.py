@@ -1,0 +1,45 @@
+"""The storage layer's exceptions: one root, a few specific kinds with structured fields."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Root of every error raised by :mod:`storage`."""
+
+
+class ObjectNotFound(StorageError):
+    """An object id that the backend does not hold."""
+
+    def __init__(self, oid: str, where: str = "") -> None:
+        self.oid = oid
+        self.where = where
+        super().__init__(f"object {oid} not found" + (f" in {where}" if where else ""))
+
+
+class CorruptObject(StorageError):
+    """An object whose bytes do not hash to its id; the bytes are never returned."""
+
+    def __init__(self, oid: str, actual: str, where: str = "") -> None:
+        self.oid = oid
+        self.expected = oid
+        self.actual = actual
+        self.where = where
+        super().__init__(
+            f"object {oid} is corrupt" + (f" in {where}" if where else "") + f": its content hashes to {actual}"
+        )
+
+
+class BackendUnavailable(StorageError):
+    """The backend could not be reached or kept failing after bounded retries."""
+
+
+class InvalidInput(StorageError):
+    """Input the store refuses: a bad path or name, an unreadable file, a symlink loop."""
+
+
+class PathConflict(InvalidInput):
+    """A change that needs a path to be a directory where it is a file, or the reverse."""
+
+
+class StoreConfigError(StorageError):
+    """The store's recorded configuration is missing, unreadable or disagrees with the caller."""

@@ -1,0 +1,391 @@
+"""The object store: content-addressed, verified, deduplicated files and trees over any backend.
+
+:class:`ObjectStore` reads (every object is verified against its id) and opens
+:class:`~storage.writer.Writer` batches for writing. Its configuration (hash
+algorithm, chunk sizes) is written into the backend at :meth:`ObjectStore.init` and
+checked at :meth:`ObjectStore.open`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storage.backends import open_backend
+from storage.backends.base import Backend
+from storage.chunking import DEFAULT_PARAMS, ChunkParams
+from storage.errors import CorruptObject, InvalidInput, ObjectNotFound, StoreConfigError
+from storage.hashing import XXH3_128, HashAlgorithm
+from storage.model import DataRef, DiffEntry, Entry, normalize_path
+from storage.tree import Trees, is_tree_object
+
+if TYPE_CHECKING:
+    from storage.writer import Writer
+
+CONFIG_NAME = "datavc-store.json"
+FORMAT = "datavc-objects"
+VERSION = 1
+DEFAULT_PACK_SIZE = 4 * 1024 * 1024
+_OBJECT_CACHE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """What a store records about itself at init."""
+
+    algorithm: str = XXH3_128
+    chunking: ChunkParams = DEFAULT_PARAMS
+    pack_size: int = DEFAULT_PACK_SIZE
+
+    def to_json(self) -> bytes:
+        doc = {
+            "format": FORMAT,
+            "version": VERSION,
+            "hash": self.algorithm,
+            "chunking": self.chunking.as_dict(),
+            "pack_size": self.pack_size,
+        }
+        return json.dumps(doc, indent=2).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> StoreConfig:
+        try:
+            doc = json.loads(data)
+            if doc.get("format") != FORMAT:
+                raise ValueError(f"format is {doc.get('format')!r}")
+            if int(doc["version"]) > VERSION:
+                raise StoreConfigError(
+                    f"store at {where} has format version {doc['version']}; this datavc reads up to {VERSION}"
+                )
+            return cls(str(doc["hash"]), ChunkParams.from_dict(doc["chunking"]), int(doc["pack_size"]))
+        except StoreConfigError:
+            raise
+        except (ValueError, KeyError, TypeError) as err:
+            raise StoreConfigError(f"store configuration at {where} is unreadable: {err}") from err
+
+
+@dataclass(slots=True)
+class FsckReport:
+    """What :meth:`ObjectStore.fsck` found."""
+
+    checked: int = 0
+    bytes: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt and not self.missing
+
+
+class ObjectStore:
+    """Reads verified objects, files and trees; writes through :meth:`writer`."""
+
+    def __init__(self, backend: Backend, config: StoreConfig) -> None:
+        self.backend = backend
+        self.config = config
+        self.algorithm = HashAlgorithm(config.algorithm)
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_bytes = 0
+        self._lock = threading.Lock()
+        self.trees = Trees(self.get_object, self._no_write)
+
+    # ----- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        target: Backend | str | os.PathLike[str],
+        *,
+        algorithm: str = XXH3_128,
+        chunking: ChunkParams | None = None,
+        pack_size: int = DEFAULT_PACK_SIZE,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> ObjectStore:
+        """Create a store (or open an existing one with the same algorithm).
+
+        Raises:
+            StoreConfigError: a store is already there with a different hash algorithm.
+        """
+        HashAlgorithm(algorithm)  # validate the name before writing anything
+        backend = _backend(target, cache_dir, algorithm)
+        existing = backend.read_meta(CONFIG_NAME)
+        if existing is not None:
+            cfg = StoreConfig.from_json(existing, backend.url)
+            if cfg.algorithm != algorithm:
+                raise StoreConfigError(
+                    f"a store using {cfg.algorithm} already exists at {backend.url}; cannot re-init it with {algorithm}"
+                )
+            return cls(backend, cfg)
+        cfg = StoreConfig(algorithm, chunking or DEFAULT_PARAMS, pack_size)
+        backend.write_meta(CONFIG_NAME, cfg.to_json())
+        return cls(backend, cfg)
+
+    @classmethod
+    def open(
+        cls,
+        target: Backend | str | os.PathLike[str],
+        *,
+        algorithm: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> ObjectStore:
+        """Open an existing store, checking its recorded hash algorithm.
+
+        Raises:
+            StoreConfigError: no store there, or it uses another algorithm than ``algorithm``.
+        """
+        backend = _backend(target, None, None)
+        data = backend.read_meta(CONFIG_NAME)
+        if data is None:
+            raise StoreConfigError(f"no object store at {backend.url} (create one with init)")
+        cfg = StoreConfig.from_json(data, backend.url)
+        if algorithm is not None and algorithm != cfg.algorithm:
+            raise StoreConfigError(f"store at {backend.url} uses {cfg.algorithm}, not {algorithm}")
+        if cache_dir is not None:
+            backend = _backend(backend, cache_dir, cfg.algorithm)
+        return cls(backend, cfg)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> ObjectStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def writer(self, *, parallelism: int | None = None) -> Writer:
+        """A write batch: use as a context manager; everything is durable when it exits."""
+        from storage.writer import Writer
+
+        return Writer(self, parallelism=parallelism)
+
+    # ----- objects -----------------------------------------------------------
+
+    def get_object(self, oid: str) -> bytes:
+        """An object's bytes, verified against its id.
+
+        Raises:
+            ObjectNotFound, CorruptObject, BackendUnavailable
+        """
+        with self._lock:
+            data = self._cache.get(oid)
+            if data is not None:
+                self._cache.move_to_end(oid)
+                return data
+        if not self.algorithm.is_id(oid):
+            raise InvalidInput(f"{oid!r} is not an object id")
+        data = self.backend.get(oid)
+        actual = self.algorithm.digest(data)
+        if actual != oid:
+            raise CorruptObject(oid, actual, self.backend.url)
+        with self._lock:
+            if oid not in self._cache and len(data) <= _OBJECT_CACHE_BYTES // 8:
+                self._cache[oid] = data
+                self._cache_bytes += len(data)
+                while self._cache_bytes > _OBJECT_CACHE_BYTES:
+                    _, old = self._cache.popitem(last=False)
+                    self._cache_bytes -= len(old)
+        return data
+
+    def has_object(self, oid: str) -> bool:
+        return self.backend.exists(oid)
+
+    def _no_write(self, data: bytes) -> str:
+        raise RuntimeError("trees are written through ObjectStore.writer()")
+
+    # ----- files -------------------------------------------------------------
+
+    def iter_content(self, entry: Entry, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """A file's bytes (or the range ``[start, start+length)``), fetching only the objects needed.
+
+        A whole-file read also checks the file's content hash.
+
+        Raises:
+            InvalidInput: a directory entry or a range outside the file.
+            CorruptObject: an object, or the file as a whole, does not match its hash.
+        """
+        if entry.is_dir:
+            raise InvalidInput(f"{entry.name} is a directory")
+        end = entry.size if length is None else start + length
+        if start < 0 or end > entry.size or end < start:
+            raise InvalidInput(f"range {start}..{end} is outside {entry.name} ({entry.size} bytes)")
+        whole = start == 0 and end == entry.size
+        hasher = self.algorithm.new() if whole else None
+        pos = 0
+        for ref in entry.refs:
+            ref_end = pos + ref.length
+            if ref_end > start and pos < end:
+                data = self.get_object(ref.oid)
+                if ref.offset + ref.length > len(data):
+                    raise CorruptObject(ref.oid, "(too short for its reference)", self.backend.url)
+                lo = ref.offset + max(start - pos, 0)
+                hi = ref.offset + min(end, ref_end) - pos
+                piece = data[lo:hi] if (lo, hi) != (0, len(data)) else data
+                if hasher is not None:
+                    hasher.update(piece)
+                yield piece
+            pos = ref_end
+            if pos >= end:
+                break
+        if hasher is not None and pos >= entry.size and hasher.hexdigest() != entry.hash:
+            raise CorruptObject(entry.hash, hasher.hexdigest(), f"file {entry.name}")
+
+    def read_bytes(self, entry: Entry, start: int = 0, length: int | None = None) -> bytes:
+        """A file's bytes (or a range of them) in memory: for small files."""
+        return b"".join(self.iter_content(entry, start, length))
+
+    def open_file(self, entry: Entry) -> io.BufferedReader:
+        """A seekable binary stream over a file's content."""
+        return io.BufferedReader(_EntryReader(self, entry), buffer_size=1024 * 1024)
+
+    def export(self, entry: Entry, dest: str | os.PathLike[str]) -> None:
+        """Write a file to ``dest`` (atomically: temp file then rename)."""
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.datavc-tmp")
+        try:
+            with open(tmp, "wb") as f:
+                for piece in self.iter_content(entry):
+                    f.write(piece)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    # ----- trees -------------------------------------------------------------
+
+    def empty_tree(self) -> str:
+        """The id of the empty tree (written when first needed)."""
+        with self.writer() as w:
+            return w.trees.empty()
+
+    def get_entry(self, root: str, path: str) -> Entry | None:
+        """The entry at ``path`` in tree ``root`` (the root itself for ``""``), or None."""
+        return self.trees.get(root, normalize_path(path))
+
+    def list_dir(self, root: str, path: str = "") -> Iterator[Entry]:
+        """The entries of the directory at ``path``.
+
+        Raises:
+            ObjectNotFound: no such path; InvalidInput: it is a file.
+        """
+        entry = self.get_entry(root, path)
+        if entry is None:
+            raise ObjectNotFound(path or "/", "tree " + root)
+        if not entry.is_dir:
+            raise InvalidInput(f"{path} is a file, not a directory")
+        return self.trees.iter_dir(entry.hash)
+
+    def walk(self, root: str, path: str = "", *, dirs: bool = False) -> Iterator[tuple[str, Entry]]:
+        """Every file (and directory, with ``dirs``) below ``path``, as (full path, entry)."""
+        path = normalize_path(path)
+        entry = self.trees.get(root, path)
+        if entry is None:
+            return iter(())
+        if not entry.is_dir:
+            return iter([(path, entry)])
+        return self.trees.walk(entry.hash, path + "/" if path else "", dirs=dirs)
+
+    def diff(self, a: str, b: str) -> Iterator[DiffEntry]:
+        """File-level changes from tree ``a`` to tree ``b``; cost follows the changes, not the size."""
+        return self.trees.diff(a, b)
+
+    # ----- integrity ---------------------------------------------------------
+
+    def fsck(self, roots: list[str] | None = None) -> FsckReport:
+        """Verify every stored object; with ``roots``, also that every object they use exists."""
+        report = FsckReport()
+        for oid in self.backend.iter_ids():
+            report.checked += 1
+            try:
+                data = self.backend.get(oid)
+            except ObjectNotFound:
+                continue  # deleted while listing
+            report.bytes += len(data)
+            if self.algorithm.digest(data) != oid:
+                report.corrupt.append(oid)
+        seen: set[str] = set()
+        for root in roots or []:
+            try:
+                for oid, is_tree in self.trees.iter_objects(root, seen):
+                    if not is_tree and oid not in seen:
+                        seen.add(oid)
+                        if not self.backend.exists(oid):
+                            report.missing.append(oid)
+            except ObjectNotFound as err:
+                report.missing.append(err.oid)
+            except CorruptObject as err:
+                if err.oid not in report.corrupt:
+                    report.corrupt.append(err.oid)
+        return report
+
+    def is_tree(self, oid: str) -> bool:
+        return is_tree_object(self.get_object(oid))
+
+
+class _EntryReader(io.RawIOBase):
+    """Raw seekable reader over a file entry; fetches one object at a time."""
+
+    def __init__(self, store: ObjectStore, entry: Entry) -> None:
+        super().__init__()
+        if entry.is_dir:
+            raise InvalidInput(f"{entry.name} is a directory")
+        self._store = store
+        self._entry = entry
+        self._pos = 0
+        self._starts: list[int] = []
+        total = 0
+        for r in entry.refs:
+            self._starts.append(total)
+            total += r.length
+        self._current: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._entry.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, b: Any) -> int:
+        if self._pos >= self._entry.size:
+            return 0
+        from bisect import bisect_right
+
+        i = bisect_right(self._starts, self._pos) - 1
+        ref: DataRef = self._entry.refs[i]
+        if self._current is None or self._current[0] != i:
+            data = self._store.get_object(ref.oid)
+            self._current = (i, data[ref.offset : ref.offset + ref.length])
+        piece = self._current[1]
+        off = self._pos - self._starts[i]
+        n = min(len(b), len(piece) - off)
+        b[:n] = piece[off : off + n]
+        self._pos += n
+        return n
+
+
+def _backend(
+    target: Backend | str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None, algorithm: str | None
+) -> Backend:
+    backend = target if isinstance(target, Backend) else open_backend(os.fspath(target))
+    if cache_dir is not None and algorithm is not None:
+        from storage.cache import CachedBackend
+
+        backend = CachedBackend(backend, cache_dir, HashAlgorithm(algorithm))
+    return backend
+

@@ -1,0 +1,594 @@
+"""Trees: a commit's files as a persistent Merkle structure.
+
+Each directory is a *prolly tree* over its entries sorted by name. Pages are cut after
+every item whose name hashes to a boundary at that level (one in ``FANOUT`` on
+average), so page boundaries depend only on the names around them: changing k of
+n entries rewrites about k pages per level, O(k log n) objects in all, even for one
+flat directory of a million files, and the same set of entries always gives the same
+tree id whatever order it was built in. Directories of at most ``SMALL_DIR``
+entries are kept in a single page. A directory entry carries its subtree's root id,
+total size and file count, so diffs skip equal subtrees and sizes need no scan.
+
+Page format: ``MAGIC`` then compact JSON ``{"h": height, "i": [items]}``; leaf items are
+``[name, "f", size, hash, [oid, offset, length, ...]]`` or ``[name, "d", size, root, count]``,
+inner items ``[first name, page id, entries, files, bytes]``.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import xxhash
+
+from storage.errors import InvalidInput, PathConflict
+from storage.model import DIR, FILE, DataRef, DiffEntry, Entry, split_path
+
+MAGIC = b"DVTREE1\n"
+FANOUT = 256
+_MASK = FANOUT - 1
+SMALL_DIR = 1024
+_CACHE_PAGES = 512
+
+
+class Child(NamedTuple):
+    """An inner page's pointer to the page below: its first name, id and totals."""
+
+    name: str
+    oid: str
+    n: int
+    files: int
+    size: int
+
+
+Item = Entry | Child
+
+
+@dataclass(slots=True)
+class Page:
+    h: int
+    items: list[Item]
+    keys: list[str]
+
+    def totals(self) -> tuple[int, int, int]:
+        """(entries, files, bytes) below this page."""
+        if self.h == 0:
+            return (
+                len(self.items),
+                sum(e.count for e in self.items),  # type: ignore[union-attr]
+                sum(e.size for e in self.items),
+            )
+        return (
+            sum(c.n for c in self.items),  # type: ignore[union-attr]
+            sum(c.files for c in self.items),  # type: ignore[union-attr]
+            sum(c.size for c in self.items),
+        )
+
+
+def is_tree_object(data: bytes) -> bool:
+    return data.startswith(MAGIC)
+
+
+def _boundary(name: str, h: int) -> bool:
+    return xxhash.xxh3_64_intdigest(name.encode("utf-8"), seed=h) & _MASK == 0
+
+
+def encode_page(h: int, items: Sequence[Item]) -> bytes:
+    out: list[list[object]] = []
+    if h == 0:
+        for e in items:
+            assert isinstance(e, Entry)
+            if e.kind == DIR:
+                out.append([e.name, "d", e.size, e.hash, e.count])
+            else:
+                flat: list[object] = []
+                for r in e.refs:
+                    flat += (r.oid, r.offset, r.length)
+                out.append([e.name, "f", e.size, e.hash, flat])
+    else:
+        out = [list(c) for c in items]
+    return MAGIC + json.dumps({"h": h, "i": out}, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_page(data: bytes, oid: str = "?") -> Page:
+    if not data.startswith(MAGIC):
+        raise InvalidInput(f"object {oid} is not a tree object")
+    try:
+        doc = json.loads(data[len(MAGIC) :])
+        h = int(doc["h"])
+        items: list[Item] = []
+        if h == 0:
+            for name, kind, size, hsh, extra in doc["i"]:
+                if kind == "d":
+                    items.append(Entry(name, DIR, size, hsh, (), extra))
+                else:
+                    refs = tuple(
+                        DataRef(extra[i], extra[i + 1], extra[i + 2]) for i in range(0, len(extra), 3)
+                    )
+                    items.append(Entry(name, FILE, size, hsh, refs, 1))
+        else:
+            items = [Child(*c) for c in doc["i"]]
+    except (ValueError, KeyError, TypeError) as err:
+        raise InvalidInput(f"tree object {oid} is malformed: {err}") from err
+    return Page(h, items, [it.name for it in items])
+
+
+def _chunk(items: list[Item], h: int) -> tuple[list[list[Item]], list[Item]]:
+    """Cut ``items`` after each boundary name: the complete pages and the unterminated rest."""
+    pages: list[list[Item]] = []
+    start = 0
+    for i, it in enumerate(items):
+        if _boundary(it.name, h):
+            pages.append(items[start : i + 1])
+            start = i + 1
+    return pages, items[start:]
+
+
+def _merge(items: Sequence[Item], changes: Sequence[tuple[str, Item | None]]) -> list[Item]:
+    d = {it.name: it for it in items}
+    for key, new in changes:
+        if new is None:
+            d.pop(key, None)
+        else:
+            d[key] = new
+    return [d[k] for k in sorted(d)]
+
+
+Path = list[tuple[Page, int]]
+
+
+class Trees:
+    """Build, update, read, walk and diff trees in an object store.
+
+    ``read(oid)`` must return verified bytes; ``write(data)`` stores bytes and returns
+    their id (the store defers tree writes until the data they point to is durable).
+    """
+
+    def __init__(self, read: Callable[[str], bytes], write: Callable[[bytes], str]) -> None:
+        self._read = read
+        self._write = write
+        self._cache: OrderedDict[str, Page] = OrderedDict()
+        self._empty: str | None = None
+
+    # ----- pages -------------------------------------------------------------
+
+    def load(self, oid: str) -> Page:
+        page = self._cache.get(oid)
+        if page is not None:
+            self._cache.move_to_end(oid)
+            return page
+        page = decode_page(self._read(oid), oid)
+        self._remember(oid, page)
+        return page
+
+    def _remember(self, oid: str, page: Page) -> None:
+        self._cache[oid] = page
+        if len(self._cache) > _CACHE_PAGES:
+            self._cache.popitem(last=False)
+
+    def _write_page(self, h: int, items: list[Item]) -> Child:
+        oid = self._write(encode_page(h, items))
+        page = Page(h, items, [it.name for it in items])
+        self._remember(oid, page)
+        n, files, size = page.totals()
+        return Child(items[0].name if items else "", oid, n, files, size)
+
+    def empty(self) -> str:
+        """The id of the empty directory."""
+        if self._empty is None:
+            self._empty = self._write_page(0, []).oid
+        return self._empty
+
+    def totals(self, root: str) -> tuple[int, int, int]:
+        """(entries, files, bytes) of the directory ``root``: its own entries, all files below."""
+        return self.load(root).totals()
+
+    def dir_entry(self, name: str, root: str) -> Entry:
+        """A directory entry for the tree ``root``."""
+        _, files, size = self.totals(root)
+        return Entry(name, DIR, size, root, (), files)
+
+    # ----- one directory -----------------------------------------------------
+
+    def build_dir(self, entries: Iterable[Entry]) -> str:
+        """The root id of a directory holding ``entries`` (sorted by name, unique)."""
+        b = DirBuilder(self)
+        for e in entries:
+            b.add(e)
+        return b.finish()
+
+    def _build_levels(self, refs: list[Child], h: int) -> str:
+        while len(refs) > 1:
+            pages, rest = _chunk(list(refs), h)
+            if rest:
+                pages.append(rest)
+            refs = [self._write_page(h, p) for p in pages]  # type: ignore[misc]
+            h += 1
+        return refs[0].oid
+
+    def iter_dir(self, root: str) -> Iterator[Entry]:
+        """The entries of one directory, in name order, streamed page by page."""
+        stack = [iter(self.load(root).items)]
+        while stack:
+            it = next(stack[-1], None)
+            if it is None:
+                stack.pop()
+            elif isinstance(it, Child):
+                stack.append(iter(self.load(it.oid).items))
+            else:
+                yield it
+
+    def lookup(self, root: str, name: str) -> Entry | None:
+        """The entry called ``name`` in the directory ``root``."""
+        page = self.load(root)
+        while page.h > 0:
+            idx = bisect_right(page.keys, name) - 1
+            if idx < 0:
+                return None
+            page = self.load(page.items[idx].oid)  # type: ignore[union-attr]
+        i = bisect_left(page.keys, name)
+        if i < len(page.keys) and page.keys[i] == name:
+            return page.items[i]  # type: ignore[return-value]
+        return None
+
+    def update_dir(self, root: str, changes: Sequence[tuple[str, Item | None]]) -> str:
+        """Apply name-level ``changes`` (sorted by name; None deletes) to one directory.
+
+        Rewrites only the pages that hold a changed name (plus at most one neighbour
+        per page whose closing boundary was deleted) and their ancestors.
+        """
+        if not changes:
+            return root
+        page = self.load(root)
+        if page.h == 0 and len(page.items) <= SMALL_DIR:
+            return self.build_dir(_merge(page.items, changes))  # type: ignore[arg-type]
+        top = page.h
+        level_changes = list(changes)
+        for h in range(top):
+            level_changes = self._update_level(root, h, level_changes)
+        complete, rest = _chunk(_merge(page.items, level_changes), top)
+        if rest:
+            complete.append(rest)
+        refs = [self._write_page(top, p) for p in complete]
+        if not refs:
+            return self.empty()
+        new_root = self._build_levels(refs, top + 1)
+        new_page = self.load(new_root)
+        while new_page.h > 0 and len(new_page.items) == 1:
+            new_root = new_page.items[0].oid  # type: ignore[union-attr]
+            new_page = self.load(new_root)
+        if new_page.h > 0 and new_page.totals()[0] <= SMALL_DIR:
+            return self.build_dir(list(self.iter_dir(new_root)))
+        return new_root
+
+    def _seek(self, root: str, key: str, h: int) -> Path:
+        """Frames from the root down to height h+1; the last frame points at the level-h page for key."""
+        path: Path = []
+        page = self.load(root)
+        while page.h > h:
+            idx = max(bisect_right(page.keys, key) - 1, 0)
+            path.append((page, idx))
+            page = self.load(page.items[idx].oid)  # type: ignore[union-attr]
+        return path
+
+    def _next(self, path: Path, h: int) -> Path | None:
+        """The path to the level-h page after the one ``path`` points at."""
+        path = list(path)
+        while path:
+            page, idx = path[-1]
+            if idx + 1 < len(page.items):
+                path[-1] = (page, idx + 1)
+                while page.h > h + 1:
+                    page = self.load(page.items[path[-1][1]].oid)  # type: ignore[union-attr]
+                    path.append((page, 0))
+                return path
+            path.pop()
+        return None
+
+    def _update_level(
+        self, root: str, h: int, changes: Sequence[tuple[str, Item | None]]
+    ) -> list[tuple[str, Item | None]]:
+        """Rewrite the level-h pages ``changes`` touch; return the changes for level h+1."""
+        groups: list[tuple[Path, Child, list[tuple[str, Item | None]]]] = []
+        for key, item in changes:
+            path = self._seek(root, key, h)
+            frame, idx = path[-1]
+            ref: Child = frame.items[idx]  # type: ignore[assignment]
+            if groups and groups[-1][1].oid == ref.oid and groups[-1][1].name == ref.name:
+                groups[-1][2].append((key, item))
+            else:
+                groups.append((path, ref, [(key, item)]))
+        removed: list[str] = []
+        added: list[Child] = []
+        pending: list[Item] = []
+        gi = 0
+        cur: tuple[Path, Child, list[tuple[str, Item | None]]] | None = groups[0]
+        while cur is not None:
+            path, ref, chg = cur
+            removed.append(ref.name)
+            pending.extend(_merge(self.load(ref.oid).items, chg))
+            complete, pending = _chunk(pending, h)
+            added.extend(self._write_page(h, p) for p in complete)
+            nxt = self._next(path, h)
+            if nxt is None:
+                break
+            nxt_ref: Child = nxt[-1][0].items[nxt[-1][1]]  # type: ignore[assignment]
+            following = groups[gi + 1] if gi + 1 < len(groups) else None
+            if following is not None and following[1].name == nxt_ref.name:
+                gi += 1
+                cur = following
+            elif pending:
+                cur = (nxt, nxt_ref, [])  # its opening boundary was deleted: merge into it
+            elif following is not None:
+                gi += 1
+                cur = following
+            else:
+                cur = None
+        if pending:
+            added.append(self._write_page(h, pending))
+        out: dict[str, Item | None] = dict.fromkeys(removed)
+        out.update((c.name, c) for c in added)
+        return sorted(out.items(), key=lambda kv: kv[0])
+
+    # ----- nested paths ------------------------------------------------------
+
+    def get(self, root: str, path: str) -> Entry | None:
+        """The entry at a normalized ``path`` (the root itself for ``""``), or None."""
+        parts = split_path(path)
+        if not parts:
+            return self.dir_entry("", root)
+        cur = root
+        for part in parts[:-1]:
+            e = self.lookup(cur, part)
+            if e is None or not e.is_dir:
+                return None
+            cur = e.hash
+        return self.lookup(cur, parts[-1])
+
+    def update(self, root: str, changes: Mapping[str, Entry | None], _prefix: str = "") -> str:
+        """Apply path-level changes (normalized paths; None deletes a file or a whole directory).
+
+        Missing parents are created and directories left empty disappear. Putting a file
+        where a directory is (or the reverse) raises :class:`PathConflict`; delete first.
+        """
+        deletes: set[str] = set()
+        puts: dict[str, Entry] = {}
+        subs: dict[str, dict[str, Entry | None]] = {}
+        for path, entry in changes.items():
+            head, _, rest = path.partition("/")
+            if not head:
+                raise InvalidInput("cannot replace the root directory itself")
+            if rest:
+                subs.setdefault(head, {})[rest] = entry
+            elif entry is None:
+                deletes.add(head)
+            else:
+                puts[head] = entry if entry.name == head else entry.renamed(head)
+        out: dict[str, Entry | None] = dict.fromkeys(deletes)
+        for name in sorted(subs):
+            sub = subs[name]
+            if name in puts:
+                raise PathConflict(f"{_prefix}{name} cannot be both a file and a directory")
+            existing = None if name in deletes else self.lookup(root, name)
+            if existing is not None and not existing.is_dir:
+                if all(v is None for v in sub.values()):
+                    continue
+                raise PathConflict(f"{_prefix}{name} is a file, not a directory")
+            sub_root = self.update(existing.hash if existing else self.empty(), sub, f"{_prefix}{name}/")
+            n, files, size = self.totals(sub_root)
+            out[name] = Entry(name, DIR, size, sub_root, (), files) if n else None
+        for name, entry in puts.items():
+            existing = self.lookup(root, name)
+            if existing is not None and existing.kind != entry.kind:
+                raise PathConflict(
+                    f"{_prefix}{name} is a {existing.kind}; cannot replace it with a {entry.kind}"
+                )
+            out[name] = entry
+        return self.update_dir(root, sorted(out.items(), key=lambda kv: kv[0]))
+
+    def walk(self, root: str, prefix: str = "", *, dirs: bool = False) -> Iterator[tuple[str, Entry]]:
+        """Every file below ``root`` (and directory, with ``dirs``) as (path, entry), in path order."""
+        for e in self.iter_dir(root):
+            path = prefix + e.name
+            if e.is_dir:
+                if dirs:
+                    yield path, e
+                yield from self.walk(e.hash, path + "/", dirs=dirs)
+            else:
+                yield path, e
+
+    def diff(self, a: str, b: str, prefix: str = "") -> Iterator[DiffEntry]:
+        """File-level changes from tree ``a`` to tree ``b``, skipping shared subtrees and pages."""
+        if a == b:
+            return
+        sa, sb = _Stream(self, a), _Stream(self, b)
+        while True:
+            x, y = sa.peek(), sb.peek()
+            if x is None and y is None:
+                return
+            if isinstance(x, Child) and isinstance(y, Child) and x.oid == y.oid:
+                sa.skip()
+                sb.skip()
+                continue
+            if isinstance(x, Child) or isinstance(y, Child):
+                if isinstance(x, Child):
+                    sa.expand()
+                if isinstance(y, Child):
+                    sb.expand()
+                continue
+            if y is None or (x is not None and x.name < y.name):
+                assert x is not None
+                yield from self._one_side(x, prefix, deleted=True)
+                sa.skip()
+            elif x is None or y.name < x.name:
+                yield from self._one_side(y, prefix, deleted=False)
+                sb.skip()
+            else:
+                sa.skip()
+                sb.skip()
+                if x == y:
+                    continue
+                path = prefix + x.name
+                if x.is_dir and y.is_dir:
+                    yield from self.diff(x.hash, y.hash, path + "/")
+                elif x.is_dir or y.is_dir:
+                    yield from self._one_side(x, prefix, deleted=True)
+                    yield from self._one_side(y, prefix, deleted=False)
+                else:
+                    yield DiffEntry(path, x, y)
+
+    def _one_side(self, e: Entry, prefix: str, *, deleted: bool) -> Iterator[DiffEntry]:
+        files = self.walk(e.hash, prefix + e.name + "/") if e.is_dir else [(prefix + e.name, e)]
+        for path, f in files:
+            yield DiffEntry(path, f, None) if deleted else DiffEntry(path, None, f)
+
+    def iter_objects(self, root: str, seen: set[str] | None = None) -> Iterator[tuple[str, bool]]:
+        """Every object a tree uses, as (id, is_tree); shared subtrees are visited once per ``seen``."""
+        seen = set() if seen is None else seen
+        stack = [root]
+        while stack:
+            oid = stack.pop()
+            if oid in seen:
+                continue
+            seen.add(oid)
+            yield oid, True
+            page = self.load(oid)
+            for it in page.items:
+                if isinstance(it, Child):
+                    stack.append(it.oid)
+                elif it.is_dir:
+                    stack.append(it.hash)
+                else:
+                    for r in it.refs:
+                        yield r.oid, False
+
+
+class _Stream:
+    """A cursor over one directory's items that can skip or open whole pages."""
+
+    def __init__(self, trees: Trees, root: str) -> None:
+        self._trees = trees
+        self._stack: list[tuple[list[Item], int]] = [([Child("", root, 0, 0, 0)], 0)]
+
+    def peek(self) -> Item | None:
+        while self._stack:
+            items, i = self._stack[-1]
+            if i < len(items):
+                return items[i]
+            self._stack.pop()
+        return None
+
+    def skip(self) -> None:
+        items, i = self._stack[-1]
+        self._stack[-1] = (items, i + 1)
+
+    def expand(self) -> None:
+        child = self.peek()
+        assert isinstance(child, Child)
+        self.skip()
+        self._stack.append((self._trees.load(child.oid).items, 0))
+
+
+class DirBuilder:
+    """Streams one directory's entries (added in name order) into pages as boundaries appear."""
+
+    def __init__(self, trees: Trees) -> None:
+        self._trees = trees
+        self._small: list[Item] | None = []
+        self._levels: list[list[Item]] = [[]]
+        self._emitted: list[int] = [0]
+        self._last: str | None = None
+        self.files = 0
+        self.size = 0
+
+    def add(self, entry: Entry) -> None:
+        if self._last is not None and entry.name <= self._last:
+            if entry.name == self._last:
+                raise PathConflict(f"duplicate name {entry.name!r} in one directory")
+            raise ValueError(f"entries out of order: {entry.name!r} after {self._last!r}")
+        self._last = entry.name
+        self.files += entry.count
+        self.size += entry.size
+        if self._small is not None:
+            self._small.append(entry)
+            if len(self._small) > SMALL_DIR:
+                buffered, self._small = self._small, None
+                for it in buffered:
+                    self._push(0, it)
+        else:
+            self._push(0, entry)
+
+    def _push(self, h: int, item: Item) -> None:
+        if h == len(self._levels):
+            self._levels.append([])
+            self._emitted.append(0)
+        self._levels[h].append(item)
+        if _boundary(item.name, h):
+            self._emit(h)
+
+    def _emit(self, h: int) -> None:
+        items, self._levels[h] = self._levels[h], []
+        self._emitted[h] += 1
+        self._push(h + 1, self._trees._write_page(h, items))
+
+    def finish(self) -> str:
+        """Write what is left and return the directory's root id."""
+        if self._small is not None:
+            return self._trees._write_page(0, self._small).oid
+        h = 0
+        while True:
+            items = self._levels[h]
+            if h > 0 and self._emitted[h] == 0 and len(items) == 1:
+                return items[0].oid  # type: ignore[union-attr]
+            if items:
+                self._emit(h)
+            h += 1
+
+
+class TreeBuilder:
+    """Builds a whole tree from (path, entry) pairs given in tree order, with bounded memory.
+
+    Tree order sorts by path components (``a/x`` before ``a.txt``'s sibling order is by
+    name: ``a`` < ``a.txt``); :func:`tree_order` is the sort key.
+    """
+
+    def __init__(self, trees: Trees) -> None:
+        self._trees = trees
+        self._names: list[str] = []
+        self._open: list[DirBuilder] = [DirBuilder(trees)]
+
+    def add(self, path: str, entry: Entry) -> None:
+        parts = split_path(path)
+        if not parts:
+            raise InvalidInput("a file needs a path below the root")
+        dirs = parts[:-1]
+        common = 0
+        while common < len(self._names) and common < len(dirs) and self._names[common] == dirs[common]:
+            common += 1
+        while len(self._names) > common:
+            self._close()
+        for d in dirs[common:]:
+            self._names.append(d)
+            self._open.append(DirBuilder(self._trees))
+        self._open[-1].add(entry if entry.name == parts[-1] else entry.renamed(parts[-1]))
+
+    def _close(self) -> None:
+        name = self._names.pop()
+        b = self._open.pop()
+        root = b.finish()
+        if b.files or b._last is not None:
+            self._open[-1].add(Entry(name, DIR, b.size, root, (), b.files))
+
+    def finish(self) -> str:
+        while self._names:
+            self._close()
+        return self._open[0].finish()
+
+
+def tree_order(path: str) -> list[str]:
+    """Sort key that puts paths in the order trees store them."""
+    return path.split("/")

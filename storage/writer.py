@@ -1,0 +1,400 @@
+"""Write batches: files, streams and directories in; entries and trees out.
+
+A :class:`Writer` uploads objects in parallel with a bounded number of bytes in
+flight, packs small files together (one object per ``pack_size`` bytes instead of one
+per file), skips objects the store already has, and writes tree objects only after
+every data object they point to is stored. Nothing it returns may be published
+(committed) before the writer has exited without error.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from storage.chunking import iter_chunks
+from storage.errors import InvalidInput, StorageError
+from storage.model import FILE, DataRef, Entry, check_name, normalize_path
+from storage.tree import TreeBuilder, Trees, tree_order
+
+if TYPE_CHECKING:
+    from storage.store import ObjectStore
+
+_INFLIGHT_BYTES = 48 * 1024 * 1024
+_QUEUED_TREE_BYTES = 32 * 1024 * 1024
+_INDEX_LIMIT = 1_000_000
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """What a writer stored and what it found already stored."""
+
+    files: int = 0
+    objects_written: int = 0
+    bytes_written: int = 0
+    objects_skipped: int = 0
+    bytes_skipped: int = 0
+
+
+class _Pack:
+    __slots__ = ("buf", "oid")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.oid: str | None = None
+
+
+@dataclass(slots=True)
+class _Slot:
+    pack: _Pack
+    offset: int
+    length: int
+
+
+_Pending = tuple[str, Entry] | tuple[str, str, int, str, _Slot]
+
+
+class Writer:
+    """One batch of writes to an :class:`~storage.store.ObjectStore`; a context manager."""
+
+    def __init__(self, store: ObjectStore, *, parallelism: int | None = None) -> None:
+        self.store = store
+        self.backend = store.backend
+        self.algorithm = store.algorithm
+        self.params = store.config.chunking
+        self.pack_size = store.config.pack_size
+        self.small_limit = self.params.min_size
+        workers = parallelism or (4 if self.backend.cheap_exists else 16)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
+        self._cond = threading.Condition()
+        self._inflight = 0
+        self._futures: set[Future[None]] = set()
+        self._error: BaseException | None = None
+        self._known: set[str] = set()
+        self._pack: _Pack | None = None
+        self._small_index: dict[str, _Slot] = {}
+        self._queued_trees: dict[str, bytes] = {}
+        self._queued_bytes = 0
+        self._closed = False
+        self.stats = WriteStats()
+        self.trees = Trees(self._read, self._write_tree)
+
+    # ----- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def close(self) -> None:
+        """Store everything still buffered and wait until it is durable.
+
+        Raises:
+            BackendUnavailable: an upload failed; nothing this writer returned may be used.
+        """
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop without writing queued trees (objects already uploaded stay, unreferenced)."""
+        self._closed = True
+        self._queued_trees.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def flush(self) -> None:
+        """A barrier: seal the open pack, wait for data, then write the queued trees."""
+        self._seal_pack()
+        self._wait()
+        queued, self._queued_trees = self._queued_trees, {}
+        self._queued_bytes = 0
+        for oid, data in queued.items():
+            self._submit(oid, data, remote_check=False)
+        self._wait()
+
+    def _wait(self) -> None:
+        wait(list(self._futures))
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise StorageError("this writer is closed")
+
+    # ----- uploads -----------------------------------------------------------
+
+    def _submit(self, oid: str, data: bytes, *, remote_check: bool) -> None:
+        self._raise_if_failed()
+        if oid in self._known:
+            self.stats.objects_skipped += 1
+            self.stats.bytes_skipped += len(data)
+            return
+        if len(self._known) > _INDEX_LIMIT:
+            self._known.clear()
+        self._known.add(oid)
+        if self.backend.cheap_exists and self.backend.exists(oid):
+            self.stats.objects_skipped += 1
+            self.stats.bytes_skipped += len(data)
+            return
+        size = len(data)
+        with self._cond:
+            while self._inflight and self._inflight + size > _INFLIGHT_BYTES:
+                self._cond.wait()
+            self._inflight += size
+        fut = self._pool.submit(self._upload, oid, data, remote_check and not self.backend.cheap_exists)
+        self._futures.add(fut)
+        fut.add_done_callback(lambda f: self._done(f, size))
+
+    def _upload(self, oid: str, data: bytes, remote_check: bool) -> None:
+        if remote_check and self.backend.exists(oid):
+            with self._cond:
+                self.stats.objects_skipped += 1
+                self.stats.bytes_skipped += len(data)
+            return
+        self.backend.put(oid, data)
+        with self._cond:
+            self.stats.objects_written += 1
+            self.stats.bytes_written += len(data)
+
+    def _done(self, fut: Future[None], size: int) -> None:
+        with self._cond:
+            self._inflight -= size
+            self._futures.discard(fut)
+            exc = fut.exception() if not fut.cancelled() else None
+            if exc is not None and self._error is None:
+                self._error = exc
+            self._cond.notify_all()
+
+    # ----- trees -------------------------------------------------------------
+
+    def _read(self, oid: str) -> bytes:
+        data = self._queued_trees.get(oid)
+        return data if data is not None else self.store.get_object(oid)
+
+    def _write_tree(self, data: bytes) -> str:
+        oid = self.algorithm.digest(data)
+        if oid in self._known or oid in self._queued_trees:
+            return oid
+        if self._pack is None and not self._futures and not self._queued_trees:
+            self._submit(oid, data, remote_check=False)
+            return oid
+        self._queued_trees[oid] = data
+        self._queued_bytes += len(data)
+        if self._queued_bytes > _QUEUED_TREE_BYTES:
+            self.flush()
+        return oid
+
+    def empty_tree(self) -> str:
+        return self.trees.empty()
+
+    def build_tree(self, files: Iterable[tuple[str, Entry]], *, sort: bool = False) -> str:
+        """A tree of ``(path, entry)`` pairs, streamed; pairs must come in tree order unless ``sort``."""
+        pairs = sorted(files, key=lambda pe: tree_order(pe[0])) if sort else files
+        builder = TreeBuilder(self.trees)
+        for path, entry in pairs:
+            builder.add(normalize_path(path), entry)
+        return builder.finish()
+
+    def update_tree(self, root: str, changes: Mapping[str, Entry | None]) -> str:
+        """``root`` with path-level changes applied (None deletes a file or directory)."""
+        normalized: dict[str, Entry | None] = {}
+        for path, entry in changes.items():
+            p = normalize_path(path)
+            if not p:
+                raise InvalidInput("cannot put or delete the root directory itself")
+            normalized[p] = entry
+        return self.trees.update(root, normalized)
+
+    # ----- files -------------------------------------------------------------
+
+    def put_bytes(self, data: bytes, name: str = "") -> Entry:
+        """Store ``data`` as one file; returns its entry."""
+        import io
+
+        return self.put_stream(io.BytesIO(data), name)
+
+    def put_stream(self, stream: BinaryIO, name: str = "") -> Entry:
+        """Store a stream's content (read to its end, a window at a time) as one file."""
+        hasher = self.algorithm.new()
+        refs: list[DataRef] = []
+        size = 0
+        for chunk in iter_chunks(stream, self.params):
+            hasher.update(chunk)
+            oid = self.algorithm.digest(chunk)
+            refs.append(DataRef(oid, 0, len(chunk)))
+            size += len(chunk)
+            self._submit(oid, chunk, remote_check=True)
+        self.stats.files += 1
+        return Entry(name, FILE, size, hasher.hexdigest(), tuple(refs))
+
+    def put_file(self, path: str | os.PathLike[str], name: str | None = None) -> Entry:
+        """Store a local file (following symbolic links).
+
+        Raises:
+            InvalidInput: missing, unreadable, a directory or special file, a broken link.
+        """
+        p = os.fspath(path)
+        st = _stat(p)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInput(f"{p}: not a regular file")
+        f = _open(p)
+        with f:
+            return self.put_stream(f, name if name is not None else os.path.basename(p))  # type: ignore[arg-type]
+
+    def put_dir(self, path: str | os.PathLike[str], base: str | None = None) -> str:
+        """Store a local directory and return its tree id.
+
+        ``base`` is an earlier tree of the same directory: files whose content it
+        already has keep their data refs without being stored again.
+        """
+        builder = TreeBuilder(self.trees)
+        for rel, entry in self.iter_put_dir(path, base):
+            builder.add(rel, entry)
+        return builder.finish()
+
+    def iter_put_dir(self, path: str | os.PathLike[str], base: str | None = None) -> Iterator[tuple[str, Entry]]:
+        """Store every file below a local directory; yields (relative path, entry) in tree order.
+
+        Small files are packed together; their entries are yielded once their pack is
+        sealed. Raises :class:`InvalidInput` for symlink loops, broken links, special
+        files, unreadable files and names that are not UTF-8.
+        """
+        top = os.fspath(path)
+        st = _stat(top)
+        if not stat.S_ISDIR(st.st_mode):
+            raise InvalidInput(f"{top}: not a directory")
+        pending: deque[_Pending] = deque()
+        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)})):
+            pending.append(item)
+            while pending and _ready(pending[0]):
+                yield _resolve(pending.popleft())
+        self._seal_pack()
+        while pending:
+            yield _resolve(pending.popleft())
+
+    def _walk(
+        self, dirpath: str, prefix: str, base: str | None, ancestors: frozenset[tuple[int, int]]
+    ) -> Iterator[_Pending]:
+        try:
+            with os.scandir(dirpath) as it:
+                children = sorted(it, key=lambda d: d.name)
+        except OSError as err:
+            raise InvalidInput(f"cannot read directory {dirpath}: {err.strerror}") from err
+        prior_iter = self.trees.iter_dir(base) if base else iter(())
+        prior = next(prior_iter, None)
+        for child in children:
+            name = child.name
+            try:
+                check_name(name)
+            except InvalidInput as err:
+                raise InvalidInput(f"{os.fsencode(child.path)!r}: file name is not valid UTF-8") from err
+            st = _stat(child.path)
+            while prior is not None and prior.name < name:
+                prior = next(prior_iter, None)
+            same = prior if prior is not None and prior.name == name else None
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    raise InvalidInput(f"{child.path}: symbolic link loop (it leads back to a parent directory)")
+                sub_base = same.hash if same is not None and same.is_dir else None
+                yield from self._walk(child.path, prefix + name + "/", sub_base, ancestors | {key})
+            elif stat.S_ISREG(st.st_mode):
+                yield self._put_local(child.path, prefix + name, name, st.st_size, same)
+            else:
+                raise InvalidInput(f"{child.path}: not a regular file or directory")
+
+    def _put_local(self, path: str, rel: str, name: str, size: int, prior: Entry | None) -> _Pending:
+        f = _open(path)
+        with f:
+            if size >= self.small_limit:
+                return rel, self.put_stream(f, name)  # type: ignore[arg-type]
+            try:
+                data = f.readall()
+            except OSError as err:
+                raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
+        self.stats.files += 1
+        h = self.algorithm.digest(data)
+        if prior is not None and not prior.is_dir and prior.hash == h and prior.size == len(data):
+            self.stats.bytes_skipped += len(data)
+            return rel, prior
+        if not data:
+            return rel, Entry(name, FILE, 0, h)
+        return rel, name, len(data), h, self._add_small(data, h)
+
+    def _add_small(self, data: bytes, h: str) -> _Slot:
+        slot = self._small_index.get(h)
+        if slot is not None:
+            self.stats.bytes_skipped += len(data)
+            return slot
+        if self._pack is None:
+            self._pack = _Pack()
+        pack = self._pack
+        slot = _Slot(pack, len(pack.buf), len(data))
+        pack.buf += data
+        if len(self._small_index) > _INDEX_LIMIT:
+            self._small_index.clear()
+        self._small_index[h] = slot
+        if len(pack.buf) >= self.pack_size:
+            self._seal_pack()
+        return slot
+
+    def _seal_pack(self) -> None:
+        pack, self._pack = self._pack, None
+        if pack is None or not pack.buf:
+            return
+        data = bytes(pack.buf)
+        pack.buf = bytearray()
+        pack.oid = self.algorithm.digest(data)
+        self._submit(pack.oid, data, remote_check=False)
+
+
+def _ready(item: _Pending) -> bool:
+    return len(item) == 2 or item[4].pack.oid is not None  # type: ignore[misc]
+
+
+def _resolve(item: _Pending) -> tuple[str, Entry]:
+    if len(item) == 2:
+        return item  # type: ignore[return-value]
+    rel, name, size, h, slot = item  # type: ignore[misc]
+    assert slot.pack.oid is not None
+    return rel, Entry(name, FILE, size, h, (DataRef(slot.pack.oid, slot.offset, slot.length),))
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except FileNotFoundError as err:
+        if os.path.islink(path):
+            raise InvalidInput(f"{path}: broken symbolic link") from err
+        raise InvalidInput(f"{path}: no such file or directory") from err
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise InvalidInput(f"{path}: symbolic link loop") from err
+        raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
+
+
+def _open(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+    except OSError as err:
+        raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
+
+
+__all__ = ["Path", "WriteStats", "Writer"]
