@@ -186,7 +186,10 @@ class Writer:
 
     def _read(self, oid: str) -> bytes:
         data = self._queued_trees.get(oid)
-        return data if data is not None else self.store.get_object(oid)
+        if data is None:
+            data = self.store.get_object(oid)
+            self._known.add(oid)  # it exists: writing the same page again can be skipped
+        return data
 
     def _write_tree(self, data: bytes) -> str:
         oid = self.algorithm.digest(data)
