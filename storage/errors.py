@@ -24,9 +24,8 @@ class CorruptObject(StorageError):
         self.expected = oid
         self.actual = actual
         self.where = where
-        super().__init__(
-            f"object {oid} is corrupt" + (f" in {where}" if where else "") + f": its content hashes to {actual}"
-        )
+        place = f" in {where}" if where else ""
+        super().__init__(f"object {oid} is corrupt{place}: its content hashes to {actual}")
 
 
 class BackendUnavailable(StorageError):

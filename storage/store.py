@@ -121,7 +121,8 @@ class ObjectStore:
             cfg = StoreConfig.from_json(existing, backend.url)
             if cfg.algorithm != algorithm:
                 raise StoreConfigError(
-                    f"a store using {cfg.algorithm} already exists at {backend.url}; cannot re-init it with {algorithm}"
+                    f"a store using {cfg.algorithm} already exists at {backend.url}; "
+                    f"cannot re-init it with {algorithm}"
                 )
             return cls(backend, cfg)
         cfg = StoreConfig(algorithm, chunking or DEFAULT_PARAMS, pack_size)

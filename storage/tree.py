@@ -56,17 +56,16 @@ class Page:
 
     def totals(self) -> tuple[int, int, int]:
         """(entries, files, bytes) below this page."""
-        if self.h == 0:
-            return (
-                len(self.items),
-                sum(e.count for e in self.items),  # type: ignore[union-attr]
-                sum(e.size for e in self.items),
-            )
-        return (
-            sum(c.n for c in self.items),  # type: ignore[union-attr]
-            sum(c.files for c in self.items),  # type: ignore[union-attr]
-            sum(c.size for c in self.items),
-        )
+        n = files = size = 0
+        for it in self.items:
+            if isinstance(it, Child):
+                n += it.n
+                files += it.files
+            else:
+                n += 1
+                files += it.count
+            size += it.size
+        return n, files, size
 
 
 def is_tree_object(data: bytes) -> bool:
@@ -90,7 +89,7 @@ def encode_page(h: int, items: Sequence[Item]) -> bytes:
                     flat += (r.oid, r.offset, r.length)
                 out.append([e.name, "f", e.size, e.hash, flat])
     else:
-        out = [list(c) for c in items]
+        out = [[c.name, c.oid, c.n, c.files, c.size] for c in items if isinstance(c, Child)]
     return MAGIC + json.dumps({"h": h, "i": out}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -206,7 +205,7 @@ class Trees:
             pages, rest = _chunk(list(refs), h)
             if rest:
                 pages.append(rest)
-            refs = [self._write_page(h, p) for p in pages]  # type: ignore[misc]
+            refs = [self._write_page(h, p) for p in pages]
             h += 1
         return refs[0].oid
 

@@ -259,7 +259,7 @@ class Writer:
             raise InvalidInput(f"{p}: not a regular file")
         f = _open(p)
         with f:
-            return self.put_stream(f, name if name is not None else os.path.basename(p))  # type: ignore[arg-type]
+            return self.put_stream(f, name if name is not None else os.path.basename(p))
 
     def put_dir(self, path: str | os.PathLike[str], base: str | None = None) -> str:
         """Store a local directory and return its tree id.
@@ -272,7 +272,9 @@ class Writer:
             builder.add(rel, entry)
         return builder.finish()
 
-    def iter_put_dir(self, path: str | os.PathLike[str], base: str | None = None) -> Iterator[tuple[str, Entry]]:
+    def iter_put_dir(
+        self, path: str | os.PathLike[str], base: str | None = None
+    ) -> Iterator[tuple[str, Entry]]:
         """Store every file below a local directory; yields (relative path, entry) in tree order.
 
         Small files are packed together; their entries are yielded once their pack is
@@ -315,7 +317,7 @@ class Writer:
             if stat.S_ISDIR(st.st_mode):
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
-                    raise InvalidInput(f"{child.path}: symbolic link loop (it leads back to a parent directory)")
+                    raise InvalidInput(f"{child.path}: symbolic link loop (it leads back to a parent)")
                 sub_base = same.hash if same is not None and same.is_dir else None
                 yield from self._walk(child.path, prefix + name + "/", sub_base, ancestors | {key})
             elif stat.S_ISREG(st.st_mode):
@@ -327,9 +329,9 @@ class Writer:
         f = _open(path)
         with f:
             if size >= self.small_limit:
-                return rel, self.put_stream(f, name)  # type: ignore[arg-type]
+                return rel, self.put_stream(f, name)
             try:
-                data = f.readall()
+                data = f.read()
             except OSError as err:
                 raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
         self.stats.files += 1
@@ -369,13 +371,13 @@ class Writer:
 
 
 def _ready(item: _Pending) -> bool:
-    return len(item) == 2 or item[4].pack.oid is not None  # type: ignore[misc]
+    return len(item) == 2 or item[4].pack.oid is not None
 
 
 def _resolve(item: _Pending) -> tuple[str, Entry]:
     if len(item) == 2:
-        return item  # type: ignore[return-value]
-    rel, name, size, h, slot = item  # type: ignore[misc]
+        return item
+    rel, name, size, h, slot = item
     assert slot.pack.oid is not None
     return rel, Entry(name, FILE, size, h, (DataRef(slot.pack.oid, slot.offset, slot.length),))
 
@@ -395,7 +397,7 @@ def _stat(path: str) -> os.stat_result:
 
 def _open(path: str) -> BinaryIO:
     try:
-        return open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+        return open(path, "rb", buffering=0)
     except OSError as err:
         raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
 

@@ -13,6 +13,7 @@ from storage.backends.memory import MemoryBackend
 from storage.store import ObjectStore
 from tests.storage.helpers import SMALL_CHUNKS, SMALL_PACK
 
+
 @pytest.fixture(params=["memory", "local", "s3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A fresh, empty backend of each kind."""
