@@ -1,0 +1,151 @@
+"""Branches, tags and the reflog (every head move: old, new, who, why, when)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from datavc.commits import head_is
+from datavc.context import Context, now
+from datavc.db.models import Branch, BranchHistory, Repo, Tag
+from datavc.errors import AlreadyExists, Conflict, InvalidArgument, TagNotFound
+from datavc.info import BranchInfo, ReflogEntry, TagInfo
+from datavc.names import check_name
+from datavc.refs import get_branch, resolve
+from datavc.repos import DEFAULT_BRANCH, get_repo
+
+
+def _branch_info(repo: Repo, br: Branch) -> BranchInfo:
+    return BranchInfo(repo.name, br.name, br.head_id, br.created_at)
+
+
+def record(s: Session, repo: Repo, branch: str, old: str | None, new: str | None, who: str, why: str) -> None:
+    s.add(BranchHistory(repo_id=repo.id, branch=branch, old_head=old, new_head=new, who=who, why=why, at=now()))
+
+
+def create_branch(ctx: Context, repo_name: str, name: str, from_ref: str | None = None) -> BranchInfo:
+    """A new branch at ``from_ref`` (default: the head of ``main``, or empty if it has none)."""
+    check_name(name, "branch")
+    try:
+        with ctx.db.write() as s:
+            repo = get_repo(s, repo_name)
+            if s.scalars(select(Branch.id).where(Branch.repo_id == repo.id, Branch.name == name)).first():
+                raise AlreadyExists(f"branch {name!r} already exists in repo {repo_name!r}")
+            if from_ref is not None:
+                head: str | None = resolve(s, repo, from_ref).id
+            else:
+                head = get_branch(s, repo, DEFAULT_BRANCH).head_id if _has(s, repo, DEFAULT_BRANCH) else None
+            br = Branch(repo_id=repo.id, name=name, head_id=head, created_at=now())
+            s.add(br)
+            record(s, repo, name, None, head, ctx.user, f"create branch from {from_ref or DEFAULT_BRANCH}")
+            s.flush()
+            return _branch_info(repo, br)
+    except IntegrityError as err:
+        raise AlreadyExists(f"branch {name!r} already exists in repo {repo_name!r}") from err
+
+
+def _has(s: Session, repo: Repo, name: str) -> bool:
+    return s.scalars(select(Branch.id).where(Branch.repo_id == repo.id, Branch.name == name)).first() is not None
+
+
+def list_branches(ctx: Context, repo_name: str) -> list[BranchInfo]:
+    with ctx.db.read() as s:
+        repo = get_repo(s, repo_name)
+        return [
+            _branch_info(repo, b)
+            for b in s.scalars(select(Branch).where(Branch.repo_id == repo.id).order_by(Branch.name))
+        ]
+
+
+def inspect_branch(ctx: Context, repo_name: str, name: str) -> BranchInfo:
+    with ctx.db.read() as s:
+        repo = get_repo(s, repo_name)
+        return _branch_info(repo, get_branch(s, repo, name))
+
+
+def delete_branch(ctx: Context, repo_name: str, name: str) -> None:
+    """Delete a branch (its commits stay reachable by id, tags and other branches)."""
+    with ctx.db.write() as s:
+        repo = get_repo(s, repo_name)
+        br = get_branch(s, repo, name)
+        record(s, repo, name, br.head_id, None, ctx.user, "delete branch")
+        s.delete(br)
+
+
+def reset_branch(ctx: Context, repo_name: str, name: str, to: str, *, why: str = "reset") -> BranchInfo:
+    """Move a branch head directly to ``to`` (recorded in the reflog; no new commit)."""
+    with ctx.db.write() as s:
+        repo = get_repo(s, repo_name)
+        br = get_branch(s, repo, name)
+        target = resolve(s, repo, to)
+        if target.state != "finished":
+            raise Conflict(f"commit {target.id} is still open; finish it first")
+        old = br.head_id
+        res = s.execute(update(Branch).where(Branch.id == br.id, head_is(old)).values(head_id=target.id))
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"branch {name!r} moved during the reset; try again")
+        record(s, repo, name, old, target.id, ctx.user, f"{why} to {to}")
+        s.flush()
+        s.refresh(br)
+        return _branch_info(repo, br)
+
+
+def reflog(ctx: Context, repo_name: str, branch: str, limit: int | None = None) -> list[ReflogEntry]:
+    """Every head move of ``branch``, newest first (also after the branch was deleted)."""
+    check_name(branch, "branch")
+    with ctx.db.read() as s:
+        repo = get_repo(s, repo_name)
+        q = (
+            select(BranchHistory)
+            .where(BranchHistory.repo_id == repo.id, BranchHistory.branch == branch)
+            .order_by(BranchHistory.id.desc())
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        rows = list(s.scalars(q))
+        if not rows:
+            get_branch(s, repo, branch)
+        return [ReflogEntry(repo.name, h.branch, h.old_head, h.new_head, h.who, h.why, h.at) for h in rows]
+
+
+# ----- tags ------------------------------------------------------------------------------
+
+
+def create_tag(ctx: Context, repo_name: str, ref: str, name: str) -> TagInfo:
+    check_name(name, "tag")
+    try:
+        with ctx.db.write() as s:
+            repo = get_repo(s, repo_name)
+            if s.scalars(select(Tag.id).where(Tag.repo_id == repo.id, Tag.name == name)).first():
+                raise AlreadyExists(f"tag {name!r} already exists in repo {repo_name!r}")
+            if _has(s, repo, name):
+                raise InvalidArgument(f"{name!r} is a branch of repo {repo_name!r}; a tag needs another name")
+            c = resolve(s, repo, ref)
+            if c.state != "finished":
+                raise Conflict(f"commit {c.id} is still open; finish it before tagging")
+            tag = Tag(repo_id=repo.id, name=name, commit_id=c.id, created_at=now(), created_by=ctx.user)
+            s.add(tag)
+            s.flush()
+            return TagInfo(repo.name, name, c.id, tag.created_at, tag.created_by)
+    except IntegrityError as err:
+        raise AlreadyExists(f"tag {name!r} already exists in repo {repo_name!r}") from err
+
+
+def list_tags(ctx: Context, repo_name: str) -> list[TagInfo]:
+    with ctx.db.read() as s:
+        repo = get_repo(s, repo_name)
+        return [
+            TagInfo(repo.name, t.name, t.commit_id, t.created_at, t.created_by)
+            for t in s.scalars(select(Tag).where(Tag.repo_id == repo.id).order_by(Tag.name))
+        ]
+
+
+def delete_tag(ctx: Context, repo_name: str, name: str) -> None:
+    check_name(name, "tag")
+    with ctx.db.write() as s:
+        repo = get_repo(s, repo_name)
+        tag = s.scalars(select(Tag).where(Tag.repo_id == repo.id, Tag.name == name)).one_or_none()
+        if tag is None:
+            raise TagNotFound(f"tag {name!r} not found in repo {repo_name!r}")
+        s.delete(tag)

@@ -1,0 +1,377 @@
+"""``datavc.Client``: the public Python API (the CLI, notebooks and pipeline code all use it).
+
+Quick tour::
+
+    import datavc
+    c = datavc.Client.init("/tmp/lab")                 # embedded: SQLite + local objects
+    c.create_repo("images")
+    c.put_file("images", "main", "/raw/a.png", b"...")  # one new commit
+    with c.commit("images", "main", message="batch") as tx:   # several changes, one commit
+        tx.put_file("/raw/b.png", open("b.png", "rb"))
+        tx.delete_file("/raw/a.png")
+    c.get_file("images", "main", "/raw/b.png")
+    for d in c.diff("images", "main"): print(d.status, d.path)
+    c.rollback("images", "main", to="main~1")
+
+Refs are branch names, tags, commit ids or unique id prefixes (>= 6 hex), with ``^``,
+``~N`` and ``branch@{ISO time}``. Every method returns frozen ``...Info`` values and
+raises :class:`datavc.errors.DatavcError` subclasses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Literal
+
+from datavc import branches, commits, config, files, repos
+from datavc import rollback as _rollback
+from datavc.context import Context, storage_errors
+from datavc.db.session import Database
+from datavc.errors import Conflict, InvalidArgument
+from datavc.info import BranchInfo, CommitInfo, DiffInfo, FileInfo, ReflogEntry, RepoInfo, TagInfo
+from datavc.names import check_path
+from storage.store import ObjectStore
+
+Source = bytes | BinaryIO | str | os.PathLike[str]
+
+
+class Client:
+    """A connection to one datavc store (metadata database + object store)."""
+
+    def __init__(self, cfg: config.StoreConfig, ctx: Context) -> None:
+        self.config = cfg
+        self._ctx = ctx
+
+    # ----- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls, path: str | os.PathLike[str] = ".", db: str | None = None, objects: str | None = None
+    ) -> Client:
+        """Create a store in ``path/.datavc``: embedded by default, or shared (PostgreSQL + S3/MinIO).
+
+        Args:
+            path: the directory to hold ``.datavc``.
+            db: a database URL (``postgresql://...``); default SQLite inside ``.datavc``.
+            objects: an object store URL (``s3://bucket/prefix``; endpoint from ``AWS_ENDPOINT_URL``);
+                default a local directory inside ``.datavc``.
+
+        Raises:
+            AlreadyExists: a store is already there.
+        """
+        cfg = config.create(path, db, objects)
+        return cls._connect(cfg, create=True)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Client:
+        """Open the store at ``path``, ``$DATAVC_HOME``, or found from the current directory upward.
+
+        Raises:
+            StoreNotFound
+        """
+        return cls._connect(config.find(path), create=False)
+
+    @classmethod
+    def _connect(cls, cfg: config.StoreConfig, *, create: bool) -> Client:
+        db = Database.open(cfg.db)
+        with storage_errors():
+            if create:
+                store = ObjectStore.init(cfg.objects, cache_dir=cfg.cache)
+            else:
+                store = ObjectStore.open(cfg.objects, cache_dir=cfg.cache)
+        return cls(cfg, Context(db, store))
+
+    def close(self) -> None:
+        """Release the database and object store connections."""
+        self._ctx.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def context(self) -> Context:
+        """The services' context (database, object store, user): for datavc's own modules."""
+        return self._ctx
+
+    # ----- repos -------------------------------------------------------------
+
+    def create_repo(self, name: str, description: str = "") -> RepoInfo:
+        """Create a repo with an empty ``main`` branch."""
+        return repos.create_repo(self._ctx, name, description)
+
+    def list_repos(self) -> list[RepoInfo]:
+        """All repos, by name."""
+        return repos.list_repos(self._ctx)
+
+    def inspect_repo(self, name: str) -> RepoInfo:
+        """One repo: description, branches, size and file count of ``main``, commit count."""
+        return repos.inspect_repo(self._ctx, name)
+
+    def delete_repo(self, name: str, *, force: bool = False) -> None:
+        """Delete a repo; one with commits needs ``force`` (its objects go at the next gc)."""
+        repos.delete_repo(self._ctx, name, force=force)
+
+    # ----- branches and tags -------------------------------------------------
+
+    def create_branch(self, repo: str, name: str, from_ref: str | None = None) -> BranchInfo:
+        """Create a branch at ``from_ref`` (default: ``main``'s head)."""
+        return branches.create_branch(self._ctx, repo, name, from_ref)
+
+    def list_branches(self, repo: str) -> list[BranchInfo]:
+        return branches.list_branches(self._ctx, repo)
+
+    def inspect_branch(self, repo: str, name: str) -> BranchInfo:
+        return branches.inspect_branch(self._ctx, repo, name)
+
+    def delete_branch(self, repo: str, name: str) -> None:
+        """Delete a branch; its commits stay reachable by id."""
+        branches.delete_branch(self._ctx, repo, name)
+
+    def reset_branch(self, repo: str, name: str, to: str) -> BranchInfo:
+        """Move a branch head to ``to`` directly (no new commit; recorded in the reflog)."""
+        return branches.reset_branch(self._ctx, repo, name, to)
+
+    def reflog(self, repo: str, branch: str, limit: int | None = None) -> list[ReflogEntry]:
+        """Every head move of a branch, newest first."""
+        return branches.reflog(self._ctx, repo, branch, limit)
+
+    def create_tag(self, repo: str, ref: str, name: str) -> TagInfo:
+        """Name the commit ``ref`` resolves to."""
+        return branches.create_tag(self._ctx, repo, ref, name)
+
+    def list_tags(self, repo: str) -> list[TagInfo]:
+        return branches.list_tags(self._ctx, repo)
+
+    def delete_tag(self, repo: str, name: str) -> None:
+        branches.delete_tag(self._ctx, repo, name)
+
+    # ----- commits -----------------------------------------------------------
+
+    def start_commit(self, repo: str, branch: str = "main", message: str = "") -> CommitInfo:
+        """Open a commit on ``branch`` for several writes; finish or abort it later."""
+        return commits.start_commit(self._ctx, repo, branch, message=message)
+
+    def finish_commit(self, repo: str, commit: str, message: str | None = None) -> CommitInfo:
+        """Finish an open commit; the branch moves to it (re-applying its changes if the branch moved)."""
+        return commits.finish_commit(self._ctx, repo, commit, message=message)
+
+    def abort_commit(self, repo: str, commit: str) -> None:
+        """Drop an open commit; nothing it wrote becomes visible."""
+        commits.abort_commit(self._ctx, repo, commit)
+
+    def inspect_commit(self, repo: str, ref: str) -> CommitInfo:
+        """One commit: parent, branch, origin, message, author, times, size, file count, provenance."""
+        return commits.inspect_commit(self._ctx, repo, ref)
+
+    def log(self, repo: str, ref: str = "main", limit: int | None = None) -> Iterator[CommitInfo]:
+        """History from ``ref`` back, newest first."""
+        return commits.log(self._ctx, repo, ref, limit)
+
+    def list_open_commits(self, repo: str) -> list[CommitInfo]:
+        return commits.list_open_commits(self._ctx, repo)
+
+    def commit(self, repo: str, branch: str = "main", message: str = "") -> CommitTransaction:
+        """A context manager: an open commit finished on success, aborted on an exception."""
+        return CommitTransaction(self, repo, branch, message)
+
+    # ----- files -------------------------------------------------------------
+
+    def put_file(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        src: Source,
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        """Store bytes, a binary stream, a local file or a local directory at ``path``.
+
+        A directory's contents go under ``path`` (merged with what is there). Without
+        ``commit`` this makes one new commit on ``branch``; with ``commit`` (an open
+        commit's id) the change joins that commit, which is returned as it is now.
+        """
+        p = check_path(path)
+        with storage_errors():
+            base = None
+            if isinstance(src, str | os.PathLike) and Path(src).is_dir():
+                base = self._existing_dir(repo, branch if commit is None else commit, p)
+            entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base)
+        edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
+        return self._apply(repo, branch, edit, message or f"put /{p}", commit)
+
+    def _existing_dir(self, repo: str, ref: str, path: str) -> str | None:
+        try:
+            snap = files.snapshot(self._ctx, repo, ref)
+        except Exception:
+            return None
+        e = self._ctx.store.get_entry(snap.tree, path)
+        return e.hash if e is not None and e.is_dir else None
+
+    def _apply(
+        self, repo: str, branch: str, edit: commits.TreeEdit, message: str, commit: str | None
+    ) -> CommitInfo:
+        if commit is None:
+            return commits.one_shot(self._ctx, repo, branch, edit, message=message)
+        commits.edit_commit(self._ctx, repo, commit, edit)
+        return commits.inspect_commit(self._ctx, repo, commit)
+
+    def delete_file(
+        self, repo: str, branch: str, paths: str | list[str], *, message: str = "", commit: str | None = None
+    ) -> CommitInfo:
+        """Delete files or directories (one new commit, or into the open ``commit``)."""
+        plist = [check_path(p) for p in ([paths] if isinstance(paths, str) else paths)]
+        if not plist:
+            raise InvalidArgument("no paths to delete")
+        msg = message or "delete " + ", ".join("/" + p for p in plist)
+        return self._apply(repo, branch, files.edit_delete(plist), msg, commit)
+
+    def copy_file(
+        self,
+        src_repo: str,
+        src_ref: str,
+        src_path: str,
+        dst_repo: str,
+        dst_branch: str,
+        dst_path: str,
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        """Copy a file or directory, within or between repos, without re-uploading any byte."""
+        snap = files.snapshot(self._ctx, src_repo, src_ref)
+        entry = files.entry_at(self._ctx, snap, check_path(src_path))
+        dst = check_path(dst_path)
+        msg = message or f"copy {src_repo}@{src_ref}:/{src_path.strip('/')} to /{dst}"
+        return self._apply(dst_repo, dst_branch, files.edit_put_entry(dst, entry), msg, commit)
+
+    def get_file(self, repo: str, ref: str, path: str) -> bytes:
+        """A file's bytes (for small files; use :meth:`open_file` or :meth:`get_to_path` for large ones)."""
+        with storage_errors():
+            return self._ctx.store.read_bytes(self._file_entry(repo, ref, path))
+
+    def open_file(self, repo: str, ref: str, path: str) -> BinaryIO:
+        """A seekable binary stream over a file's content."""
+        with storage_errors():
+            return self._ctx.store.open_file(self._file_entry(repo, ref, path))  # type: ignore[return-value]
+
+    def iter_file(self, repo: str, ref: str, path: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """A file's bytes (or a byte range) as a stream of pieces; fetches only the objects needed."""
+        entry = self._file_entry(repo, ref, path)
+        with storage_errors():
+            yield from self._ctx.store.iter_content(entry, start, length)
+
+    def _file_entry(self, repo: str, ref: str, path: str):  # type: ignore[no-untyped-def]
+        snap = files.snapshot(self._ctx, repo, ref)
+        e = files.entry_at(self._ctx, snap, check_path(path))
+        if e.is_dir:
+            raise InvalidArgument(f"{repo}@{ref}:/{check_path(path)} is a directory")
+        return e
+
+    def get_to_path(self, repo: str, ref: str, path: str, dest: str | os.PathLike[str]) -> int:
+        """Write a file to ``dest``, or a directory's contents under ``dest``; returns files written."""
+        snap = files.snapshot(self._ctx, repo, ref)
+        p = check_path(path)
+        e = files.entry_at(self._ctx, snap, p)
+        out = Path(dest)
+        with storage_errors():
+            if not e.is_dir:
+                if out.is_dir():
+                    out = out / (p.rsplit("/", 1)[-1] or "file")
+                self._ctx.store.export(e, out)
+                return 1
+            n = 0
+            for rel, f in self._ctx.store.trees.walk(e.hash):
+                target = out / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._ctx.store.export(f, target)
+                n += 1
+            out.mkdir(parents=True, exist_ok=True)
+            return n
+
+    def inspect_file(self, repo: str, ref: str, path: str) -> FileInfo:
+        """Kind, size, content hash (tree id for a directory) and file count of one path."""
+        snap = files.snapshot(self._ctx, repo, ref)
+        p = check_path(path)
+        return files.file_info(snap, p, files.entry_at(self._ctx, snap, p))
+
+    def list_files(self, repo: str, ref: str, path: str = "/", *, recursive: bool = False) -> Iterator[FileInfo]:
+        """The entries of a directory (every file below it with ``recursive``), streamed in name order."""
+        snap = files.snapshot(self._ctx, repo, ref)
+        return files.list_files(self._ctx, snap, check_path(path), recursive=recursive)
+
+    def walk_files(self, repo: str, ref: str, path: str = "/") -> Iterator[FileInfo]:
+        """Every file below ``path``, streamed in path order."""
+        return self.list_files(repo, ref, path, recursive=True)
+
+    def glob_files(self, repo: str, ref: str, pattern: str) -> Iterator[FileInfo]:
+        """Paths matching a glob: ``*``, ``?``, ``[..]`` within a name, ``**`` across directories."""
+        return files.glob_files(self._ctx, files.snapshot(self._ctx, repo, ref), pattern)
+
+    def diff(self, repo: str, a: str, b: str | None = None, *, b_repo: str | None = None) -> Iterator[DiffInfo]:
+        """Changes from ``a`` to ``b``; with no ``b``, from ``a``'s parent to ``a``.
+
+        Cost follows the number of changes, not the size of the commits.
+        """
+        if b is None:
+            new = files.snapshot(self._ctx, repo, a)
+            old = files.parent_snapshot(self._ctx, new)
+        else:
+            old = files.snapshot(self._ctx, repo, a)
+            new = files.snapshot(self._ctx, b_repo or repo, b)
+        return files.diff_snapshots(self._ctx, old, new)
+
+    # ----- rollback ----------------------------------------------------------
+
+    def rollback(self, repo: str, branch: str, to: str, *, message: str | None = None) -> CommitInfo:
+        """A new commit on ``branch`` whose content is ``to``'s; history is kept."""
+        return _rollback.rollback(self._ctx, repo, branch, to, message=message)
+
+
+class CommitTransaction:
+    """``with client.commit(repo, branch) as tx:`` — writes join one commit, finished at the end."""
+
+    def __init__(self, client: Client, repo: str, branch: str, message: str) -> None:
+        self._client = client
+        self.repo = repo
+        self.branch = branch
+        self._message = message
+        self.info: CommitInfo | None = None
+
+    @property
+    def id(self) -> str:
+        if self.info is None:
+            raise Conflict("the commit has not started: use it in a with-block")
+        return self.info.id
+
+    def __enter__(self) -> CommitTransaction:
+        self.info = self._client.start_commit(self.repo, self.branch, self._message)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if exc_type is None:
+            self.info = self._client.finish_commit(self.repo, self.id)
+        else:
+            self._client.abort_commit(self.repo, self.id)
+        return False
+
+    def put_file(self, path: str, src: Source) -> None:
+        """Add a file, stream, local file or local directory at ``path`` to this commit."""
+        self._client.put_file(self.repo, self.branch, path, src, commit=self.id)
+
+    def delete_file(self, path: str | list[str]) -> None:
+        """Delete paths in this commit."""
+        self._client.delete_file(self.repo, self.branch, path, commit=self.id)
+
+    def copy_file(self, src_repo: str, src_ref: str, src_path: str, dst_path: str) -> None:
+        """Copy from any repo's commit into this commit, without re-uploading."""
+        self._client.copy_file(src_repo, src_ref, src_path, self.repo, self.branch, dst_path, commit=self.id)

@@ -1,0 +1,199 @@
+"""Typed ORM models of the metadata database (SQLAlchemy 2.0, SQLite and PostgreSQL).
+
+Deleting a repo deletes everything in it through ``ON DELETE CASCADE`` on every
+``repo_id``. References between commits (``commits.parent_id``, ``branches.head_id``,
+``tags.commit_id``) have no ``ON DELETE`` action (``NO ACTION``): both databases check them
+at the end of the statement, so a repo delete that removes a whole commit graph at once
+succeeds, while deleting one commit that is still a parent, head or tag target fails with an
+``IntegrityError`` instead of silently rewriting history. Provenance edges cascade from
+both ends: an edge means nothing without either commit.
+
+No relationships are mapped: services query with ``select()`` explicitly, so no attribute
+access hides a query.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME_LEN = 63
+COMMIT_ID_LEN = 32
+TREE_ID_LEN = 64
+USER_LEN = 255
+
+COMMIT_STATES = ("open", "finished")
+COMMIT_ORIGINS = ("user", "pipeline", "rollback")
+
+# SQLite makes only an INTEGER PRIMARY KEY an alias of the autoincrementing rowid.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every database.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the UTC wall time is
+    stored (a fixed-width string that sorts by time) and UTC is attached again on load.
+    Naive datetimes are refused: a time without a zone is a bug waiting to happen.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Repo(Base):
+    __tablename__ = "repos"
+    # AUTOINCREMENT on SQLite: ids of deleted repos are never handed out again.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(USER_LEN))
+
+
+class Commit(Base):
+    __tablename__ = "commits"
+    __table_args__ = (
+        CheckConstraint(_in("state", COMMIT_STATES), name="state"),
+        CheckConstraint(_in("origin", COMMIT_ORIGINS), name="origin"),
+        CheckConstraint(f"length(id) = {COMMIT_ID_LEN}", name="id_length"),
+        # Also the index for repo_id alone (its leftmost column), e.g. the repo-delete cascade.
+        Index(None, "repo_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(COMMIT_ID_LEN), primary_key=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    # Indexed: children lookups, and the FK check when a commit is deleted.
+    parent_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), ForeignKey("commits.id"), index=True)
+    branch: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    tree: Mapped[str] = mapped_column(String(TREE_ID_LEN))
+    base_tree: Mapped[str] = mapped_column(String(TREE_ID_LEN))
+    state: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    origin: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    author: Mapped[str] = mapped_column(String(USER_LEN))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    size: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    file_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class Branch(Base):
+    __tablename__ = "branches"
+    __table_args__ = (UniqueConstraint("repo_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    head_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), ForeignKey("commits.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BranchHistory(Base):
+    """The reflog: one row per head move, also the source of "as of" reads."""
+
+    __tablename__ = "branch_history"
+    __table_args__ = (
+        Index(None, "repo_id", "branch", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    branch: Mapped[str] = mapped_column(String(NAME_LEN))
+    # Not foreign keys: the log outlives the commits it mentions.
+    old_head: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    new_head: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    who: Mapped[str] = mapped_column(String(USER_LEN))
+    why: Mapped[str] = mapped_column(Text, default="", server_default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("repo_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    commit_id: Mapped[str] = mapped_column(String(COMMIT_ID_LEN), ForeignKey("commits.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(USER_LEN))
+
+
+class Provenance(Base):
+    """An edge: ``commit_id`` was derived from ``input_commit_id``."""
+
+    __tablename__ = "provenance"
+    __table_args__ = (
+        PrimaryKeyConstraint("commit_id", "input_commit_id"),
+        CheckConstraint("commit_id <> input_commit_id", name="not_self"),
+    )
+
+    commit_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE")
+    )
+    # Indexed for subvenance (who was derived from this commit?).
+    input_commit_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), default="input", server_default="input")

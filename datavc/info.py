@@ -1,0 +1,130 @@
+"""Frozen values the API returns: never ORM rows, never sessions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+class _Info:
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (times as ISO 8601 strings)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class RepoInfo(_Info):
+    name: str
+    description: str
+    created_at: datetime
+    created_by: str
+    branches: tuple[str, ...]
+    size: int  # bytes in the default branch's head
+    file_count: int
+    commit_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BranchInfo(_Info):
+    repo: str
+    name: str
+    head: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TagInfo(_Info):
+    repo: str
+    name: str
+    commit: str
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo(_Info):
+    repo: str
+    id: str
+    parent: str | None
+    branch: str | None
+    state: str  # open | finished
+    origin: str  # user | pipeline | rollback
+    message: str
+    author: str
+    created_at: datetime
+    finished_at: datetime | None
+    size: int
+    file_count: int
+    tree: str
+    provenance: tuple[str, ...] = ()  # "repo@commit" of the commits it was derived from
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo(_Info):
+    repo: str
+    commit: str
+    path: str
+    kind: str  # file | dir
+    size: int
+    hash: str  # content hash for a file, tree id for a directory
+    file_count: int  # 1 for a file, files below for a directory
+
+
+@dataclass(frozen=True, slots=True)
+class DiffInfo(_Info):
+    path: str
+    status: str  # added | deleted | modified
+    old_size: int | None
+    new_size: int | None
+    old_hash: str | None
+    new_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReflogEntry(_Info):
+    repo: str
+    branch: str
+    old: str | None
+    new: str | None
+    who: str
+    why: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FsckInfo(_Info):
+    objects_checked: int
+    bytes_checked: int
+    commits_checked: int
+    corrupt_objects: tuple[str, ...]
+    missing_objects: tuple[str, ...]
+    metadata_problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.corrupt_objects or self.missing_objects or self.metadata_problems)
+
+
+@dataclass(frozen=True, slots=True)
+class GcInfo(_Info):
+    dry_run: bool
+    objects_total: int
+    objects_reachable: int
+    objects_deleted: int
+    bytes_deleted: int
+    objects_kept_grace: int
+
+
+def info_dict(info: Any) -> dict[str, Any]:
+    return asdict(info)

@@ -1,0 +1,109 @@
+"""Repos: create, list, inspect, delete."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from datavc.context import Context, now
+from datavc.db.models import Branch, BranchHistory, Commit, Provenance, Repo
+from datavc.errors import AlreadyExists, Conflict, RepoNotFound
+from datavc.info import RepoInfo
+from datavc.names import check_name
+
+DEFAULT_BRANCH = "main"
+
+
+def get_repo(s: Session, name: str) -> Repo:
+    """The repo row called ``name``.
+
+    Raises:
+        RepoNotFound
+    """
+    check_name(name, "repo")
+    repo = s.scalars(select(Repo).where(Repo.name == name)).one_or_none()
+    if repo is None:
+        raise RepoNotFound(f"repo {name!r} not found")
+    return repo
+
+
+def _info(s: Session, repo: Repo) -> RepoInfo:
+    branches = tuple(s.scalars(select(Branch.name).where(Branch.repo_id == repo.id).order_by(Branch.name)))
+    head = s.scalars(
+        select(Commit).join(Branch, Branch.head_id == Commit.id).where(
+            Branch.repo_id == repo.id, Branch.name == DEFAULT_BRANCH
+        )
+    ).one_or_none()
+    count = s.scalar(select(func.count()).select_from(Commit).where(Commit.repo_id == repo.id)) or 0
+    return RepoInfo(
+        repo.name,
+        repo.description,
+        repo.created_at,
+        repo.created_by,
+        branches,
+        head.size if head else 0,
+        head.file_count if head else 0,
+        count,
+    )
+
+
+def create_repo(ctx: Context, name: str, description: str = "") -> RepoInfo:
+    """Create a repo with an empty ``main`` branch.
+
+    Raises:
+        InvalidArgument: a bad name; AlreadyExists: the name is taken.
+    """
+    check_name(name, "repo")
+    try:
+        with ctx.db.write() as s:
+            if s.scalars(select(Repo.id).where(Repo.name == name)).first() is not None:
+                raise AlreadyExists(f"repo {name!r} already exists")
+            t = now()
+            repo = Repo(name=name, description=description, created_at=t, created_by=ctx.user)
+            s.add(repo)
+            s.flush()
+            s.add(Branch(repo_id=repo.id, name=DEFAULT_BRANCH, head_id=None, created_at=t))
+            s.add(
+                BranchHistory(
+                    repo_id=repo.id, branch=DEFAULT_BRANCH, old_head=None, new_head=None,
+                    who=ctx.user, why="create repo", at=t,
+                )
+            )
+            s.flush()
+            return _info(s, repo)
+    except IntegrityError as err:  # lost a race with another creator
+        raise AlreadyExists(f"repo {name!r} already exists") from err
+
+
+def list_repos(ctx: Context) -> list[RepoInfo]:
+    with ctx.db.read() as s:
+        return [_info(s, r) for r in s.scalars(select(Repo).order_by(Repo.name))]
+
+
+def inspect_repo(ctx: Context, name: str) -> RepoInfo:
+    with ctx.db.read() as s:
+        return _info(s, get_repo(s, name))
+
+
+def delete_repo(ctx: Context, name: str, *, force: bool = False) -> None:
+    """Delete a repo and all its commits, branches and tags (objects are reclaimed by gc).
+
+    Raises:
+        Conflict: the repo has commits (or others' commits were derived from it) and not ``force``.
+    """
+    with ctx.db.write() as s:
+        repo = get_repo(s, name)
+        if not force:
+            has_commits = s.scalars(select(Commit.id).where(Commit.repo_id == repo.id).limit(1)).first()
+            if has_commits is not None:
+                raise Conflict(f"repo {name!r} has commits; use --force to delete it and its history")
+        used = s.scalars(
+            select(Provenance.commit_id)
+            .join(Commit, Commit.id == Provenance.input_commit_id)
+            .where(Commit.repo_id == repo.id)
+            .limit(1)
+        ).first()
+        if used is not None and not force:
+            raise Conflict(f"commits of other repos were derived from {name!r}; use --force")
+        s.delete(repo)
