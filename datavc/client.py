@@ -26,12 +26,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal
 
-from datavc import branches, commits, config, files, repos
+from datavc import branches, commits, config, files, repos, workdir
 from datavc import rollback as _rollback
 from datavc.context import Context, storage_errors
 from datavc.db.session import Database
 from datavc.errors import Conflict, InvalidArgument
-from datavc.info import BranchInfo, CommitInfo, DiffInfo, FileInfo, ReflogEntry, RepoInfo, TagInfo
+from datavc.info import (
+    BranchInfo,
+    CheckoutInfo,
+    CommitInfo,
+    DiffInfo,
+    FileInfo,
+    ReflogEntry,
+    RepoInfo,
+    StatusInfo,
+    TagInfo,
+)
 from datavc.names import check_path
 from storage.store import ObjectStore
 
@@ -82,7 +92,7 @@ class Client:
                 store = ObjectStore.init(cfg.objects, cache_dir=cfg.cache)
             else:
                 store = ObjectStore.open(cfg.objects, cache_dir=cfg.cache)
-        return cls(cfg, Context(db, store))
+        return cls(cfg, Context(db, store, home=str(cfg.home)))
 
     def close(self) -> None:
         """Release the database and object store connections."""
@@ -327,6 +337,25 @@ class Client:
             old = files.snapshot(self._ctx, repo, a)
             new = files.snapshot(self._ctx, b_repo or repo, b)
         return files.diff_snapshots(self._ctx, old, new)
+
+    # ----- working copies ----------------------------------------------------
+
+    def checkout(self, repo: str, ref: str, dir: str | os.PathLike[str], *, force: bool = False) -> CheckoutInfo:
+        """Materialise ``repo@ref`` in ``dir``; an existing checkout only gets the files that differ.
+
+        Refuses when the checkout has local changes, unless ``force``.
+        """
+        return workdir.checkout(self._ctx, repo, ref, dir, force=force)
+
+    def status(self, dir: str | os.PathLike[str] = ".") -> StatusInfo:
+        """Local changes in a checkout (hashes only files whose size or mtime changed)."""
+        return workdir.status(self._ctx, dir)
+
+    def commit_workdir(
+        self, dir: str | os.PathLike[str] = ".", message: str = "", *, rebase: bool = False
+    ) -> CommitInfo:
+        """Commit a checkout's changes to its branch; refuses if the branch moved, unless ``rebase``."""
+        return workdir.commit_workdir(self._ctx, dir, message, rebase=rebase)
 
     # ----- rollback ----------------------------------------------------------
 

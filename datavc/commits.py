@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from datavc.context import Context, new_id, now, storage_errors
 from datavc.db.models import Branch, BranchHistory, Commit, Provenance, Repo
-from datavc.errors import CommitFinished, CommitNotFound, InvalidArgument
+from datavc.errors import BranchMoved, CommitFinished, CommitNotFound, InvalidArgument
 from datavc.info import CommitInfo
 from datavc.refs import get_branch, get_commit, resolve
 from datavc.repos import get_repo
@@ -136,13 +136,14 @@ def finish_commit(
     commit_id: str,
     *,
     message: str | None = None,
-    mode: Literal["rebase", "exact"] = "rebase",
+    mode: Literal["rebase", "exact", "strict"] = "rebase",
     provenance: list[str] | None = None,
 ) -> CommitInfo:
     """Finish an open commit: the branch head moves to it by compare-and-swap.
 
     If the branch moved since the commit started, ``rebase`` re-applies the commit's own
-    changes onto the new head; ``exact`` keeps the commit's tree as it is (rollback).
+    changes onto the new head; ``exact`` keeps the commit's tree as it is (rollback);
+    ``strict`` refuses with :class:`BranchMoved`.
     ``provenance`` lists input commit ids recorded in the same transaction.
     """
     while True:
@@ -193,6 +194,8 @@ def finish_commit(
             except _Retry:
                 continue
         # The branch moved: carry this commit's changes over to the new head.
+        if mode == "strict":
+            raise BranchMoved(f"{repo_name}@{branch} moved since commit {cid[:12]} started")
         if mode == "exact":
             new_tree = tree
         else:
@@ -250,7 +253,7 @@ def one_shot(
     *,
     message: str = "",
     origin: Literal["user", "pipeline", "rollback"] = "user",
-    mode: Literal["rebase", "exact"] = "rebase",
+    mode: Literal["rebase", "exact", "strict"] = "rebase",
 ) -> CommitInfo:
     """Start a commit, apply ``edit``, finish it; abort it if anything fails."""
     c = start_commit(ctx, repo_name, branch, message=message, origin=origin)

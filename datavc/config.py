@@ -97,6 +97,14 @@ def find(path: str | os.PathLike[str] | None = None) -> StoreConfig:
     for d in (cwd, *cwd.parents):
         if (d / DIRNAME / CONFIG).is_file():
             return load(d / DIRNAME)
+        state = d / ".datavc-checkout" / "state.json"
+        if state.is_file():  # inside a working copy: its store
+            try:
+                home = json.loads(state.read_text()).get("home")
+            except (OSError, ValueError):
+                home = None
+            if home:
+                return load(Path(home))
     raise StoreNotFound(
         f"no datavc store in {cwd} or any parent (run 'datavc init', or set {HOME_ENV})"
     )

@@ -31,9 +31,12 @@ def current_user() -> str:
 class Context:
     """The database, the object store and the acting user, shared by the service modules."""
 
-    def __init__(self, db: Database, store: ObjectStore, user: str | None = None) -> None:
+    def __init__(
+        self, db: Database, store: ObjectStore, user: str | None = None, home: str | None = None
+    ) -> None:
         self.db = db
         self.store = store
+        self.home = home  # the store's .datavc directory, when opened from one
         self.user = user or current_user()
         self._empty: str | None = None
 

@@ -103,6 +103,31 @@ class ReflogEntry(_Info):
 
 
 @dataclass(frozen=True, slots=True)
+class CheckoutInfo(_Info):
+    repo: str
+    ref: str
+    commit: str
+    branch: str | None  # set when checked out from a branch (then `commit` can commit back)
+    dir: str
+    files_written: int
+    files_deleted: int
+    files_unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusInfo(_Info):
+    dir: str
+    repo: str
+    branch: str | None
+    commit: str
+    changes: tuple[DiffInfo, ...]  # status added | modified | deleted; sizes of the local files
+
+    @property
+    def clean(self) -> bool:
+        return not self.changes
+
+
+@dataclass(frozen=True, slots=True)
 class FsckInfo(_Info):
     objects_checked: int
     bytes_checked: int

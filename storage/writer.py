@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 _INFLIGHT_BYTES = 48 * 1024 * 1024
 _QUEUED_TREE_BYTES = 32 * 1024 * 1024
 _INDEX_LIMIT = 1_000_000
+_NEW_STREAK = 8
+_PROBE_EVERY = 16
 
 
 @dataclass(slots=True)
@@ -84,6 +86,8 @@ class Writer:
         self._queued_trees: dict[str, bytes] = {}
         self._queued_bytes = 0
         self._closed = False
+        self._chunks_seen = 0
+        self._new_streak = 0
         self.stats = WriteStats()
         self.trees = Trees(self._read, self._write_tree)
 
@@ -158,16 +162,32 @@ class Writer:
             while self._inflight and self._inflight + size > _INFLIGHT_BYTES:
                 self._cond.wait()
             self._inflight += size
-        fut = self._pool.submit(self._upload, oid, data, remote_check and not self.backend.cheap_exists)
+        check = remote_check and not self.backend.cheap_exists and self._probe()
+        fut = self._pool.submit(self._upload, oid, data, check)
         self._futures.add(fut)
         fut.add_done_callback(lambda f: self._done(f, size))
 
+    def _probe(self) -> bool:
+        """Whether to ask a remote backend if a chunk exists before uploading it.
+
+        A HEAD costs a round trip per chunk; when the last few chunks were all new (a new
+        file), upload without asking (a PUT of an existing id is harmless) and only probe
+        every ``_PROBE_EVERY``-th chunk, until a probe finds one that exists.
+        """
+        with self._cond:
+            self._chunks_seen += 1
+            return self._new_streak < _NEW_STREAK or self._chunks_seen % _PROBE_EVERY == 0
+
     def _upload(self, oid: str, data: bytes, remote_check: bool) -> None:
-        if remote_check and self.backend.exists(oid):
+        if remote_check:
+            found = self.backend.exists(oid)
             with self._cond:
-                self.stats.objects_skipped += 1
-                self.stats.bytes_skipped += len(data)
-            return
+                self._new_streak = 0 if found else self._new_streak + 1
+                if found:
+                    self.stats.objects_skipped += 1
+                    self.stats.bytes_skipped += len(data)
+            if found:
+                return
         self.backend.put(oid, data)
         with self._cond:
             self.stats.objects_written += 1
@@ -233,8 +253,12 @@ class Writer:
 
         return self.put_stream(io.BytesIO(data), name)
 
-    def put_stream(self, stream: BinaryIO, name: str = "") -> Entry:
-        """Store a stream's content (read to its end, a window at a time) as one file."""
+    def put_stream(self, stream: BinaryIO, name: str = "", *, known: frozenset[str] = frozenset()) -> Entry:
+        """Store a stream's content (read to its end, a window at a time) as one file.
+
+        ``known`` are object ids already stored (say, an earlier version's chunks): they
+        are not uploaded or checked again.
+        """
         hasher = self.algorithm.new()
         refs: list[DataRef] = []
         size = 0
@@ -243,7 +267,11 @@ class Writer:
             oid = self.algorithm.digest(chunk)
             refs.append(DataRef(oid, 0, len(chunk)))
             size += len(chunk)
-            self._submit(oid, chunk, remote_check=True)
+            if oid in known:
+                self.stats.objects_skipped += 1
+                self.stats.bytes_skipped += len(chunk)
+            else:
+                self._submit(oid, chunk, remote_check=True)
         self.stats.files += 1
         return Entry(name, FILE, size, hasher.hexdigest(), tuple(refs))
 
@@ -329,7 +357,8 @@ class Writer:
         f = _open(path)
         with f:
             if size >= self.small_limit:
-                return rel, self.put_stream(f, name)
+                known = frozenset(r.oid for r in prior.refs) if prior is not None else frozenset()
+                return rel, self.put_stream(f, name, known=known)
             try:
                 data = f.read()
             except OSError as err:

@@ -1,11 +1,50 @@
-"""The ``datavc`` command line. Subcommand groups are added as they are built."""
+"""The ``datavc`` command line: parse, call one :class:`datavc.client.Client` method, render.
+
+One module per command group; the client (and with it SQLAlchemy, boto3) is imported
+only when a command first needs it, so ``datavc --help`` stays fast.
+"""
+
+from __future__ import annotations
 
 import click
 
 from datavc import __version__
+from datavc.cli import branch, commits, files, repo, store, tag, workdir
+from datavc.cli.app import App, RootGroup
+
+EPILOG = """\b
+Exit codes:
+  0    success
+  1    a bug (unexpected error; please report it)
+  2    invalid argument (bad name, path, ref or option; also usage errors)
+  3    not found (repo, branch, tag, commit, path or store)
+  4    already exists
+  5    conflict (finished commit, branch moved, path clash)
+  6    integrity (corrupt or missing stored data)
+  7    backend unavailable (database or object store)
+  8    pipeline failed
+  130  interrupted
+"""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datavc")
-def main() -> None:
-    """datavc: version control and lineage for data."""
+@click.option(
+    "--home",
+    envvar="DATAVC_HOME",
+    type=click.Path(file_okay=False),
+    help="The store (a directory holding .datavc). Default: .datavc here or in a parent. [env: DATAVC_HOME]",
+)
+@click.pass_context
+def main(ctx: click.Context, home: str | None) -> None:
+    """datavc: version control and lineage for data.
+
+    Addresses are REPO@REF:PATH; a REF is a branch, a tag, a commit id (or a unique
+    prefix of 6+ hex digits), with ~N, ^ and @{ISO time}.
+    """
+    ctx.obj = App(home)
+
+
+for _module in (store, repo, files, commits, branch, tag, workdir):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

@@ -172,16 +172,16 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A session in a read transaction; whatever happens, it is rolled back at exit.
 
+        Objects loaded in it stay readable after the block (detached; lazy loads raise).
+
         Raises:
             BackendUnavailable: the database cannot be reached.
         """
-        session = Session(self.engine, expire_on_commit=False, autoflush=False)
-        with self.translate_errors(), session:
+        # Closing (not rolling back) the session ends the transaction with a rollback yet
+        # leaves loaded objects readable, detached, after the block.
+        with self.translate_errors(), Session(self.engine, expire_on_commit=False) as session:
             session.connection()  # connect and BEGIN now, so connection errors surface here
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -193,10 +193,13 @@ class Database:
             BackendUnavailable: the database cannot be reached (or, on SQLite, stays locked
                 by another writer for longer than the busy timeout).
         """
-        with self.translate_errors(), Session(self.write_engine, expire_on_commit=False) as session:
-            with session.begin():
-                session.connection()  # BEGIN (IMMEDIATE) now: wait for the write lock up front
-                yield session
+        with (
+            self.translate_errors(),
+            Session(self.write_engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            session.connection()  # BEGIN (IMMEDIATE) now: wait for the write lock up front
+            yield session
 
     @contextmanager
     def translate_errors(self) -> Iterator[None]:

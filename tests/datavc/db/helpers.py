@@ -20,17 +20,17 @@ def add_repo(session: Session, name: str = "data") -> Repo:
     return repo
 
 
-def add_commit(session: Session, repo: Repo, parent: Commit | None = None, **fields: object) -> Commit:
-    commit = Commit(
-        id=new_id(),
-        repo_id=repo.id,
-        parent_id=parent.id if parent else None,
-        branch="main",
-        tree="t" * 64,
-        base_tree=parent.tree if parent else "t" * 64,
-        author="alice",
-        **fields,
-    )
+def add_commit(session: Session, repo: Repo, *, parent: Commit | None = None, **fields: object) -> Commit:
+    values: dict[str, object] = {
+        "id": new_id(),
+        "repo_id": repo.id,
+        "parent_id": parent.id if parent else None,
+        "branch": "main",
+        "tree": "t" * 64,
+        "base_tree": parent.tree if parent else "t" * 64,
+        "author": "alice",
+    }
+    commit = Commit(**{**values, **fields})
     session.add(commit)
     session.flush()
     return commit

@@ -1,0 +1,67 @@
+"""The application object (``ctx.obj``) and the root group that turns errors into exit codes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from datavc.errors import DatavcError
+
+if TYPE_CHECKING:
+    from datavc.client import Client
+
+
+class App:
+    """What every command shares: where the store is, and a client opened on first use."""
+
+    def __init__(self, home: str | None) -> None:
+        self.home = home
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        """``Client.open(home)``, opened once per invocation (imported late: ``--help`` stays fast)."""
+        if self._client is None:
+            from datavc.client import Client
+
+            self._client = Client.open(self.home)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            client.close()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class CliError(click.ClickException):
+    """A :class:`DatavcError` (or an interrupt) on its way out: ``error: <message>``, its exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        # One line: a message that spans lines would break `2>err; head -1 err` habits.
+        text = " ".join(self.format_message().split("\n"))
+        click.echo(f"error: {text}", err=True)
+
+
+class RootGroup(click.Group):
+    """The ``datavc`` group: every command runs inside :meth:`invoke`, so errors are caught here once."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                app = ctx.find_object(App)
+                if app is not None:
+                    app.close()
+        except DatavcError as err:
+            raise CliError(str(err) or err.category, err.exit_code) from err
+        except KeyboardInterrupt:
+            raise CliError("interrupted", 130) from None

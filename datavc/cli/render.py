@@ -1,0 +1,127 @@
+"""Output helpers: JSON documents, human sizes and times, tables, progress on a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def json_option(f: F) -> F:
+    """The ``--json`` flag every command that shows data takes."""
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
+
+
+def human_size(n: int | None) -> str:
+    """``512 B``, ``1.2 MiB``: sizes for people (``--json`` keeps exact bytes)."""
+    if n is None:
+        return "-"
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in _UNITS:
+        value /= 1024
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def local_time(t: datetime | None) -> str:
+    """A time in the local zone, ISO 8601 to the second (``2026-01-02 10:00:00+01:00``)."""
+    if t is None:
+        return "-"
+    return t.astimezone().isoformat(sep=" ", timespec="seconds")
+
+
+def short(commit_id: str | None) -> str:
+    return commit_id[:12] if commit_id else "-"
+
+
+def echo_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2))
+
+
+def stream_json(items: Iterable[Any], to_json: Callable[[Any], Any]) -> None:
+    """One JSON array, written item by item (nothing is written before the first item is known).
+
+    The first item is fetched before ``[`` is written, so an error raised by a lazy
+    iterator (a missing repo) leaves stdout empty.
+    """
+    it = iter(items)
+    first = next(it, _END)
+    if first is _END:
+        click.echo("[]")
+        return
+    out = click.get_text_stream("stdout")
+    out.write("[\n" + json.dumps(to_json(first)))
+    for item in it:
+        out.write(",\n" + json.dumps(to_json(item)))
+    out.write("\n]\n")
+    out.flush()
+
+
+_END = object()
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, justify_right: Sequence[int] = ()) -> None:
+    """A compact aligned table without borders (rows are collected: use for short lists)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="right" if i in justify_right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=True, highlight=False, markup=False).print(table)
+
+
+def print_fields(pairs: Sequence[tuple[str, str]]) -> None:
+    """``key: value`` lines with the values aligned."""
+    width = max((len(k) for k, _ in pairs), default=0) + 1
+    for k, v in pairs:
+        click.echo(f"{k + ':':<{width}} {v}")
+
+
+class Activity:
+    """What a long transfer reports when it ends; counts are filled in by the command."""
+
+    def __init__(self) -> None:
+        self.files: int | None = None
+        self.bytes: int | None = None
+
+
+@contextmanager
+def activity(label: str) -> Iterator[Activity]:
+    """A spinner with elapsed time on a terminal, then ``N files, X MiB in Ys``; nothing otherwise."""
+    act = Activity()
+    if not sys.stderr.isatty():
+        yield act
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    start = time.monotonic()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
+        progress.add_task(label, total=None)
+        yield act
+    parts = []
+    if act.files is not None:
+        parts.append(f"{act.files} file{'s' if act.files != 1 else ''}")
+    if act.bytes is not None:
+        parts.append(human_size(act.bytes))
+    summary = ", ".join(parts) or label
+    console.print(f"{summary} in {time.monotonic() - start:.1f}s", highlight=False, markup=False)
