@@ -21,7 +21,9 @@ def _branch_info(repo: Repo, br: Branch) -> BranchInfo:
 
 
 def record(s: Session, repo: Repo, branch: str, old: str | None, new: str | None, who: str, why: str) -> None:
-    s.add(BranchHistory(repo_id=repo.id, branch=branch, old_head=old, new_head=new, who=who, why=why, at=now()))
+    s.add(
+        BranchHistory(repo_id=repo.id, branch=branch, old_head=old, new_head=new, who=who, why=why, at=now())
+    )
 
 
 def create_branch(ctx: Context, repo_name: str, name: str, from_ref: str | None = None) -> BranchInfo:
@@ -46,7 +48,9 @@ def create_branch(ctx: Context, repo_name: str, name: str, from_ref: str | None 
 
 
 def _has(s: Session, repo: Repo, name: str) -> bool:
-    return s.scalars(select(Branch.id).where(Branch.repo_id == repo.id, Branch.name == name)).first() is not None
+    return (
+        s.scalars(select(Branch.id).where(Branch.repo_id == repo.id, Branch.name == name)).first() is not None
+    )
 
 
 def list_branches(ctx: Context, repo_name: str) -> list[BranchInfo]:

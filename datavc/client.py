@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal
 
 from datavc import branches, commits, config, files, repos, workdir
+from datavc import fsck as _fsck
+from datavc import gc as _gc
 from datavc import rollback as _rollback
 from datavc.context import Context, storage_errors
 from datavc.db.session import Database
@@ -37,6 +40,8 @@ from datavc.info import (
     CommitInfo,
     DiffInfo,
     FileInfo,
+    FsckInfo,
+    GcInfo,
     ReflogEntry,
     RepoInfo,
     StatusInfo,
@@ -270,9 +275,11 @@ class Client:
     def open_file(self, repo: str, ref: str, path: str) -> BinaryIO:
         """A seekable binary stream over a file's content."""
         with storage_errors():
-            return self._ctx.store.open_file(self._file_entry(repo, ref, path))  # type: ignore[return-value]
+            return self._ctx.store.open_file(self._file_entry(repo, ref, path))
 
-    def iter_file(self, repo: str, ref: str, path: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+    def iter_file(
+        self, repo: str, ref: str, path: str, start: int = 0, length: int | None = None
+    ) -> Iterator[bytes]:
         """A file's bytes (or a byte range) as a stream of pieces; fetches only the objects needed."""
         entry = self._file_entry(repo, ref, path)
         with storage_errors():
@@ -312,7 +319,9 @@ class Client:
         p = check_path(path)
         return files.file_info(snap, p, files.entry_at(self._ctx, snap, p))
 
-    def list_files(self, repo: str, ref: str, path: str = "/", *, recursive: bool = False) -> Iterator[FileInfo]:
+    def list_files(
+        self, repo: str, ref: str, path: str = "/", *, recursive: bool = False
+    ) -> Iterator[FileInfo]:
         """The entries of a directory (every file below it with ``recursive``), streamed in name order."""
         snap = files.snapshot(self._ctx, repo, ref)
         return files.list_files(self._ctx, snap, check_path(path), recursive=recursive)
@@ -325,7 +334,9 @@ class Client:
         """Paths matching a glob: ``*``, ``?``, ``[..]`` within a name, ``**`` across directories."""
         return files.glob_files(self._ctx, files.snapshot(self._ctx, repo, ref), pattern)
 
-    def diff(self, repo: str, a: str, b: str | None = None, *, b_repo: str | None = None) -> Iterator[DiffInfo]:
+    def diff(
+        self, repo: str, a: str, b: str | None = None, *, b_repo: str | None = None
+    ) -> Iterator[DiffInfo]:
         """Changes from ``a`` to ``b``; with no ``b``, from ``a``'s parent to ``a``.
 
         Cost follows the number of changes, not the size of the commits.
@@ -340,7 +351,9 @@ class Client:
 
     # ----- working copies ----------------------------------------------------
 
-    def checkout(self, repo: str, ref: str, dir: str | os.PathLike[str], *, force: bool = False) -> CheckoutInfo:
+    def checkout(
+        self, repo: str, ref: str, dir: str | os.PathLike[str], *, force: bool = False
+    ) -> CheckoutInfo:
         """Materialise ``repo@ref`` in ``dir``; an existing checkout only gets the files that differ.
 
         Refuses when the checkout has local changes, unless ``force``.
@@ -356,6 +369,16 @@ class Client:
     ) -> CommitInfo:
         """Commit a checkout's changes to its branch; refuses if the branch moved, unless ``rebase``."""
         return workdir.commit_workdir(self._ctx, dir, message, rebase=rebase)
+
+    # ----- maintenance -------------------------------------------------------
+
+    def fsck(self) -> FsckInfo:
+        """Verify every reachable object (hash and existence) and the metadata's integrity."""
+        return _fsck.fsck(self._ctx)
+
+    def gc(self, *, dry_run: bool = False, grace: timedelta = _gc.DEFAULT_GRACE) -> GcInfo:
+        """Delete objects no commit uses that are older than ``grace``; safe while others write."""
+        return _gc.gc(self._ctx, dry_run=dry_run, grace=grace)
 
     # ----- rollback ----------------------------------------------------------
 

@@ -47,8 +47,20 @@ def commit_info(s: Session, repo: Repo, c: Commit) -> CommitInfo:
         )
     )
     return CommitInfo(
-        repo.name, c.id, c.parent_id, c.branch, c.state, c.origin, c.message, c.author,
-        c.created_at, c.finished_at, c.size, c.file_count, c.tree, prov,
+        repo.name,
+        c.id,
+        c.parent_id,
+        c.branch,
+        c.state,
+        c.origin,
+        c.message,
+        c.author,
+        c.created_at,
+        c.finished_at,
+        c.size,
+        c.file_count,
+        c.tree,
+        prov,
     )
 
 
@@ -86,9 +98,20 @@ def start_commit(
         parent = get_commit(s, repo, br.head_id) if br.head_id else None
         base = parent.tree if parent else empty
         c = Commit(
-            id=new_id(), repo_id=repo.id, parent_id=br.head_id, branch=branch, tree=base, base_tree=base,
-            state="open", origin=origin, message=message, author=author or ctx.user, created_at=now(),
-            finished_at=None, size=parent.size if parent else 0, file_count=parent.file_count if parent else 0,
+            id=new_id(),
+            repo_id=repo.id,
+            parent_id=br.head_id,
+            branch=branch,
+            tree=base,
+            base_tree=base,
+            state="open",
+            origin=origin,
+            message=message,
+            author=author or ctx.user,
+            created_at=now(),
+            finished_at=None,
+            size=parent.size if parent else 0,
+            file_count=parent.file_count if parent else 0,
         )
         s.add(c)
         s.flush()
@@ -168,7 +191,10 @@ def finish_commit(
                     if moved.rowcount != 1:  # type: ignore[attr-defined]
                         raise _Retry
                     values: dict[str, object] = {
-                        "state": "finished", "finished_at": now(), "size": size, "file_count": files,
+                        "state": "finished",
+                        "finished_at": now(),
+                        "size": size,
+                        "file_count": files,
                     }
                     if message is not None:
                         values["message"] = message
@@ -185,8 +211,13 @@ def finish_commit(
                     assert final is not None
                     s.add(
                         BranchHistory(
-                            repo_id=repo_id, branch=branch, old_head=parent, new_head=cid, who=ctx.user,
-                            why=f"{final.origin} commit: {final.message}".rstrip(": "), at=final.finished_at,
+                            repo_id=repo_id,
+                            branch=branch,
+                            old_head=parent,
+                            new_head=cid,
+                            who=ctx.user,
+                            why=f"{final.origin} commit: {final.message}".rstrip(": "),
+                            at=final.finished_at,
                         )
                     )
                     s.flush()
@@ -240,7 +271,9 @@ def list_open_commits(ctx: Context, repo_name: str) -> list[CommitInfo]:
     with ctx.db.read() as s:
         repo = get_repo(s, repo_name)
         rows = s.scalars(
-            select(Commit).where(Commit.repo_id == repo.id, Commit.state == "open").order_by(Commit.created_at)
+            select(Commit)
+            .where(Commit.repo_id == repo.id, Commit.state == "open")
+            .order_by(Commit.created_at)
         )
         return [commit_info(s, repo, c) for c in rows]
 

@@ -105,6 +105,4 @@ def find(path: str | os.PathLike[str] | None = None) -> StoreConfig:
                 home = None
             if home:
                 return load(Path(home))
-    raise StoreNotFound(
-        f"no datavc store in {cwd} or any parent (run 'datavc init', or set {HOME_ENV})"
-    )
+    raise StoreNotFound(f"no datavc store in {cwd} or any parent (run 'datavc init', or set {HOME_ENV})")

@@ -1,4 +1,4 @@
-"""Files in commits: put (bytes, streams, local files and directories), get, list, glob, delete, copy, diff."""
+"""Files in commits: put (bytes, streams, local files, directories), get, list, glob, delete, copy, diff."""
 
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ def edit_merge_dir(path: str, subtree: str) -> TreeEdit:
         if not existing.is_dir:
             raise Conflict(f"/{path} is a file; cannot put a directory there")
         prefix = path + "/" if path else ""
-        changes = ((prefix + d.path, d.new) for d in w.trees.diff(existing.hash, subtree) if d.new is not None)
+        changes = (
+            (prefix + d.path, d.new) for d in w.trees.diff(existing.hash, subtree) if d.new is not None
+        )
         return apply_changes(w, tree, changes)
 
     return edit

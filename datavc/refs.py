@@ -34,7 +34,11 @@ def _base(s: Session, repo: Repo, expr: RefExpr, text: str) -> Commit:
         get_branch(s, repo, expr.base)
         ev = s.scalars(
             select(BranchHistory)
-            .where(BranchHistory.repo_id == repo.id, BranchHistory.branch == expr.base, BranchHistory.at <= expr.at)
+            .where(
+                BranchHistory.repo_id == repo.id,
+                BranchHistory.branch == expr.base,
+                BranchHistory.at <= expr.at,
+            )
             .order_by(BranchHistory.at.desc(), BranchHistory.id.desc())
             .limit(1)
         ).first()
@@ -58,7 +62,9 @@ def _base(s: Session, repo: Repo, expr: RefExpr, text: str) -> Commit:
             )
         )
         if len(found) > 1:
-            raise AmbiguousRef(f"commit prefix {expr.base!r} is ambiguous in repo {repo.name!r}: use more characters")
+            raise AmbiguousRef(
+                f"commit prefix {expr.base!r} is ambiguous in repo {repo.name!r}: use more characters"
+            )
         if found:
             return found[0]
     raise NotFound(f"ref {text!r} not found in repo {repo.name!r} (no such branch, tag or commit)")

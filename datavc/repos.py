@@ -31,9 +31,9 @@ def get_repo(s: Session, name: str) -> Repo:
 def _info(s: Session, repo: Repo) -> RepoInfo:
     branches = tuple(s.scalars(select(Branch.name).where(Branch.repo_id == repo.id).order_by(Branch.name)))
     head = s.scalars(
-        select(Commit).join(Branch, Branch.head_id == Commit.id).where(
-            Branch.repo_id == repo.id, Branch.name == DEFAULT_BRANCH
-        )
+        select(Commit)
+        .join(Branch, Branch.head_id == Commit.id)
+        .where(Branch.repo_id == repo.id, Branch.name == DEFAULT_BRANCH)
     ).one_or_none()
     count = s.scalar(select(func.count()).select_from(Commit).where(Commit.repo_id == repo.id)) or 0
     return RepoInfo(
@@ -66,8 +66,13 @@ def create_repo(ctx: Context, name: str, description: str = "") -> RepoInfo:
             s.add(Branch(repo_id=repo.id, name=DEFAULT_BRANCH, head_id=None, created_at=t))
             s.add(
                 BranchHistory(
-                    repo_id=repo.id, branch=DEFAULT_BRANCH, old_head=None, new_head=None,
-                    who=ctx.user, why="create repo", at=t,
+                    repo_id=repo.id,
+                    branch=DEFAULT_BRANCH,
+                    old_head=None,
+                    new_head=None,
+                    who=ctx.user,
+                    why="create repo",
+                    at=t,
                 )
             )
             s.flush()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datavc.commits import one_shot
 from datavc.context import Context
 from datavc.errors import Conflict
-from datavc.info import CommitInfo
 from datavc.files import snapshot
+from datavc.info import CommitInfo
 
 
 def rollback(ctx: Context, repo_name: str, branch: str, to: str, *, message: str | None = None) -> CommitInfo:

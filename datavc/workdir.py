@@ -155,11 +155,14 @@ def _changes(ctx: Context, co: _Checkout) -> Iterator[tuple[str, str, os.stat_re
 
 def _index_put(co: _Checkout, rel: str, entry: Entry, st: os.stat_result) -> None:
     co.db.execute(
-        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", (_key(rel), rel, st.st_size, st.st_mtime_ns, entry.hash)
+        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+        (_key(rel), rel, st.st_size, st.st_mtime_ns, entry.hash),
     )
 
 
-def checkout(ctx: Context, repo: str, ref: str, dest: str | os.PathLike[str], *, force: bool = False) -> CheckoutInfo:
+def checkout(
+    ctx: Context, repo: str, ref: str, dest: str | os.PathLike[str], *, force: bool = False
+) -> CheckoutInfo:
     """Materialise ``repo@ref`` in ``dest``; an existing checkout is updated file by file.
 
     Raises:
@@ -187,7 +190,8 @@ def checkout(ctx: Context, repo: str, ref: str, dest: str | os.PathLike[str], *,
                 dirty = next(iter(_changes(ctx, co)), None)
                 if dirty is not None:
                     raise Conflict(
-                        f"{root} has local changes (/{dirty[0]} {dirty[1]}): commit them first, or use --force"
+                        f"{root} has local changes (/{dirty[0]} {dirty[1]}): "
+                        "commit them first, or use --force"
                     )
             with storage_errors():
                 for d in ctx.store.diff(old.tree, snap.tree):

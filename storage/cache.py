@@ -121,6 +121,15 @@ class CachedBackend(Backend):
     def iter_ids(self) -> Iterator[str]:
         return self.remote.iter_ids()
 
+    def iter_stat(self) -> Iterator[tuple[str, float, int]]:
+        return self.remote.iter_stat()
+
+    def mtime(self, oid: str) -> float | None:
+        return self.remote.mtime(oid)
+
+    def touch(self, oid: str) -> None:
+        self.remote.touch(oid)
+
     def read_meta(self, name: str) -> bytes | None:
         return self.remote.read_meta(name)
 

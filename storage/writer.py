@@ -154,6 +154,7 @@ class Writer:
             self._known.clear()
         self._known.add(oid)
         if self.backend.cheap_exists and self.backend.exists(oid):
+            self.backend.touch(oid)  # reused: keep a concurrent gc from taking it
             self.stats.objects_skipped += 1
             self.stats.bytes_skipped += len(data)
             return
@@ -181,6 +182,8 @@ class Writer:
     def _upload(self, oid: str, data: bytes, remote_check: bool) -> None:
         if remote_check:
             found = self.backend.exists(oid)
+            if found:
+                self.backend.touch(oid)
             with self._cond:
                 self._new_streak = 0 if found else self._new_streak + 1
                 if found:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -37,19 +37,6 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
-class CliError(click.ClickException):
-    """A :class:`DatavcError` (or an interrupt) on its way out: ``error: <message>``, its exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: Any = None) -> None:
-        # One line: a message that spans lines would break `2>err; head -1 err` habits.
-        text = " ".join(self.format_message().split("\n"))
-        click.echo(f"error: {text}", err=True)
-
-
 class RootGroup(click.Group):
     """The ``datavc`` group: every command runs inside :meth:`invoke`, so errors are caught here once."""
 
@@ -62,6 +49,12 @@ class RootGroup(click.Group):
                 if app is not None:
                     app.close()
         except DatavcError as err:
-            raise CliError(str(err) or err.category, err.exit_code) from err
+            _fail(str(err) or err.category, err.exit_code)
         except KeyboardInterrupt:
-            raise CliError("interrupted", 130) from None
+            _fail("interrupted", 130)
+
+
+def _fail(message: str, exit_code: int) -> NoReturn:
+    """Print ``error: <message>`` as one line on stderr and exit with ``exit_code``."""
+    click.echo("error: " + " ".join(message.splitlines()), err=True)
+    raise click.exceptions.Exit(exit_code)

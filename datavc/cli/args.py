@@ -53,7 +53,7 @@ def ref_option(value: str, repo: str, option: str, *, verb: str) -> str:
     Raises:
         InvalidArgument: a malformed ref, or ``REPO@REF`` naming another repo.
     """
-    head, sep, rest = value.partition("@")
+    _head, sep, rest = value.partition("@")
     if not sep or rest.startswith("{"):
         parse_ref(value)
         return value
@@ -81,7 +81,9 @@ def duration(text: str, option: str = "--grace") -> timedelta:
         total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         pos = m.end()
     if not s or pos != len(s):
-        raise InvalidArgument(f"invalid {option} {text!r}: use a number with s, m, h, d or w (e.g. 30m, 2h, 1d)")
+        raise InvalidArgument(
+            f"invalid {option} {text!r}: use a number with s, m, h, d or w (e.g. 30m, 2h, 1d)"
+        )
     return timedelta(seconds=total)
 
 

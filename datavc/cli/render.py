@@ -62,7 +62,7 @@ def stream_json(items: Iterable[Any], to_json: Callable[[Any], Any]) -> None:
     if first is _END:
         click.echo("[]")
         return
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     out.write("[\n" + json.dumps(to_json(first)))
     for item in it:
         out.write(",\n" + json.dumps(to_json(item)))
@@ -73,17 +73,18 @@ def stream_json(items: Iterable[Any], to_json: Callable[[Any], Any]) -> None:
 _END = object()
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, justify_right: Sequence[int] = ()) -> None:
-    """A compact aligned table without borders (rows are collected: use for short lists)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="right" if i in justify_right else "left", no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=True, highlight=False, markup=False).print(table)
+def print_table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, justify_right: Sequence[int] = ()
+) -> None:
+    """A compact aligned table, no borders, no trailing blanks (rows are collected: for short lists)."""
+    table = [list(headers), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    for row in table:
+        cells = [
+            cell.rjust(w) if i in justify_right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        click.echo("  ".join(cells).rstrip())
 
 
 def print_fields(pairs: Sequence[tuple[str, str]]) -> None:
@@ -114,7 +115,11 @@ def activity(label: str) -> Iterator[Activity]:
     console = Console(stderr=True)
     start = time.monotonic()
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as progress:
         progress.add_task(label, total=None)
         yield act

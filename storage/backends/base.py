@@ -50,6 +50,21 @@ class Backend(ABC):
         """Every stored object id, in no particular order, streamed."""
 
     @abstractmethod
+    def iter_stat(self) -> Iterator[tuple[str, float, int]]:
+        """Every stored object as (id, last modified as a POSIX time, size), streamed."""
+
+    @abstractmethod
+    def mtime(self, oid: str) -> float | None:
+        """When ``oid`` was last written or touched (POSIX time), or None if it is missing."""
+
+    @abstractmethod
+    def touch(self, oid: str) -> None:
+        """Mark ``oid`` as just used, so a concurrent gc's grace period protects it.
+
+        Writers call this when they reuse an object that already exists instead of writing it.
+        """
+
+    @abstractmethod
     def read_meta(self, name: str) -> bytes | None:
         """A small named metadata document (such as the store config), or None."""
 

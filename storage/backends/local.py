@@ -85,6 +85,34 @@ class LocalBackend(Backend):
                 for obj in os.scandir(mid.path):
                     yield obj.name
 
+    def iter_stat(self) -> Iterator[tuple[str, float, int]]:
+        for top in os.scandir(self._objects):
+            if not top.is_dir():
+                continue
+            for mid in os.scandir(top.path):
+                if not mid.is_dir():
+                    continue
+                for obj in os.scandir(mid.path):
+                    try:
+                        st = obj.stat()
+                    except FileNotFoundError:
+                        continue
+                    yield obj.name, st.st_mtime, st.st_size
+
+    def mtime(self, oid: str) -> float | None:
+        try:
+            return self._path(oid).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def touch(self, oid: str) -> None:
+        try:
+            os.utime(self._path(oid))
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise BackendUnavailable(f"cannot touch object {oid} under {self.root}: {err.strerror}") from err
+
     def object_path(self, oid: str) -> Path:
         """Where ``oid`` lives on disk (fault tests and diagnostics)."""
         return self._path(oid)

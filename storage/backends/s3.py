@@ -304,6 +304,42 @@ class S3Backend(Backend):
                     if name:  # skip "folder" markers that consoles create
                         yield name
 
+    def iter_stat(self) -> Iterator[tuple[str, float, int]]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        with self._errors("list objects"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._objects_prefix):
+                for entry in page.get("Contents", []):
+                    name = entry.get("Key", "").rsplit("/", 1)[-1]
+                    if name and "LastModified" in entry:
+                        yield name, entry["LastModified"].timestamp(), int(entry.get("Size", 0))
+
+    def mtime(self, oid: str) -> float | None:
+        with self._errors(f"check for object {oid}"):
+            try:
+                head = self._client.head_object(Bucket=self.bucket, Key=self.object_key(oid))
+            except ClientError as err:
+                if _code(err) in _NOT_FOUND_CODES or _status(err) == 404:
+                    return None
+                raise
+        return head["LastModified"].timestamp()
+
+    def touch(self, oid: str) -> None:
+        # S3 has no utime: copying an object onto itself with new metadata renews LastModified.
+        key = self.object_key(oid)
+        with self._errors(f"touch object {oid}"):
+            try:
+                self._client.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": self.bucket, "Key": key},
+                    MetadataDirective="REPLACE",
+                    Metadata={"datavc-touched": "1"},
+                )
+            except ClientError as err:
+                if _code(err) in _NOT_FOUND_CODES or _status(err) == 404:
+                    return
+                raise
+
     # -- metadata ---------------------------------------------------------------------
 
     def read_meta(self, name: str) -> bytes | None:

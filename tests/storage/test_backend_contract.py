@@ -63,3 +63,23 @@ def test_meta_documents(backend: Backend) -> None:
     backend.write_meta("config.json", b'{"v": 2}')
     assert backend.read_meta("config.json") == b'{"v": 2}'
     assert list(backend.iter_ids()) == []
+
+
+def test_stat_touch_and_mtime(backend: Backend) -> None:
+    import time
+
+    assert backend.mtime(A) is None
+    before = time.time() - 5
+    backend.put(A, b"alpha")
+    backend.put(B, b"beta!")
+    stats = {oid: (mtime, size) for oid, mtime, size in backend.iter_stat()}
+    assert set(stats) == {A, B}
+    assert stats[A][1] == 5 and stats[A][0] >= before
+    first = backend.mtime(A)
+    assert first is not None
+    time.sleep(1.1)  # S3 LastModified has one-second resolution
+    backend.touch(A)
+    touched = backend.mtime(A)
+    assert touched is not None and touched > first
+    assert backend.get(A) == b"alpha"
+    backend.touch(A * 0 + "f" * 32)  # touching a missing object is harmless

@@ -49,6 +49,18 @@ class CountingBackend(Backend):
         self.calls["iter_ids"] += 1
         return self.inner.iter_ids()
 
+    def iter_stat(self) -> Iterator[tuple[str, float, int]]:
+        self.calls["iter_stat"] += 1
+        return self.inner.iter_stat()
+
+    def mtime(self, oid: str) -> float | None:
+        self.calls["mtime"] += 1
+        return self.inner.mtime(oid)
+
+    def touch(self, oid: str) -> None:
+        self.calls["touch"] += 1
+        self.inner.touch(oid)
+
     def read_meta(self, name: str) -> bytes | None:
         return self.inner.read_meta(name)
 

@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from datavc.db import Database
 from datavc.db.models import Branch, Repo
 from datavc.errors import BackendUnavailable, InvalidArgument
-from tests.datavc.db.helpers import add_branch, add_commit, add_repo, new_id
+from tests.datavc.db.helpers import add_branch, add_commit, add_repo
 
 
 def move_head(session: Session, branch_id: int, old: str | None, new: str) -> bool:
@@ -172,10 +173,6 @@ def test_sqlite_in_a_missing_directory_is_backend_unavailable(tmp_path: Path) ->
 
 
 def test_unrelated_operational_errors_pass_through(db: Database) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
     with pytest.raises(DBAPIError) as info, db.write() as s:
         s.execute(text("SELECT * FROM no_such_table"))
     assert not isinstance(info.value, BackendUnavailable)
-    assert new_id()  # helpers stay importable

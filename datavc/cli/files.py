@@ -1,0 +1,189 @@
+"""File commands: ``put``, ``get``, ``ls``, ``rm``, ``cp``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, BinaryIO
+
+import click
+
+from datavc.cli.app import App, pass_app
+from datavc.cli.args import address, check_readable, local_path_errors, ref
+from datavc.cli.render import activity, echo_json, human_size, json_option, stream_json
+from datavc.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from datavc.info import CommitInfo, FileInfo
+
+
+def _join(base: str | None, name: str) -> str:
+    return f"{(base or '').rstrip('/')}/{name}"
+
+
+def _local_size(path: str, is_dir: bool) -> tuple[int, int]:
+    if not is_dir:
+        return 1, os.path.getsize(path)
+    files = size = 0
+    for root, _dirs, names in os.walk(path):
+        for n in names:
+            files += 1
+            size += os.path.getsize(os.path.join(root, n))
+    return files, size
+
+
+def _commit_line(info: CommitInfo) -> str:
+    where = f"{info.repo}@{info.branch}" if info.branch else info.repo
+    state = "open commit" if info.state == "open" else "commit"
+    return f"{where} {state} {info.id}: {info.file_count} files, {human_size(info.size)}"
+
+
+@click.command()
+@click.argument("dest", metavar="REPO@BRANCH[:PATH]")
+@click.argument("srcs", metavar="SRC...", nargs=-1, required=True)
+@click.option("-m", "--message", default="", help="Commit message.")
+@click.option(
+    "--commit", "commit_id", metavar="ID", help="Add to this open commit instead of making a new one."
+)
+@json_option
+@pass_app
+def put(
+    app: App, dest: str, srcs: tuple[str, ...], message: str, commit_id: str | None, as_json: bool
+) -> None:
+    """Upload files or directories (SRC '-' reads stdin) as one new commit.
+
+    A file goes to PATH, or to PATH/<name> when PATH ends with '/', is omitted, or
+    several SRCs are given. A directory's contents go under PATH (default '/').
+    With --commit ID the changes join that open commit. REPO alone means REPO@main.
+    """
+    addr = address(dest)
+    branch = ref(addr)
+    into_dir = addr.path is None or addr.dir_hint or len(srcs) > 1
+    plan: list[tuple[str, str | BinaryIO]] = []
+    files = size = 0
+    for src in srcs:
+        if src == "-":
+            if into_dir:
+                raise InvalidArgument("reading stdin ('-') needs a file path: REPO@BRANCH:PATH")
+            plan.append((addr.path or "", sys.stdin.buffer))
+            files += 1
+            continue
+        is_dir = check_readable(src)
+        if is_dir:
+            plan.append((addr.path or "", src))
+        else:
+            target = (
+                _join(addr.path, os.path.basename(os.path.normpath(src))) if into_dir else addr.path or ""
+            )
+            plan.append((target, src))
+        with local_path_errors(src):
+            f, s = _local_size(src, is_dir)
+        files, size = files + f, size + s
+    client = app.client
+    with activity(f"uploading to {addr.repo}@{branch}") as act:
+        act.files, act.bytes = files, size
+        if commit_id is not None or len(plan) == 1:
+            path, src0 = plan[0]
+            info = client.put_file(addr.repo, branch, path, src0, message=message, commit=commit_id)
+            for path, src0 in plan[1:]:
+                info = client.put_file(addr.repo, branch, path, src0, commit=commit_id)
+        else:
+            # Several sources, one commit: aborted if any put fails.
+            with client.commit(addr.repo, branch, message or f"put {len(plan)} sources") as tx:
+                for path, src0 in plan:
+                    tx.put_file(path, src0)
+            assert tx.info is not None
+            info = tx.info
+    if as_json:
+        echo_json(info.to_json())
+    else:
+        click.echo(_commit_line(info))
+
+
+@click.command()
+@click.argument("src", metavar="REPO@REF:PATH")
+@click.option(
+    "-o", "--output", "dest", type=click.Path(), help="Write to DEST (a directory's contents under DEST)."
+)
+@pass_app
+def get(app: App, src: str, dest: str | None) -> None:
+    """Write a file to stdout, or with -o a file or a whole directory to DEST."""
+    addr = address(src, path=True)
+    path = addr.path or ""
+    if dest is None:
+        out = sys.stdout.buffer
+        for piece in app.client.iter_file(addr.repo, ref(addr), path):
+            out.write(piece)
+        out.flush()
+        return
+    with activity(f"downloading {addr}") as act, local_path_errors(dest):
+        act.files = app.client.get_to_path(addr.repo, ref(addr), path, dest)
+
+
+def _ls_line(f: FileInfo) -> str:
+    name = f.path.rstrip("/") + "/" if f.kind == "dir" else f.path
+    return f"{human_size(f.size):>10}  {name}"
+
+
+@click.command()
+@click.argument("src", metavar="REPO@REF[:PATH]")
+@click.option("-r", "--recursive", is_flag=True, help="List every file below PATH.")
+@json_option
+@pass_app
+def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
+    """List a directory's entries with their sizes (directories end with '/')."""
+    addr = address(src)
+    entries = app.client.list_files(addr.repo, ref(addr), addr.path or "/", recursive=recursive)
+    if as_json:
+        stream_json(entries, lambda f: f.to_json())
+        return
+    for f in entries:
+        click.echo(_ls_line(f))
+
+
+@click.command()
+@click.argument("targets", metavar="REPO@BRANCH:PATH...", nargs=-1, required=True)
+@click.option("-m", "--message", default="", help="Commit message.")
+@json_option
+@pass_app
+def rm(app: App, targets: tuple[str, ...], message: str, as_json: bool) -> None:
+    """Delete files or directories in one new commit (all on the same REPO@BRANCH)."""
+    addrs = [address(t, path=True) for t in targets]
+    first = addrs[0]
+    for a in addrs[1:]:
+        if (a.repo, a.ref) != (first.repo, first.ref):
+            raise InvalidArgument(
+                f"rm: {a.repo}@{a.ref} differs from {first.repo}@{first.ref}: one branch per rm"
+            )
+    info = app.client.delete_file(first.repo, ref(first), [a.path or "" for a in addrs], message=message)
+    if as_json:
+        echo_json(info.to_json())
+    else:
+        click.echo(_commit_line(info))
+
+
+@click.command()
+@click.argument("src", metavar="SRC_REPO@REF:PATH")
+@click.argument("dst", metavar="DST_REPO@BRANCH[:PATH]")
+@click.option("-m", "--message", default="", help="Commit message.")
+@json_option
+@pass_app
+def cp(app: App, src: str, dst: str, message: str, as_json: bool) -> None:
+    """Copy a file or directory, within or between repos, without re-uploading it.
+
+    The copy goes to PATH, or to PATH/<name> when PATH ends with '/' or is omitted.
+    """
+    s = address(src, path=True)
+    d = address(dst)
+    name = (s.path or "").rsplit("/", 1)[-1]
+    target = _join(d.path, name) if d.path is None or d.dir_hint else d.path
+    if not target.strip("/"):
+        raise InvalidArgument(f"cp: {src} is the root: give a destination path")
+    info = app.client.copy_file(s.repo, ref(s), s.path or "", d.repo, ref(d), target, message=message)
+    if as_json:
+        echo_json(info.to_json())
+    else:
+        click.echo(_commit_line(info))
+
+
+COMMANDS = (put, get, ls, rm, cp)

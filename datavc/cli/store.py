@@ -1,0 +1,98 @@
+"""Store commands: ``init``, ``fsck``, ``gc``."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from datavc.cli.app import App, pass_app
+from datavc.cli.args import duration
+from datavc.cli.render import echo_json, human_size, json_option, print_fields
+from datavc.errors import Integrity
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--db", metavar="URL", help="Metadata database (postgresql+psycopg://...). Default: SQLite in .datavc."
+)
+@click.option(
+    "--objects", metavar="URL", help="Object store (s3://bucket/prefix). Default: a directory in .datavc."
+)
+@json_option
+def init(path: str | None, db: str | None, objects: str | None, as_json: bool) -> None:
+    """Create a store in PATH/.datavc (default: the current directory).
+
+    Embedded by default (SQLite + local objects); --db and --objects point it at a
+    shared deployment (PostgreSQL + S3/MinIO; credentials come from the environment).
+    """
+    from datavc.client import Client
+
+    with Client.init(path or ".", db, objects) as client:
+        cfg = client.config
+    doc = {"home": str(cfg.home), "db": _hide_password(cfg.db), "objects": cfg.objects, "cache": cfg.cache}
+    if as_json:
+        echo_json(doc)
+        return
+    click.echo(f"Initialized datavc store in {cfg.home}")
+    print_fields(
+        [("metadata", _hide_password(cfg.db)), ("objects", cfg.objects)]
+        + ([("cache", cfg.cache)] if cfg.cache else [])
+    )
+
+
+@click.command()
+@json_option
+@pass_app
+def fsck(app: App, as_json: bool) -> None:
+    """Verify every stored object and the metadata; exit 6 (integrity) on any problem."""
+    info = app.client.fsck()
+    problems = [
+        *(f"corrupt object {o}" for o in info.corrupt_objects),
+        *(f"missing object {o}" for o in info.missing_objects),
+        *(f"metadata: {p}" for p in info.metadata_problems),
+    ]
+    if as_json:
+        echo_json({**info.to_json(), "ok": info.ok})
+    else:
+        for p in problems:
+            click.echo(p)
+        click.echo(
+            f"checked {info.commits_checked} commits, {info.objects_checked} objects "
+            f"({human_size(info.bytes_checked)}): {'ok' if info.ok else f'{len(problems)} problems'}"
+        )
+    if not info.ok:
+        raise Integrity(f"fsck found {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
+@click.option(
+    "--grace",
+    default="1h",
+    show_default=True,
+    metavar="DURATION",
+    help="Keep objects younger than this (90s, 30m, 2h, 1d).",
+)
+@json_option
+@pass_app
+def gc(app: App, dry_run: bool, grace: str, as_json: bool) -> None:
+    """Delete stored objects no commit reaches (objects younger than --grace are kept)."""
+    info = app.client.gc(dry_run=dry_run, grace=duration(grace))
+    if as_json:
+        echo_json(info.to_json())
+        return
+    verb = "would delete" if info.dry_run else "deleted"
+    click.echo(
+        f"{verb} {info.objects_deleted} objects ({human_size(info.bytes_deleted)}); "
+        f"{info.objects_reachable} reachable, {info.objects_kept_grace} kept by grace, "
+        f"{info.objects_total} total"
+    )
+
+
+COMMANDS = (init, fsck, gc)

@@ -1,0 +1,77 @@
+"""Working-copy commands: ``checkout``, ``status``, ``commit``."""
+
+from __future__ import annotations
+
+import click
+
+from datavc.cli.app import App, pass_app
+from datavc.cli.args import address, local_path_errors, ref
+from datavc.cli.render import activity, echo_json, human_size, json_option
+
+
+@click.command()
+@click.argument("target", metavar="REPO@REF")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite local changes in an existing checkout.")
+@json_option
+@pass_app
+def checkout(app: App, target: str, directory: str, force: bool, as_json: bool) -> None:
+    """Materialise REPO@REF in DIR; an existing checkout only gets the files that differ.
+
+    Checked out from a branch, DIR can commit back with 'datavc commit'.
+    """
+    addr = address(target, path=False)
+    with activity(f"checking out {addr}") as act, local_path_errors(directory):
+        info = app.client.checkout(addr.repo, ref(addr), directory, force=force)
+        act.files = info.files_written
+    if as_json:
+        echo_json(info.to_json())
+        return
+    where = f"{info.repo}@{info.branch}" if info.branch else f"{info.repo}@{info.ref}"
+    click.echo(
+        f"checked out {where} ({info.commit}) in {info.dir}: {info.files_written} written, "
+        f"{info.files_deleted} deleted, {info.files_unchanged} unchanged"
+    )
+
+
+@click.command()
+@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(file_okay=False))
+@json_option
+@pass_app
+def status(app: App, directory: str | None, as_json: bool) -> None:
+    """Local changes in a checkout (default: the current directory)."""
+    with local_path_errors(directory or "."):
+        info = app.client.status(directory or ".")
+    if as_json:
+        echo_json(info.to_json())
+        return
+    where = f"{info.repo}@{info.branch}" if info.branch else f"{info.repo} (detached)"
+    click.echo(f"on {where} at {info.commit}")
+    if not info.changes:
+        click.echo("nothing to commit")
+        return
+    marks = {"added": "A", "modified": "M", "deleted": "D"}
+    for d in info.changes:
+        size = "" if d.status == "deleted" else f" ({human_size(d.new_size)})"
+        click.echo(f"{marks.get(d.status, '?')} {d.path}{size}")
+
+
+@click.command()
+@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(file_okay=False))
+@click.option("-m", "--message", required=True, help="Commit message.")
+@click.option(
+    "--rebase", is_flag=True, help="Commit even if the branch moved: re-apply the changes on its head."
+)
+@json_option
+@pass_app
+def commit(app: App, directory: str | None, message: str, rebase: bool, as_json: bool) -> None:
+    """Commit a checkout's changes to its branch (refused, exit 5, if the branch moved, unless --rebase)."""
+    with local_path_errors(directory or "."):
+        c = app.client.commit_workdir(directory or ".", message, rebase=rebase)
+    if as_json:
+        echo_json(c.to_json())
+    else:
+        click.echo(f"{c.repo}@{c.branch} commit {c.id}: {c.file_count} files, {human_size(c.size)}")
+
+
+COMMANDS = (checkout, status, commit)

@@ -1,0 +1,74 @@
+"""fsck: verify every reachable object and the metadata's integrity."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from datavc.context import Context
+from datavc.db.models import Branch, Commit, Repo, Tag
+from datavc.info import FsckInfo
+from storage import errors as serr
+
+
+def fsck(ctx: Context) -> FsckInfo:
+    """Check that every commit's parent, every branch head and tag exists in its repo, and
+    that every object reachable from any commit exists and hashes to its id."""
+    problems: list[str] = []
+    roots: set[str] = set()
+    commits = 0
+    with ctx.db.read() as s:
+        repo_names = dict(s.execute(select(Repo.id, Repo.name)).tuples())
+        where = {cid: rid for cid, rid in s.execute(select(Commit.id, Commit.repo_id)).tuples()}
+        for cid, rid, parent, tree in s.execute(
+            select(Commit.id, Commit.repo_id, Commit.parent_id, Commit.tree)
+        ).tuples():
+            commits += 1
+            roots.add(tree)
+            if parent is not None and where.get(parent) != rid:
+                problems.append(
+                    f"commit {cid} of {repo_names.get(rid)}: parent {parent} is missing or in another repo"
+                )
+        for rid, name, head in s.execute(select(Branch.repo_id, Branch.name, Branch.head_id)).tuples():
+            if head is not None and where.get(head) != rid:
+                problems.append(
+                    f"branch {repo_names.get(rid)}@{name}: head {head} is missing or in another repo"
+                )
+        for rid, name, cid in s.execute(select(Tag.repo_id, Tag.name, Tag.commit_id)).tuples():
+            if where.get(cid) != rid:
+                problems.append(
+                    f"tag {repo_names.get(rid)}@{name}: commit {cid} is missing or in another repo"
+                )
+        open_heads = s.execute(
+            select(Branch.repo_id, Branch.name)
+            .join(Commit, Commit.id == Branch.head_id)
+            .where(Commit.state != "finished")
+        ).tuples()
+        for rid, name in open_heads:
+            problems.append(f"branch {repo_names.get(rid)}@{name} points at an unfinished commit")
+    corrupt: list[str] = []
+    missing: list[str] = []
+    seen: set[str] = set()
+    checked = 0
+    nbytes = 0
+    store = ctx.store
+    for root in sorted(roots):
+        try:
+            for oid, is_tree in store.trees.iter_objects(root, seen):
+                if is_tree:
+                    checked += 1
+                    continue
+                if oid in seen:
+                    continue
+                seen.add(oid)
+                try:
+                    nbytes += len(store.get_object(oid))
+                    checked += 1
+                except serr.CorruptObject:
+                    corrupt.append(oid)
+                except serr.ObjectNotFound:
+                    missing.append(oid)
+        except serr.CorruptObject as err:
+            corrupt.append(err.oid)
+        except serr.ObjectNotFound as err:
+            missing.append(err.oid)
+    return FsckInfo(checked, nbytes, commits, tuple(corrupt), tuple(missing), tuple(problems))
