@@ -14,6 +14,7 @@ from datavc.cli.render import (
     human_size,
     json_option,
     local_time,
+    plural,
     print_fields,
     print_table,
     short,
@@ -146,7 +147,9 @@ def finish_commit(app: App, target: str, message: str | None, as_json: bool) -> 
     if as_json:
         echo_json(c.to_json())
     else:
-        click.echo(f"finished {c.id} on {c.repo}@{c.branch}: {c.file_count} files, {human_size(c.size)}")
+        click.echo(
+            f"finished {c.id} on {c.repo}@{c.branch}: {plural(c.file_count, 'file')}, {human_size(c.size)}"
+        )
 
 
 @click.command("abort-commit")

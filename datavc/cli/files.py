@@ -10,7 +10,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, check_readable, local_path_errors, ref
-from datavc.cli.render import activity, echo_json, human_size, json_option, stream_json
+from datavc.cli.render import activity, echo_json, human_size, json_option, plural, stream_json
 from datavc.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def _local_size(path: str, is_dir: bool) -> tuple[int, int]:
 def _commit_line(info: CommitInfo) -> str:
     where = f"{info.repo}@{info.branch}" if info.branch else info.repo
     state = "open commit" if info.state == "open" else "commit"
-    return f"{where} {state} {info.id}: {info.file_count} files, {human_size(info.size)}"
+    return f"{where} {state} {info.id}: {plural(info.file_count, 'file')}, {human_size(info.size)}"
 
 
 @click.command()

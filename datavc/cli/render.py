@@ -43,6 +43,11 @@ def local_time(t: datetime | None) -> str:
     return t.astimezone().isoformat(sep=" ", timespec="seconds")
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def short(commit_id: str | None) -> str:
     return commit_id[:12] if commit_id else "-"
 
@@ -125,7 +130,7 @@ def activity(label: str) -> Iterator[Activity]:
         yield act
     parts = []
     if act.files is not None:
-        parts.append(f"{act.files} file{'s' if act.files != 1 else ''}")
+        parts.append(plural(act.files, "file"))
     if act.bytes is not None:
         parts.append(human_size(act.bytes))
     summary = ", ".join(parts) or label

@@ -6,7 +6,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, local_path_errors, ref
-from datavc.cli.render import activity, echo_json, human_size, json_option
+from datavc.cli.render import activity, echo_json, human_size, json_option, plural
 
 
 @click.command()
@@ -71,7 +71,7 @@ def commit(app: App, directory: str | None, message: str, rebase: bool, as_json:
     if as_json:
         echo_json(c.to_json())
     else:
-        click.echo(f"{c.repo}@{c.branch} commit {c.id}: {c.file_count} files, {human_size(c.size)}")
+        click.echo(f"{c.repo}@{c.branch} commit {c.id}: {plural(c.file_count, 'file')}, {human_size(c.size)}")
 
 
 COMMANDS = (checkout, status, commit)
