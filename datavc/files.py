@@ -85,6 +85,9 @@ def edit_merge_dir(path: str, subtree: str) -> TreeEdit:
             return w.update_tree(tree, {path: w.trees.dir_entry(path.rsplit("/", 1)[-1], subtree)})
         if not existing.is_dir:
             raise Conflict(f"/{path} is a file; cannot put a directory there")
+        if existing.hash == w.trees.empty() or existing.hash == subtree:
+            # nothing to merge with: graft the new tree as it is (no per-file work)
+            return subtree if not path else w.update_tree(tree, {path: w.trees.dir_entry(path, subtree)})
         prefix = path + "/" if path else ""
         changes = (
             (prefix + d.path, d.new) for d in w.trees.diff(existing.hash, subtree) if d.new is not None

@@ -17,23 +17,23 @@ def fsck(ctx: Context) -> FsckInfo:
     roots: set[str] = set()
     commits = 0
     with ctx.db.read() as s:
-        repo_names = dict(s.execute(select(Repo.id, Repo.name)).tuples())
-        where = {cid: rid for cid, rid in s.execute(select(Commit.id, Commit.repo_id)).tuples()}
+        repo_names = {rid: name for rid, name in s.execute(select(Repo.id, Repo.name)).all()}
+        where = {cid: rid for cid, rid in s.execute(select(Commit.id, Commit.repo_id)).all()}
         for cid, rid, parent, tree in s.execute(
             select(Commit.id, Commit.repo_id, Commit.parent_id, Commit.tree)
-        ).tuples():
+        ).all():
             commits += 1
             roots.add(tree)
             if parent is not None and where.get(parent) != rid:
                 problems.append(
                     f"commit {cid} of {repo_names.get(rid)}: parent {parent} is missing or in another repo"
                 )
-        for rid, name, head in s.execute(select(Branch.repo_id, Branch.name, Branch.head_id)).tuples():
+        for rid, name, head in s.execute(select(Branch.repo_id, Branch.name, Branch.head_id)).all():
             if head is not None and where.get(head) != rid:
                 problems.append(
                     f"branch {repo_names.get(rid)}@{name}: head {head} is missing or in another repo"
                 )
-        for rid, name, cid in s.execute(select(Tag.repo_id, Tag.name, Tag.commit_id)).tuples():
+        for rid, name, cid in s.execute(select(Tag.repo_id, Tag.name, Tag.commit_id)).all():
             if where.get(cid) != rid:
                 problems.append(
                     f"tag {repo_names.get(rid)}@{name}: commit {cid} is missing or in another repo"
@@ -42,7 +42,7 @@ def fsck(ctx: Context) -> FsckInfo:
             select(Branch.repo_id, Branch.name)
             .join(Commit, Commit.id == Branch.head_id)
             .where(Commit.state != "finished")
-        ).tuples()
+        ).all()
         for rid, name in open_heads:
             problems.append(f"branch {repo_names.get(rid)}@{name} points at an unfinished commit")
     corrupt: list[str] = []

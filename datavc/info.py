@@ -8,6 +8,8 @@ from typing import Any
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, _Info):
+        return value.to_json()
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, tuple | list):

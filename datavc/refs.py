@@ -58,7 +58,9 @@ def _base(s: Session, repo: Repo, expr: RefExpr, text: str) -> Commit:
     if is_commit_prefix(expr.base):
         found = list(
             s.scalars(
-                select(Commit).where(Commit.repo_id == repo.id, Commit.id >= expr.base, Commit.id < expr.base + "g").limit(2)
+                select(Commit)
+                .where(Commit.repo_id == repo.id, Commit.id >= expr.base, Commit.id < expr.base + "g")
+                .limit(2)
             )
         )
         if len(found) > 1:

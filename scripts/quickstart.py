@@ -22,7 +22,9 @@ def make_dataset(root: Path, seed: int = 1) -> None:
     for d in range(10):
         (root / f"part-{d:02d}").mkdir(parents=True, exist_ok=True)
         for f in range(100):
-            words = " ".join(rnd.choice(["alpha", "beta", "gamma", "delta"]) for _ in range(rnd.randint(50, 500)))
+            words = " ".join(
+                rnd.choice(["alpha", "beta", "gamma", "delta"]) for _ in range(rnd.randint(50, 500))
+            )
             (root / f"part-{d:02d}" / f"doc-{f:03d}.txt").write_text(words + "\n")
     (root / "model.bin").write_bytes(rnd.randbytes(8 * 1024 * 1024))
 
@@ -39,9 +41,11 @@ def main() -> int:
 
         with store.writer() as w:
             v1 = w.put_dir(data)
-        n, files, size = store.trees.totals(v1)
-        print(f"3. stored it as tree {v1[:12]}: {files} files, {size:,} bytes, "
-              f"in {w.stats.objects_written} objects ({w.stats.bytes_written:,} bytes written)")
+        _, files, size = store.trees.totals(v1)
+        print(
+            f"3. stored it as tree {v1[:12]}: {files} files, {size:,} bytes, "
+            f"in {w.stats.objects_written} objects ({w.stats.bytes_written:,} bytes written)"
+        )
 
         mismatched = sum(store.read_bytes(e) != (data / p).read_bytes() for p, e in store.walk(v1))
         print(f"4. read every file back: {files - mismatched} identical, {mismatched} different")
@@ -51,8 +55,10 @@ def main() -> int:
             f.write(b"\x00" * 1024 * 1024)
         with store.writer() as w2:
             v2 = w2.put_dir(data, base=v1)
-        print(f"5. edited one file and appended 1 MiB to the model: version 2 is tree {v2[:12]}, "
-              f"{w2.stats.bytes_written:,} new bytes stored")
+        print(
+            f"5. edited one file and appended 1 MiB to the model: version 2 is tree {v2[:12]}, "
+            f"{w2.stats.bytes_written:,} new bytes stored"
+        )
         for d in store.diff(v1, v2):
             print(f"     {d.status:9} {d.path}")
 
@@ -71,7 +77,10 @@ def main() -> int:
         except CorruptObject as err:
             print(f"6. flipped a byte in a stored object; reading it raises: {err}")
         report = ObjectStore.open(objects).fsck([v1, v2])
-        print(f"7. fsck checked {report.checked} objects: {len(report.corrupt)} corrupt, {len(report.missing)} missing")
+        print(
+            f"7. fsck checked {report.checked} objects: "
+            f"{len(report.corrupt)} corrupt, {len(report.missing)} missing"
+        )
         print("quickstart: done")
         return 0
     finally:

@@ -101,14 +101,15 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
         h = int(doc["h"])
         items: list[Item] = []
         if h == 0:
+            new, ref = tuple.__new__, DataRef._make  # the fast paths of the NamedTuple constructors
+            append = items.append
             for name, kind, size, hsh, extra in doc["i"]:
                 if kind == "d":
-                    items.append(Entry(name, DIR, size, hsh, (), extra))
+                    append(new(Entry, (name, DIR, size, hsh, (), extra)))
                 else:
-                    refs = tuple(
-                        DataRef(extra[i], extra[i + 1], extra[i + 2]) for i in range(0, len(extra), 3)
-                    )
-                    items.append(Entry(name, FILE, size, hsh, refs, 1))
+                    it = iter(extra)
+                    refs = tuple(map(ref, zip(it, it, it, strict=True)))
+                    append(new(Entry, (name, FILE, size, hsh, refs, 1)))
         else:
             items = [Child(*c) for c in doc["i"]]
     except (ValueError, KeyError, TypeError) as err:

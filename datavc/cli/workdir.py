@@ -43,7 +43,7 @@ def status(app: App, directory: str | None, as_json: bool) -> None:
     with local_path_errors(directory or "."):
         info = app.client.status(directory or ".")
     if as_json:
-        echo_json(info.to_json())
+        echo_json({**info.to_json(), "changes": [d.to_json() for d in info.changes]})
         return
     where = f"{info.repo}@{info.branch}" if info.branch else f"{info.repo} (detached)"
     click.echo(f"on {where} at {info.commit}")

@@ -27,7 +27,8 @@ def test_help_does_not_import_heavy_modules() -> None:
     import subprocess
     import sys
 
-    code = "import sys, datavc.cli; print(any(m in sys.modules for m in ('sqlalchemy', 'boto3', 'datavc.client')))"
+    heavy = ("sqlalchemy", "boto3", "datavc.client")
+    code = f"import sys, datavc.cli; print(any(m in sys.modules for m in {heavy!r}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -94,7 +95,8 @@ def test_scenario(store: Path, data: Path, tmp_path: Path, run: Run) -> None:
 
     out_dir = tmp_path / "out"
     run("get", "images@v1:/", "-o", out_dir)
-    assert (out_dir / "a.txt").read_bytes() == b"hello\n" and (out_dir / "sub" / "b.txt").read_bytes() == b"world\n"
+    assert (out_dir / "a.txt").read_bytes() == b"hello\n"
+    assert (out_dir / "sub" / "b.txt").read_bytes() == b"world\n"
     run("get", "images:/sub/b.txt", "-o", tmp_path / "b-copy")
     assert (tmp_path / "b-copy").read_bytes() == b"world\n"
 
@@ -147,7 +149,8 @@ def test_rm_and_cp(store: Path, data: Path, run: Run) -> None:
     assert re.fullmatch(rf"r@main commit {ID}: 0 files, 0 B\n", out)
     assert run("diff", "r").stdout == "D /a.txt\nD /sub/b.txt\n0 added, 0 modified, 2 deleted\n"
     assert run("diff", "r@main~1", "s@main").stdout == (
-        "D /a.txt\nA /copied/sub/b.txt (6 B)\nA /renamed.txt (6 B)\nD /sub/b.txt\n2 added, 0 modified, 2 deleted\n"
+        "D /a.txt\nA /copied/sub/b.txt (6 B)\nA /renamed.txt (6 B)\nD /sub/b.txt\n"
+        "2 added, 0 modified, 2 deleted\n"
     )
 
 
