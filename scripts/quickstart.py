@@ -1,90 +1,101 @@
-"""End-to-end quickstart on the embedded default (a local object directory).
+"""End-to-end quickstart on the embedded default: a newcomer's first ten minutes with datavc.
 
-Today it shows the storage layer: a sample dataset goes in, comes back out byte for
-byte, a second version stores only what changed, and a flipped byte is caught.
-Later the versioning CLI and pipelines join it.
+Runs the real ``datavc`` command line in a fresh directory and prints every command
+with its output: create a store and a repo, put a dataset, change it, see the diff and
+the log, roll back, and see the old content come back. Nothing outside the temporary
+directory is touched (``--keep`` leaves it for you to explore).
 """
 
 from __future__ import annotations
 
+import os
 import random
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from storage.errors import CorruptObject
-from storage.store import ObjectStore
+BIN = Path(sys.executable).with_name("datavc")
 
 
-def make_dataset(root: Path, seed: int = 1) -> None:
-    rnd = random.Random(seed)
-    for d in range(10):
-        (root / f"part-{d:02d}").mkdir(parents=True, exist_ok=True)
-        for f in range(100):
-            words = " ".join(
-                rnd.choice(["alpha", "beta", "gamma", "delta"]) for _ in range(rnd.randint(50, 500))
-            )
-            (root / f"part-{d:02d}" / f"doc-{f:03d}.txt").write_text(words + "\n")
-    (root / "model.bin").write_bytes(rnd.randbytes(8 * 1024 * 1024))
+def make_dataset(root: Path) -> None:
+    rnd = random.Random(1)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    for d in range(3):
+        for f in range(4):
+            p = root / f"part-{d}" / f"doc-{f}.txt"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(" ".join(rnd.choice(words) for _ in range(rnd.randint(20, 60))) + "\n")
+    (root / "model.bin").write_bytes(rnd.randbytes(3 * 1024 * 1024))
+
+
+def step(title: str) -> None:
+    print(f"\n## {title}")
+
+
+def run(*args: str, cwd: Path, check: bool = True) -> str:
+    print("$ datavc " + " ".join(shlex.quote(a) for a in args))
+    proc = subprocess.run([str(BIN), *args], cwd=cwd, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    print("  " + out.rstrip().replace("\n", "\n  ") if out.strip() else "  (no output)")
+    if check and proc.returncode != 0:
+        raise SystemExit(f"quickstart: 'datavc {args[0]}' failed with exit code {proc.returncode}")
+    return proc.stdout
 
 
 def main() -> int:
+    keep = "--keep" in sys.argv
     work = Path(tempfile.mkdtemp(prefix="datavc-quickstart-"))
     try:
-        data, objects = work / "data", work / "objects"
+        data = work / "dataset"
         make_dataset(data)
-        print(f"1. made a sample dataset in {data}: 1,000 small text files in 10 dirs and an 8 MiB model")
+        print(f"A sample dataset in {data}: 12 text files in 3 folders and a 3 MiB model.bin")
 
-        store = ObjectStore.init(objects)
-        print(f"2. created an object store in {objects} (hash {store.algorithm.name})")
+        step("1. Create an embedded store (SQLite + local objects) and a repo")
+        run("init", ".", cwd=work)
+        run("repo", "create", "texts", "-d", "documents for the word-count demo", cwd=work)
 
-        with store.writer() as w:
-            v1 = w.put_dir(data)
-        _, files, size = store.trees.totals(v1)
-        print(
-            f"3. stored it as tree {v1[:12]}: {files} files, {size:,} bytes, "
-            f"in {w.stats.objects_written} objects ({w.stats.bytes_written:,} bytes written)"
-        )
+        step("2. Put the dataset in: one commit")
+        run("put", "texts@main:/", "dataset", "-m", "first version", cwd=work)
+        run("ls", "texts@main", "-r", cwd=work)
 
-        mismatched = sum(store.read_bytes(e) != (data / p).read_bytes() for p, e in store.walk(v1))
-        print(f"4. read every file back: {files - mismatched} identical, {mismatched} different")
-
-        (data / "part-03" / "doc-007.txt").write_text("edited\n")
+        step("3. Change it: edit a file, add one, delete one, grow the model")
+        (data / "part-1" / "doc-2.txt").write_text("this document was rewritten\n")
+        (data / "part-3").mkdir()
+        (data / "part-3" / "new.txt").write_text("a brand new document\n")
         with open(data / "model.bin", "ab") as f:
-            f.write(b"\x00" * 1024 * 1024)
-        with store.writer() as w2:
-            v2 = w2.put_dir(data, base=v1)
-        print(
-            f"5. edited one file and appended 1 MiB to the model: version 2 is tree {v2[:12]}, "
-            f"{w2.stats.bytes_written:,} new bytes stored"
-        )
-        for d in store.diff(v1, v2):
-            print(f"     {d.status:9} {d.path}")
+            f.write(os.urandom(512 * 1024))
+        run("put", "texts@main:/", "dataset", "-m", "second version", cwd=work)
+        run("rm", "texts@main:/part-0/doc-0.txt", "-m", "drop a stale document", cwd=work)
+        run("tag", "create", "texts@main~2", "v1", cwd=work)
 
-        entry = store.get_entry(v2, "part-03/doc-007.txt")
-        assert entry is not None
-        victim = entry.refs[0].oid
-        path = objects / "objects" / victim[:2] / victim[2:4] / victim
-        path.chmod(0o644)
-        raw = bytearray(path.read_bytes())
-        raw[0] ^= 0xFF
-        path.write_bytes(bytes(raw))
-        try:
-            ObjectStore.open(objects).read_bytes(entry)
-            print("6. flipped a byte in the stored object... and it was NOT caught (bug)")
-            return 1
-        except CorruptObject as err:
-            print(f"6. flipped a byte in a stored object; reading it raises: {err}")
-        report = ObjectStore.open(objects).fsck([v1, v2])
-        print(
-            f"7. fsck checked {report.checked} objects: "
-            f"{len(report.corrupt)} corrupt, {len(report.missing)} missing"
-        )
-        print("quickstart: done")
+        step("4. What changed, and when")
+        run("diff", "texts@v1", "texts@main", cwd=work)
+        run("log", "texts@main", cwd=work)
+
+        step("5. Roll back to v1: a new commit with v1's content, history kept")
+        run("get", "texts@main:/part-1/doc-2.txt", cwd=work)
+        run("rollback", "texts@main", "--to", "v1", cwd=work)
+        run("get", "texts@main:/part-1/doc-2.txt", cwd=work)
+        run("diff", "texts@v1", "texts@main", cwd=work)
+        run("log", "texts@main", "-n", "2", cwd=work)
+        run("reflog", "texts@main", cwd=work)
+
+        step("6. Work on files in a plain directory, and check the store")
+        run("checkout", "texts@main", "wc", cwd=work)
+        (work / "wc" / "part-2" / "doc-1.txt").write_text("edited in the working copy\n")
+        run("status", "wc", cwd=work)
+        run("commit", "wc", "-m", "edit in a working copy", cwd=work)
+        run("fsck", cwd=work)
+
+        print(f"\nquickstart: done. Everything lived in {work}" + (" (kept)" if keep else " (removed)"))
+        print("Next: ./scripts/test.sh runs the tests; docs/cli.md lists every command.")
         return 0
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
