@@ -70,6 +70,7 @@ def inspect_branch(ctx: Context, repo_name: str, name: str) -> BranchInfo:
 
 def delete_branch(ctx: Context, repo_name: str, name: str) -> None:
     """Delete a branch (its commits stay reachable by id, tags and other branches)."""
+    check_name(name, "branch")
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
         br = get_branch(s, repo, name)

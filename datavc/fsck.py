@@ -8,6 +8,8 @@ from datavc.context import Context
 from datavc.db.models import Branch, Commit, Repo, Tag
 from datavc.info import FsckInfo
 from storage import errors as serr
+from storage.cache import CachedBackend
+from storage.store import ObjectStore
 
 
 def fsck(ctx: Context) -> FsckInfo:
@@ -51,24 +53,43 @@ def fsck(ctx: Context) -> FsckInfo:
     checked = 0
     nbytes = 0
     store = ctx.store
+
+    def note(bad: list[str], oid: str) -> None:
+        if oid not in corrupt and oid not in missing:
+            bad.append(oid)
+
     for root in sorted(roots):
         try:
             for oid, is_tree in store.trees.iter_objects(root, seen):
-                if is_tree:
-                    checked += 1
-                    continue
-                if oid in seen:
-                    continue
-                seen.add(oid)
+                if not is_tree:
+                    if oid in seen:
+                        continue
+                    seen.add(oid)
                 try:
-                    nbytes += len(store.get_object(oid))
+                    nbytes += len(_read_stored(store, oid))
                     checked += 1
                 except serr.CorruptObject:
-                    corrupt.append(oid)
+                    note(corrupt, oid)
                 except serr.ObjectNotFound:
-                    missing.append(oid)
+                    note(missing, oid)
         except serr.CorruptObject as err:
-            corrupt.append(err.oid)
+            note(corrupt, err.oid)
         except serr.ObjectNotFound as err:
-            missing.append(err.oid)
+            note(missing, err.oid)
     return FsckInfo(checked, nbytes, commits, tuple(corrupt), tuple(missing), tuple(problems))
+
+
+def _read_stored(store: ObjectStore, oid: str) -> bytes:
+    """``oid``'s bytes as stored, verified: not the in-memory copy of an earlier read, and for a
+    remote store not the local read-through cache (both were verified once, long ago perhaps).
+
+    Raises:
+        CorruptObject, ObjectNotFound
+    """
+    backend = store.backend
+    source = backend.remote if isinstance(backend, CachedBackend) else backend
+    data = source.get(oid)
+    actual = store.algorithm.digest(data)
+    if actual != oid:
+        raise serr.CorruptObject(oid, actual, source.url)
+    return data

@@ -144,9 +144,10 @@ def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
 @click.command()
 @click.argument("targets", metavar="REPO@BRANCH:PATH...", nargs=-1, required=True)
 @click.option("-m", "--message", default="", help="Commit message.")
+@click.option("--commit", "commit_id", metavar="ID", help="Delete in this open commit instead of a new one.")
 @json_option
 @pass_app
-def rm(app: App, targets: tuple[str, ...], message: str, as_json: bool) -> None:
+def rm(app: App, targets: tuple[str, ...], message: str, commit_id: str | None, as_json: bool) -> None:
     """Delete files or directories in one new commit (all on the same REPO@BRANCH)."""
     addrs = [address(t, path=True) for t in targets]
     first = addrs[0]
@@ -155,7 +156,9 @@ def rm(app: App, targets: tuple[str, ...], message: str, as_json: bool) -> None:
             raise InvalidArgument(
                 f"rm: {a.repo}@{a.ref} differs from {first.repo}@{first.ref}: one branch per rm"
             )
-    info = app.client.delete_file(first.repo, ref(first), [a.path or "" for a in addrs], message=message)
+    info = app.client.delete_file(
+        first.repo, ref(first), [a.path or "" for a in addrs], message=message, commit=commit_id
+    )
     if as_json:
         echo_json(info.to_json())
     else:
