@@ -21,7 +21,7 @@ raises :class:`datavc.errors.DatavcError` subclasses.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +51,8 @@ from datavc.names import check_path
 from storage.store import ObjectStore
 
 Source = bytes | BinaryIO | str | os.PathLike[str]
+Progress = Callable[[int], None]
+"""A callback that receives byte counts as a transfer advances."""
 
 
 class Client:
@@ -206,19 +208,21 @@ class Client:
         *,
         message: str = "",
         commit: str | None = None,
+        progress: Progress | None = None,
     ) -> CommitInfo:
         """Store bytes, a binary stream, a local file or a local directory at ``path``.
 
         A directory's contents go under ``path`` (merged with what is there). Without
         ``commit`` this makes one new commit on ``branch``; with ``commit`` (an open
         commit's id) the change joins that commit, which is returned as it is now.
+        ``progress`` is called with byte counts as the data is taken in.
         """
         p = check_path(path)
         with storage_errors():
             base = None
             if isinstance(src, str | os.PathLike) and Path(src).is_dir():
                 base = self._existing_dir(repo, branch if commit is None else commit, p)
-            entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base)
+            entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base, progress=progress)
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
 
@@ -292,8 +296,19 @@ class Client:
             raise InvalidArgument(f"{repo}@{ref}:/{check_path(path)} is a directory")
         return e
 
-    def get_to_path(self, repo: str, ref: str, path: str, dest: str | os.PathLike[str]) -> int:
-        """Write a file to ``dest``, or a directory's contents under ``dest``; returns files written."""
+    def get_to_path(
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        dest: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+    ) -> int:
+        """Write a file to ``dest``, or a directory's contents under ``dest``; returns files written.
+
+        ``progress`` is called with each file's size once it is written.
+        """
         snap = files.snapshot(self._ctx, repo, ref)
         p = check_path(path)
         e = files.entry_at(self._ctx, snap, p)
@@ -303,12 +318,16 @@ class Client:
                 if out.is_dir():
                     out = out / (p.rsplit("/", 1)[-1] or "file")
                 self._ctx.store.export(e, out)
+                if progress is not None:
+                    progress(e.size)
                 return 1
             n = 0
             for rel, f in self._ctx.store.trees.walk(e.hash):
                 target = out / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._ctx.store.export(f, target)
+                if progress is not None:
+                    progress(f.size)
                 n += 1
             out.mkdir(parents=True, exist_ok=True)
             return n
@@ -352,13 +371,19 @@ class Client:
     # ----- working copies ----------------------------------------------------
 
     def checkout(
-        self, repo: str, ref: str, dir: str | os.PathLike[str], *, force: bool = False
+        self,
+        repo: str,
+        ref: str,
+        dir: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        progress: Progress | None = None,
     ) -> CheckoutInfo:
         """Materialise ``repo@ref`` in ``dir``; an existing checkout only gets the files that differ.
 
         Refuses when the checkout has local changes, unless ``force``.
         """
-        return workdir.checkout(self._ctx, repo, ref, dir, force=force)
+        return workdir.checkout(self._ctx, repo, ref, dir, force=force, progress=progress)
 
     def status(self, dir: str | os.PathLike[str] = ".") -> StatusInfo:
         """Local changes in a checkout (hashes only files whose size or mtime changed)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -115,10 +115,19 @@ def edit_delete(paths: list[str]) -> TreeEdit:
 
 
 def store_source(
-    ctx: Context, src: bytes | BinaryIO | str | os.PathLike[str], name: str, *, base: str | None = None
+    ctx: Context,
+    src: bytes | BinaryIO | str | os.PathLike[str],
+    name: str,
+    *,
+    base: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Entry:
-    """Store bytes, a stream, a local file or a local directory; returns its entry."""
+    """Store bytes, a stream, a local file or a local directory; returns its entry.
+
+    ``progress`` is called with byte counts as the input is taken in.
+    """
     with storage_errors(), ctx.store.writer() as w:
+        w.on_progress = progress
         if isinstance(src, bytes | bytearray | memoryview):
             return w.put_bytes(bytes(src), name)
         if isinstance(src, str | os.PathLike):

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +161,13 @@ def _index_put(co: _Checkout, rel: str, entry: Entry, st: os.stat_result) -> Non
 
 
 def checkout(
-    ctx: Context, repo: str, ref: str, dest: str | os.PathLike[str], *, force: bool = False
+    ctx: Context,
+    repo: str,
+    ref: str,
+    dest: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> CheckoutInfo:
     """Materialise ``repo@ref`` in ``dest``; an existing checkout is updated file by file.
 
@@ -204,6 +210,8 @@ def checkout(
                     else:
                         _export(ctx, co, d.path, d.new)
                         written += 1
+                        if progress is not None:
+                            progress(d.new.size)
         else:
             if root.exists() and any(root.iterdir()):
                 raise InvalidArgument(f"{root} is not empty and not a datavc checkout")
@@ -212,6 +220,8 @@ def checkout(
                 for rel, e in ctx.store.trees.walk(snap.tree):
                     _export(ctx, co, rel, e)
                     written += 1
+                    if progress is not None:
+                        progress(e.size)
         co.db.commit()
         co.save(_State(home, repo, ref if is_branch else None, snap.commit, snap.tree))
         total = co.db.execute("SELECT count(*) FROM files").fetchone()[0]

@@ -14,7 +14,7 @@ import os
 import stat
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +90,8 @@ class Writer:
         self._new_streak = 0
         self.stats = WriteStats()
         self.trees = Trees(self._read, self._write_tree)
+        #: called with the number of bytes each time a piece of input has been taken in
+        self.on_progress: Callable[[int], None] | None = None
 
     # ----- lifecycle ---------------------------------------------------------
 
@@ -270,6 +272,8 @@ class Writer:
             oid = self.algorithm.digest(chunk)
             refs.append(DataRef(oid, 0, len(chunk)))
             size += len(chunk)
+            if self.on_progress is not None:
+                self.on_progress(len(chunk))
             if oid in known:
                 self.stats.objects_skipped += 1
                 self.stats.bytes_skipped += len(chunk)
@@ -367,6 +371,8 @@ class Writer:
             except OSError as err:
                 raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
         self.stats.files += 1
+        if self.on_progress is not None:
+            self.on_progress(len(data))
         h = self.algorithm.digest(data)
         if prior is not None and not prior.is_dir and prior.hash == h and prior.size == len(data):
             self.stats.bytes_skipped += len(data)

@@ -80,18 +80,20 @@ def put(
             f, s = _local_size(src, is_dir)
         files, size = files + f, size + s
     client = app.client
-    with activity(f"uploading to {addr.repo}@{branch}") as act:
+    with activity(f"uploading to {addr.repo}@{branch}", total=size) as act:
         act.files, act.bytes = files, size
         if commit_id is not None or len(plan) == 1:
             path, src0 = plan[0]
-            info = client.put_file(addr.repo, branch, path, src0, message=message, commit=commit_id)
+            info = client.put_file(
+                addr.repo, branch, path, src0, message=message, commit=commit_id, progress=act.advance
+            )
             for path, src0 in plan[1:]:
-                info = client.put_file(addr.repo, branch, path, src0, commit=commit_id)
+                info = client.put_file(addr.repo, branch, path, src0, commit=commit_id, progress=act.advance)
         else:
             # Several sources, one commit: aborted if any put fails.
             with client.commit(addr.repo, branch, message or f"put {len(plan)} sources") as tx:
                 for path, src0 in plan:
-                    tx.put_file(path, src0)
+                    client.put_file(addr.repo, branch, path, src0, commit=tx.id, progress=act.advance)
             assert tx.info is not None
             info = tx.info
     if as_json:
@@ -116,8 +118,9 @@ def get(app: App, src: str, dest: str | None) -> None:
             out.write(piece)
         out.flush()
         return
-    with activity(f"downloading {addr}") as act, local_path_errors(dest):
-        act.files = app.client.get_to_path(addr.repo, ref(addr), path, dest)
+    total = app.client.inspect_file(addr.repo, ref(addr), path).size
+    with activity(f"downloading {addr}", total=total) as act, local_path_errors(dest):
+        act.files = app.client.get_to_path(addr.repo, ref(addr), path, dest, progress=act.advance)
 
 
 def _ls_line(f: FileInfo) -> str:

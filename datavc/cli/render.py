@@ -100,38 +100,61 @@ def print_fields(pairs: Sequence[tuple[str, str]]) -> None:
 
 
 class Activity:
-    """What a long transfer reports when it ends; counts are filled in by the command."""
+    """What a long transfer reports: ``advance(n)`` as bytes move; counts filled in by the command."""
 
     def __init__(self) -> None:
         self.files: int | None = None
         self.bytes: int | None = None
+        self.done = 0
+        self._tick: Callable[[int], None] | None = None
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self._tick is not None:
+            self._tick(n)
 
 
 @contextmanager
-def activity(label: str) -> Iterator[Activity]:
-    """A spinner with elapsed time on a terminal, then ``N files, X MiB in Ys``; nothing otherwise."""
+def activity(label: str, total: int | None = None) -> Iterator[Activity]:
+    """A progress bar (bytes, speed, time left) on a terminal, or a spinner when the total is unknown;
+    then ``N files, X MiB in Ys``. Nothing at all when stderr is not a terminal."""
     act = Activity()
     if not sys.stderr.isatty():
         yield act
         return
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     console = Console(stderr=True)
     start = time.monotonic()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        progress.add_task(label, total=None)
+    columns = (
+        [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        ]
+        if total
+        else [SpinnerColumn(), TextColumn("{task.description}"), DownloadColumn(), TimeElapsedColumn()]
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total or None)
+        act._tick = lambda n: progress.advance(task, n)
         yield act
     parts = []
     if act.files is not None:
         parts.append(plural(act.files, "file"))
-    if act.bytes is not None:
-        parts.append(human_size(act.bytes))
+    if act.bytes is not None or act.done:
+        parts.append(human_size(act.bytes if act.bytes is not None else act.done))
     summary = ", ".join(parts) or label
     console.print(f"{summary} in {time.monotonic() - start:.1f}s", highlight=False, markup=False)

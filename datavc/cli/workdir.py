@@ -22,7 +22,7 @@ def checkout(app: App, target: str, directory: str, force: bool, as_json: bool) 
     """
     addr = address(target, path=False)
     with activity(f"checking out {addr}") as act, local_path_errors(directory):
-        info = app.client.checkout(addr.repo, ref(addr), directory, force=force)
+        info = app.client.checkout(addr.repo, ref(addr), directory, force=force, progress=act.advance)
         act.files = info.files_written
     if as_json:
         echo_json(info.to_json())
