@@ -22,6 +22,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -49,6 +50,10 @@ TREE_ID_LEN = 64
 USER_LEN = 255
 
 COMMIT_STATES = ("open", "finished")
+PIPELINE_STATES = ("running", "stopped")
+JOB_STATES = ("created", "running", "success", "failure", "killed")
+DATUM_STATES = ("pending", "running", "success", "failed", "skipped")
+HASH_LEN = 64
 COMMIT_ORIGINS = ("user", "pipeline", "rollback")
 
 # SQLite makes only an INTEGER PRIMARY KEY an alias of the autoincrementing rowid.
@@ -135,6 +140,8 @@ class Commit(Base):
     finished_at: Mapped[datetime | None]
     size: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     file_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # The pipeline job whose output this is (no FK: a commit outlives its pipeline's records).
+    job_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
 
 
 class Branch(Base):
@@ -197,3 +204,109 @@ class Provenance(Base):
         String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(32), default="input", server_default="input")
+
+
+class Pipeline(Base):
+    """A pipeline: its current spec (canonical JSON) and version; output repo = its name."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (
+        CheckConstraint(_in("state", PIPELINE_STATES), name="state"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    spec: Mapped[str] = mapped_column(Text)
+    spec_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    state: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
+    # The job a scheduler is running for this pipeline: claiming sets it under a row lock,
+    # so two schedulers never run two jobs of one pipeline at once.
+    running_job: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineInput(Base):
+    """Which repo@branch a pipeline reads (under which input name): the trigger index."""
+
+    __tablename__ = "pipeline_inputs"
+    __table_args__ = (
+        PrimaryKeyConstraint("pipeline_id", "name"),
+        Index(None, "repo_id", "branch"),
+    )
+
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    branch: Mapped[str] = mapped_column(String(NAME_LEN))
+
+
+class Job(Base):
+    """One run of a pipeline over one set of input commits."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(_in("state", JOB_STATES), name="state"),
+        Index(None, "state", "created_at"),
+        Index(None, "pipeline_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(COMMIT_ID_LEN), primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    pipeline_version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[str] = mapped_column(Text)  # the spec this job runs with (canonical JSON)
+    state: Mapped[str] = mapped_column(String(16), default="created", server_default="created")
+    trigger_commit_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    inputs: Mapped[str] = mapped_column(Text)  # JSON {input name: commit id}
+    reprocess: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    output_commit_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(USER_LEN))
+    heartbeat_at: Mapped[datetime | None]
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    datums_total: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    datums_processed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    datums_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    datums_failed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class Datum(Base):
+    """One datum of one job: its inputs, state, tries, exit code, logs and output tree."""
+
+    __tablename__ = "datums"
+    __table_args__ = (
+        CheckConstraint(_in("state", DATUM_STATES), name="state"),
+        UniqueConstraint("job_id", "datum_hash"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(COMMIT_ID_LEN), ForeignKey("jobs.id", ondelete="CASCADE"))
+    datum_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    key: Mapped[str] = mapped_column(Text)  # JSON [[input name, path, content hash], ...]
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    tries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    logs: Mapped[str] = mapped_column(Text, default="", server_default="")
+    duration: Mapped[float | None] = mapped_column(Float)
+    output_tree: Mapped[str | None] = mapped_column(String(TREE_ID_LEN))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class DatumResult(Base):
+    """A datum a pipeline has processed: its hash, output tree and inputs (for skipping and lineage)."""
+
+    __tablename__ = "datum_results"
+    __table_args__ = (PrimaryKeyConstraint("pipeline_id", "datum_hash"),)
+
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    datum_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    output_tree: Mapped[str] = mapped_column(String(TREE_ID_LEN))
+    inputs: Mapped[str] = mapped_column(Text)  # JSON [[input name, path, content hash], ...]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
