@@ -25,11 +25,12 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from datavc import branches, commits, config, files, repos, workdir
 from datavc import fsck as _fsck
 from datavc import gc as _gc
+from datavc import lineage as _lineage
 from datavc import rollback as _rollback
 from datavc.context import Context, storage_errors
 from datavc.db.session import Database
@@ -38,17 +39,26 @@ from datavc.info import (
     BranchInfo,
     CheckoutInfo,
     CommitInfo,
+    DatumInfo,
     DiffInfo,
     FileInfo,
     FsckInfo,
     GcInfo,
+    JobInfo,
+    LineageInfo,
+    PipelineInfo,
     ReflogEntry,
     RepoInfo,
     StatusInfo,
     TagInfo,
 )
 from datavc.names import check_path
+from datavc.pipelines import pipelines as _pipelines
+from datavc.pipelines.spec import PipelineSpec
 from storage.store import ObjectStore
+
+if TYPE_CHECKING:
+    from datavc.pipelines.scheduler import RunReport
 
 Source = bytes | BinaryIO | str | os.PathLike[str]
 Progress = Callable[[int], None]
@@ -405,11 +415,110 @@ class Client:
         """Delete objects no commit uses that are older than ``grace``; safe while others write."""
         return _gc.gc(self._ctx, dry_run=dry_run, grace=grace)
 
+    # ----- pipelines ---------------------------------------------------------
+
+    def create_pipeline(
+        self, spec: PipelineSpec | str | dict[str, Any] | None = None, **fields: Any
+    ) -> PipelineInfo:
+        """Create a pipeline from a spec (a ``PipelineSpec``, YAML/JSON text or a dict) or from fields.
+
+        With fields: ``create_pipeline(name="wc", input={"pfs": {...}}, transform={"cmd": [...]}, ...)``.
+        Its output repo (named after it) is created, and a job over its inputs' current heads is queued.
+        """
+        return _pipelines.create_pipeline(self._ctx, _spec(spec, fields))
+
+    def update_pipeline(
+        self,
+        spec: PipelineSpec | str | dict[str, Any] | None = None,
+        *,
+        reprocess: bool = False,
+        **fields: Any,
+    ) -> PipelineInfo:
+        """Replace a pipeline's spec (a new version); ``reprocess`` runs every datum again."""
+        return _pipelines.update_pipeline(self._ctx, _spec(spec, fields), reprocess=reprocess)
+
+    def list_pipelines(self) -> list[PipelineInfo]:
+        return _pipelines.list_pipelines(self._ctx)
+
+    def inspect_pipeline(self, name: str) -> PipelineInfo:
+        return _pipelines.inspect_pipeline(self._ctx, name)
+
+    def delete_pipeline(self, name: str) -> None:
+        """Delete a pipeline and its job records; its output repo stays."""
+        _pipelines.delete_pipeline(self._ctx, name)
+
+    def stop_pipeline(self, name: str) -> PipelineInfo:
+        """No new jobs are triggered or run until :meth:`start_pipeline`."""
+        return _pipelines.set_state(self._ctx, name, "stopped")
+
+    def start_pipeline(self, name: str) -> PipelineInfo:
+        return _pipelines.set_state(self._ctx, name, "running")
+
+    def list_jobs(self, pipeline: str | None = None, limit: int | None = None) -> list[JobInfo]:
+        """Jobs, newest first (of one pipeline, or all)."""
+        return _pipelines.list_jobs(self._ctx, pipeline, limit)
+
+    def inspect_job(self, job: str) -> JobInfo:
+        """One job (a full id or a unique prefix of 6+ characters)."""
+        return _pipelines.inspect_job(self._ctx, job)
+
+    def wait_job(self, job: str, timeout: float | None = None) -> JobInfo:
+        """Block until the job is done."""
+        return _pipelines.wait_job(self._ctx, job, timeout=timeout)
+
+    def list_datums(self, job: str) -> Iterator[DatumInfo]:
+        """The job's datums: inputs, state, tries, exit code, duration."""
+        return _pipelines.list_datums(self._ctx, job)
+
+    def job_logs(self, job: str, datum: str | None = None) -> Iterator[tuple[str, str]]:
+        """(datum id, logs of its last try) for every datum that ran, or for one datum."""
+        return _pipelines.job_logs(self._ctx, job, datum)
+
+    def run(self, *, wait_for_others: bool = True) -> RunReport:
+        """Process pending jobs in this process until none is left; failed jobs are in the report."""
+        from datavc.pipelines.scheduler import run_until_idle
+
+        return run_until_idle(self._ctx, wait_for_others=wait_for_others)
+
+    def daemon(self, poll: float = 1.0) -> RunReport:
+        """Process jobs as they arrive until SIGTERM/SIGINT (the running job finishes first)."""
+        from datavc.pipelines.scheduler import daemon
+
+        return daemon(self._ctx, poll=poll)
+
+    def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
+        """Block until every job triggered by ``repo@branch``'s head, transitively downstream, is done."""
+        return _pipelines.wait_commit(self._ctx, repo, branch, timeout=timeout)
+
+    def lineage(
+        self,
+        repo: str,
+        ref: str = "main",
+        path: str | None = None,
+        direction: Literal["upstream", "downstream"] = "upstream",
+    ) -> LineageInfo:
+        """Provenance (upstream) or subvenance (downstream) of a commit; with ``path``, the datum
+        and input files one output file came from."""
+        return _lineage.lineage(self._ctx, repo, ref, path, direction)
+
     # ----- rollback ----------------------------------------------------------
 
     def rollback(self, repo: str, branch: str, to: str, *, message: str | None = None) -> CommitInfo:
         """A new commit on ``branch`` whose content is ``to``'s; history is kept."""
         return _rollback.rollback(self._ctx, repo, branch, to, message=message)
+
+
+def _spec(spec: PipelineSpec | str | dict[str, Any] | None, fields: dict[str, Any]) -> PipelineSpec:
+    if spec is None:
+        name = fields.pop("name", None)
+        if name is None:
+            raise InvalidArgument("a pipeline needs a spec or name=, input=, transform=")
+        return PipelineSpec.create(name, fields.pop("input", None), fields.pop("transform", None), **fields)
+    if fields:
+        raise InvalidArgument("give either a spec or fields, not both")
+    if isinstance(spec, PipelineSpec):
+        return spec
+    return PipelineSpec.parse(spec)
 
 
 class CommitTransaction:

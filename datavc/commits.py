@@ -20,6 +20,7 @@ from datavc.context import Context, new_id, now, storage_errors
 from datavc.db.models import Branch, BranchHistory, Commit, Provenance, Repo
 from datavc.errors import BranchMoved, CommitFinished, CommitNotFound, InvalidArgument
 from datavc.info import CommitInfo
+from datavc.pipelines.triggers import on_commit_finished
 from datavc.refs import get_branch, get_commit, resolve
 from datavc.repos import get_repo
 from storage.model import Entry
@@ -61,6 +62,7 @@ def commit_info(s: Session, repo: Repo, c: Commit) -> CommitInfo:
         c.file_count,
         c.tree,
         prov,
+        c.job_id,
     )
 
 
@@ -89,6 +91,7 @@ def start_commit(
     message: str = "",
     origin: Literal["user", "pipeline", "rollback"] = "user",
     author: str | None = None,
+    job_id: str | None = None,
 ) -> CommitInfo:
     """Open a new commit on ``branch`` whose parent is the branch's head."""
     empty = ctx.empty_tree
@@ -110,6 +113,7 @@ def start_commit(
             author=author or ctx.user,
             created_at=now(),
             finished_at=None,
+            job_id=job_id,
             size=parent.size if parent else 0,
             file_count=parent.file_count if parent else 0,
         )
@@ -161,13 +165,16 @@ def finish_commit(
     message: str | None = None,
     mode: Literal["rebase", "exact", "strict"] = "rebase",
     provenance: list[str] | None = None,
+    on_finish: Callable[[Session, str], None] | None = None,
 ) -> CommitInfo:
     """Finish an open commit: the branch head moves to it by compare-and-swap.
 
     If the branch moved since the commit started, ``rebase`` re-applies the commit's own
     changes onto the new head; ``exact`` keeps the commit's tree as it is (rollback);
     ``strict`` refuses with :class:`BranchMoved`.
-    ``provenance`` lists input commit ids recorded in the same transaction.
+    ``provenance`` lists input commit ids recorded in the same transaction, and
+    ``on_finish(session, commit_id)`` runs in it too. Jobs of the pipelines reading the
+    branch are created in that same transaction.
     """
     while True:
         with ctx.db.read() as s:
@@ -207,6 +214,9 @@ def finish_commit(
                         raise _Retry
                     for input_id in provenance or []:
                         s.add(Provenance(commit_id=cid, input_commit_id=input_id, kind="input"))
+                    if on_finish is not None:
+                        on_finish(s, cid)
+                    on_commit_finished(s, repo_id, branch, cid)
                     final = s.get(Commit, cid)
                     assert final is not None
                     s.add(

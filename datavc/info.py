@@ -70,6 +70,7 @@ class CommitInfo(_Info):
     file_count: int
     tree: str
     provenance: tuple[str, ...] = ()  # "repo@commit" of the commits it was derived from
+    job: str | None = None  # the pipeline job that made it
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +156,75 @@ class GcInfo(_Info):
 
 def info_dict(info: Any) -> dict[str, Any]:
     return asdict(info)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineInfo(_Info):
+    name: str
+    description: str
+    version: int
+    state: str  # running | stopped
+    spec: dict[str, Any]
+    spec_hash: str
+    inputs: tuple[str, ...]  # "repo@branch"
+    output_repo: str
+    created_at: datetime
+    updated_at: datetime
+    last_job: str | None
+    last_job_state: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo(_Info):
+    id: str
+    pipeline: str
+    pipeline_version: int
+    state: str  # created | running | success | failure | killed
+    trigger_commit: str | None
+    inputs: dict[str, str | None]  # input name -> commit id
+    output_commit: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    message: str
+    datums_total: int
+    datums_processed: int
+    datums_skipped: int
+    datums_failed: int
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("success", "failure", "killed")
+
+
+@dataclass(frozen=True, slots=True)
+class DatumInfo(_Info):
+    job: str
+    id: str  # the datum's hash
+    inputs: tuple[tuple[str, str, str], ...]  # (input name, path, content hash)
+    state: str  # pending | running | success | failed | skipped
+    tries: int
+    exit_code: int | None
+    duration: float | None
+    output_tree: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode(_Info):
+    repo: str
+    commit: str
+    origin: str
+    pipeline: str | None  # the pipeline that made it, for outputs
+    job: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineageInfo(_Info):
+    root: LineageNode
+    direction: str  # upstream | downstream
+    nodes: tuple[LineageNode, ...]
+    edges: tuple[tuple[str, str], ...]  # (derived commit, input commit)
+    path: str | None = None  # with a path: the file's datum and the input files it came from
+    datum: str | None = None
+    sources: tuple[tuple[str, str, str], ...] = ()  # (input name, path, content hash)

@@ -296,19 +296,22 @@ class Writer:
         with f:
             return self.put_stream(f, name if name is not None else os.path.basename(p))
 
-    def put_dir(self, path: str | os.PathLike[str], base: str | None = None) -> str:
+    def put_dir(
+        self, path: str | os.PathLike[str], base: str | None = None, *, follow_symlinks: bool = True
+    ) -> str:
         """Store a local directory and return its tree id.
 
         ``base`` is an earlier tree of the same directory: files whose content it
-        already has keep their data refs without being stored again.
+        already has keep their data refs without being stored again. With
+        ``follow_symlinks=False`` symbolic links are skipped instead of followed.
         """
         builder = TreeBuilder(self.trees)
-        for rel, entry in self.iter_put_dir(path, base):
+        for rel, entry in self.iter_put_dir(path, base, follow_symlinks=follow_symlinks):
             builder.add(rel, entry)
         return builder.finish()
 
     def iter_put_dir(
-        self, path: str | os.PathLike[str], base: str | None = None
+        self, path: str | os.PathLike[str], base: str | None = None, *, follow_symlinks: bool = True
     ) -> Iterator[tuple[str, Entry]]:
         """Store every file below a local directory; yields (relative path, entry) in tree order.
 
@@ -321,7 +324,7 @@ class Writer:
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidInput(f"{top}: not a directory")
         pending: deque[_Pending] = deque()
-        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)})):
+        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), follow_symlinks):
             pending.append(item)
             while pending and _ready(pending[0]):
                 yield _resolve(pending.popleft())
@@ -330,7 +333,12 @@ class Writer:
             yield _resolve(pending.popleft())
 
     def _walk(
-        self, dirpath: str, prefix: str, base: str | None, ancestors: frozenset[tuple[int, int]]
+        self,
+        dirpath: str,
+        prefix: str,
+        base: str | None,
+        ancestors: frozenset[tuple[int, int]],
+        follow_symlinks: bool = True,
     ) -> Iterator[_Pending]:
         try:
             with os.scandir(dirpath) as it:
@@ -340,6 +348,8 @@ class Writer:
         prior_iter = self.trees.iter_dir(base) if base else iter(())
         prior = next(prior_iter, None)
         for child in children:
+            if not follow_symlinks and child.is_symlink():
+                continue
             name = child.name
             try:
                 check_name(name)
@@ -354,7 +364,9 @@ class Writer:
                 if key in ancestors:
                     raise InvalidInput(f"{child.path}: symbolic link loop (it leads back to a parent)")
                 sub_base = same.hash if same is not None and same.is_dir else None
-                yield from self._walk(child.path, prefix + name + "/", sub_base, ancestors | {key})
+                yield from self._walk(
+                    child.path, prefix + name + "/", sub_base, ancestors | {key}, follow_symlinks
+                )
             elif stat.S_ISREG(st.st_mode):
                 yield self._put_local(child.path, prefix + name, name, st.st_size, same)
             else:

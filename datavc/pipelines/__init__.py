@@ -1,0 +1,1 @@
+"""Pipelines: specs, datums, triggers, jobs and their executors."""

@@ -1,0 +1,1 @@
+"""Where datums run: ``local`` (subprocesses) and, later, ``kubernetes``."""

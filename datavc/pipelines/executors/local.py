@@ -1,0 +1,152 @@
+"""The local executor: each datum runs as a subprocess in its own scratch directory.
+
+The transform sees its inputs under ``$DATAVC_IN/<input name>/<path as in the repo>``
+(copies: user code can never write through to stored objects) and writes outputs to
+the empty ``$DATAVC_OUT``; ``DATAVC_JOB_ID`` and ``DATAVC_DATUM_ID`` are set too. Up to
+``parallelism`` datums run at once. Only regular files inside ``$DATAVC_OUT`` are
+ingested: anything written elsewhere, and symbolic links (which could point out of it),
+are not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from datavc.context import Context, storage_errors
+from datavc.pipelines.datums import Datum
+from datavc.pipelines.spec import PipelineSpec
+
+LOG_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a datum ended after all its tries."""
+
+    ok: bool
+    tries: int
+    exit_code: int | None
+    logs: str
+    duration: float
+    output_tree: str | None
+
+
+def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
+    """Copy a datum's input files into ``in_dir/<input>/<path>``."""
+    store = ctx.store
+    with storage_errors():
+        for f in datum.files:
+            base = in_dir / f.input
+            if f.entry.is_dir:
+                target = base / f.path if f.path else base
+                target.mkdir(parents=True, exist_ok=True)
+                for rel, e in store.trees.walk(f.entry.hash):
+                    dest = target / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    store.export(e, dest)
+            else:
+                dest = base / f.path
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                store.export(f.entry, dest)
+
+
+def _tail(path: Path) -> str:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if size > LOG_LIMIT:
+            f.seek(size - LOG_LIMIT)
+            data = b"[... earlier output dropped ...]\n" + f.read()
+        else:
+            data = f.read()
+    return data.decode("utf-8", errors="replace")
+
+
+def run_datum(ctx: Context, spec: PipelineSpec, job_id: str, datum: Datum, scratch: Path) -> Outcome:
+    """Run one datum, retried up to ``datum_tries`` times; store its outputs on success."""
+    started = time.monotonic()
+    exit_code: int | None = None
+    logs = ""
+    tries = 0
+    for tries in range(1, spec.datum_tries + 1):
+        work = Path(tempfile.mkdtemp(prefix=f"datum-{datum.hash[:12]}-", dir=scratch))
+        try:
+            in_dir, out_dir = work / "in", work / "out"
+            in_dir.mkdir()
+            out_dir.mkdir()
+            stage(ctx, datum, in_dir)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("DATAVC_")}
+            env.update(spec.transform.env)
+            env.update(
+                DATAVC_IN=str(in_dir),
+                DATAVC_OUT=str(out_dir),
+                DATAVC_JOB_ID=job_id,
+                DATAVC_DATUM_ID=datum.hash,
+            )
+            log_path = work / "log"
+            stdin = "".join(line + "\n" for line in spec.transform.stdin or [])
+            with open(log_path, "wb") as log:
+                try:
+                    proc = subprocess.run(
+                        list(spec.transform.cmd),
+                        cwd=work,
+                        env=env,
+                        input=stdin.encode(),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        timeout=spec.datum_timeout,
+                        check=False,
+                    )
+                    exit_code = proc.returncode
+                except subprocess.TimeoutExpired:
+                    exit_code = -9
+                    log.write(
+                        f"\n[datavc] killed after the datum timeout of {spec.datum_timeout}s\n".encode()
+                    )
+                except OSError as err:
+                    exit_code = 127
+                    log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {err.strerror}\n".encode())
+            logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
+            if exit_code == 0:
+                with storage_errors(), ctx.store.writer() as w:
+                    tree = w.put_dir(out_dir, follow_symlinks=False)
+                return Outcome(True, tries, 0, logs, time.monotonic() - started, tree)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
+
+
+class LocalExecutor:
+    """Runs a job's datums as local subprocesses, ``parallelism`` at a time."""
+
+    name = "local"
+
+    def __init__(self, scratch: str | os.PathLike[str] | None = None) -> None:
+        self.scratch = Path(scratch) if scratch else Path(tempfile.gettempdir()) / "datavc-scratch"
+
+    def run(
+        self,
+        ctx: Context,
+        spec: PipelineSpec,
+        job_id: str,
+        datums: list[Datum],
+        on_start: Callable[[Datum], None],
+        on_done: Callable[[Datum, Outcome], None],
+    ) -> None:
+        """Run ``datums``; report each one's start and end (callbacks run in worker threads)."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+
+        def one(d: Datum) -> None:
+            on_start(d)
+            on_done(d, run_datum(ctx, spec, job_id, d, self.scratch))
+
+        with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:
+            for fut in [pool.submit(one, d) for d in datums]:
+                fut.result()

@@ -1,0 +1,356 @@
+"""Pipelines: create, update, list, inspect, delete, stop, start; their jobs and datums."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from datavc.context import Context, now
+from datavc.db.models import Commit, Datum, Job, Pipeline, PipelineInput, Repo
+from datavc.errors import AlreadyExists, InvalidArgument, NotFound, RepoNotFound
+from datavc.info import DatumInfo, JobInfo, PipelineInfo
+from datavc.pipelines.spec import PipelineSpec
+from datavc.pipelines.triggers import create_job
+from datavc.repos import create_repo, get_repo
+
+
+class PipelineNotFound(NotFound):
+    pass
+
+
+class JobNotFound(NotFound):
+    pass
+
+
+def get_pipeline(s: Session, name: str) -> Pipeline:
+    p = s.scalars(select(Pipeline).where(Pipeline.name == name)).one_or_none()
+    if p is None:
+        raise PipelineNotFound(f"pipeline {name!r} not found")
+    return p
+
+
+def _info(s: Session, p: Pipeline) -> PipelineInfo:
+    inputs = tuple(
+        f"{repo}@{branch}"
+        for repo, branch in s.execute(
+            select(Repo.name, PipelineInput.branch)
+            .join(Repo, Repo.id == PipelineInput.repo_id)
+            .where(PipelineInput.pipeline_id == p.id)
+            .order_by(PipelineInput.name)
+        ).all()
+    )
+    last = s.execute(
+        select(Job.id, Job.state).where(Job.pipeline_id == p.id).order_by(Job.created_at.desc()).limit(1)
+    ).first()
+    return PipelineInfo(
+        p.name,
+        p.description,
+        p.version,
+        p.state,
+        json.loads(p.spec),
+        p.spec_hash,
+        inputs,
+        p.name,
+        p.created_at,
+        p.updated_at,
+        last[0] if last else None,
+        last[1] if last else None,
+    )
+
+
+def _check_inputs(s: Session, spec: PipelineSpec, name: str) -> list[tuple[str, int, str]]:
+    """(input name, repo id, branch) of every input; refuses unknown repos and cycles."""
+    out = []
+    for pfs in spec.inputs():
+        if pfs.repo == name:
+            raise InvalidArgument(f"pipeline {name!r} cannot read its own output repo")
+        try:
+            repo = get_repo(s, pfs.repo)
+        except RepoNotFound:
+            raise RepoNotFound(f"pipeline {name!r}: input repo {pfs.repo!r} does not exist") from None
+        out.append((pfs.name, repo.id, pfs.branch))
+    # A cycle: some input repo is (transitively) derived from this pipeline's output.
+    downstream = _downstream_pipelines(s, name)
+    for pfs in spec.inputs():
+        if pfs.repo in downstream:
+            raise InvalidArgument(
+                f"pipeline {name!r} would make a cycle: its input {pfs.repo!r} is derived from its output"
+            )
+    return out
+
+
+def _downstream_pipelines(s: Session, repo: str) -> set[str]:
+    """Names of the pipelines (= output repos) that read ``repo``, transitively."""
+    seen: set[str] = set()
+    frontier = [repo]
+    while frontier:
+        r = frontier.pop()
+        readers = s.scalars(
+            select(Pipeline.name)
+            .join(PipelineInput, PipelineInput.pipeline_id == Pipeline.id)
+            .join(Repo, Repo.id == PipelineInput.repo_id)
+            .where(Repo.name == r)
+        ).all()
+        for name in readers:
+            if name not in seen:
+                seen.add(name)
+                frontier.append(name)
+    return seen
+
+
+def create_pipeline(ctx: Context, spec: PipelineSpec) -> PipelineInfo:
+    """Register a pipeline, create its output repo, and queue a job over its inputs' current heads."""
+    name = spec.name
+    with ctx.db.read() as s:
+        if s.scalars(select(Pipeline.id).where(Pipeline.name == name)).first() is not None:
+            raise AlreadyExists(f"pipeline {name!r} already exists (use 'pipeline update')")
+        _check_inputs(s, spec, name)
+        has_repo = s.scalars(select(Repo.id).where(Repo.name == name)).first() is not None
+    if not has_repo:
+        try:
+            create_repo(ctx, name, f"output of pipeline {name}")
+        except AlreadyExists:
+            pass
+    with ctx.db.write() as s:
+        if s.scalars(select(Pipeline.id).where(Pipeline.name == name)).first() is not None:
+            raise AlreadyExists(f"pipeline {name!r} already exists (use 'pipeline update')")
+        inputs = _check_inputs(s, spec, name)
+        t = now()
+        p = Pipeline(
+            name=name,
+            description=spec.pipeline.description or "",
+            spec=spec.canonical_json(),
+            spec_hash=spec.spec_hash,
+            version=1,
+            state="running",
+            created_at=t,
+            updated_at=t,
+        )
+        s.add(p)
+        s.flush()
+        for input_name, repo_id, branch in inputs:
+            s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
+        s.flush()
+        create_job(s, p, None)
+        return _info(s, p)
+
+
+def update_pipeline(ctx: Context, spec: PipelineSpec, *, reprocess: bool = False) -> PipelineInfo:
+    """Replace a pipeline's spec (a new version) and queue a job; ``reprocess`` runs every datum again."""
+    with ctx.db.write() as s:
+        p = get_pipeline(s, spec.name)
+        inputs = _check_inputs(s, spec, spec.name)
+        changed = p.spec_hash != spec.spec_hash
+        if changed:
+            p.version += 1
+            p.spec = spec.canonical_json()
+            p.spec_hash = spec.spec_hash
+            p.description = spec.pipeline.description or ""
+            p.updated_at = now()
+            for old in s.scalars(select(PipelineInput).where(PipelineInput.pipeline_id == p.id)).all():
+                s.delete(old)
+            s.flush()
+            for input_name, repo_id, branch in inputs:
+                s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
+            s.flush()
+        if changed or reprocess:
+            create_job(s, p, None, reprocess=reprocess)
+        return _info(s, p)
+
+
+def list_pipelines(ctx: Context) -> list[PipelineInfo]:
+    with ctx.db.read() as s:
+        return [_info(s, p) for p in s.scalars(select(Pipeline).order_by(Pipeline.name)).all()]
+
+
+def inspect_pipeline(ctx: Context, name: str) -> PipelineInfo:
+    with ctx.db.read() as s:
+        return _info(s, get_pipeline(s, name))
+
+
+def delete_pipeline(ctx: Context, name: str) -> None:
+    """Delete a pipeline with its jobs and datum records; its output repo and commits stay."""
+    with ctx.db.write() as s:
+        p = get_pipeline(s, name)
+        s.delete(p)
+
+
+def set_state(ctx: Context, name: str, state: str) -> PipelineInfo:
+    """``stopped``: no new jobs are triggered or claimed; ``running``: again, and pending jobs run."""
+    with ctx.db.write() as s:
+        p = get_pipeline(s, name)
+        p.state = state
+        p.updated_at = now()
+        return _info(s, p)
+
+
+# ----- jobs and datums -------------------------------------------------------------------
+
+
+def _job_info(s: Session, j: Job, pipeline: str | None = None) -> JobInfo:
+    if pipeline is None:
+        pipeline = s.scalar(select(Pipeline.name).where(Pipeline.id == j.pipeline_id)) or "?"
+    return JobInfo(
+        j.id,
+        pipeline,
+        j.pipeline_version,
+        j.state,
+        j.trigger_commit_id,
+        json.loads(j.inputs),
+        j.output_commit_id,
+        j.created_at,
+        j.started_at,
+        j.finished_at,
+        j.worker,
+        j.message,
+        j.datums_total,
+        j.datums_processed,
+        j.datums_skipped,
+        j.datums_failed,
+    )
+
+
+def get_job(s: Session, job_id: str) -> Job:
+    if len(job_id) < 6:
+        raise InvalidArgument(f"job id {job_id!r} is too short: give at least 6 characters")
+    found = s.scalars(select(Job).where(Job.id >= job_id, Job.id < job_id + "g").limit(2)).all()
+    if len(found) > 1:
+        raise InvalidArgument(f"job id prefix {job_id!r} is ambiguous")
+    if not found:
+        raise JobNotFound(f"job {job_id} not found")
+    return found[0]
+
+
+def list_jobs(ctx: Context, pipeline: str | None = None, limit: int | None = None) -> list[JobInfo]:
+    with ctx.db.read() as s:
+        q = select(Job, Pipeline.name).join(Pipeline, Pipeline.id == Job.pipeline_id)
+        if pipeline is not None:
+            q = q.where(Pipeline.id == get_pipeline(s, pipeline).id)
+        q = q.order_by(Job.created_at.desc(), Job.id)
+        if limit:
+            q = q.limit(limit)
+        return [_job_info(s, j, name) for j, name in s.execute(q).all()]
+
+
+def inspect_job(ctx: Context, job_id: str) -> JobInfo:
+    with ctx.db.read() as s:
+        return _job_info(s, get_job(s, job_id))
+
+
+def list_datums(ctx: Context, job_id: str) -> Iterator[DatumInfo]:
+    with ctx.db.read() as s:
+        job = get_job(s, job_id)
+        rows = s.scalars(select(Datum).where(Datum.job_id == job.id).order_by(Datum.id)).all()
+        infos = [
+            DatumInfo(
+                job.id,
+                d.datum_hash,
+                tuple(tuple(x) for x in json.loads(d.key)),
+                d.state,
+                d.tries,
+                d.exit_code,
+                d.duration,
+                d.output_tree,
+            )
+            for d in rows
+        ]
+    return iter(infos)
+
+
+def job_logs(ctx: Context, job_id: str, datum: str | None = None) -> Iterator[tuple[str, str]]:
+    """(datum id, logs of its last try) for the job's datums that ran (or the one ``datum`` prefix)."""
+    with ctx.db.read() as s:
+        job = get_job(s, job_id)
+        q = select(Datum.datum_hash, Datum.logs).where(Datum.job_id == job.id, Datum.tries > 0)
+        if datum is not None:
+            q = q.where(Datum.datum_hash >= datum, Datum.datum_hash < datum + "g")
+        rows = s.execute(q.order_by(Datum.id)).all()
+        if datum is not None and not rows:
+            raise NotFound(f"datum {datum} not found in job {job.id} (or it never ran)")
+    return iter([(h, logs) for h, logs in rows])
+
+
+def wait_job(ctx: Context, job_id: str, *, timeout: float | None = None, poll: float = 0.2) -> JobInfo:
+    """Block until the job is done (success, failure or killed)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        info = inspect_job(ctx, job_id)
+        if info.done:
+            return info
+        if deadline is not None and time.monotonic() > deadline:
+            from datavc.errors import Conflict
+
+            raise Conflict(f"job {info.id} is still {info.state} after {timeout}s")
+        time.sleep(poll)
+
+
+def jobs_for_commit(s: Session, commit_id: str) -> list[Job]:
+    """Jobs that read ``commit_id`` (their input JSON names it)."""
+    return list(s.scalars(select(Job).where(Job.inputs.contains(f'"{commit_id}"'))).all())
+
+
+def wait_commit(
+    ctx: Context, repo: str, branch: str, *, timeout: float | None = None, poll: float = 0.2
+) -> list[JobInfo]:
+    """Block until every job triggered by ``repo@branch``'s head, transitively downstream, is done."""
+    from datavc.refs import resolve
+
+    with ctx.db.read() as s:
+        head = resolve(s, get_repo(s, repo), branch).id
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        done: dict[str, JobInfo] = {}
+        pending = False
+        frontier = [head]
+        seen_commits: set[str] = set()
+        with ctx.db.read() as s:
+            while frontier:
+                c = frontier.pop()
+                if c in seen_commits:
+                    continue
+                seen_commits.add(c)
+                for j in jobs_for_commit(s, c):
+                    info = _job_info(s, j)
+                    done[j.id] = info
+                    if not info.done:
+                        pending = True
+                    elif info.output_commit:
+                        frontier.append(info.output_commit)
+                # Pipelines reading this commit's branch whose job has not been created yet
+                # cannot exist: jobs are created in the transaction that finishes the commit.
+        if not pending:
+            return sorted(done.values(), key=lambda j: j.created_at)
+        if deadline is not None and time.monotonic() > deadline:
+            from datavc.errors import Conflict
+
+            raise Conflict(f"jobs downstream of {repo}@{branch} are still running after {timeout}s")
+        time.sleep(poll)
+
+
+def output_pipeline(s: Session, commit: Commit) -> str | None:
+    if commit.job_id is None:
+        return None
+    return s.scalar(
+        select(Pipeline.name).join(Job, Job.pipeline_id == Pipeline.id).where(Job.id == commit.job_id)
+    )
+
+
+def count_jobs(ctx: Context) -> int:
+    with ctx.db.read() as s:
+        return s.scalar(select(func.count()).select_from(Job)) or 0
+
+
+def kill_pending(ctx: Context, pipeline: str) -> int:
+    """Mark a pipeline's created jobs killed (used when deleting or stopping for good)."""
+    with ctx.db.write() as s:
+        p = get_pipeline(s, pipeline)
+        res = s.execute(
+            update(Job)
+            .where(Job.pipeline_id == p.id, Job.state == "created")
+            .values(state="killed", finished_at=now())
+        )
+        return int(res.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,279 @@
+"""Running one claimed job: datums, skipping, execution, the output commit, provenance.
+
+1. The job's datums are computed from its input commits and recorded (a resumed job
+   keeps what it already recorded). Datums whose hash the pipeline has processed
+   before are *skipped* and their earlier output reused (unless the job reprocesses).
+2. The executor runs the rest; each success is recorded with its output tree, and as a
+   datum result of the pipeline, at once: a job killed half-way resumes where it was.
+3. When every datum succeeded, the output tree is the union of the datums' output trees;
+   it becomes a commit on the output repo's ``main`` with provenance edges to every
+   input commit, and the job is marked successful in the same transaction that moves
+   the branch. A failed job leaves the output branch unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from datavc.commits import abort_commit, edit_commit, finish_commit, start_commit
+from datavc.context import Context, now, storage_errors
+from datavc.db.models import Commit, DatumResult, Job, Pipeline, Repo
+from datavc.db.models import Datum as DatumRow
+from datavc.errors import CommitFinished, CommitNotFound, Conflict, Integrity, InvalidArgument
+from datavc.errors import Conflict as PathConflictError
+from datavc.pipelines.datums import Commits, Datum, compute_datums
+from datavc.pipelines.executors.local import LocalExecutor, Outcome
+from datavc.pipelines.spec import PipelineSpec
+from storage.model import Entry
+
+HEARTBEAT_SECONDS = 2.0
+
+
+class JobFailed(Exception):
+    """The job cannot produce an output commit (a datum failed, outputs clash...)."""
+
+
+def _input_commits(ctx: Context, spec: PipelineSpec, inputs: dict[str, str | None]) -> Commits:
+    out: Commits = {}
+    with ctx.db.read() as s:
+        for pfs in spec.inputs():
+            cid = inputs.get(pfs.name)
+            if cid is None:
+                out[pfs.name] = None
+                continue
+            c = s.get(Commit, cid)
+            if c is None:
+                raise JobFailed(f"input commit {cid} of {pfs.name!r} no longer exists")
+            out[pfs.name] = (pfs.repo, cid, c.tree)
+    return out
+
+
+def _record_datums(
+    ctx: Context, job: str, pipeline_id: int, datums: list[Datum], reprocess: bool
+) -> set[str]:
+    """Insert the job's datum rows (once) and return the hashes still to run."""
+    with ctx.db.write() as s:
+        existing = {
+            h: st
+            for h, st in s.execute(select(DatumRow.datum_hash, DatumRow.state).where(DatumRow.job_id == job))
+        }
+        known: dict[str, str] = {}
+        if not reprocess:
+            hashes = [d.hash for d in datums if d.hash not in existing]
+            for i in range(0, len(hashes), 500):
+                batch = hashes[i : i + 500]
+                known.update(
+                    s.execute(
+                        select(DatumResult.datum_hash, DatumResult.output_tree).where(
+                            DatumResult.pipeline_id == pipeline_id, DatumResult.datum_hash.in_(batch)
+                        )
+                    ).all()
+                )
+        todo: set[str] = set()
+        for d in datums:
+            state = existing.get(d.hash)
+            if state is None:
+                tree = known.get(d.hash)
+                s.add(
+                    DatumRow(
+                        job_id=job,
+                        datum_hash=d.hash,
+                        key=json.dumps(d.key),
+                        state="skipped" if tree else "pending",
+                        output_tree=tree,
+                    )
+                )
+                if not tree:
+                    todo.add(d.hash)
+            elif state in ("pending", "running", "failed"):
+                todo.add(d.hash)
+        skipped = sum(1 for d in datums if d.hash not in todo)
+        s.execute(update(Job).where(Job.id == job).values(datums_total=len(datums), datums_skipped=skipped))
+    return todo
+
+
+def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
+    """The union of the job's datum output trees; a path two datums wrote differently fails the job."""
+    with ctx.db.read() as s:
+        rows = s.execute(
+            select(DatumRow.datum_hash, DatumRow.output_tree)
+            .where(DatumRow.job_id == job)
+            .order_by(DatumRow.datum_hash)
+        ).all()
+    trees = ctx.store.trees
+    owner: dict[str, str] = {}
+    changes: dict[str, Entry | None] = {}
+    for dh, tree in rows:
+        if tree is None:
+            raise JobFailed(f"datum {dh[:12]} has no output")
+        for path, e in trees.walk(tree):
+            if path in changes and changes[path] != e:
+                raise JobFailed(
+                    f"datums {owner[path][:12]} and {dh[:12]} both wrote /{path} with different content"
+                )
+            changes[path] = e
+            owner[path] = dh
+    with storage_errors(), ctx.store.writer() as w:
+        return w.update_tree(w.empty_tree(), changes) if changes else w.empty_tree(), len(rows)
+
+
+def run_job(ctx: Context, job_id: str, worker: str, executor: LocalExecutor | None = None) -> str:
+    """Run a job this worker has claimed; returns its final state (success or failure)."""
+    executor = executor or LocalExecutor()
+    with ctx.db.read() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        pipeline = s.get(Pipeline, job.pipeline_id)
+        assert pipeline is not None
+        spec = PipelineSpec.parse(job.spec, fmt="json")
+        inputs: dict[str, str | None] = json.loads(job.inputs)
+        pipeline_id, reprocess, name = pipeline.id, job.reprocess, pipeline.name
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(ctx, job_id, worker, stop), daemon=True)
+    beat.start()
+    try:
+        _abort_stale_output_commits(ctx, name, job_id)
+        commits = _input_commits(ctx, spec, inputs)
+        with storage_errors():
+            datums = compute_datums(ctx.store.trees, spec, commits)
+        todo = _record_datums(ctx, job_id, pipeline_id, datums, reprocess)
+        pending = [d for d in datums if d.hash in todo]
+        lock = threading.Lock()
+
+        def started(d: Datum) -> None:
+            with lock, ctx.db.write() as s:
+                s.execute(
+                    update(DatumRow)
+                    .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+                    .values(state="running", started_at=now())
+                )
+
+        def done(d: Datum, o: Outcome) -> None:
+            with lock, ctx.db.write() as s:
+                s.execute(
+                    update(DatumRow)
+                    .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+                    .values(
+                        state="success" if o.ok else "failed",
+                        tries=o.tries,
+                        exit_code=o.exit_code,
+                        logs=o.logs,
+                        duration=o.duration,
+                        output_tree=o.output_tree,
+                        finished_at=now(),
+                    )
+                )
+                counter = Job.datums_processed if o.ok else Job.datums_failed
+                s.execute(update(Job).where(Job.id == job_id).values({counter: counter + 1}))
+                if o.ok and o.output_tree is not None:
+                    _remember(s, pipeline_id, d, o.output_tree)
+
+        executor.run(ctx, spec, job_id, pending, started, done)
+        with ctx.db.read() as s:
+            failed = s.scalars(
+                select(DatumRow.datum_hash).where(DatumRow.job_id == job_id, DatumRow.state == "failed")
+            ).all()
+        if failed:
+            raise JobFailed(f"{len(failed)} datum(s) failed, e.g. {failed[0][:12]} (see job logs)")
+        tree, _ = _merge_outputs(ctx, job_id)
+        _commit_output(ctx, name, job_id, pipeline_id, tree, [c for c in inputs.values() if c], spec)
+        return "success"
+    except (JobFailed, InvalidArgument, Integrity, PathConflictError) as err:
+        _finish_job(ctx, job_id, pipeline_id, "failure", str(err))
+        return "failure"
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+
+
+def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:
+    exists = s.get(DatumResult, (pipeline_id, d.hash))
+    if exists is None:
+        s.add(
+            DatumResult(
+                pipeline_id=pipeline_id, datum_hash=d.hash, output_tree=tree, inputs=json.dumps(d.key)
+            )
+        )
+
+
+def _commit_output(
+    ctx: Context, repo: str, job_id: str, pipeline_id: int, tree: str, inputs: list[str], spec: PipelineSpec
+) -> None:
+    c = start_commit(
+        ctx, repo, "main", message=f"output of job {job_id[:12]}", origin="pipeline", job_id=job_id
+    )
+    try:
+        edit_commit(ctx, repo, c.id, lambda w, old: tree)
+
+        def mark(s: Session, commit_id: str) -> None:
+            _mark_finished(s, job_id, pipeline_id, "success", "", commit_id)
+
+        finish_commit(ctx, repo, c.id, mode="exact", provenance=sorted(set(inputs)), on_finish=mark)
+    except BaseException:
+        try:
+            abort_commit(ctx, repo, c.id)
+        except (CommitNotFound, CommitFinished):
+            pass
+        raise
+
+
+def _mark_finished(
+    s: Session, job_id: str, pipeline_id: int, state: str, message: str, output: str | None
+) -> None:
+    res = s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == "running")
+        .values(state=state, finished_at=now(), message=message, output_commit_id=output)
+    )
+    if res.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"job {job_id} is no longer running here (it was reclaimed or killed)")
+    s.execute(
+        update(Pipeline)
+        .where(Pipeline.id == pipeline_id, Pipeline.running_job == job_id)
+        .values(running_job=None)
+    )
+
+
+def _finish_job(ctx: Context, job_id: str, pipeline_id: int, state: str, message: str) -> None:
+    with ctx.db.write() as s:
+        _mark_finished(s, job_id, pipeline_id, state, message, None)
+
+
+def _abort_stale_output_commits(ctx: Context, repo: str, job_id: str) -> None:
+    """Drop open output commits an earlier (killed) run of this job left behind."""
+    with ctx.db.read() as s:
+        stale = s.scalars(
+            select(Commit.id)
+            .join(Repo, Repo.id == Commit.repo_id)
+            .where(Repo.name == repo, Commit.job_id == job_id, Commit.state == "open")
+        ).all()
+    for cid in stale:
+        try:
+            abort_commit(ctx, repo, cid)
+        except (CommitNotFound, CommitFinished):
+            pass
+
+
+def _heartbeat(ctx: Context, job_id: str, worker: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        try:
+            with ctx.db.write() as s:
+                s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
+                    .values(heartbeat_at=now())
+                )
+        except Exception:
+            continue
+
+
+def scratch_dir(ctx: Context) -> Path:
+    """Where datums of this store run (beside the store when it has a home)."""
+    import tempfile
+
+    return Path(ctx.home) / "scratch" if ctx.home else Path(tempfile.gettempdir()) / "datavc-scratch"

@@ -1,0 +1,170 @@
+"""Schedulers: claim pending jobs and run them — in the foreground (``run``) or as a daemon.
+
+Claiming locks the pipeline row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` serialises writers anyway) and sets ``pipelines.running_job``, so two
+schedulers never run the same job, nor two jobs of one pipeline at once; a pipeline's
+jobs run in the order they were triggered. A job whose scheduler stopped sending
+heartbeats (killed, machine lost) is put back after ``lease`` and resumes where it was:
+datums it finished are not run again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from uuid import uuid4
+
+from sqlalchemy import and_, exists, func, select, update
+
+from datavc.context import Context, now
+from datavc.db.models import Job, Pipeline
+from datavc.pipelines.executors.local import LocalExecutor
+from datavc.pipelines.runner import run_job, scratch_dir
+
+DEFAULT_LEASE = timedelta(seconds=float(os.environ.get("DATAVC_JOB_LEASE", "30")))
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:6]}"
+
+
+def reclaim_stale(ctx: Context, lease: timedelta = DEFAULT_LEASE) -> int:
+    """Put back running jobs whose scheduler has not sent a heartbeat for ``lease``."""
+    cutoff = now() - lease
+    with ctx.db.write() as s:
+        stale = s.execute(
+            select(Job.id, Job.pipeline_id).where(
+                Job.state == "running", (Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < cutoff)
+            )
+        ).all()
+        for job_id, pipeline_id in stale:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == "running")
+                .values(state="created", worker=None)
+            )
+            s.execute(
+                update(Pipeline)
+                .where(Pipeline.id == pipeline_id, Pipeline.running_job == job_id)
+                .values(running_job=None)
+            )
+    return len(stale)
+
+
+def claim(ctx: Context, worker: str, pipeline: str | None = None) -> str | None:
+    """Claim the oldest pending job of a pipeline nobody is running a job of; None if there is none."""
+    waiting = exists().where(Job.pipeline_id == Pipeline.id, Job.state == "created")
+    q = (
+        select(Pipeline)
+        .where(Pipeline.state == "running", Pipeline.running_job.is_(None), waiting)
+        .order_by(Pipeline.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Pipeline)
+    )
+    if pipeline is not None:
+        q = q.where(Pipeline.name == pipeline)
+    with ctx.db.write() as s:
+        p = s.scalars(q).first()
+        if p is None:
+            return None
+        job_id = s.scalars(
+            select(Job.id)
+            .where(Job.pipeline_id == p.id, Job.state == "created")
+            .order_by(Job.created_at, Job.id)
+            .limit(1)
+        ).first()
+        if job_id is None:
+            return None
+        t = now()
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == "created")
+            .values(
+                state="running", worker=worker, started_at=func.coalesce(Job.started_at, t), heartbeat_at=t
+            )
+        )
+        p.running_job = job_id
+        return job_id
+
+
+def pending_jobs(ctx: Context) -> int:
+    """Jobs created or running (by anyone) on running pipelines."""
+    with ctx.db.read() as s:
+        return (
+            s.scalar(
+                select(func.count())
+                .select_from(Job)
+                .join(Pipeline, and_(Pipeline.id == Job.pipeline_id, Pipeline.state == "running"))
+                .where(Job.state.in_(("created", "running")))
+            )
+            or 0
+        )
+
+
+@dataclass
+class RunReport:
+    """What a scheduler run did."""
+
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def run_until_idle(
+    ctx: Context,
+    *,
+    lease: timedelta = DEFAULT_LEASE,
+    stop: threading.Event | None = None,
+    wait_for_others: bool = True,
+    poll: float = 0.2,
+) -> RunReport:
+    """Run jobs until none is pending (also waiting for jobs other schedulers are running)."""
+    report = RunReport()
+    worker = worker_id()
+    executor = LocalExecutor(scratch_dir(ctx))
+    while stop is None or not stop.is_set():
+        reclaim_stale(ctx, lease)
+        job = claim(ctx, worker)
+        if job is None:
+            if wait_for_others and pending_jobs(ctx):
+                time.sleep(poll)
+                continue
+            break
+        state = run_job(ctx, job, worker, executor)
+        (report.succeeded if state == "success" else report.failed).append(job)
+    return report
+
+
+def daemon(ctx: Context, *, poll: float = 1.0, lease: timedelta = DEFAULT_LEASE) -> RunReport:
+    """Process jobs as they arrive until SIGTERM or SIGINT; the running job is finished first (drain)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    old_term = signal.signal(signal.SIGTERM, handler)
+    old_int = signal.signal(signal.SIGINT, handler)
+    report = RunReport()
+    worker = worker_id()
+    executor = LocalExecutor(scratch_dir(ctx))
+    try:
+        while not stop.is_set():
+            reclaim_stale(ctx, lease)
+            job = claim(ctx, worker)
+            if job is None:
+                stop.wait(poll)
+                continue
+            state = run_job(ctx, job, worker, executor)
+            (report.succeeded if state == "success" else report.failed).append(job)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
+    return report

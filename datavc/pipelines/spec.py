@@ -1,0 +1,643 @@
+"""The pipeline spec: what a pipeline reads, what it runs, and how.
+
+A spec is YAML or JSON text (or a dict) validated into frozen pydantic models::
+
+    pipeline: {name: wordcount, description: "count words per file"}
+    input:
+      pfs: {repo: texts, branch: main, glob: "/*"}
+    transform:
+      image: python:3.12-slim
+      cmd: ["python3", "/code/count.py"]
+    parallelism: 2
+
+Every problem is reported at once, each naming its field:
+``invalid pipeline spec: input.cross[1].pfs.glob: must start with '/'``. Cycles across
+several pipelines are checked where pipelines are created, not here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from datavc.errors import InvalidArgument
+from datavc.names import NAME_RE, check_name
+from datavc.pipelines.glob import InvalidGlob, compile_glob, join_on_refs
+
+__all__ = [
+    "Input",
+    "InvalidSpec",
+    "PfsInput",
+    "PipelineMeta",
+    "PipelineSpec",
+    "Resources",
+    "Transform",
+]
+
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED_ENV_PREFIX = "DATAVC_"
+_CPU_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)|\d+m")
+_MEMORY_RE = re.compile(r"(\d+(?:\.\d+)?)(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|e\d+)?")
+_UNNAMED = "unnamed"
+
+
+class InvalidSpec(InvalidArgument):
+    """A pipeline spec that does not parse or validate; ``problems`` lists each as ``field: problem``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid pipeline spec: " + "; ".join(problems))
+        self.problems = tuple(problems)
+
+
+# --- field types ----------------------------------------------------------------------
+
+
+def _named(kind: str) -> AfterValidator:
+    def check(value: str) -> str:
+        try:
+            return check_name(value, kind)
+        except InvalidArgument as err:
+            raise ValueError(str(err)) from None
+
+    return AfterValidator(check)
+
+
+def _check_glob(value: str) -> str:
+    try:
+        compile_glob(value)
+    except InvalidGlob as err:
+        raise ValueError(err.problem) from None
+    return value
+
+
+def _quantity_to_str(value: Any) -> Any:
+    # YAML reads `cpu: 1` as a number; Kubernetes takes numbers and strings alike.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _check_cpu(value: str) -> str:
+    if not _CPU_RE.fullmatch(value):
+        raise ValueError(
+            f"invalid CPU quantity {value!r}: use cores like '1' or '0.5', or millicores like '500m'"
+        )
+    if float(value.removesuffix("m")) == 0:
+        raise ValueError(f"invalid CPU quantity {value!r}: must be > 0")
+    return value
+
+
+def _check_memory(value: str) -> str:
+    m = _MEMORY_RE.fullmatch(value)
+    if not m:
+        raise ValueError(
+            f"invalid memory quantity {value!r}: use bytes like '1000000', "
+            "or a suffix like '512Mi', '1Gi', '500M'"
+        )
+    if float(m.group(1)) == 0:
+        raise ValueError(f"invalid memory quantity {value!r}: must be > 0")
+    return value
+
+
+RepoName = Annotated[StrictStr, _named("repo")]
+BranchName = Annotated[StrictStr, _named("branch")]
+InputName = Annotated[StrictStr, _named("input")]
+PipelineName = Annotated[StrictStr, _named("pipeline")]
+GlobPattern = Annotated[StrictStr, AfterValidator(_check_glob)]
+CpuQuantity = Annotated[StrictStr, BeforeValidator(_quantity_to_str), AfterValidator(_check_cpu)]
+MemoryQuantity = Annotated[StrictStr, BeforeValidator(_quantity_to_str), AfterValidator(_check_memory)]
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- models ---------------------------------------------------------------------------
+
+
+class PfsInput(_Frozen):
+    """One repo branch, split into datums by a glob.
+
+    Attributes:
+        repo: the repo to read.
+        branch: the branch whose finished commits trigger jobs.
+        glob: how a commit splits into datums; see ``datavc.pipelines.glob``.
+        name: the directory the transform finds the files under
+            (``$DATAVC_IN/<name>/``); defaults to ``repo``.
+        join_on: inside a ``join`` only: the join key built from the glob's capture
+            groups, e.g. ``"$1"``.
+    """
+
+    repo: RepoName
+    branch: BranchName = "main"
+    glob: GlobPattern
+    name: InputName = Field(default="", validate_default=True)
+    join_on: StrictStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("name") is None:
+            repo = data.get("repo")
+            # With a bad repo the repo error is reported; do not repeat it for the name.
+            name = repo if isinstance(repo, str) and NAME_RE.fullmatch(repo) else _UNNAMED
+            return {**data, "name": name}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_join_on(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("join_on") is None:
+            data.pop("join_on", None)
+        return data
+
+    @field_validator("join_on")
+    @classmethod
+    def _check_join_on(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        try:
+            refs = join_on_refs(value)
+        except InvalidArgument as err:
+            raise ValueError(str(err)) from None
+        if not refs:
+            raise ValueError(f"{value!r} must refer to a capture group of the glob, such as '$1'")
+        glob = info.data.get("glob")
+        if glob is not None:
+            groups = compile_glob(glob).groups
+            if max(refs) > groups:
+                raise ValueError(
+                    f"{value!r} refers to capture group ${max(refs)}, but glob {glob!r} has {groups}"
+                    " (capture groups are written in parentheses, e.g. '/(*).csv')"
+                )
+        return value
+
+
+class Input(_Frozen):
+    """Exactly one of: a ``pfs`` input, or a ``cross``, ``union`` or ``join`` of inputs.
+
+    ``cross`` pairs every datum of each input with every datum of the others; ``union``
+    takes the datums of each input in turn; ``join`` pairs datums whose ``join_on`` keys
+    are equal (its inputs are ``pfs`` inputs, each with ``join_on``).
+    """
+
+    pfs: PfsInput | None = None
+    cross: tuple[Input, ...] | None = None
+    union: tuple[Input, ...] | None = None
+    join: tuple[Input, ...] | None = None
+
+    @field_validator("cross", "union", "join")
+    @classmethod
+    def _check_count(cls, value: tuple[Input, ...] | None, info: ValidationInfo) -> tuple[Input, ...] | None:
+        least = 1 if info.field_name == "union" else 2
+        if value is not None and len(value) < least:
+            raise ValueError(
+                f"a {info.field_name} needs at least {least} input{'s' * (least > 1)}, got {len(value)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Input:
+        kinds = [k for k in ("pfs", "cross", "union", "join") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "must have exactly one of pfs, cross, union, join (got " + (", ".join(kinds) or "none") + ")"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_kind(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `{"pfs": {...}}`, not `{"pfs": {...}, "cross": null, "union": null, "join": null}`.
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None}
+
+    @property
+    def kind(self) -> Literal["pfs", "cross", "union", "join"]:
+        """Which one of ``pfs``, ``cross``, ``union``, ``join`` this input is."""
+        if self.pfs is not None:
+            return "pfs"
+        if self.cross is not None:
+            return "cross"
+        if self.union is not None:
+            return "union"
+        return "join"
+
+    @property
+    def children(self) -> tuple[Input, ...]:
+        """The inputs of a cross, union or join; ``()`` for a pfs input."""
+        return self.cross or self.union or self.join or ()
+
+    def walk(self) -> Iterator[PfsInput]:
+        """Every leaf pfs input, depth-first, in the order written."""
+        if self.pfs is not None:
+            yield self.pfs
+        for child in self.children:
+            yield from child.walk()
+
+
+class Transform(_Frozen):
+    """What runs for each datum.
+
+    Attributes:
+        image: the container image (used on Kubernetes; the local executor ignores it).
+        cmd: the command and its arguments.
+        stdin: lines fed to the command's standard input.
+        env: extra environment variables (names starting with ``DATAVC_`` are reserved).
+    """
+
+    image: StrictStr | None = None
+    cmd: tuple[StrictStr, ...] = Field(min_length=1)
+    stdin: tuple[StrictStr, ...] = ()
+    env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+
+    @field_validator("image")
+    @classmethod
+    def _check_image(cls, value: str | None) -> str | None:
+        if value is not None and (not value or value != value.strip()):
+            raise ValueError("must be an image reference such as 'python:3.12-slim'")
+        return value
+
+    @field_validator("cmd")
+    @classmethod
+    def _check_cmd(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value and not value[0]:
+            raise ValueError("the program (first item) must not be empty")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_NAME_RE.fullmatch(key):
+                raise ValueError(f"invalid variable name {key!r}: use letters, digits and '_'")
+            if key.startswith(_RESERVED_ENV_PREFIX):
+                raise ValueError(f"{key!r} is reserved: datavc sets the {_RESERVED_ENV_PREFIX}* variables")
+        return value
+
+    def __hash__(self) -> int:
+        return hash((self.image, self.cmd, self.stdin, tuple(sorted(self.env.items()))))
+
+
+class Resources(_Frozen):
+    """What each worker asks of Kubernetes (requests = limits); ignored by the local executor."""
+
+    cpu: CpuQuantity | None = None
+    memory: MemoryQuantity | None = None
+
+
+class PipelineMeta(_Frozen):
+    """The pipeline's name (also its output repo's) and a description."""
+
+    name: PipelineName
+    description: StrictStr = ""
+
+
+class _TreeProblems(ValueError):
+    """Problems found by walking the whole input tree, each already naming its field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class PipelineSpec(_Frozen):
+    """A validated pipeline spec. Build it with ``parse``, ``from_file`` or ``create``.
+
+    Attributes:
+        pipeline: name and description.
+        input: what the pipeline reads.
+        transform: what it runs per datum.
+        parallelism: datums run at once (>= 1).
+        datum_tries: attempts per datum before it counts as failed (>= 1).
+        datum_timeout: seconds one attempt may run (> 0).
+        resources: Kubernetes CPU and memory per worker.
+    """
+
+    pipeline: PipelineMeta
+    input: Input
+    transform: Transform
+    parallelism: PositiveInt = 1
+    datum_tries: PositiveInt = 3
+    datum_timeout: Annotated[float, Field(gt=0, strict=True)] = 3600
+    resources: Resources | None = None
+
+    @field_serializer("datum_timeout")
+    def _integral_timeout(self, value: float) -> int | float:
+        # Shown as written in the docs (3600, not 3600.0); 3600 and 3600.0 are one spec.
+        return int(value) if float(value).is_integer() else value
+
+    @model_validator(mode="after")
+    def _check_tree(self) -> PipelineSpec:
+        problems: list[str] = []
+        seen: dict[str, str] = {}
+
+        def visit(node: Input, path: str, in_join: bool) -> None:
+            if node.pfs is not None:
+                pfs, where = node.pfs, f"{path}.pfs"
+                if pfs.name in seen:
+                    problems.append(
+                        f"{where}.name: duplicate input name {pfs.name!r} (also at {seen[pfs.name]}); "
+                        "input names must be unique, set 'name' to tell them apart"
+                    )
+                else:
+                    seen[pfs.name] = f"{where}.name"
+                if pfs.repo == self.pipeline.name:
+                    problems.append(f"{where}.repo: a pipeline cannot read its own output repo {pfs.repo!r}")
+                if in_join and pfs.join_on is None:
+                    problems.append(f"{where}.join_on: required for an input of a join")
+                if not in_join and pfs.join_on is not None:
+                    problems.append(f"{where}.join_on: only allowed on the inputs of a join")
+                return
+            for i, child in enumerate(node.children):
+                where = f"{path}.{node.kind}[{i}]"
+                if node.kind == "join" and child.pfs is None:
+                    problems.append(f"{where}: the inputs of a join must be pfs inputs, not a {child.kind}")
+                visit(child, where, node.kind == "join")
+
+        visit(self.input, "input", False)
+        if problems:
+            raise _TreeProblems(problems)
+        return self
+
+    # --- construction -------------------------------------------------------------------
+
+    @classmethod
+    def parse(
+        cls,
+        source: str | bytes | Mapping[str, Any],
+        *,
+        fmt: Literal["yaml", "json"] | None = None,
+    ) -> PipelineSpec:
+        """Parse and validate a spec.
+
+        Args:
+            source: YAML or JSON text, or a mapping (e.g. already-loaded JSON).
+            fmt: the text's format; by default JSON if it starts with ``{``, else YAML.
+
+        Returns:
+            The validated spec.
+
+        Raises:
+            InvalidSpec: text that does not parse, or a spec that does not validate;
+                the message names every bad field.
+        """
+        if isinstance(source, bytes):
+            try:
+                source = source.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidSpec(["not UTF-8 text"]) from None
+        data = _load_text(source, fmt) if isinstance(source, str) else source
+        if not isinstance(data, Mapping):
+            raise InvalidSpec([f"must be a mapping of fields, got {_type_name(data)}"])
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            raise InvalidSpec(_problems(err)) from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PipelineSpec:
+        """Read and validate a spec file; ``.json`` is JSON, ``.yaml``/``.yml`` YAML, else detected.
+
+        Raises:
+            InvalidArgument: the file cannot be read.
+            InvalidSpec: the spec does not parse or validate.
+        """
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as err:
+            raise InvalidArgument(f"cannot read pipeline spec {str(p)!r}: {err.strerror or err}") from None
+        except UnicodeDecodeError:
+            raise InvalidSpec([f"{str(p)!r} is not UTF-8 text"]) from None
+        suffix = p.suffix.lower()
+        fmt: Literal["yaml", "json"] | None = (
+            "json" if suffix == ".json" else "yaml" if suffix in (".yaml", ".yml") else None
+        )
+        return cls.parse(text, fmt=fmt)
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        input: Input | PfsInput | Mapping[str, Any],
+        transform: Transform | Mapping[str, Any],
+        **fields: Any,
+    ) -> PipelineSpec:
+        """Build a spec from Python values.
+
+        Args:
+            name: the pipeline's name.
+            input: an ``Input``, a ``PfsInput`` or the same as a dict
+                (``{"pfs": {"repo": "texts", "glob": "/*"}}``).
+            transform: a ``Transform`` or a dict (``{"cmd": ["wc", "-w"]}``).
+            **fields: ``description`` and any top-level field (``parallelism``...).
+
+        Raises:
+            InvalidSpec: the spec does not validate.
+        """
+        description = fields.pop("description", "")
+        if isinstance(input, PfsInput):
+            input = {"pfs": input}
+        data = {
+            "pipeline": {"name": name, "description": description},
+            "input": input,
+            "transform": transform,
+            **fields,
+        }
+        return cls.parse(data)
+
+    # --- views --------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name."""
+        return self.pipeline.name
+
+    @property
+    def output_repo(self) -> str:
+        """The repo the pipeline writes to: named after the pipeline."""
+        return self.pipeline.name
+
+    def inputs(self) -> list[PfsInput]:
+        """Every leaf pfs input, depth-first, in the order written."""
+        return list(self.input.walk())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-able data, every default filled in."""
+        return self.model_dump(mode="json")
+
+    def canonical_json(self) -> str:
+        """``to_dict()`` as compact JSON with sorted keys: equal specs give equal text."""
+        return _canonical(self.to_dict())
+
+    @property
+    def spec_hash(self) -> str:
+        """SHA-256 (hex) of ``canonical_json()``: the pipeline version's identity."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    @property
+    def transform_hash(self) -> str:
+        """SHA-256 (hex) of the canonical transform (image, cmd, stdin, env).
+
+        It goes into every datum hash, so changing what runs reprocesses every datum,
+        while changing parallelism, tries, timeout or resources reprocesses none.
+        """
+        data = self.transform.model_dump(mode="json")
+        return hashlib.sha256(_canonical(data).encode("utf-8")).hexdigest()
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise InvalidSpec([f"duplicate key {key!r} (line {key_node.start_mark.line + 1})"])
+        out[key] = loader.construct_object(value_node, deep=True)
+    return out
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InvalidSpec([f"duplicate key {key!r}"])
+        out[key] = value
+    return out
+
+
+def _load_text(text: str, fmt: Literal["yaml", "json"] | None) -> Any:
+    if fmt is None:
+        fmt = "json" if text.lstrip().startswith("{") else "yaml"
+    if fmt == "json":
+        try:
+            return json.loads(text, object_pairs_hook=_json_pairs)
+        except json.JSONDecodeError as err:
+            raise InvalidSpec([f"JSON: {err.msg} at line {err.lineno} column {err.colno}"]) from None
+    if fmt != "yaml":
+        raise InvalidArgument(f"unknown spec format {fmt!r}: use 'yaml' or 'json'")
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        where = (
+            f" at line {err.problem_mark.line + 1} column {err.problem_mark.column + 1}"
+            if err.problem_mark
+            else ""
+        )
+        raise InvalidSpec([f"YAML: {err.problem or err}{where}"]) from None
+    except yaml.YAMLError as err:
+        raise InvalidSpec([f"YAML: {err}"]) from None
+    if data is None:
+        raise InvalidSpec(["the spec is empty"])
+    return data
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        tuple: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_TYPE_MESSAGES = {
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+}
+
+
+def _problems(err: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for e in err.errors():
+        problems.extend(_describe(e))
+    return problems
+
+
+def _describe(e: ErrorDetails) -> list[str]:
+    kind, ctx = e["type"], e.get("ctx") or {}
+    where = _field_path(e["loc"])
+    error = ctx.get("error")
+    if isinstance(error, _TreeProblems):
+        return list(error.problems)
+    if kind == "value_error" and error is not None:
+        msg = str(error)
+    elif kind == "missing":
+        msg = "required"
+    elif kind == "extra_forbidden":
+        msg = "unknown field"
+    elif kind in _TYPE_MESSAGES:
+        msg = f"{_TYPE_MESSAGES[kind]}, got {_type_name(e['input'])}"
+    elif kind == "greater_than_equal":
+        msg = f"must be >= {_number(ctx['ge'])}"
+    elif kind == "greater_than":
+        msg = f"must be > {_number(ctx['gt'])}"
+    elif kind == "too_short" and ctx["min_length"] == 1:
+        msg = "must not be empty"
+    elif kind == "too_short":
+        msg = f"must have at least {ctx['min_length']} items"
+    else:
+        msg = e["msg"][:1].lower() + e["msg"][1:]
+    return [f"{where}: {msg}" if where else msg]
