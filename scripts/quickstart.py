@@ -20,6 +20,27 @@ from pathlib import Path
 BIN = Path(sys.executable).with_name("datavc")
 
 
+# Counts the words of each text file of its datum (one top-level folder per datum).
+WORDCOUNT = """\
+pipeline: {name: wordcount, description: "count words per file"}
+input:
+  pfs: {repo: texts, branch: main, glob: "/part-*"}
+transform:
+  image: python:3.12-slim
+  cmd: ["sh", "-c", "cd \\"$DATAVC_IN/texts\\" && for f in */*.txt; do mkdir -p \\"$DATAVC_OUT/$(dirname $f)\\"; wc -w < \\"$f\\" > \\"$DATAVC_OUT/$f.count\\"; done"]
+parallelism: 2
+"""
+
+# Adds every count up.
+TOTAL = """\
+pipeline: {name: total, description: "total word count"}
+input:
+  pfs: {repo: wordcount, glob: "/"}
+transform:
+  cmd: ["sh", "-c", "find \\"$DATAVC_IN/wordcount\\" -name '*.count' -exec cat {} + | awk '{s+=$1} END {print s}' > \\"$DATAVC_OUT/total\\""]
+"""
+
+
 def make_dataset(root: Path) -> None:
     rnd = random.Random(1)
     words = ["alpha", "beta", "gamma", "delta", "epsilon"]
@@ -89,6 +110,32 @@ def main() -> int:
         run("status", "wc", cwd=work)
         run("commit", "wc", "-m", "edit in a working copy", cwd=work)
         run("fsck", cwd=work)
+
+        step("7. A two-step pipeline: word counts per file, then a total")
+        (work / "wordcount.yaml").write_text(WORDCOUNT)
+        (work / "total.yaml").write_text(TOTAL)
+        print(f"wordcount.yaml:\n  {WORDCOUNT.strip().replace(chr(10), chr(10) + '  ')}")
+        run("pipeline", "create", "-f", "wordcount.yaml", cwd=work)
+        run("pipeline", "create", "-f", "total.yaml", cwd=work)
+        run("run", cwd=work)
+        run("get", "total@main:/total", cwd=work)
+        run("ls", "wordcount@main", "-r", cwd=work)
+
+        step("8. New data in: only the new file's datum runs")
+        (work / "extra.txt").write_text("six new words for the count\n")
+        run("put", "texts@main:/part-3/extra.txt", "extra.txt", "-m", "one more document", cwd=work)
+        run("run", cwd=work)
+        run("job", "list", "-n", "2", cwd=work)
+        run("get", "total@main:/total", cwd=work)
+        run("lineage", "total@main:/total", cwd=work)
+        run("lineage", "wordcount@main:/part-3/extra.txt.count", cwd=work)
+
+        step("9. Roll the input back: the outputs return without recomputing anything")
+        run("rollback", "texts@main", "--to", "main~1", cwd=work)
+        run("run", cwd=work)
+        run("job", "list", "-n", "2", cwd=work)
+        run("get", "total@main:/total", cwd=work)
+        run("lineage", "texts@main", "--downstream", "--format", "mermaid", cwd=work)
 
         print(f"\nquickstart: done. Everything lived in {work}" + (" (kept)" if keep else " (removed)"))
         print("Next: ./scripts/test.sh runs the tests; docs/cli.md lists every command.")

@@ -158,6 +158,12 @@ def update_pipeline(ctx: Context, spec: PipelineSpec, *, reprocess: bool = False
                 s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
             s.flush()
         if changed or reprocess:
+            # Jobs still waiting with the old spec are superseded: the new job covers the same heads.
+            s.execute(
+                update(Job)
+                .where(Job.pipeline_id == p.id, Job.state == "created")
+                .values(state="killed", finished_at=now(), message=f"superseded by version {p.version}")
+            )
             create_job(s, p, None, reprocess=reprocess)
         return _info(s, p)
 

@@ -345,9 +345,14 @@ class PipelineSpec(_Frozen):
     datum_timeout: Annotated[float, Field(gt=0, strict=True)] = 3600
     resources: Resources | None = None
 
+    @field_validator("datum_timeout")
+    @classmethod
+    def _integral_timeout(cls, value: float) -> float:
+        # 3600 and 3600.0 are one spec, shown (and hashed) as 3600.
+        return int(value) if value.is_integer() else value
+
     @field_serializer("datum_timeout")
-    def _integral_timeout(self, value: float) -> int | float:
-        # Shown as written in the docs (3600, not 3600.0); 3600 and 3600.0 are one spec.
+    def _dump_timeout(self, value: float) -> int | float:
         return int(value) if float(value).is_integer() else value
 
     @model_validator(mode="after")
