@@ -474,17 +474,22 @@ class Client:
         """(datum id, logs of its last try) for every datum that ran, or for one datum."""
         return _pipelines.job_logs(self._ctx, job, datum)
 
-    def run(self, *, wait_for_others: bool = True) -> RunReport:
-        """Process pending jobs in this process until none is left; failed jobs are in the report."""
+    def run(
+        self, *, wait_for_others: bool = True, on_job: Callable[[str, str], None] | None = None
+    ) -> RunReport:
+        """Process pending jobs in this process until none is left; failed jobs are in the report.
+
+        ``on_job(job id, state)`` is called as each job ends.
+        """
         from datavc.pipelines.scheduler import run_until_idle
 
-        return run_until_idle(self._ctx, wait_for_others=wait_for_others)
+        return run_until_idle(self._ctx, wait_for_others=wait_for_others, on_job=on_job)
 
-    def daemon(self, poll: float = 1.0) -> RunReport:
+    def daemon(self, poll: float = 1.0, on_job: Callable[[str, str], None] | None = None) -> RunReport:
         """Process jobs as they arrive until SIGTERM/SIGINT (the running job finishes first)."""
         from datavc.pipelines.scheduler import daemon
 
-        return daemon(self._ctx, poll=poll)
+        return daemon(self._ctx, poll=poll, on_job=on_job)
 
     def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
         """Block until every job triggered by ``repo@branch``'s head, transitively downstream, is done."""

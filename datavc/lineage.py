@@ -62,6 +62,8 @@ def lineage(
         sources: tuple[tuple[str, str, str], ...] = ()
         norm: str | None = None
         if path is not None:
+            if direction != "upstream":
+                raise InvalidArgument("the lineage of a file is upstream only: drop --downstream or the path")
             norm = check_path(path)
             if not norm:
                 raise InvalidArgument("lineage of a path needs a file path, not the root")

@@ -14,7 +14,7 @@ from datavc.db.models import Commit, Datum, Job, Pipeline, PipelineInput, Repo
 from datavc.errors import AlreadyExists, InvalidArgument, NotFound, RepoNotFound
 from datavc.info import DatumInfo, JobInfo, PipelineInfo
 from datavc.pipelines.spec import PipelineSpec
-from datavc.pipelines.triggers import create_job
+from datavc.pipelines.triggers import create_job, input_heads
 from datavc.repos import create_repo, get_repo
 
 
@@ -189,8 +189,16 @@ def set_state(ctx: Context, name: str, state: str) -> PipelineInfo:
     """``stopped``: no new jobs are triggered or claimed; ``running``: again, and pending jobs run."""
     with ctx.db.write() as s:
         p = get_pipeline(s, name)
+        was = p.state
         p.state = state
         p.updated_at = now()
+        if was == "stopped" and state == "running":
+            # Commits finished while it was stopped triggered nothing: catch up on the current heads.
+            last = s.scalars(
+                select(Job.inputs).where(Job.pipeline_id == p.id).order_by(Job.created_at.desc()).limit(1)
+            ).first()
+            if last is None or json.loads(last) != input_heads(s, p.id):
+                create_job(s, p, None)
         return _info(s, p)
 
 

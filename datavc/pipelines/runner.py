@@ -199,6 +199,10 @@ def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:
                 pipeline_id=pipeline_id, datum_hash=d.hash, output_tree=tree, inputs=json.dumps(d.key)
             )
         )
+    else:
+        # A datum run again (reprocess) replaces its earlier result: later jobs that skip
+        # it must reuse the output now in the output commit, not the one before.
+        exists.output_tree = tree
 
 
 def _commit_output(

@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import uuid4
@@ -125,6 +126,7 @@ def run_until_idle(
     stop: threading.Event | None = None,
     wait_for_others: bool = True,
     poll: float = 0.2,
+    on_job: Callable[[str, str], None] | None = None,
 ) -> RunReport:
     """Run jobs until none is pending (also waiting for jobs other schedulers are running)."""
     report = RunReport()
@@ -140,10 +142,18 @@ def run_until_idle(
             break
         state = run_job(ctx, job, worker, executor)
         (report.succeeded if state == "success" else report.failed).append(job)
+        if on_job is not None:
+            on_job(job, state)
     return report
 
 
-def daemon(ctx: Context, *, poll: float = 1.0, lease: timedelta = DEFAULT_LEASE) -> RunReport:
+def daemon(
+    ctx: Context,
+    *,
+    poll: float = 1.0,
+    lease: timedelta = DEFAULT_LEASE,
+    on_job: Callable[[str, str], None] | None = None,
+) -> RunReport:
     """Process jobs as they arrive until SIGTERM or SIGINT; the running job is finished first (drain)."""
     stop = threading.Event()
 
@@ -164,6 +174,8 @@ def daemon(ctx: Context, *, poll: float = 1.0, lease: timedelta = DEFAULT_LEASE)
                 continue
             state = run_job(ctx, job, worker, executor)
             (report.succeeded if state == "success" else report.failed).append(job)
+            if on_job is not None:
+                on_job(job, state)
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
