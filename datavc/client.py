@@ -102,14 +102,35 @@ class Client:
         return cls._connect(config.find(path), create=False)
 
     @classmethod
-    def _connect(cls, cfg: config.StoreConfig, *, create: bool) -> Client:
+    def from_urls(cls, db: str, objects: str, *, cache: str | None = None) -> Client:
+        """Connect to a shared deployment directly (no ``.datavc`` directory): what worker pods do.
+
+        The object store must exist already (``datavc init`` created it).
+        """
+        from pathlib import Path as _Path
+
+        cfg = config.StoreConfig(_Path("/nonexistent/.datavc"), db, objects, cache)
+        return cls._connect(cfg, create=False, home=False)
+
+    @classmethod
+    def from_env(cls) -> Client:
+        """``from_urls`` with ``DATAVC_DB`` and ``DATAVC_OBJECTS`` when both are set, else :meth:`open`."""
+        db, objects = os.environ.get("DATAVC_DB"), os.environ.get("DATAVC_OBJECTS")
+        if db and objects:
+            return cls.from_urls(db, objects, cache=os.environ.get("DATAVC_CACHE") or None)
+        return cls.open()
+
+    @classmethod
+    def _connect(cls, cfg: config.StoreConfig, *, create: bool, home: bool = True) -> Client:
         db = Database.open(cfg.db)
         with storage_errors():
             if create:
                 store = ObjectStore.init(cfg.objects, cache_dir=cfg.cache)
             else:
                 store = ObjectStore.open(cfg.objects, cache_dir=cfg.cache)
-        return cls(cfg, Context(db, store, home=str(cfg.home)))
+        ctx = Context(db, store, home=str(cfg.home) if home else None)
+        ctx.executor_settings = dict(cfg.executor)
+        return cls(cfg, ctx)
 
     def close(self) -> None:
         """Release the database and object store connections."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from datavc.errors import AlreadyExists, InvalidArgument, StoreNotFound
 
@@ -30,6 +31,7 @@ class StoreConfig:
     db: str
     objects: str
     cache: str | None = None  # local read-through cache for remote objects
+    executor: dict[str, Any] = field(default_factory=dict)  # {"kind": "local" | "kubernetes", ...}
 
     @property
     def root(self) -> Path:
@@ -41,7 +43,9 @@ def default_urls(home: Path) -> tuple[str, str]:
     return f"sqlite:///{home / 'metadata.db'}", str(home / "objects")
 
 
-def create(path: str | os.PathLike[str], db: str | None, objects: str | None) -> StoreConfig:
+def create(
+    path: str | os.PathLike[str], db: str | None, objects: str | None, executor: dict[str, Any] | None = None
+) -> StoreConfig:
     """Write a new ``.datavc/config.json`` under ``path``.
 
     Raises:
@@ -58,9 +62,10 @@ def create(path: str | os.PathLike[str], db: str | None, objects: str | None) ->
         db or default_db,
         objects or default_objects,
         str(home / "cache") if objects and objects.startswith("s3://") else None,
+        dict(executor or {}),
     )
     home.mkdir(parents=True, exist_ok=True)
-    doc = {"version": 1, "db": cfg.db, "objects": cfg.objects, "cache": cfg.cache}
+    doc = {"version": 1, "db": cfg.db, "objects": cfg.objects, "cache": cfg.cache, "executor": cfg.executor}
     tmp = home / (CONFIG + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(home / CONFIG)
@@ -79,7 +84,9 @@ def load(home: Path) -> StoreConfig:
         raise StoreNotFound(f"no datavc store in {home} (run 'datavc init')") from None
     except (OSError, ValueError) as err:
         raise InvalidArgument(f"cannot read {home / CONFIG}: {err}") from None
-    return StoreConfig(home, str(doc["db"]), str(doc["objects"]), doc.get("cache"))
+    return StoreConfig(
+        home, str(doc["db"]), str(doc["objects"]), doc.get("cache"), dict(doc.get("executor") or {})
+    )
 
 
 def find(path: str | os.PathLike[str] | None = None) -> StoreConfig:

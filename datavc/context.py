@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 from datavc import errors
@@ -37,6 +38,7 @@ class Context:
         self.db = db
         self.store = store
         self.home = home  # the store's .datavc directory, when opened from one
+        self.executor_settings: dict[str, Any] = {}  # config.json's "executor" (kind, namespace, ...)
         self.user = user or current_user()
         self._empty: str | None = None
 

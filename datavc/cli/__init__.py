@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from datavc import __version__
-from datavc.cli import branch, commits, files, jobs, pipeline, repo, store, tag, workdir
+from datavc.cli import branch, commits, files, jobs, pipeline, repo, store, tag, workdir, worker
 from datavc.cli.app import App, RootGroup
 
 EPILOG = """\b
@@ -45,6 +45,6 @@ def main(ctx: click.Context, home: str | None) -> None:
     ctx.obj = App(home)
 
 
-for _module in (store, repo, files, commits, branch, tag, workdir, pipeline, jobs):
+for _module in (store, repo, files, commits, branch, tag, workdir, pipeline, jobs, worker):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -25,7 +25,8 @@ class App:
         if self._client is None:
             from datavc.client import Client
 
-            self._client = Client.open(self.home)
+            # No --home/DATAVC_HOME: DATAVC_DB + DATAVC_OBJECTS (a container's Secret) or .datavc upward.
+            self._client = Client.open(self.home) if self.home else Client.from_env()
         return self._client
 
     def close(self) -> None:

@@ -295,6 +295,7 @@ class Datum(Base):
     logs: Mapped[str] = mapped_column(Text, default="", server_default="")
     duration: Mapped[float | None] = mapped_column(Float)
     output_tree: Mapped[str | None] = mapped_column(String(TREE_ID_LEN))
+    shard: Mapped[int | None] = mapped_column(Integer)  # the worker pod index that runs it (Kubernetes)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 

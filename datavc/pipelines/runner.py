@@ -27,6 +27,7 @@ from datavc.db.models import Datum as DatumRow
 from datavc.errors import CommitFinished, CommitNotFound, Conflict, Integrity, InvalidArgument
 from datavc.errors import Conflict as PathConflictError
 from datavc.pipelines.datums import Commits, Datum, compute_datums
+from datavc.pipelines.executors import Executor
 from datavc.pipelines.executors.local import LocalExecutor, Outcome
 from datavc.pipelines.spec import PipelineSpec
 from storage.model import Entry
@@ -122,61 +123,34 @@ def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
         return w.update_tree(w.empty_tree(), changes) if changes else w.empty_tree(), len(rows)
 
 
-def run_job(ctx: Context, job_id: str, worker: str, executor: LocalExecutor | None = None) -> str:
+def run_job(ctx: Context, job_id: str, worker: str, executor: Executor | None = None) -> str:
     """Run a job this worker has claimed; returns its final state (success or failure)."""
     executor = executor or LocalExecutor()
-    with ctx.db.read() as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        pipeline = s.get(Pipeline, job.pipeline_id)
-        assert pipeline is not None
-        spec = PipelineSpec.parse(job.spec, fmt="json")
-        inputs: dict[str, str | None] = json.loads(job.inputs)
-        pipeline_id, reprocess, name = pipeline.id, job.reprocess, pipeline.name
+    spec, inputs, pipeline_id, name, reprocess = load_job(ctx, job_id)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, job_id, worker, stop), daemon=True)
     beat.start()
     try:
         _abort_stale_output_commits(ctx, name, job_id)
-        commits = _input_commits(ctx, spec, inputs)
-        with storage_errors():
-            datums = compute_datums(ctx.store.trees, spec, commits)
+        datums = job_datums(ctx, spec, inputs)
         todo = _record_datums(ctx, job_id, pipeline_id, datums, reprocess)
         pending = [d for d in datums if d.hash in todo]
         lock = threading.Lock()
 
         def started(d: Datum) -> None:
-            with lock, ctx.db.write() as s:
-                s.execute(
-                    update(DatumRow)
-                    .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-                    .values(state="running", started_at=now())
-                )
+            with lock:
+                datum_started(ctx, job_id, d)
 
         def done(d: Datum, o: Outcome) -> None:
-            with lock, ctx.db.write() as s:
-                s.execute(
-                    update(DatumRow)
-                    .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-                    .values(
-                        state="success" if o.ok else "failed",
-                        tries=o.tries,
-                        exit_code=o.exit_code,
-                        logs=o.logs,
-                        duration=o.duration,
-                        output_tree=o.output_tree,
-                        finished_at=now(),
-                    )
-                )
-                counter = Job.datums_processed if o.ok else Job.datums_failed
-                s.execute(update(Job).where(Job.id == job_id).values({counter: counter + 1}))
-                if o.ok and o.output_tree is not None:
-                    _remember(s, pipeline_id, d, o.output_tree)
+            with lock:
+                datum_done(ctx, job_id, pipeline_id, d, o)
 
         executor.run(ctx, spec, job_id, pending, started, done)
         with ctx.db.read() as s:
             failed = s.scalars(
-                select(DatumRow.datum_hash).where(DatumRow.job_id == job_id, DatumRow.state == "failed")
+                select(DatumRow.datum_hash).where(
+                    DatumRow.job_id == job_id, DatumRow.state.not_in(("success", "skipped"))
+                )
             ).all()
         if failed:
             raise JobFailed(f"{len(failed)} datum(s) failed, e.g. {failed[0][:12]} (see job logs)")
@@ -189,6 +163,66 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: LocalExecutor | No
     finally:
         stop.set()
         beat.join(timeout=5)
+
+
+def datum_started(ctx: Context, job_id: str, d: Datum) -> None:
+    """Record that a datum started (from a scheduler thread or a worker pod)."""
+    with ctx.db.write() as s:
+        s.execute(
+            update(DatumRow)
+            .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+            .values(state="running", started_at=now())
+        )
+
+
+def datum_done(
+    ctx: Context, job_id: str, pipeline_id: int, d: Datum, o: Outcome, *, accumulate_tries: bool = False
+) -> None:
+    """Record how a datum ended; a success is also remembered as a datum result of the pipeline.
+
+    ``accumulate_tries`` adds ``o.tries`` to the tries already recorded (Kubernetes retries
+    a datum by running its pod again).
+    """
+    with ctx.db.write() as s:
+        tries = DatumRow.tries + o.tries if accumulate_tries else o.tries
+        s.execute(
+            update(DatumRow)
+            .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+            .values(
+                state="success" if o.ok else "failed",
+                tries=tries,
+                exit_code=o.exit_code,
+                logs=o.logs,
+                duration=o.duration,
+                output_tree=o.output_tree,
+                finished_at=now(),
+            )
+        )
+        counter = Job.datums_processed if o.ok else Job.datums_failed
+        s.execute(update(Job).where(Job.id == job_id).values({counter: counter + 1}))
+        if o.ok and o.output_tree is not None:
+            _remember(s, pipeline_id, d, o.output_tree)
+
+
+def load_job(ctx: Context, job_id: str) -> tuple[PipelineSpec, dict[str, str | None], int, str, bool]:
+    """A job's spec, input commits, pipeline id, pipeline name and reprocess flag."""
+    with ctx.db.read() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            from datavc.pipelines.pipelines import JobNotFound
+
+            raise JobNotFound(f"job {job_id} not found")
+        pipeline = s.get(Pipeline, job.pipeline_id)
+        assert pipeline is not None
+        spec = PipelineSpec.parse(job.spec, fmt="json")
+        return spec, json.loads(job.inputs), pipeline.id, pipeline.name, job.reprocess
+
+
+def job_datums(ctx: Context, spec: PipelineSpec, inputs: dict[str, str | None]) -> list[Datum]:
+    """Every datum of a job (computed again from its input commits: deterministic)."""
+    commits = _input_commits(ctx, spec, inputs)
+    with storage_errors():
+        return compute_datums(ctx.store.trees, spec, commits)
 
 
 def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:

@@ -24,8 +24,8 @@ from sqlalchemy import and_, exists, func, select, update
 
 from datavc.context import Context, now
 from datavc.db.models import Job, Pipeline
-from datavc.pipelines.executors.local import LocalExecutor
-from datavc.pipelines.runner import run_job, scratch_dir
+from datavc.pipelines.executors import executor_for
+from datavc.pipelines.runner import run_job
 
 DEFAULT_LEASE = timedelta(seconds=float(os.environ.get("DATAVC_JOB_LEASE", "30")))
 
@@ -131,7 +131,7 @@ def run_until_idle(
     """Run jobs until none is pending (also waiting for jobs other schedulers are running)."""
     report = RunReport()
     worker = worker_id()
-    executor = LocalExecutor(scratch_dir(ctx))
+    executor = executor_for(ctx, ctx.executor_settings)
     while stop is None or not stop.is_set():
         reclaim_stale(ctx, lease)
         job = claim(ctx, worker)
@@ -164,7 +164,7 @@ def daemon(
     old_int = signal.signal(signal.SIGINT, handler)
     report = RunReport()
     worker = worker_id()
-    executor = LocalExecutor(scratch_dir(ctx))
+    executor = executor_for(ctx, ctx.executor_settings)
     try:
         while not stop.is_set():
             reclaim_stale(ctx, lease)

@@ -1,1 +1,57 @@
-"""Where datums run: ``local`` (subprocesses) and, later, ``kubernetes``."""
+"""Where datums run: ``local`` (subprocesses, the embedded default) or ``kubernetes`` (a Job per job).
+
+The store's ``config.json`` may hold ``"executor": {"kind": "kubernetes", "namespace": ...,
+"secret": ..., "image": ...}``; the environment overrides it (``DATAVC_EXECUTOR``,
+``DATAVC_K8S_NAMESPACE``, ``DATAVC_K8S_SECRET``, ``DATAVC_K8S_IMAGE``), which is how the
+daemon in a cluster is configured.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from datavc.context import Context
+    from datavc.pipelines.datums import Datum
+    from datavc.pipelines.executors.local import Outcome
+    from datavc.pipelines.spec import PipelineSpec
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(
+        self,
+        ctx: Context,
+        spec: PipelineSpec,
+        job_id: str,
+        datums: list[Datum],
+        on_start: Callable[[Datum], None],
+        on_done: Callable[[Datum, Outcome], None],
+    ) -> None:
+        """Run ``datums``; a local executor reports through the callbacks, remote workers record
+        their datums in the database themselves."""
+
+
+def executor_for(ctx: Context, settings: dict[str, Any] | None = None) -> Executor:
+    """The executor the store (or the environment) is configured with."""
+    from datavc.errors import InvalidArgument
+
+    cfg = dict(settings or {})
+    kind = os.environ.get("DATAVC_EXECUTOR") or cfg.get("kind") or "local"
+    if kind == "local":
+        from datavc.pipelines.executors.local import LocalExecutor
+        from datavc.pipelines.runner import scratch_dir
+
+        return LocalExecutor(scratch_dir(ctx))
+    if kind == "kubernetes":
+        from datavc.pipelines.executors.kubernetes import KubernetesExecutor
+
+        return KubernetesExecutor(
+            namespace=os.environ.get("DATAVC_K8S_NAMESPACE") or cfg.get("namespace") or "default",
+            secret=os.environ.get("DATAVC_K8S_SECRET") or cfg.get("secret") or "datavc-credentials",
+            image=os.environ.get("DATAVC_K8S_IMAGE") or cfg.get("image"),
+        )
+    raise InvalidArgument(f"unknown executor {kind!r}: use 'local' or 'kubernetes'")

@@ -69,8 +69,20 @@ def _tail(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def run_datum(ctx: Context, spec: PipelineSpec, job_id: str, datum: Datum, scratch: Path) -> Outcome:
-    """Run one datum, retried up to ``datum_tries`` times; store its outputs on success."""
+def run_datum(
+    ctx: Context,
+    spec: PipelineSpec,
+    job_id: str,
+    datum: Datum,
+    scratch: Path,
+    *,
+    pfs_root: Path | None = None,
+) -> Outcome:
+    """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
+
+    With ``pfs_root`` (a worker pod's ``/pfs``) inputs go to ``pfs_root/<input>`` and
+    outputs come from ``pfs_root/out``, emptied before each try, as in Pachyderm.
+    """
     started = time.monotonic()
     exit_code: int | None = None
     logs = ""
@@ -78,8 +90,18 @@ def run_datum(ctx: Context, spec: PipelineSpec, job_id: str, datum: Datum, scrat
     for tries in range(1, spec.datum_tries + 1):
         work = Path(tempfile.mkdtemp(prefix=f"datum-{datum.hash[:12]}-", dir=scratch))
         try:
-            in_dir, out_dir = work / "in", work / "out"
-            in_dir.mkdir()
+            if pfs_root is not None:
+                in_dir, out_dir = pfs_root, pfs_root / "out"
+                if pfs_root.exists():
+                    for child in pfs_root.iterdir():
+                        if child.is_dir() and not child.is_symlink():
+                            shutil.rmtree(child)
+                        else:
+                            child.unlink()
+                pfs_root.mkdir(parents=True, exist_ok=True)
+            else:
+                in_dir, out_dir = work / "in", work / "out"
+                in_dir.mkdir()
             out_dir.mkdir()
             stage(ctx, datum, in_dir)
             env = {k: v for k, v in os.environ.items() if not k.startswith("DATAVC_")}

@@ -104,6 +104,7 @@ def upgrade() -> None:
         sa.Column("logs", sa.Text(), server_default="", nullable=False),
         sa.Column("duration", sa.Float(), nullable=True),
         sa.Column("output_tree", sa.String(length=64), nullable=True),
+        sa.Column("shard", sa.Integer(), nullable=True),
         sa.Column("started_at", TIME, nullable=True),
         sa.Column("finished_at", TIME, nullable=True),
         sa.CheckConstraint(

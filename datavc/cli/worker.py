@@ -1,0 +1,58 @@
+"""``datavc worker`` (what Kubernetes pods run) and ``datavc doctor``."""
+
+from __future__ import annotations
+
+import click
+
+from datavc.cli.app import App, pass_app
+from datavc.cli.render import echo_json, json_option
+
+
+@click.command()
+@click.option("--job", "job_id", required=True, metavar="ID", help="The pipeline job.")
+@click.option(
+    "--shard",
+    type=click.IntRange(min=0),
+    envvar="JOB_COMPLETION_INDEX",
+    required=True,
+    help="The datum shard.",
+)
+@pass_app
+def worker(app: App, job_id: str, shard: int) -> None:
+    """Run one shard of a job's datums (what each Kubernetes pod runs).
+
+    The database and object store come from DATAVC_DB and DATAVC_OBJECTS (a Secret) or
+    the usual store lookup. Exit 1 when a datum failed, so Kubernetes retries the pod.
+    """
+    from datavc.pipelines.worker import run_worker
+
+    code = run_worker(app.client.context, job_id, shard)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@click.command()
+@json_option
+@pass_app
+def doctor(app: App, as_json: bool) -> None:
+    """Check the database, the object store and (when used) Kubernetes access and permissions.
+
+    Says in plain words what is wrong and how to fix it; exit 7 when a check failed.
+    """
+    from datavc.doctor import doctor as run_checks
+    from datavc.errors import BackendUnavailable
+
+    info = run_checks(app.home)
+    if as_json:
+        echo_json({"ok": info.ok, **info.to_json()})
+    else:
+        for c in info.checks:
+            click.echo(f"{'ok ' if c.ok else 'BAD'}  {c.name:<24} {c.detail}")
+            if not c.ok and c.fix:
+                click.echo(f"     {'':<24} fix: {c.fix}")
+    if not info.ok:
+        failed = [c.name for c in info.checks if not c.ok]
+        raise BackendUnavailable("doctor found problems: " + ", ".join(failed))
+
+
+COMMANDS = [worker, doctor]

@@ -1,0 +1,210 @@
+"""``datavc doctor``: check the database, the object store and (when used) Kubernetes, and say
+in plain words what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datavc import config as _config
+from datavc.errors import DatavcError
+from datavc.info import _Info
+
+
+@dataclass(frozen=True, slots=True)
+class Check(_Info):
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorInfo(_Info):
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def _store_config(home: str | None) -> tuple[_config.StoreConfig | None, Check]:
+    db, objects = os.environ.get("DATAVC_DB"), os.environ.get("DATAVC_OBJECTS")
+    if not home and db and objects:
+        cfg = _config.StoreConfig(Path("/nonexistent/.datavc"), db, objects, os.environ.get("DATAVC_CACHE"))
+        return cfg, Check("store", True, "from DATAVC_DB and DATAVC_OBJECTS")
+    try:
+        cfg = _config.find(home)
+    except DatavcError as err:
+        return None, Check(
+            "store",
+            False,
+            str(err),
+            "run 'datavc init' (or set DATAVC_HOME, or DATAVC_DB and DATAVC_OBJECTS)",
+        )
+    return cfg, Check("store", True, f"{cfg.home}")
+
+
+def _check_db(url: str) -> Check:
+    from datavc.db.session import Database
+
+    try:
+        db = Database.open(url)
+    except DatavcError as err:
+        fix = (
+            "start PostgreSQL or fix the URL (host, port, user; password from the URL or PGPASSWORD)"
+            if "postgres" in url
+            else "check that the SQLite file's directory exists and is writable"
+        )
+        return Check("database", False, str(err), fix)
+    try:
+        from sqlalchemy import text
+
+        with db.read() as s:
+            s.execute(text("SELECT 1 FROM repos LIMIT 1"))
+        return Check("database", True, f"{db.url_for_display} ({db.dialect}), schema up to date")
+    finally:
+        db.dispose()
+
+
+def _check_objects(cfg: _config.StoreConfig) -> Check:
+    from storage import errors as serr
+    from storage.store import ObjectStore
+
+    try:
+        store = ObjectStore.open(cfg.objects, cache_dir=cfg.cache)
+    except serr.StorageError as err:
+        fix = (
+            "check AWS_ENDPOINT_URL, the bucket and AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            if cfg.objects.startswith("s3://")
+            else "check that the objects directory exists and is readable"
+        )
+        if isinstance(err, serr.StoreConfigError):
+            fix = "run 'datavc init' with this object store, or point the config at the right one"
+        return Check("object store", False, str(err), fix)
+    try:
+        with store.writer() as w:
+            entry = w.put_bytes(b"datavc doctor: write probe\n", "probe")
+        store.read_bytes(entry)
+        return Check("object store", True, f"{cfg.objects} ({store.algorithm.name}): write and read back ok")
+    except serr.StorageError as err:
+        return Check(
+            "object store",
+            False,
+            f"{cfg.objects}: {err}",
+            "check write permissions on the bucket or directory",
+        )
+    finally:
+        store.close()
+
+
+_K8S_NEEDS = [
+    ("batch", "jobs", "create"),
+    ("batch", "jobs", "get"),
+    ("batch", "jobs", "list"),
+    ("batch", "jobs", "watch"),
+    ("batch", "jobs", "delete"),
+    ("", "pods", "list"),
+    ("", "pods", "get"),
+    ("", "pods/log", "get"),
+]
+
+
+def _check_kubernetes(settings: dict[str, Any]) -> list[Check]:
+    from datavc.pipelines.executors import executor_for
+
+    try:
+        from kubernetes import client
+    except ImportError:
+        return [
+            Check("kubernetes", False, "the kubernetes package is not installed", "pip install kubernetes")
+        ]
+    try:
+        ex: Any = executor_for(None, settings)  # type: ignore[arg-type]
+        batch, _ = ex.apis()
+    except DatavcError as err:
+        return [
+            Check(
+                "kubernetes",
+                False,
+                str(err),
+                "set KUBECONFIG, or run inside the cluster with a ServiceAccount",
+            )
+        ]
+    ns = ex.namespace
+    checks = []
+    try:
+        batch.list_namespaced_job(ns, limit=1)
+        checks.append(Check("kubernetes", True, f"API reachable, namespace {ns}"))
+    except Exception as err:
+        return [
+            Check(
+                "kubernetes",
+                False,
+                f"cannot list Jobs in namespace {ns}: {err}",
+                "check the kubeconfig context and the namespace",
+            )
+        ]
+    auth = client.AuthorizationV1Api(batch.api_client)
+    missing = []
+    for group, resource, verb in _K8S_NEEDS:
+        sub = resource.split("/")
+        review = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(
+                    namespace=ns,
+                    group=group,
+                    resource=sub[0],
+                    subresource=sub[1] if len(sub) > 1 else None,
+                    verb=verb,
+                )
+            )
+        )
+        try:
+            if not auth.create_self_subject_access_review(review).status.allowed:
+                missing.append(f"{verb} {resource}")
+        except Exception:
+            checks.append(
+                Check("kubernetes permissions", True, "cannot verify (no SelfSubjectAccessReview API)")
+            )
+            return checks
+    if missing:
+        checks.append(
+            Check(
+                "kubernetes permissions",
+                False,
+                "missing: " + ", ".join(missing),
+                "apply deploy/kubernetes/role.yaml and rolebinding.yaml to the daemon's ServiceAccount",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "kubernetes permissions",
+                True,
+                "jobs create/get/list/watch/delete, pods get/list, pods/log get",
+            )
+        )
+    secret = os.environ.get("DATAVC_K8S_SECRET") or settings.get("secret") or "datavc-credentials"
+    checks.append(
+        Check("kubernetes secret", True, f"worker pods read credentials from Secret {secret!r} (envFrom)")
+    )
+    return checks
+
+
+def doctor(home: str | None = None) -> DoctorInfo:
+    """Run every check that applies to the configured store."""
+    cfg, found = _store_config(home)
+    checks = [found]
+    if cfg is None:
+        return DoctorInfo(tuple(checks))
+    checks.append(_check_db(cfg.db))
+    checks.append(_check_objects(cfg))
+    kind = os.environ.get("DATAVC_EXECUTOR") or cfg.executor.get("kind") or "local"
+    if kind == "kubernetes":
+        checks.extend(_check_kubernetes(cfg.executor))
+    else:
+        checks.append(Check("executor", True, "local (datums run as processes on this machine)"))
+    return DoctorInfo(tuple(checks))

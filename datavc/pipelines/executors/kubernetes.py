@@ -1,0 +1,359 @@
+"""The Kubernetes executor: one ``batch/v1`` Indexed Job per pipeline job.
+
+The job's pending datums are split into shards (one completion index each, at most
+``max_shards``); each pod runs ``datavc worker --job ID --shard $JOB_COMPLETION_INDEX``
+in the pipeline's ``transform.image``, with the database and object store credentials
+from a Secret (``envFrom``; never inline). Workers record their datums in the database;
+this side watches the Job (a watch from a ``resourceVersion``, resumed after
+disconnects, relisted after ``410 Gone``), collects pod logs when it fails, and deletes it
+when done (``propagationPolicy: Background``; ``ttlSecondsAfterFinished`` as a backstop).
+A scheduler that restarts finds a running Job by its labels and re-attaches to it instead
+of creating a duplicate. Uses the official ``kubernetes`` client.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from datavc.db.models import Datum as DatumRow
+from datavc.errors import BackendUnavailable, InvalidArgument
+
+if TYPE_CHECKING:
+    from datavc.context import Context
+    from datavc.pipelines.datums import Datum
+    from datavc.pipelines.executors.local import Outcome
+    from datavc.pipelines.spec import PipelineSpec
+
+MANAGED_BY = "datavc"
+JOB_LABEL = "datavc.io/job"
+PIPELINE_LABEL = "datavc.io/pipeline"
+_LOG_LIMIT = 16 * 1024
+
+
+def _dns_label(text: str, limit: int) -> str:
+    s = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return s[:limit].rstrip("-") or "x"
+
+
+def _label_value(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", s) or "x"
+
+
+def k8s_job_name(pipeline: str, job_id: str) -> str:
+    """``datavc-<pipeline>-<job>``: a DNS-1123 name of at most 63 characters."""
+    return f"datavc-{_dns_label(pipeline, 36)}-{job_id[:12]}"
+
+
+def job_manifest(
+    spec: PipelineSpec,
+    job_id: str,
+    shards: int,
+    *,
+    namespace: str,
+    secret: str,
+    image: str | None,
+    ttl: int,
+) -> dict[str, Any]:
+    """The ``batch/v1`` Job that runs a pipeline job's ``shards`` datum shards."""
+    image = spec.transform.image or image
+    if not image:
+        raise InvalidArgument(
+            f"pipeline {spec.name!r} has no transform.image: the kubernetes executor runs it in a container"
+        )
+    labels = {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        PIPELINE_LABEL: _label_value(spec.name),
+        JOB_LABEL: job_id,
+    }
+    container: dict[str, Any] = {
+        "name": "worker",
+        "image": image,
+        "command": ["sh", "-c", f'exec datavc worker --job {job_id} --shard "$JOB_COMPLETION_INDEX"'],
+        "envFrom": [{"secretRef": {"name": secret}}],
+        "env": [{"name": "DATAVC_PFS_ROOT", "value": "/pfs"}],
+        "volumeMounts": [{"name": "pfs", "mountPath": "/pfs"}],
+    }
+    if spec.resources is not None:
+        amounts = {k: v for k, v in (("cpu", spec.resources.cpu), ("memory", spec.resources.memory)) if v}
+        if amounts:
+            container["resources"] = {"requests": dict(amounts), "limits": dict(amounts)}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": k8s_job_name(spec.name, job_id), "namespace": namespace, "labels": labels},
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": shards,
+            "parallelism": max(1, min(spec.parallelism, shards)),
+            "backoffLimitPerIndex": spec.datum_tries - 1,
+            "maxFailedIndexes": shards,
+            "ttlSecondsAfterFinished": ttl,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [container],
+                    "volumes": [{"name": "pfs", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+def _finished(job: Any) -> str | None:
+    """ "Complete" or "Failed" once the Job has ended, else None."""
+    for c in (job.status and job.status.conditions) or []:
+        if c.status == "True" and c.type in ("Complete", "SuccessCriteriaMet"):
+            return "Complete"
+        if c.status == "True" and c.type in ("Failed", "FailureTarget"):
+            return "Failed"
+    return None
+
+
+class KubernetesExecutor:
+    """Runs each job's datums as an Indexed Job's pods."""
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        secret: str,
+        image: str | None = None,
+        ttl: int = 600,
+        max_shards: int = 100,
+        watch_timeout: int = 30,
+        unreachable_timeout: float = 300.0,
+    ) -> None:
+        self.namespace = namespace
+        self.secret = secret
+        self.image = image
+        self.ttl = ttl
+        self.max_shards = max_shards
+        self.watch_timeout = watch_timeout
+        self.unreachable_timeout = unreachable_timeout
+        self._apis: tuple[Any, Any] | None = None
+
+    # ----- client ------------------------------------------------------------
+
+    def apis(self) -> tuple[Any, Any]:
+        """(BatchV1Api, CoreV1Api), configured in-cluster or from KUBECONFIG."""
+        if self._apis is None:
+            import os
+
+            from kubernetes import client, config
+
+            try:
+                if os.environ.get("KUBERNETES_SERVICE_HOST"):
+                    config.load_incluster_config()
+                else:
+                    config.load_kube_config()
+            except Exception as err:
+                raise BackendUnavailable(f"no Kubernetes configuration: {err}") from err
+            api = client.ApiClient()
+            self._apis = (client.BatchV1Api(api), client.CoreV1Api(api))
+        return self._apis
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Call the API, retrying connection failures with backoff for ``unreachable_timeout``."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        started = time.monotonic()
+        delay = 0.5
+        while True:
+            try:
+                return fn()
+            except ApiException:
+                raise
+            except (HTTPError, OSError) as err:
+                if time.monotonic() - started > self.unreachable_timeout:
+                    raise BackendUnavailable(
+                        f"the Kubernetes API is unreachable ({what}) "
+                        f"for {self.unreachable_timeout:.0f}s: {err}"
+                    ) from err
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    # ----- running a job -----------------------------------------------------
+
+    def run(
+        self,
+        ctx: Context,
+        spec: PipelineSpec,
+        job_id: str,
+        datums: list[Datum],
+        on_start: Callable[[Datum], None],
+        on_done: Callable[[Datum, Outcome], None],
+    ) -> None:
+        """Run the datums as pods; returns when the Kubernetes Job has ended (workers record results)."""
+        if not datums:
+            return
+        from kubernetes.client.exceptions import ApiException
+
+        batch, _ = self.apis()
+        name = k8s_job_name(spec.name, job_id)
+        existing = self._call(
+            "list jobs",
+            lambda: batch.list_namespaced_job(self.namespace, label_selector=f"{JOB_LABEL}={job_id}"),
+        )
+        if not any(j.metadata.name == name for j in existing.items):
+            shards = min(len(datums), self.max_shards)
+            self._assign_shards(ctx, job_id, datums, shards)
+            body = job_manifest(
+                spec,
+                job_id,
+                shards,
+                namespace=self.namespace,
+                secret=self.secret,
+                image=self.image,
+                ttl=self.ttl,
+            )
+            try:
+                self._call("create job", lambda: batch.create_namespaced_job(self.namespace, body))
+            except ApiException as err:
+                if err.status != 409:  # 409: created by an earlier attempt that lost its answer
+                    raise BackendUnavailable(f"Kubernetes refused Job {name}: {_reason(err)}") from err
+        outcome = self._wait(name, job_id)
+        if outcome != "Complete":
+            self._collect_failures(ctx, job_id, name)
+        self._delete(name)
+
+    def _assign_shards(self, ctx: Context, job_id: str, datums: list[Datum], shards: int) -> None:
+        with ctx.db.write() as s:
+            for i, d in enumerate(sorted(datums, key=lambda d: d.hash)):
+                s.execute(
+                    update(DatumRow)
+                    .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+                    .values(shard=i % shards)
+                )
+
+    def _wait(self, name: str, job_id: str) -> str:
+        """Watch the Job until it ends; resumes after disconnects, relists after 410 Gone."""
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        batch, _ = self.apis()
+        selector = f"{JOB_LABEL}={job_id}"
+        rv: str | None = None
+        while True:
+            try:
+                if rv is None:
+                    listed = self._call(
+                        "list jobs",
+                        lambda: batch.list_namespaced_job(self.namespace, label_selector=selector),
+                    )
+                    rv = listed.metadata.resource_version
+                    found = [j for j in listed.items if j.metadata.name == name]
+                    if not found:
+                        return "Failed"  # deleted under us: nothing recorded means failure
+                    state = _finished(found[0])
+                    if state:
+                        return state
+                w = watch.Watch()
+                for event in w.stream(
+                    batch.list_namespaced_job,
+                    self.namespace,
+                    label_selector=selector,
+                    resource_version=rv,
+                    timeout_seconds=self.watch_timeout,
+                ):
+                    kind, obj = event["type"], event["object"]
+                    if kind == "ERROR":
+                        rv = None  # e.g. 410 Gone as an event: start over from a list
+                        break
+                    rv = obj.metadata.resource_version
+                    if obj.metadata.name != name:
+                        continue
+                    if kind == "DELETED":
+                        return "Failed"
+                    state = _finished(obj)
+                    if state:
+                        w.stop()
+                        return state
+            except ApiException as err:
+                if err.status == 410:
+                    rv = None
+                    continue
+                raise BackendUnavailable(f"watching Kubernetes Job {name} failed: {_reason(err)}") from err
+            except Exception as err:
+                from urllib3.exceptions import HTTPError
+
+                if not isinstance(err, HTTPError | OSError):
+                    raise
+                self._call("watch job", lambda: batch.list_namespaced_job(self.namespace, limit=1))
+
+    def _collect_failures(self, ctx: Context, job_id: str, name: str) -> None:
+        """Attach failed pods' logs to their shard's datums that did not record a result."""
+        from kubernetes.client.exceptions import ApiException
+
+        _, core = self.apis()
+        pods = self._call(
+            "list pods",
+            lambda: core.list_namespaced_pod(
+                self.namespace, label_selector=f"batch.kubernetes.io/job-name={name}"
+            ),
+        )
+        logs: dict[int, str] = {}
+        for pod in pods.items:
+            if pod.status is None or pod.status.phase != "Failed":
+                continue
+            labels = pod.metadata.labels or {}
+            index = labels.get("batch.kubernetes.io/job-completion-index")
+            if index is None:
+                continue
+            try:
+                pod_name: str = pod.metadata.name
+
+                def read_log(pod_name: str = pod_name) -> Any:
+                    return core.read_namespaced_pod_log(pod_name, self.namespace)
+
+                text = self._call("read pod log", read_log)
+            except ApiException as err:
+                text = f"(no log: {_reason(err)})"
+            logs[int(index)] = f"[pod {pod.metadata.name}]\n" + str(text)[-_LOG_LIMIT:]
+        with ctx.db.write() as s:
+            rows = s.execute(
+                select(DatumRow.datum_hash, DatumRow.shard).where(
+                    DatumRow.job_id == job_id, DatumRow.state.in_(("pending", "running"))
+                )
+            ).all()
+            for datum_hash, shard in rows:
+                s.execute(
+                    update(DatumRow)
+                    .where(DatumRow.job_id == job_id, DatumRow.datum_hash == datum_hash)
+                    .values(
+                        state="failed",
+                        logs=logs.get(shard or 0, "the worker pod failed before recording a result"),
+                    )
+                )
+
+    def _delete(self, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        batch, _ = self.apis()
+        try:
+            self._call(
+                "delete job",
+                lambda: batch.delete_namespaced_job(name, self.namespace, propagation_policy="Background"),
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise BackendUnavailable(f"cannot delete Kubernetes Job {name}: {_reason(err)}") from err
+
+
+def _reason(err: Any) -> str:
+    import json
+
+    try:
+        body = json.loads(err.body)
+        return f"{body.get('reason', err.status)}: {body.get('message', '')}"
+    except (TypeError, ValueError):
+        return f"{err.status} {err.reason}"
