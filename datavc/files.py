@@ -48,7 +48,10 @@ def parent_snapshot(ctx: Context, snap: Snapshot) -> Snapshot:
 
 
 def file_info(snap: Snapshot, path: str, e: Entry) -> FileInfo:
-    return FileInfo(snap.repo, snap.commit, "/" + path, e.kind, e.size, e.hash, e.count)
+    return _new(FileInfo, (snap.repo, snap.commit, "/" + path, e.kind, e.size, e.hash, e.count))
+
+
+_new = tuple.__new__
 
 
 def entry_at(ctx: Context, snap: Snapshot, path: str) -> Entry:

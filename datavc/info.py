@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def _jsonable(value: Any) -> Any:
@@ -73,8 +73,9 @@ class CommitInfo(_Info):
     job: str | None = None  # the pipeline job that made it
 
 
-@dataclass(frozen=True, slots=True)
-class FileInfo(_Info):
+class FileInfo(NamedTuple):
+    """One path of a commit (an immutable tuple: listings make millions of them)."""
+
     repo: str
     commit: str
     path: str
@@ -82,6 +83,9 @@ class FileInfo(_Info):
     size: int
     hash: str  # content hash for a file, tree id for a directory
     file_count: int  # 1 for a file, files below for a directory
+
+    def to_json(self) -> dict[str, Any]:
+        return self._asdict()
 
 
 @dataclass(frozen=True, slots=True)

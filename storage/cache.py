@@ -25,6 +25,7 @@ from storage.hashing import HashAlgorithm
 log = logging.getLogger(__name__)
 
 #: After this many writes the cache is measured again, in case other processes share it.
+CACHE_ON_PUT_LIMIT = 256 * 1024
 RESCAN_EVERY = 1000
 #: Eviction frees space down to this fraction of ``max_bytes`` so it does not run on every write.
 LOW_WATER = 0.9
@@ -136,9 +137,14 @@ class CachedBackend(Backend):
     # -- writes -----------------------------------------------------------------------
 
     def put(self, oid: str, data: bytes | memoryview) -> None:
-        """Write ``data`` to the remote, then to the cache."""
+        """Write ``data`` to the remote, and small objects (trees) to the cache too.
+
+        Large chunks are not copied into the cache on upload: an ingest would write every
+        byte twice; reads fill the cache when the data is actually wanted.
+        """
         self.remote.put(oid, data)
-        self._store(oid, data)
+        if len(data) <= CACHE_ON_PUT_LIMIT:
+            self._store(oid, data)
 
     def delete(self, oid: str) -> None:
         self.remote.delete(oid)

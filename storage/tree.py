@@ -107,8 +107,12 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
                 if kind == "d":
                     append(new(Entry, (name, DIR, size, hsh, (), extra)))
                 else:
-                    it = iter(extra)
-                    refs = tuple(map(ref, zip(it, it, it, strict=True)))
+                    refs: tuple[DataRef, ...]
+                    if len(extra) == 3:  # the common case: one chunk or one slice of a pack
+                        refs = (new(DataRef, extra),)
+                    else:
+                        it = iter(extra)
+                        refs = tuple(map(ref, zip(it, it, it, strict=True)))
                     append(new(Entry, (name, FILE, size, hsh, refs, 1)))
         else:
             items = [Child(*c) for c in doc["i"]]
@@ -392,14 +396,24 @@ class Trees:
 
     def walk(self, root: str, prefix: str = "", *, dirs: bool = False) -> Iterator[tuple[str, Entry]]:
         """Every file below ``root`` (and directory, with ``dirs``) as (path, entry), in path order."""
-        for e in self.iter_dir(root):
-            path = prefix + e.name
-            if e.is_dir:
+        # An explicit stack of (prefix, page items, index): no generator per directory level.
+        stack: list[tuple[str, list[Item], int]] = [(prefix, self.load(root).items, 0)]
+        while stack:
+            pre, items, i = stack[-1]
+            if i >= len(items):
+                stack.pop()
+                continue
+            stack[-1] = (pre, items, i + 1)
+            it = items[i]
+            if isinstance(it, Child):
+                stack.append((pre, self.load(it.oid).items, 0))
+            elif it.kind == DIR:
+                path = pre + it.name
                 if dirs:
-                    yield path, e
-                yield from self.walk(e.hash, path + "/", dirs=dirs)
+                    yield path, it
+                stack.append((path + "/", self.load(it.hash).items, 0))
             else:
-                yield path, e
+                yield pre + it.name, it
 
     def diff(self, a: str, b: str, prefix: str = "") -> Iterator[DiffEntry]:
         """File-level changes from tree ``a`` to tree ``b``, skipping shared subtrees and pages."""

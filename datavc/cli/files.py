@@ -10,7 +10,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, check_readable, local_path_errors, ref
-from datavc.cli.render import activity, echo_json, human_size, json_option, plural, stream_json
+from datavc.cli.render import activity, echo_json, human_size, json_option, plural, stream_json, write_lines
 from datavc.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -140,8 +140,7 @@ def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
     if as_json:
         stream_json(entries, lambda f: f.to_json())
         return
-    for f in entries:
-        click.echo(_ls_line(f))
+    write_lines(_ls_line(f) for f in entries)
 
 
 @click.command()

@@ -52,6 +52,20 @@ def short(commit_id: str | None) -> str:
     return commit_id[:12] if commit_id else "-"
 
 
+def write_lines(lines: Iterable[str], batch: int = 2000) -> None:
+    """Write many lines to stdout in batches (``click.echo`` per line costs a flush each)."""
+    out = sys.stdout
+    buf: list[str] = []
+    for line in lines:
+        buf.append(line)
+        if len(buf) >= batch:
+            out.write("\n".join(buf) + "\n")
+            buf.clear()
+    if buf:
+        out.write("\n".join(buf) + "\n")
+    out.flush()
+
+
 def echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2))
 
