@@ -74,7 +74,8 @@ def job_manifest(
     container: dict[str, Any] = {
         "name": "worker",
         "image": image,
-        "command": ["sh", "-c", f'exec datavc worker --job {job_id} --shard "$JOB_COMPLETION_INDEX"'],
+        # args, not command: the image's entrypoint (tini + store setup) still runs.
+        "args": ["sh", "-c", f'exec datavc worker --job {job_id} --shard "$JOB_COMPLETION_INDEX"'],
         "envFrom": [{"secretRef": {"name": secret}}],
         "env": [{"name": "DATAVC_PFS_ROOT", "value": "/pfs"}],
         "volumeMounts": [{"name": "pfs", "mountPath": "/pfs"}],
@@ -98,6 +99,7 @@ def job_manifest(
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,  # user code needs no Kubernetes API access
                     "containers": [container],
                     "volumes": [{"name": "pfs", "emptyDir": {}}],
                 },

@@ -39,6 +39,17 @@ class Outcome:
     output_tree: str | None
 
 
+_SECRET_PREFIXES = ("DATAVC_", "AWS_", "PG", "KUBE")
+_SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "CREDENTIAL")
+
+
+def _secret(name: str) -> bool:
+    """Environment variables user code must not inherit from the scheduler: datavc's own
+    settings and credentials (the transform gets what its spec's ``env`` gives it)."""
+    upper = name.upper()
+    return upper.startswith(_SECRET_PREFIXES) or any(w in upper for w in _SECRET_WORDS)
+
+
 def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
     """Copy a datum's input files into ``in_dir/<input>/<path>``."""
     store = ctx.store
@@ -104,7 +115,7 @@ def run_datum(
                 in_dir.mkdir()
             out_dir.mkdir()
             stage(ctx, datum, in_dir)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("DATAVC_")}
+            env = {k: v for k, v in os.environ.items() if not _secret(k)}
             env.update(spec.transform.env)
             env.update(
                 DATAVC_IN=str(in_dir),
