@@ -12,6 +12,7 @@ from datavc.db.models import Branch, BranchHistory, Repo, Tag
 from datavc.errors import AlreadyExists, Conflict, InvalidArgument, TagNotFound
 from datavc.info import BranchInfo, ReflogEntry, TagInfo
 from datavc.names import check_name
+from datavc.pipelines.triggers import on_commit_finished
 from datavc.refs import get_branch, resolve
 from datavc.repos import DEFAULT_BRANCH, get_repo
 
@@ -42,6 +43,8 @@ def create_branch(ctx: Context, repo_name: str, name: str, from_ref: str | None 
             s.add(br)
             record(s, repo, name, None, head, ctx.user, f"create branch from {from_ref or DEFAULT_BRANCH}")
             s.flush()
+            if head is not None:  # pipelines reading this branch see its first head
+                on_commit_finished(s, repo.id, name, head)
             return _branch_info(repo, br)
     except IntegrityError as err:
         raise AlreadyExists(f"branch {name!r} already exists in repo {repo_name!r}") from err
@@ -92,6 +95,8 @@ def reset_branch(ctx: Context, repo_name: str, name: str, to: str, *, why: str =
             raise Conflict(f"branch {name!r} moved during the reset; try again")
         record(s, repo, name, old, target.id, ctx.user, f"{why} to {to}")
         s.flush()
+        if old != target.id:  # a moved head triggers pipelines like a new commit does
+            on_commit_finished(s, repo.id, name, target.id)
         s.refresh(br)
         return _branch_info(repo, br)
 

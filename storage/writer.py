@@ -303,7 +303,8 @@ class Writer:
 
         ``base`` is an earlier tree of the same directory: files whose content it
         already has keep their data refs without being stored again. With
-        ``follow_symlinks=False`` symbolic links are skipped instead of followed.
+        ``follow_symlinks=False`` (for untrusted directories such as a transform's output)
+        symbolic links and special files are skipped instead of followed or refused.
         """
         builder = TreeBuilder(self.trees)
         for rel, entry in self.iter_put_dir(path, base, follow_symlinks=follow_symlinks):
@@ -369,6 +370,8 @@ class Writer:
                 )
             elif stat.S_ISREG(st.st_mode):
                 yield self._put_local(child.path, prefix + name, name, st.st_size, same)
+            elif not follow_symlinks:
+                continue  # lenient mode (untrusted output): sockets, FIFOs and devices are skipped
             else:
                 raise InvalidInput(f"{child.path}: not a regular file or directory")
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -32,7 +33,12 @@ from datavc.pipelines.executors.local import LocalExecutor, Outcome
 from datavc.pipelines.spec import PipelineSpec
 from storage.model import Entry
 
-HEARTBEAT_SECONDS = 2.0
+# A few heartbeats per lease (DATAVC_JOB_LEASE, default 30 s), so a live job is never reclaimed.
+HEARTBEAT_SECONDS = min(2.0, float(os.environ.get("DATAVC_JOB_LEASE", "30")) / 4)
+
+
+class JobLost(Conflict):
+    """This scheduler no longer owns the job (its lease expired and another took it over)."""
 
 
 class JobFailed(Exception):
@@ -155,10 +161,15 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor | None = 
         if failed:
             raise JobFailed(f"{len(failed)} datum(s) failed, e.g. {failed[0][:12]} (see job logs)")
         tree, _ = _merge_outputs(ctx, job_id)
-        _commit_output(ctx, name, job_id, pipeline_id, tree, [c for c in inputs.values() if c], spec)
+        _commit_output(ctx, name, job_id, pipeline_id, tree, [c for c in inputs.values() if c], worker)
         return "success"
+    except JobLost:
+        return "lost"  # another scheduler owns it now and will finish it
     except (JobFailed, InvalidArgument, Integrity, PathConflictError) as err:
-        _finish_job(ctx, job_id, pipeline_id, "failure", str(err))
+        try:
+            _finish_job(ctx, job_id, pipeline_id, "failure", str(err), worker)
+        except JobLost:
+            return "lost"
         return "failure"
     finally:
         stop.set()
@@ -240,7 +251,7 @@ def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:
 
 
 def _commit_output(
-    ctx: Context, repo: str, job_id: str, pipeline_id: int, tree: str, inputs: list[str], spec: PipelineSpec
+    ctx: Context, repo: str, job_id: str, pipeline_id: int, tree: str, inputs: list[str], worker: str
 ) -> None:
     c = start_commit(
         ctx, repo, "main", message=f"output of job {job_id[:12]}", origin="pipeline", job_id=job_id
@@ -249,7 +260,7 @@ def _commit_output(
         edit_commit(ctx, repo, c.id, lambda w, old: tree)
 
         def mark(s: Session, commit_id: str) -> None:
-            _mark_finished(s, job_id, pipeline_id, "success", "", commit_id)
+            _mark_finished(s, job_id, pipeline_id, "success", "", commit_id, worker)
 
         finish_commit(ctx, repo, c.id, mode="exact", provenance=sorted(set(inputs)), on_finish=mark)
     except BaseException:
@@ -261,15 +272,15 @@ def _commit_output(
 
 
 def _mark_finished(
-    s: Session, job_id: str, pipeline_id: int, state: str, message: str, output: str | None
+    s: Session, job_id: str, pipeline_id: int, state: str, message: str, output: str | None, worker: str
 ) -> None:
     res = s.execute(
         update(Job)
-        .where(Job.id == job_id, Job.state == "running")
+        .where(Job.id == job_id, Job.state == "running", Job.worker == worker)
         .values(state=state, finished_at=now(), message=message, output_commit_id=output)
     )
     if res.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"job {job_id} is no longer running here (it was reclaimed or killed)")
+        raise JobLost(f"job {job_id} is no longer running here (it was reclaimed or killed)")
     s.execute(
         update(Pipeline)
         .where(Pipeline.id == pipeline_id, Pipeline.running_job == job_id)
@@ -277,9 +288,9 @@ def _mark_finished(
     )
 
 
-def _finish_job(ctx: Context, job_id: str, pipeline_id: int, state: str, message: str) -> None:
+def _finish_job(ctx: Context, job_id: str, pipeline_id: int, state: str, message: str, worker: str) -> None:
     with ctx.db.write() as s:
-        _mark_finished(s, job_id, pipeline_id, state, message, None)
+        _mark_finished(s, job_id, pipeline_id, state, message, None, worker)
 
 
 def _abort_stale_output_commits(ctx: Context, repo: str, job_id: str) -> None:

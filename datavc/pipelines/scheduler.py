@@ -141,6 +141,8 @@ def run_until_idle(
                 continue
             break
         state = run_job(ctx, job, worker, executor)
+        if state == "lost":
+            continue
         (report.succeeded if state == "success" else report.failed).append(job)
         if on_job is not None:
             on_job(job, state)
@@ -173,6 +175,8 @@ def daemon(
                 stop.wait(poll)
                 continue
             state = run_job(ctx, job, worker, executor)
+            if state == "lost":
+                continue
             (report.succeeded if state == "success" else report.failed).append(job)
             if on_job is not None:
                 on_job(job, state)

@@ -10,8 +10,10 @@ are not.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from datavc.context import Context, storage_errors
 from datavc.pipelines.datums import Datum
@@ -67,6 +70,34 @@ def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
                 dest = base / f.path
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 store.export(f.entry, dest)
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: bytes, log: IO[bytes], timeout: float) -> int:
+    """Run the transform in its own process group; on timeout the whole group is killed."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # background processes it left behind stop writing now
+    return proc.returncode
 
 
 def _tail(path: Path) -> str:
@@ -127,17 +158,9 @@ def run_datum(
             stdin = "".join(line + "\n" for line in spec.transform.stdin or [])
             with open(log_path, "wb") as log:
                 try:
-                    proc = subprocess.run(
-                        list(spec.transform.cmd),
-                        cwd=work,
-                        env=env,
-                        input=stdin.encode(),
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        timeout=spec.datum_timeout,
-                        check=False,
+                    exit_code = _run(
+                        list(spec.transform.cmd), work, env, stdin.encode(), log, spec.datum_timeout
                     )
-                    exit_code = proc.returncode
                 except subprocess.TimeoutExpired:
                     exit_code = -9
                     log.write(
