@@ -38,6 +38,8 @@ from sqlalchemy.engine import URL, make_url
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+from tests.k8s.fixtures import fake_k8s  # noqa: F401  (a fake Kubernetes API server)
+
 # --- hypothesis ---------------------------------------------------------------------
 
 settings.register_profile(

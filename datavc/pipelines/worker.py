@@ -36,7 +36,8 @@ def run_worker(ctx: Context, job_id: str, shard: int, pfs_root: Path | None = No
     mine = {h for h, state in rows if state not in ("success", "skipped")}
     if not mine:
         return 0
-    root = pfs_root or Path(os.environ.get(PFS_ENV, "/pfs"))
+    # ``{pod}`` in DATAVC_PFS_ROOT: pods sharing one filesystem (tests) each get their own.
+    root = pfs_root or Path(os.environ.get(PFS_ENV, "/pfs").replace("{pod}", f"{os.getpid()}"))
     one_try = spec.model_copy(update={"datum_tries": 1})  # Kubernetes retries the pod
     scratch = Path(tempfile.mkdtemp(prefix="datavc-worker-"))
     ok = True

@@ -53,5 +53,8 @@ def executor_for(ctx: Context, settings: dict[str, Any] | None = None) -> Execut
             namespace=os.environ.get("DATAVC_K8S_NAMESPACE") or cfg.get("namespace") or "default",
             secret=os.environ.get("DATAVC_K8S_SECRET") or cfg.get("secret") or "datavc-credentials",
             image=os.environ.get("DATAVC_K8S_IMAGE") or cfg.get("image"),
+            unreachable_timeout=float(
+                os.environ.get("DATAVC_K8S_UNREACHABLE_TIMEOUT") or cfg.get("unreachable_timeout") or 300
+            ),
         )
     raise InvalidArgument(f"unknown executor {kind!r}: use 'local' or 'kubernetes'")
