@@ -156,7 +156,8 @@ class KubernetesExecutor:
                 if os.environ.get("KUBERNETES_SERVICE_HOST"):
                     config.load_incluster_config()
                 else:
-                    config.load_kube_config()
+                    # Read KUBECONFIG now: the client's default path is fixed when it is imported.
+                    config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
             except Exception as err:
                 raise BackendUnavailable(f"no Kubernetes configuration: {err}") from err
             api = client.ApiClient()
