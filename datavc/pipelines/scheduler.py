@@ -119,6 +119,33 @@ class RunReport:
         return not self.failed
 
 
+def _loop(
+    ctx: Context,
+    stop: threading.Event,
+    idle: Callable[[], bool],
+    lease: timedelta,
+    on_job: Callable[[str, str], None] | None,
+) -> RunReport:
+    """Claim and run jobs until ``stop`` is set or ``idle()`` (called when nothing is claimable) says so."""
+    report = RunReport()
+    worker = worker_id()
+    executor = executor_for(ctx, ctx.executor_settings)
+    while not stop.is_set():
+        reclaim_stale(ctx, lease)
+        job = claim(ctx, worker)
+        if job is None:
+            if idle():
+                break
+            continue
+        state = run_job(ctx, job, worker, executor)
+        if state == "lost":
+            continue  # another scheduler owns it now
+        (report.succeeded if state == "success" else report.failed).append(job)
+        if on_job is not None:
+            on_job(job, state)
+    return report
+
+
 def run_until_idle(
     ctx: Context,
     *,
@@ -129,24 +156,14 @@ def run_until_idle(
     on_job: Callable[[str, str], None] | None = None,
 ) -> RunReport:
     """Run jobs until none is pending (also waiting for jobs other schedulers are running)."""
-    report = RunReport()
-    worker = worker_id()
-    executor = executor_for(ctx, ctx.executor_settings)
-    while stop is None or not stop.is_set():
-        reclaim_stale(ctx, lease)
-        job = claim(ctx, worker)
-        if job is None:
-            if wait_for_others and pending_jobs(ctx):
-                time.sleep(poll)
-                continue
-            break
-        state = run_job(ctx, job, worker, executor)
-        if state == "lost":
-            continue
-        (report.succeeded if state == "success" else report.failed).append(job)
-        if on_job is not None:
-            on_job(job, state)
-    return report
+
+    def idle() -> bool:
+        if wait_for_others and pending_jobs(ctx):
+            time.sleep(poll)
+            return False
+        return True
+
+    return _loop(ctx, stop or threading.Event(), idle, lease, on_job)
 
 
 def daemon(
@@ -162,25 +179,14 @@ def daemon(
     def handler(signum: int, frame: object) -> None:
         stop.set()
 
+    def idle() -> bool:
+        stop.wait(poll)
+        return False
+
     old_term = signal.signal(signal.SIGTERM, handler)
     old_int = signal.signal(signal.SIGINT, handler)
-    report = RunReport()
-    worker = worker_id()
-    executor = executor_for(ctx, ctx.executor_settings)
     try:
-        while not stop.is_set():
-            reclaim_stale(ctx, lease)
-            job = claim(ctx, worker)
-            if job is None:
-                stop.wait(poll)
-                continue
-            state = run_job(ctx, job, worker, executor)
-            if state == "lost":
-                continue
-            (report.succeeded if state == "success" else report.failed).append(job)
-            if on_job is not None:
-                on_job(job, state)
+        return _loop(ctx, stop, idle, lease, on_job)
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
-    return report
