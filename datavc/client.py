@@ -76,7 +76,12 @@ class Client:
 
     @classmethod
     def init(
-        cls, path: str | os.PathLike[str] = ".", db: str | None = None, objects: str | None = None
+        cls,
+        path: str | os.PathLike[str] = ".",
+        db: str | None = None,
+        objects: str | None = None,
+        *,
+        executor: dict[str, Any] | None = None,
     ) -> Client:
         """Create a store in ``path/.datavc``: embedded by default, or shared (PostgreSQL + S3/MinIO).
 
@@ -85,11 +90,13 @@ class Client:
             db: a database URL (``postgresql://...``); default SQLite inside ``.datavc``.
             objects: an object store URL (``s3://bucket/prefix``; endpoint from ``AWS_ENDPOINT_URL``);
                 default a local directory inside ``.datavc``.
+            executor: where datums run: ``{"kind": "local"}`` (default) or ``{"kind": "kubernetes",
+                "namespace": ..., "secret": ..., "image": ...}``.
 
         Raises:
             AlreadyExists: a store is already there.
         """
-        cfg = config.create(path, db, objects)
+        cfg = config.create(path, db, objects, executor or {"kind": "local"})
         return cls._connect(cfg, create=True)
 
     @classmethod

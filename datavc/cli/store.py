@@ -24,8 +24,27 @@ def _hide_password(url: str) -> str:
 @click.option(
     "--objects", metavar="URL", help="Object store (s3://bucket/prefix). Default: a directory in .datavc."
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "kubernetes"]),
+    default="local",
+    show_default=True,
+    help="Where pipeline datums run (DATAVC_EXECUTOR overrides it).",
+)
+@click.option("--k8s-namespace", metavar="NS", help="Kubernetes namespace for Jobs (default: default).")
+@click.option("--k8s-secret", metavar="NAME", help="Secret worker pods read credentials from.")
+@click.option("--k8s-image", metavar="IMAGE", help="Image for pipelines whose spec names none.")
 @json_option
-def init(path: str | None, db: str | None, objects: str | None, as_json: bool) -> None:
+def init(
+    path: str | None,
+    db: str | None,
+    objects: str | None,
+    executor: str,
+    k8s_namespace: str | None,
+    k8s_secret: str | None,
+    k8s_image: str | None,
+    as_json: bool,
+) -> None:
     """Create a store in PATH/.datavc (default: the current directory).
 
     Embedded by default (SQLite + local objects); --db and --objects point it at a
@@ -33,9 +52,20 @@ def init(path: str | None, db: str | None, objects: str | None, as_json: bool) -
     """
     from datavc.client import Client
 
-    with Client.init(path or ".", db, objects) as client:
+    settings: dict[str, str] = {"kind": executor}
+    if executor == "kubernetes":
+        settings.update(namespace=k8s_namespace or "default", secret=k8s_secret or "datavc-credentials")
+        if k8s_image:
+            settings["image"] = k8s_image
+    with Client.init(path or ".", db, objects, executor=settings) as client:
         cfg = client.config
-    doc = {"home": str(cfg.home), "db": _hide_password(cfg.db), "objects": cfg.objects, "cache": cfg.cache}
+    doc = {
+        "home": str(cfg.home),
+        "db": _hide_password(cfg.db),
+        "objects": cfg.objects,
+        "cache": cfg.cache,
+        "executor": cfg.executor,
+    }
     if as_json:
         echo_json(doc)
         return
@@ -43,6 +73,7 @@ def init(path: str | None, db: str | None, objects: str | None, as_json: bool) -
     print_fields(
         [("metadata", _hide_password(cfg.db)), ("objects", cfg.objects)]
         + ([("cache", cfg.cache)] if cfg.cache else [])
+        + [("executor", " ".join(f"{k}={v}" for k, v in cfg.executor.items()))]
     )
 
 

@@ -61,3 +61,16 @@ def test_worker_with_nothing_to_do_exits_0(store: Path, run: Run) -> None:
     # A worker for an unknown job is a clear not-found error, not a crash.
     result = run("worker", "--job", "0" * 32, "--shard", "0", code=None)
     assert_error(result, 3)
+
+
+def test_init_records_the_kubernetes_executor(
+    run: Run, tmp_path: Path, fake_k8s: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "k8s-store"
+    doc = json.loads(
+        run("init", root, "--executor", "kubernetes", "--k8s-namespace", "default", "--json").stdout
+    )
+    assert doc["executor"] == {"kind": "kubernetes", "namespace": "default", "secret": "datavc-credentials"}
+    monkeypatch.setenv("DATAVC_HOME", str(root))
+    out = run("doctor").stdout  # no DATAVC_EXECUTOR: the store's configuration says kubernetes
+    assert "API reachable, namespace default" in out
