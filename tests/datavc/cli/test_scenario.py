@@ -40,6 +40,7 @@ def test_init_prints_where_and_what(tmp_path: Path, run: Run) -> None:
         f"Initialized datavc store in {home}",
         f"metadata: sqlite:///{home / 'metadata.db'}",
         f"objects:  {home / 'objects'}",
+        "executor: kind=local",
     ]
     doc = json.loads(run("init", tmp_path / "t", "--json").stdout)
     assert doc["home"] == str(tmp_path / "t" / ".datavc")
