@@ -48,6 +48,7 @@ from bench_storage import (
     BenchError,
     check,
     empty_prefix,
+    gen_files,
     log,
     moto_server,
     read_all,
@@ -113,21 +114,15 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 # ----- data --------------------------------------------------------------------------
 
 
+def _cli_na(label: str, note: str) -> Row:
+    """The CLI ls -r row when the CLI could not be measured."""
+    return Row(f"scale {label}", "ls -r (CLI)", "", None, None, "", None, "-", "≥ 100,000/s", None, note)
+
+
 def gen_a(dest: Path, sizes: Sizes) -> list[Path]:
     """Dataset A: many small files in ``a_dirs`` directories, from ``random.Random(42)``."""
     rnd = random.Random(SEED)
-    paths: list[Path] = []
-    per_dir, extra = divmod(sizes.a_files, sizes.a_dirs)
-    n = 0
-    for d in range(sizes.a_dirs):
-        sub = dest / f"d{d:03d}"
-        sub.mkdir(parents=True, exist_ok=True)
-        for _ in range(per_dir + (1 if d < extra else 0)):
-            p = sub / f"f{n:05d}.bin"
-            p.write_bytes(rnd.randbytes(rnd.randint(sizes.a_min, sizes.a_max)))
-            paths.append(p)
-            n += 1
-    return paths
+    return gen_files(dest, sizes.a_files, sizes.a_dirs, sizes.a_min, sizes.a_max, rnd, dir_digits=3)
 
 
 def gen_b(dest: Path, sizes: Sizes) -> list[Path]:
@@ -898,37 +893,9 @@ def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
             log(f"scale: ls -r CLI {s:.2f}s for {lines:,} lines (startup {startup:.2f}s)")
         else:
             err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
-            rows.append(
-                Row(
-                    f"scale {label}",
-                    "ls -r (CLI)",
-                    "",
-                    None,
-                    None,
-                    "",
-                    None,
-                    "-",
-                    "≥ 100,000/s",
-                    None,
-                    f"n/a: rc={proc.returncode}, {lines} lines {err}",
-                )
-            )
+            rows.append(_cli_na(label, f"n/a: rc={proc.returncode}, {lines} lines {err}"))
     except (OSError, subprocess.SubprocessError) as err:
-        rows.append(
-            Row(
-                f"scale {label}",
-                "ls -r (CLI)",
-                "",
-                None,
-                None,
-                "",
-                None,
-                "-",
-                "≥ 100,000/s",
-                None,
-                f"n/a: {err}",
-            )
-        )
+        rows.append(_cli_na(label, f"n/a: {err}"))
 
     # Branch rollback (3 runs: each to main~1; median).
     rb_times = []

@@ -179,19 +179,26 @@ def gen_large(dest: Path, sizes: Sizes) -> list[Path]:
     return paths
 
 
-def gen_small(dest: Path, sizes: Sizes, rnd: random.Random) -> list[Path]:
+def gen_files(
+    dest: Path, count: int, dirs: int, lo: int, hi: int, rnd: random.Random, dir_digits: int = 2
+) -> list[Path]:
+    """``count`` files of ``lo``-``hi`` random bytes spread over ``dirs`` directories (shared by bench.py)."""
     paths = []
-    per_dir, extra = divmod(sizes.small_count, sizes.small_dirs)
+    per_dir, extra = divmod(count, dirs)
     n = 0
-    for d in range(sizes.small_dirs):
-        sub = dest / f"d{d:02d}"
+    for d in range(dirs):
+        sub = dest / f"d{d:0{dir_digits}d}"
         sub.mkdir(parents=True, exist_ok=True)
         for _ in range(per_dir + (1 if d < extra else 0)):
             p = sub / f"f{n:05d}.bin"
-            p.write_bytes(rnd.randbytes(rnd.randint(sizes.small_min, sizes.small_max)))
+            p.write_bytes(rnd.randbytes(rnd.randint(lo, hi)))
             paths.append(p)
             n += 1
     return paths
+
+
+def gen_small(dest: Path, sizes: Sizes, rnd: random.Random) -> list[Path]:
+    return gen_files(dest, sizes.small_count, sizes.small_dirs, sizes.small_min, sizes.small_max, rnd)
 
 
 def gen_big(path: Path, size: int) -> None:
