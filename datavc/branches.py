@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from datavc.commits import head_is
 from datavc.context import Context, now
 from datavc.db.models import Branch, BranchHistory, Repo, Tag
-from datavc.errors import AlreadyExists, Conflict, InvalidArgument, TagNotFound
+from datavc.errors import AlreadyExists, BranchMoved, Conflict, InvalidArgument, TagNotFound
+from datavc.heads import set_if_equals
 from datavc.info import BranchInfo, ReflogEntry, TagInfo
 from datavc.names import check_name
-from datavc.pipelines.triggers import on_commit_finished
 from datavc.refs import get_branch, resolve
 from datavc.repos import DEFAULT_BRANCH, get_repo
 
 
 def _branch_info(repo: Repo, br: Branch) -> BranchInfo:
     return BranchInfo(repo.name, br.name, br.head_id, br.created_at)
-
-
-def record(s: Session, repo: Repo, branch: str, old: str | None, new: str | None, who: str, why: str) -> None:
-    s.add(
-        BranchHistory(repo_id=repo.id, branch=branch, old_head=old, new_head=new, who=who, why=why, at=now())
-    )
 
 
 def create_branch(ctx: Context, repo_name: str, name: str, from_ref: str | None = None) -> BranchInfo:
@@ -39,12 +32,14 @@ def create_branch(ctx: Context, repo_name: str, name: str, from_ref: str | None 
                 head: str | None = resolve(s, repo, from_ref).id
             else:
                 head = get_branch(s, repo, DEFAULT_BRANCH).head_id if _has(s, repo, DEFAULT_BRANCH) else None
-            br = Branch(repo_id=repo.id, name=name, head_id=head, created_at=now())
+            br = Branch(repo_id=repo.id, name=name, head_id=None, created_at=now())
             s.add(br)
-            record(s, repo, name, None, head, ctx.user, f"create branch from {from_ref or DEFAULT_BRANCH}")
             s.flush()
-            if head is not None:  # pipelines reading this branch see its first head
-                on_commit_finished(s, repo.id, name, head)
+            # Pipelines reading this branch see its first head, as after any head move.
+            why = f"create branch from {from_ref or DEFAULT_BRANCH}"
+            if not set_if_equals(s, repo.id, name, None, head, who=ctx.user, why=why):
+                raise AssertionError("a branch created in this transaction cannot have moved")
+            s.refresh(br)
             return _branch_info(repo, br)
     except IntegrityError as err:
         raise AlreadyExists(f"branch {name!r} already exists in repo {repo_name!r}") from err
@@ -77,7 +72,8 @@ def delete_branch(ctx: Context, repo_name: str, name: str) -> None:
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
         br = get_branch(s, repo, name)
-        record(s, repo, name, br.head_id, None, ctx.user, "delete branch")
+        if not set_if_equals(s, repo.id, name, br.head_id, None, who=ctx.user, why="delete branch"):
+            raise BranchMoved(f"branch {name!r} moved during the delete; try again")
         s.delete(br)
 
 
@@ -89,14 +85,9 @@ def reset_branch(ctx: Context, repo_name: str, name: str, to: str, *, why: str =
         target = resolve(s, repo, to)
         if target.state != "finished":
             raise Conflict(f"commit {target.id} is still open; finish it first")
-        old = br.head_id
-        res = s.execute(update(Branch).where(Branch.id == br.id, head_is(old)).values(head_id=target.id))
-        if res.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(f"branch {name!r} moved during the reset; try again")
-        record(s, repo, name, old, target.id, ctx.user, f"{why} to {to}")
-        s.flush()
-        if old != target.id:  # a moved head triggers pipelines like a new commit does
-            on_commit_finished(s, repo.id, name, target.id)
+        # A moved head triggers pipelines like a new commit does (set_if_equals does that).
+        if not set_if_equals(s, repo.id, name, br.head_id, target.id, who=ctx.user, why=f"{why} to {to}"):
+            raise BranchMoved(f"branch {name!r} moved during the reset; try again")
         s.refresh(br)
         return _branch_info(repo, br)
 

@@ -131,7 +131,7 @@ class Client:
     @classmethod
     def _connect(cls, cfg: config.StoreConfig, *, create: bool, home: bool = True) -> Client:
         db = Database.open(cfg.db)
-        with storage_errors():
+        with storage_errors():  # the store is not behind the Context's translation yet
             if create:
                 store = ObjectStore.init(cfg.objects, cache_dir=cfg.cache)
             else:
@@ -257,11 +257,10 @@ class Client:
         ``progress`` is called with byte counts as the data is taken in.
         """
         p = check_path(path)
-        with storage_errors():
-            base = None
-            if isinstance(src, str | os.PathLike) and Path(src).is_dir():
-                base = self._existing_dir(repo, branch if commit is None else commit, p)
-            entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base, progress=progress)
+        base = None
+        if isinstance(src, str | os.PathLike) and Path(src).is_dir():
+            base = self._existing_dir(repo, branch if commit is None else commit, p)
+        entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base, progress=progress)
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
 
@@ -312,21 +311,18 @@ class Client:
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         """A file's bytes (for small files; use :meth:`open_file` or :meth:`get_to_path` for large ones)."""
-        with storage_errors():
-            return self._ctx.store.read_bytes(self._file_entry(repo, ref, path))
+        return self._ctx.store.read_bytes(self._file_entry(repo, ref, path))
 
     def open_file(self, repo: str, ref: str, path: str) -> BinaryIO:
         """A seekable binary stream over a file's content."""
-        with storage_errors():
-            return self._ctx.store.open_file(self._file_entry(repo, ref, path))
+        return self._ctx.store.open_file(self._file_entry(repo, ref, path))
 
     def iter_file(
         self, repo: str, ref: str, path: str, start: int = 0, length: int | None = None
     ) -> Iterator[bytes]:
         """A file's bytes (or a byte range) as a stream of pieces; fetches only the objects needed."""
         entry = self._file_entry(repo, ref, path)
-        with storage_errors():
-            yield from self._ctx.store.iter_content(entry, start, length)
+        yield from self._ctx.store.iter_content(entry, start, length)
 
     def _file_entry(self, repo: str, ref: str, path: str):  # type: ignore[no-untyped-def]
         snap = files.snapshot(self._ctx, repo, ref)
@@ -352,24 +348,23 @@ class Client:
         p = check_path(path)
         e = files.entry_at(self._ctx, snap, p)
         out = Path(dest)
-        with storage_errors():
-            if not e.is_dir:
-                if out.is_dir():
-                    out = out / (p.rsplit("/", 1)[-1] or "file")
-                self._ctx.store.export(e, out)
-                if progress is not None:
-                    progress(e.size)
-                return 1
-            n = 0
-            for rel, f in self._ctx.store.trees.walk(e.hash):
-                target = out / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._ctx.store.export(f, target)
-                if progress is not None:
-                    progress(f.size)
-                n += 1
-            out.mkdir(parents=True, exist_ok=True)
-            return n
+        if not e.is_dir:
+            if out.is_dir():
+                out = out / (p.rsplit("/", 1)[-1] or "file")
+            self._ctx.store.export(e, out)
+            if progress is not None:
+                progress(e.size)
+            return 1
+        n = 0
+        for rel, f in self._ctx.store.trees.walk(e.hash):
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._ctx.store.export(f, target)
+            if progress is not None:
+                progress(f.size)
+            n += 1
+        out.mkdir(parents=True, exist_ok=True)
+        return n
 
     def inspect_file(self, repo: str, ref: str, path: str) -> FileInfo:
         """Kind, size, content hash (tree id for a directory) and file count of one path."""

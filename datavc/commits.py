@@ -11,16 +11,18 @@ and history stays linear. No database transaction ever waits on the object store
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from datavc.context import Context, new_id, now, storage_errors
-from datavc.db.models import Branch, BranchHistory, Commit, Provenance, Repo
+from datavc.context import Context, new_id, now
+from datavc.db.cas import cas, retrying
+from datavc.db.models import Commit, CommitOrigin, Provenance, Repo
 from datavc.errors import BranchMoved, CommitFinished, CommitNotFound, InvalidArgument
+from datavc.heads import set_if_equals
 from datavc.info import CommitInfo
-from datavc.pipelines.triggers import on_commit_finished
 from datavc.refs import get_branch, get_commit, resolve
 from datavc.repos import get_repo
 from storage.model import Entry
@@ -30,10 +32,6 @@ from storage.writer import Writer
 BATCH = 50_000
 
 TreeEdit = Callable[[Writer, str], str]
-
-
-class _Retry(Exception):
-    """A compare-and-swap lost its race: read again and retry."""
 
 
 def commit_info(s: Session, repo: Repo, c: Commit) -> CommitInfo:
@@ -66,11 +64,6 @@ def commit_info(s: Session, repo: Repo, c: Commit) -> CommitInfo:
     )
 
 
-def head_is(expected: str | None):  # type: ignore[no-untyped-def]
-    """SQL condition: the branch head equals ``expected`` (NULL-safe)."""
-    return Branch.head_id.is_(None) if expected is None else Branch.head_id == expected
-
-
 def open_commit(s: Session, repo: Repo, commit_id: str) -> Commit:
     """The open commit ``commit_id`` (a full id or a unique prefix).
 
@@ -89,7 +82,7 @@ def start_commit(
     branch: str,
     *,
     message: str = "",
-    origin: Literal["user", "pipeline", "rollback"] = "user",
+    origin: CommitOrigin = "user",
     author: str | None = None,
     job_id: str | None = None,
 ) -> CommitInfo:
@@ -126,24 +119,25 @@ def edit_commit(ctx: Context, repo_name: str, commit_id: str, edit: TreeEdit) ->
     """Apply ``edit(writer, tree) -> new tree`` to an open commit; retried if another writer got there first.
 
     Returns the commit's new tree id.
+
+    Raises:
+        Conflict: other writers kept changing the commit (see :func:`datavc.db.cas.retrying`).
     """
-    while True:
+
+    def attempt() -> str | None:
         with ctx.db.read() as s:
             repo = get_repo(s, repo_name)
             c = open_commit(s, repo, commit_id)
             cid, old = c.id, c.tree
-        with storage_errors(), ctx.store.writer() as w:
+        with ctx.store.writer() as w:
             new = edit(w, old)
         if new == old:
             return old
         with ctx.db.write() as s:
-            res = s.execute(
-                update(Commit)
-                .where(Commit.id == cid, Commit.tree == old, Commit.state == "open")
-                .values(tree=new)
-            )
-            if res.rowcount == 1:  # type: ignore[attr-defined]
-                return new
+            stmt = update(Commit).where(Commit.id == cid, Commit.tree == old, Commit.state == "open")
+            return new if cas(s, stmt.values(tree=new)) else None
+
+    return retrying(attempt, f"editing commit {commit_id[:12]} of {repo_name!r}")
 
 
 def apply_changes(w: Writer, tree: str, changes: Iterator[tuple[str, Entry | None]]) -> str:
@@ -157,13 +151,30 @@ def apply_changes(w: Writer, tree: str, changes: Iterator[tuple[str, Entry | Non
     return w.update_tree(tree, batch) if batch else tree
 
 
+Mode = Literal["rebase", "exact", "strict"]
+
+
+@dataclass(frozen=True)
+class _Finishing:
+    """What finishing reads about an open commit and its branch, outside any write transaction."""
+
+    repo_id: int
+    branch: str
+    commit: str
+    parent: str | None
+    tree: str
+    base: str
+    head: str | None
+    head_tree: str
+
+
 def finish_commit(
     ctx: Context,
     repo_name: str,
     commit_id: str,
     *,
     message: str | None = None,
-    mode: Literal["rebase", "exact", "strict"] = "rebase",
+    mode: Mode = "rebase",
     provenance: list[str] | None = None,
     on_finish: Callable[[Session, str], None] | None = None,
 ) -> CommitInfo:
@@ -175,80 +186,105 @@ def finish_commit(
     ``provenance`` lists input commit ids recorded in the same transaction, and
     ``on_finish(session, commit_id)`` runs in it too. Jobs of the pipelines reading the
     branch are created in that same transaction.
+
+    Raises:
+        BranchMoved: ``strict`` and the branch moved.
+        Conflict: other writers kept winning the race (bounded retries).
     """
-    while True:
-        with ctx.db.read() as s:
-            repo = get_repo(s, repo_name)
-            c = open_commit(s, repo, commit_id)
-            if c.branch is None:
-                raise InvalidArgument(f"commit {c.id} is on no branch")
-            br = get_branch(s, repo, c.branch)
-            cid, parent, tree, base = c.id, c.parent_id, c.tree, c.base_tree
-            br_id, repo_id, branch = br.id, repo.id, c.branch
-            head = get_commit(s, repo, br.head_id) if br.head_id else None
-            head_id, head_tree = (head.id, head.tree) if head else (None, ctx.empty_tree)
-        if head_id == parent:
-            with storage_errors():
-                _, files, size = ctx.store.trees.totals(tree)
-            try:
-                with ctx.db.write() as s:
-                    moved = s.execute(
-                        update(Branch).where(Branch.id == br_id, head_is(parent)).values(head_id=cid)
-                    )
-                    if moved.rowcount != 1:  # type: ignore[attr-defined]
-                        raise _Retry
-                    values: dict[str, object] = {
-                        "state": "finished",
-                        "finished_at": now(),
-                        "size": size,
-                        "file_count": files,
-                    }
-                    if message is not None:
-                        values["message"] = message
-                    done = s.execute(
-                        update(Commit)
-                        .where(Commit.id == cid, Commit.state == "open", Commit.tree == tree)
-                        .values(**values)
-                    )
-                    if done.rowcount != 1:  # type: ignore[attr-defined]
-                        raise _Retry
-                    for input_id in provenance or []:
-                        s.add(Provenance(commit_id=cid, input_commit_id=input_id, kind="input"))
-                    if on_finish is not None:
-                        on_finish(s, cid)
-                    on_commit_finished(s, repo_id, branch, cid)
-                    final = s.get(Commit, cid)
-                    assert final is not None
-                    s.add(
-                        BranchHistory(
-                            repo_id=repo_id,
-                            branch=branch,
-                            old_head=parent,
-                            new_head=cid,
-                            who=ctx.user,
-                            why=f"{final.origin} commit: {final.message}".rstrip(": "),
-                            at=final.finished_at,
-                        )
-                    )
-                    s.flush()
-                    return commit_info(s, get_repo(s, repo_name), final)
-            except _Retry:
-                continue
-        # The branch moved: carry this commit's changes over to the new head.
-        if mode == "strict":
-            raise BranchMoved(f"{repo_name}@{branch} moved since commit {cid[:12]} started")
-        if mode == "exact":
-            new_tree = tree
-        else:
-            with storage_errors(), ctx.store.writer() as w:
-                changes = ((d.path, d.new) for d in ctx.store.diff(base, tree))
-                new_tree = apply_changes(w, head_tree, changes)
+
+    def attempt() -> CommitInfo | None:
+        f = _read_finishing(ctx, repo_name, commit_id)
+        if f.head == f.parent:
+            return _fast_forward(ctx, repo_name, f, message, provenance or [], on_finish)
+        _rebase(ctx, repo_name, f, mode)
+        return None
+
+    return retrying(attempt, f"finishing commit {commit_id[:12]} of {repo_name!r}")
+
+
+def _read_finishing(ctx: Context, repo_name: str, commit_id: str) -> _Finishing:
+    with ctx.db.read() as s:
+        repo = get_repo(s, repo_name)
+        c = open_commit(s, repo, commit_id)
+        if c.branch is None:
+            raise InvalidArgument(f"commit {c.id} is on no branch")
+        br = get_branch(s, repo, c.branch)
+        head = get_commit(s, repo, br.head_id) if br.head_id else None
+        return _Finishing(
+            repo.id,
+            c.branch,
+            c.id,
+            c.parent_id,
+            c.tree,
+            c.base_tree,
+            head.id if head else None,
+            head.tree if head else ctx.empty_tree,
+        )
+
+
+def _fast_forward(
+    ctx: Context,
+    repo_name: str,
+    f: _Finishing,
+    message: str | None,
+    provenance: list[str],
+    on_finish: Callable[[Session, str], None] | None,
+) -> CommitInfo | None:
+    """The branch is still at the commit's parent: mark the commit finished and move the head to it.
+
+    Returns None (nothing written) if another writer finished a commit on the branch or
+    changed this commit in the meantime.
+    """
+    _, files, size = ctx.store.trees.totals(f.tree)
+    try:
         with ctx.db.write() as s:
-            s.execute(
-                update(Commit)
-                .where(Commit.id == cid, Commit.state == "open", Commit.tree == tree)
-                .values(parent_id=head_id, base_tree=head_tree, tree=new_tree)
+            values: dict[str, object] = {"state": "finished", "finished_at": now(), "size": size}
+            values["file_count"] = files
+            if message is not None:
+                values["message"] = message
+            finishing = update(Commit).where(
+                Commit.id == f.commit, Commit.state == "open", Commit.tree == f.tree
             )
+            if not cas(s, finishing.values(**values)):
+                return None
+            final = s.get(Commit, f.commit)
+            assert final is not None
+            why = f"{final.origin} commit: {final.message}".rstrip(": ")
+            if not set_if_equals(
+                s, f.repo_id, f.branch, f.parent, f.commit, who=ctx.user, why=why, at=final.finished_at
+            ):
+                raise _LostRace  # roll back: the commit stays open and the next attempt rebases it
+            for input_id in provenance:
+                s.add(Provenance(commit_id=f.commit, input_commit_id=input_id, kind="input"))
+            if on_finish is not None:
+                on_finish(s, f.commit)
+            s.flush()
+            return commit_info(s, get_repo(s, repo_name), final)
+    except _LostRace:
+        return None
+
+
+class _LostRace(Exception):
+    """Raised inside a write transaction to roll it back after a compare-and-swap lost."""
+
+
+def _rebase(ctx: Context, repo_name: str, f: _Finishing, mode: Mode) -> None:
+    """The branch moved: carry this commit's changes over to the new head (or refuse, or keep the tree)."""
+    if mode == "strict":
+        raise BranchMoved(f"{repo_name}@{f.branch} moved since commit {f.commit[:12]} started")
+    if mode == "exact":
+        new_tree = f.tree
+    else:
+        with ctx.store.writer() as w:
+            changes = ((d.path, d.new) for d in ctx.store.diff(f.base, f.tree))
+            new_tree = apply_changes(w, f.head_tree, changes)
+    with ctx.db.write() as s:
+        # A lost race here (another writer edited the commit) is seen by the next attempt.
+        s.execute(
+            update(Commit)
+            .where(Commit.id == f.commit, Commit.state == "open", Commit.tree == f.tree)
+            .values(parent_id=f.head, base_tree=f.head_tree, tree=new_tree)
+        )
 
 
 def abort_commit(ctx: Context, repo_name: str, commit_id: str) -> None:
@@ -295,8 +331,8 @@ def one_shot(
     edit: TreeEdit,
     *,
     message: str = "",
-    origin: Literal["user", "pipeline", "rollback"] = "user",
-    mode: Literal["rebase", "exact", "strict"] = "rebase",
+    origin: CommitOrigin = "user",
+    mode: Mode = "rebase",
 ) -> CommitInfo:
     """Start a commit, apply ``edit``, finish it; abort it if anything fails."""
     c = start_commit(ctx, repo_name, branch, message=message, origin=origin)

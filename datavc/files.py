@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from datavc.commits import TreeEdit, apply_changes
-from datavc.context import Context, storage_errors
+from datavc.context import Context
 from datavc.errors import Conflict, InvalidArgument, PathNotFound
 from datavc.info import DiffInfo, FileInfo
 from datavc.names import check_path
@@ -60,8 +60,7 @@ def entry_at(ctx: Context, snap: Snapshot, path: str) -> Entry:
     Raises:
         PathNotFound
     """
-    with storage_errors():
-        e = ctx.store.get_entry(snap.tree, path)
+    e = ctx.store.get_entry(snap.tree, path)
     if e is None:
         raise PathNotFound(f"{snap.repo}@{snap.commit[:12]}:/{path} not found")
     return e
@@ -129,7 +128,7 @@ def store_source(
 
     ``progress`` is called with byte counts as the input is taken in.
     """
-    with storage_errors(), ctx.store.writer() as w:
+    with ctx.store.writer() as w:
         w.on_progress = progress
         if isinstance(src, bytes | bytearray | memoryview):
             return w.put_bytes(bytes(src), name)
@@ -152,13 +151,12 @@ def list_files(ctx: Context, snap: Snapshot, path: str, *, recursive: bool = Fal
         yield file_info(snap, path, e)
         return
     prefix = path + "/" if path else ""
-    with storage_errors():
-        if recursive:
-            for p, f in ctx.store.trees.walk(e.hash, prefix):
-                yield file_info(snap, p, f)
-        else:
-            for f in ctx.store.trees.iter_dir(e.hash):
-                yield file_info(snap, prefix + f.name, f)
+    if recursive:
+        for p, f in ctx.store.trees.walk(e.hash, prefix):
+            yield file_info(snap, p, f)
+    else:
+        for f in ctx.store.trees.iter_dir(e.hash):
+            yield file_info(snap, prefix + f.name, f)
 
 
 _GLOB_MAGIC = re.compile(r"[*?\[]")
@@ -170,8 +168,7 @@ def glob_files(ctx: Context, snap: Snapshot, pattern: str) -> Iterator[FileInfo]
     if not parts:
         yield file_info(snap, "", entry_at(ctx, snap, ""))
         return
-    with storage_errors():
-        yield from _glob(ctx, snap, snap.tree, "", parts)
+    yield from _glob(ctx, snap, snap.tree, "", parts)
 
 
 def _glob(ctx: Context, snap: Snapshot, tree: str, prefix: str, parts: list[str]) -> Iterator[FileInfo]:
@@ -201,16 +198,15 @@ def _glob(ctx: Context, snap: Snapshot, tree: str, prefix: str, parts: list[str]
 
 
 def diff_snapshots(ctx: Context, a: Snapshot, b: Snapshot) -> Iterator[DiffInfo]:
-    with storage_errors():
-        for d in ctx.store.diff(a.tree, b.tree):
-            yield DiffInfo(
-                "/" + d.path,
-                d.status,
-                d.old.size if d.old else None,
-                d.new.size if d.new else None,
-                d.old.hash if d.old else None,
-                d.new.hash if d.new else None,
-            )
+    for d in ctx.store.diff(a.tree, b.tree):
+        yield DiffInfo(
+            "/" + d.path,
+            d.status,
+            d.old.size if d.old else None,
+            d.new.size if d.new else None,
+            d.old.hash if d.old else None,
+            d.new.hash if d.new else None,
+        )
 
 
 def check_put_path(path: str) -> str:

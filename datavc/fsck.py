@@ -52,7 +52,7 @@ def fsck(ctx: Context) -> FsckInfo:
     seen: set[str] = set()
     checked = 0
     nbytes = 0
-    store = ctx.store
+    store = ctx.raw_store  # storage errors are findings here, not failures
 
     def note(bad: list[str], oid: str) -> None:
         if oid not in corrupt and oid not in missing:

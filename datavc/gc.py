@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from datavc.context import Context, storage_errors
+from datavc.context import Context
 from datavc.db.models import Commit
 from datavc.info import GcInfo
 
@@ -49,30 +49,29 @@ def gc(ctx: Context, *, dry_run: bool = False, grace: timedelta = DEFAULT_GRACE)
     cutoff = time.time() - grace.total_seconds()
     reachable: set[str] = set()
     marked: set[str] = set()
-    with storage_errors():
-        pending = _roots(ctx)
-        while pending:
-            for root in pending:
-                for oid, _ in ctx.store.trees.iter_objects(root, marked):
-                    reachable.add(oid)
-            pending = _roots(ctx) - marked
-        total = kept = deleted = freed = 0
-        backend = ctx.store.backend
-        for oid, mtime, size in backend.iter_stat():
-            total += 1
-            if oid in reachable:
+    pending = _roots(ctx)
+    while pending:
+        for root in pending:
+            for oid, _ in ctx.store.trees.iter_objects(root, marked):
+                reachable.add(oid)
+        pending = _roots(ctx) - marked
+    total = kept = deleted = freed = 0
+    backend = ctx.store.backend
+    for oid, mtime, size in backend.iter_stat():
+        total += 1
+        if oid in reachable:
+            continue
+        if mtime >= cutoff:
+            kept += 1
+            continue
+        if not dry_run:
+            again = backend.mtime(oid)
+            if again is None:
                 continue
-            if mtime >= cutoff:
+            if again >= cutoff:
                 kept += 1
                 continue
-            if not dry_run:
-                again = backend.mtime(oid)
-                if again is None:
-                    continue
-                if again >= cutoff:
-                    kept += 1
-                    continue
-                backend.delete(oid)
-            deleted += 1
-            freed += size
+            backend.delete(oid)
+        deleted += 1
+        freed += size
     return GcInfo(dry_run, total, total - deleted - kept, deleted, freed, kept)

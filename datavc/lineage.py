@@ -11,7 +11,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datavc.context import Context, storage_errors
+from datavc.context import Context
 from datavc.db.models import Commit, Datum, Job, Pipeline, Provenance, Repo
 from datavc.errors import InvalidArgument, PathNotFound
 from datavc.info import LineageInfo, LineageNode
@@ -67,20 +67,19 @@ def lineage(
             norm = check_path(path)
             if not norm:
                 raise InvalidArgument("lineage of a path needs a file path, not the root")
-            with storage_errors():
-                if ctx.store.get_entry(start.tree, norm) is None:
-                    raise PathNotFound(f"{repo}@{ref}:/{norm} not found")
-                if start.job_id is not None:
-                    rows = s.execute(
-                        select(Datum.datum_hash, Datum.output_tree, Datum.key).where(
-                            Datum.job_id == start.job_id
-                        )
-                    ).all()
-                    for dh, tree, key in rows:
-                        if tree is not None and ctx.store.get_entry(tree, norm) is not None:
-                            datum_id = dh
-                            sources = tuple(tuple(x) for x in json.loads(key))
-                            break
+            if ctx.store.get_entry(start.tree, norm) is None:
+                raise PathNotFound(f"{repo}@{ref}:/{norm} not found")
+            if start.job_id is not None:
+                rows = s.execute(
+                    select(Datum.datum_hash, Datum.output_tree, Datum.key).where(
+                        Datum.job_id == start.job_id
+                    )
+                ).all()
+                for dh, tree, key in rows:
+                    if tree is not None and ctx.store.get_entry(tree, norm) is not None:
+                        datum_id = dh
+                        sources = tuple(tuple(x) for x in json.loads(key))
+                        break
     return LineageInfo(root, direction, tuple(nodes.values()), tuple(edges), norm, datum_id, sources)
 
 

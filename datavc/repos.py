@@ -7,8 +7,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
-from datavc.db.models import Branch, BranchHistory, Commit, Provenance, Repo
+from datavc.db.models import Branch, Commit, Provenance, Repo
 from datavc.errors import AlreadyExists, Conflict, RepoNotFound
+from datavc.heads import set_if_equals
 from datavc.info import RepoInfo
 from datavc.names import check_name
 
@@ -64,18 +65,10 @@ def create_repo(ctx: Context, name: str, description: str = "") -> RepoInfo:
             s.add(repo)
             s.flush()
             s.add(Branch(repo_id=repo.id, name=DEFAULT_BRANCH, head_id=None, created_at=t))
-            s.add(
-                BranchHistory(
-                    repo_id=repo.id,
-                    branch=DEFAULT_BRANCH,
-                    old_head=None,
-                    new_head=None,
-                    who=ctx.user,
-                    why="create repo",
-                    at=t,
-                )
-            )
             s.flush()
+            why = "create repo"
+            if not set_if_equals(s, repo.id, DEFAULT_BRANCH, None, None, who=ctx.user, why=why, at=t):
+                raise AssertionError("a branch created in this transaction cannot have moved")
             return _info(s, repo)
     except IntegrityError as err:  # lost a race with another creator
         raise AlreadyExists(f"repo {name!r} already exists") from err

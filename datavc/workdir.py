@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datavc.commits import one_shot
-from datavc.context import Context, storage_errors
+from datavc.context import Context
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
 from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
@@ -199,29 +199,27 @@ def checkout(
                         f"{root} has local changes (/{dirty[0]} {dirty[1]}): "
                         "commit them first, or use --force"
                     )
-            with storage_errors():
-                for d in ctx.store.diff(old.tree, snap.tree):
-                    target = root / d.path
-                    if d.new is None:
-                        target.unlink(missing_ok=True)
-                        co.db.execute("DELETE FROM files WHERE key = ?", (_key(d.path),))
-                        _prune_empty(target.parent, root)
-                        deleted += 1
-                    else:
-                        _export(ctx, co, d.path, d.new)
-                        written += 1
-                        if progress is not None:
-                            progress(d.new.size)
+            for d in ctx.store.diff(old.tree, snap.tree):
+                target = root / d.path
+                if d.new is None:
+                    target.unlink(missing_ok=True)
+                    co.db.execute("DELETE FROM files WHERE key = ?", (_key(d.path),))
+                    _prune_empty(target.parent, root)
+                    deleted += 1
+                else:
+                    _export(ctx, co, d.path, d.new)
+                    written += 1
+                    if progress is not None:
+                        progress(d.new.size)
         else:
             if root.exists() and any(root.iterdir()):
                 raise InvalidArgument(f"{root} is not empty and not a datavc checkout")
             root.mkdir(parents=True, exist_ok=True)
-            with storage_errors():
-                for rel, e in ctx.store.trees.walk(snap.tree):
-                    _export(ctx, co, rel, e)
-                    written += 1
-                    if progress is not None:
-                        progress(e.size)
+            for rel, e in ctx.store.trees.walk(snap.tree):
+                _export(ctx, co, rel, e)
+                written += 1
+                if progress is not None:
+                    progress(e.size)
         co.db.commit()
         co.save(_State(home, repo, ref if is_branch else None, snap.commit, snap.tree))
         total = co.db.execute("SELECT count(*) FROM files").fetchone()[0]
@@ -296,7 +294,7 @@ def commit_workdir(
             raise InvalidArgument("nothing to commit: the checkout has no changes")
         changes: dict[str, Entry | None] = {}
         stats: dict[str, os.stat_result] = {}
-        with storage_errors(), ctx.store.writer() as w:
+        with ctx.store.writer() as w:
             for rel, kind, s in sorted(pending, key=lambda p: tree_order(p[0])):
                 if kind == "deleted":
                     changes[rel] = None
@@ -320,15 +318,14 @@ def commit_workdir(
         co.db.commit()
         if rebase and head.commit != st.commit:
             # Bring the other writers' changes into the checkout too.
-            with storage_errors():
-                for d in ctx.store.diff(st.tree, head.tree):
-                    if d.path in changes:
-                        continue
-                    if d.new is None:
-                        (co.root / d.path).unlink(missing_ok=True)
-                        co.db.execute("DELETE FROM files WHERE key = ?", (_key(d.path),))
-                    else:
-                        _export(ctx, co, d.path, d.new)
+            for d in ctx.store.diff(st.tree, head.tree):
+                if d.path in changes:
+                    continue
+                if d.new is None:
+                    (co.root / d.path).unlink(missing_ok=True)
+                    co.db.execute("DELETE FROM files WHERE key = ?", (_key(d.path),))
+                else:
+                    _export(ctx, co, d.path, d.new)
             co.db.commit()
         co.save(_State(st.home, st.repo, st.branch, info.id, info.tree))
         return info

@@ -15,7 +15,7 @@ access hides a query.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -49,12 +49,19 @@ COMMIT_ID_LEN = 32
 TREE_ID_LEN = 64
 USER_LEN = 255
 
-COMMIT_STATES = ("open", "finished")
-PIPELINE_STATES = ("running", "stopped")
-JOB_STATES = ("created", "running", "success", "failure", "killed")
-DATUM_STATES = ("pending", "running", "success", "failed", "skipped")
+# Each state set twice: a Literal for signatures, a tuple for the CHECK constraint (mypy
+# checks the tuple against the Literal, so the two cannot drift apart).
+CommitState = Literal["open", "finished"]
+COMMIT_STATES: tuple[CommitState, ...] = ("open", "finished")
+PipelineState = Literal["running", "stopped"]
+PIPELINE_STATES: tuple[PipelineState, ...] = ("running", "stopped")
+JobState = Literal["created", "running", "success", "failure", "killed"]
+JOB_STATES: tuple[JobState, ...] = ("created", "running", "success", "failure", "killed")
+DatumState = Literal["pending", "running", "success", "failed", "skipped"]
+DATUM_STATES: tuple[DatumState, ...] = ("pending", "running", "success", "failed", "skipped")
 HASH_LEN = 64
-COMMIT_ORIGINS = ("user", "pipeline", "rollback")
+CommitOrigin = Literal["user", "pipeline", "rollback"]
+COMMIT_ORIGINS: tuple[CommitOrigin, ...] = ("user", "pipeline", "rollback")
 
 # SQLite makes only an INTEGER PRIMARY KEY an alias of the autoincrementing rowid.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")

@@ -14,8 +14,8 @@ from datavc.db.models import Commit, Datum, Job, Pipeline, PipelineInput, Repo
 from datavc.errors import AlreadyExists, InvalidArgument, NotFound, RepoNotFound
 from datavc.info import DatumInfo, JobInfo, PipelineInfo
 from datavc.pipelines.spec import PipelineSpec
-from datavc.pipelines.triggers import create_job, input_heads
 from datavc.repos import create_repo, get_repo
+from datavc.triggers import create_job, input_heads
 
 
 class PipelineNotFound(NotFound):

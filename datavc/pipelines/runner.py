@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from datavc.commits import abort_commit, edit_commit, finish_commit, start_commit
-from datavc.context import Context, now, storage_errors
+from datavc.context import Context, now
 from datavc.db.models import Commit, DatumResult, Job, Pipeline, Repo
 from datavc.db.models import Datum as DatumRow
 from datavc.errors import CommitFinished, CommitNotFound, Conflict, Integrity, InvalidArgument
@@ -125,7 +125,7 @@ def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
                 )
             changes[path] = e
             owner[path] = dh
-    with storage_errors(), ctx.store.writer() as w:
+    with ctx.store.writer() as w:
         return w.update_tree(w.empty_tree(), changes) if changes else w.empty_tree(), len(rows)
 
 
@@ -232,8 +232,7 @@ def load_job(ctx: Context, job_id: str) -> tuple[PipelineSpec, dict[str, str | N
 def job_datums(ctx: Context, spec: PipelineSpec, inputs: dict[str, str | None]) -> list[Datum]:
     """Every datum of a job (computed again from its input commits: deterministic)."""
     commits = _input_commits(ctx, spec, inputs)
-    with storage_errors():
-        return compute_datums(ctx.store.trees, spec, commits)
+    return compute_datums(ctx.store.trees, spec, commits)
 
 
 def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:

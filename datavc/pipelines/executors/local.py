@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from datavc.context import Context, storage_errors
+from datavc.context import Context
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.spec import PipelineSpec
 
@@ -56,20 +56,19 @@ def _secret(name: str) -> bool:
 def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
     """Copy a datum's input files into ``in_dir/<input>/<path>``."""
     store = ctx.store
-    with storage_errors():
-        for f in datum.files:
-            base = in_dir / f.input
-            if f.entry.is_dir:
-                target = base / f.path if f.path else base
-                target.mkdir(parents=True, exist_ok=True)
-                for rel, e in store.trees.walk(f.entry.hash):
-                    dest = target / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    store.export(e, dest)
-            else:
-                dest = base / f.path
+    for f in datum.files:
+        base = in_dir / f.input
+        if f.entry.is_dir:
+            target = base / f.path if f.path else base
+            target.mkdir(parents=True, exist_ok=True)
+            for rel, e in store.trees.walk(f.entry.hash):
+                dest = target / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                store.export(f.entry, dest)
+                store.export(e, dest)
+        else:
+            dest = base / f.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            store.export(f.entry, dest)
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: bytes, log: IO[bytes], timeout: float) -> int:
@@ -171,7 +170,7 @@ def run_datum(
                     log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {err.strerror}\n".encode())
             logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
             if exit_code == 0:
-                with storage_errors(), ctx.store.writer() as w:
+                with ctx.store.writer() as w:
                     tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, 0, logs, time.monotonic() - started, tree)
         finally:

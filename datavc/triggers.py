@@ -1,7 +1,9 @@
-"""Durable triggers: a finished commit on a branch a pipeline reads creates its job in the same transaction.
+"""Durable triggers: a head move on a branch a pipeline reads creates its job in the same transaction.
 
 Nothing is lost when no scheduler runs, and nothing runs twice: the job row is the
-trigger, written atomically with the branch move that caused it.
+trigger, written atomically with the branch move that caused it. This module sits
+beside the metadata (it only reads and writes rows), below the services that move
+heads (``heads.py``) and below the pipeline service that creates jobs on demand.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from uuid import uuid4
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datavc.context import now
-from datavc.db.models import Branch, Job, Pipeline, PipelineInput
+from datavc.db.models import Branch, Job, Pipeline, PipelineInput, utcnow
 
 
 def input_heads(s: Session, pipeline_id: int) -> dict[str, str | None]:
@@ -44,7 +45,7 @@ def create_job(s: Session, pipeline: Pipeline, trigger: str | None, *, reprocess
         trigger_commit_id=trigger,
         inputs=json.dumps(heads, sort_keys=True),
         reprocess=reprocess,
-        created_at=now(),
+        created_at=utcnow(),
     )
     s.add(job)
     s.flush()

@@ -1,0 +1,61 @@
+"""Branch heads: the one way a head moves (compare-and-swap, reflog entry, pipeline triggers).
+
+Like dulwich's ``RefsContainer.set_if_equals`` and lakeFS's ``BranchUpdate``: a head moves
+from an expected value to a new one in a single conditional ``UPDATE``; the writer that
+loses the race learns it from the row count and decides what to do (retry, rebase,
+refuse). The same transaction appends the reflog entry (old, new, who, why, when) and
+records the jobs of the pipelines reading the branch, so a head never moves without
+its history and its triggers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, update
+from sqlalchemy.orm import Session
+
+from datavc.db.cas import cas
+from datavc.db.models import Branch, BranchHistory, utcnow
+from datavc.triggers import on_commit_finished
+
+
+def head_is(expected: str | None) -> ColumnElement[bool]:
+    """SQL condition: the branch head equals ``expected`` (NULL-safe)."""
+    return Branch.head_id.is_(None) if expected is None else Branch.head_id == expected
+
+
+def set_if_equals(
+    s: Session,
+    repo_id: int,
+    branch: str,
+    old: str | None,
+    new: str | None,
+    *,
+    who: str,
+    why: str,
+    at: datetime | None = None,
+) -> bool:
+    """Move ``branch``'s head from ``old`` to ``new`` if it still is ``old``.
+
+    On success (True) the move is in the reflog and, when the head now points at a
+    different commit, every running pipeline reading the branch has a new job, all in
+    the caller's transaction. On a lost race (False) nothing is written.
+    """
+    moved = cas(
+        s,
+        update(Branch)
+        .where(Branch.repo_id == repo_id, Branch.name == branch, head_is(old))
+        .values(head_id=new),
+    )
+    if not moved:
+        return False
+    s.add(
+        BranchHistory(
+            repo_id=repo_id, branch=branch, old_head=old, new_head=new, who=who, why=why, at=at or utcnow()
+        )
+    )
+    s.flush()
+    if new is not None and new != old:
+        on_commit_finished(s, repo_id, branch, new)
+    return True
