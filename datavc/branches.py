@@ -73,7 +73,7 @@ def delete_branch(ctx: Context, repo_name: str, name: str) -> None:
         repo = get_repo(s, repo_name)
         br = get_branch(s, repo, name)
         if not set_if_equals(s, repo.id, name, br.head_id, None, who=ctx.user, why="delete branch"):
-            raise BranchMoved(f"branch {name!r} moved during the delete; try again")
+            raise BranchMoved(repo_name, name, f"branch {name!r} moved during the delete; try again")
         s.delete(br)
 
 
@@ -87,7 +87,7 @@ def reset_branch(ctx: Context, repo_name: str, name: str, to: str, *, why: str =
             raise Conflict(f"commit {target.id} is still open; finish it first")
         # A moved head triggers pipelines like a new commit does (set_if_equals does that).
         if not set_if_equals(s, repo.id, name, br.head_id, target.id, who=ctx.user, why=f"{why} to {to}"):
-            raise BranchMoved(f"branch {name!r} moved during the reset; try again")
+            raise BranchMoved(repo_name, name, f"branch {name!r} moved during the reset; try again")
         s.refresh(br)
         return _branch_info(repo, br)
 
@@ -148,5 +148,5 @@ def delete_tag(ctx: Context, repo_name: str, name: str) -> None:
         repo = get_repo(s, repo_name)
         tag = s.scalars(select(Tag).where(Tag.repo_id == repo.id, Tag.name == name)).one_or_none()
         if tag is None:
-            raise TagNotFound(f"tag {name!r} not found in repo {repo_name!r}")
+            raise TagNotFound(repo_name, name)
         s.delete(tag)

@@ -72,7 +72,9 @@ def open_commit(s: Session, repo: Repo, commit_id: str) -> Commit:
     """
     c = resolve(s, repo, commit_id)
     if c.state != "open":
-        raise CommitFinished(f"commit {c.id} is finished; start a new commit to change {repo.name!r}")
+        raise CommitFinished(
+            repo.name, c.id, f"commit {c.id} is finished; start a new commit to change {repo.name!r}"
+        )
     return c
 
 
@@ -271,7 +273,9 @@ class _LostRace(Exception):
 def _rebase(ctx: Context, repo_name: str, f: _Finishing, mode: Mode) -> None:
     """The branch moved: carry this commit's changes over to the new head (or refuse, or keep the tree)."""
     if mode == "strict":
-        raise BranchMoved(f"{repo_name}@{f.branch} moved since commit {f.commit[:12]} started")
+        raise BranchMoved(
+            repo_name, f.branch, f"{repo_name}@{f.branch} moved since commit {f.commit[:12]} started"
+        )
     if mode == "exact":
         new_tree = f.tree
     else:

@@ -81,7 +81,7 @@ def load(home: Path) -> StoreConfig:
     try:
         doc = json.loads((home / CONFIG).read_text())
     except FileNotFoundError:
-        raise StoreNotFound(f"no datavc store in {home} (run 'datavc init')") from None
+        raise StoreNotFound(str(home), f"no datavc store in {home} (run 'datavc init')") from None
     except (OSError, ValueError) as err:
         raise InvalidArgument(f"cannot read {home / CONFIG}: {err}") from None
     return StoreConfig(
@@ -112,4 +112,6 @@ def find(path: str | os.PathLike[str] | None = None) -> StoreConfig:
                 home = None
             if home:
                 return load(Path(home))
-    raise StoreNotFound(f"no datavc store in {cwd} or any parent (run 'datavc init', or set {HOME_ENV})")
+    raise StoreNotFound(
+        str(cwd), f"no datavc store in {cwd} or any parent (run 'datavc init', or set {HOME_ENV})"
+    )

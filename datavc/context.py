@@ -78,7 +78,7 @@ def storage_errors() -> Iterator[None]:
     except serr.InvalidInput as err:
         raise errors.InvalidArgument(str(err)) from err
     except serr.CorruptObject as err:
-        raise errors.CorruptData(str(err)) from err
+        raise errors.CorruptData(str(err), err.oid) from err
     except serr.ObjectNotFound as err:
         raise errors.Integrity(f"stored data is missing: {err}") from err
     except serr.BackendUnavailable as err:

@@ -72,45 +72,89 @@ class PipelineFailed(DatavcError):
     category = "pipeline failed"
 
 
-# Specific errors name the thing; callers catch the category.
+# Specific errors name the thing and carry it as fields (as storage's ``CorruptObject``
+# carries ``oid``, ``expected``, ``actual``); callers catch the category. ``message``
+# replaces the default text where the raiser knows more.
 class RepoNotFound(NotFound):
-    pass
+    def __init__(self, repo: str, message: str | None = None) -> None:
+        super().__init__(message or f"repo {repo!r} not found")
+        self.repo = repo
 
 
 class BranchNotFound(NotFound):
-    pass
+    def __init__(self, repo: str, branch: str, message: str | None = None) -> None:
+        super().__init__(message or f"branch {branch!r} not found in repo {repo!r}")
+        self.repo = repo
+        self.branch = branch
 
 
 class TagNotFound(NotFound):
-    pass
+    def __init__(self, repo: str, tag: str, message: str | None = None) -> None:
+        super().__init__(message or f"tag {tag!r} not found in repo {repo!r}")
+        self.repo = repo
+        self.tag = tag
 
 
 class CommitNotFound(NotFound):
-    pass
+    def __init__(self, repo: str, commit: str, message: str | None = None) -> None:
+        super().__init__(message or f"commit {commit} not found in repo {repo!r}")
+        self.repo = repo
+        self.commit = commit
 
 
 class PathNotFound(NotFound):
-    pass
+    def __init__(self, path: str, message: str | None = None) -> None:
+        super().__init__(message or f"/{path} not found")
+        self.path = path
 
 
 class StoreNotFound(NotFound):
-    pass
+    def __init__(self, home: str, message: str | None = None) -> None:
+        super().__init__(message or f"no datavc store in {home}")
+        self.home = home
+
+
+class PipelineNotFound(NotFound):
+    def __init__(self, pipeline: str, message: str | None = None) -> None:
+        super().__init__(message or f"pipeline {pipeline!r} not found")
+        self.pipeline = pipeline
+
+
+class JobNotFound(NotFound):
+    def __init__(self, job: str, message: str | None = None) -> None:
+        super().__init__(message or f"job {job} not found")
+        self.job = job
 
 
 class AmbiguousRef(InvalidArgument):
-    pass
+    def __init__(self, repo: str, ref: str, message: str | None = None) -> None:
+        super().__init__(message or f"ref {ref!r} is ambiguous in repo {repo!r}")
+        self.repo = repo
+        self.ref = ref
 
 
 class CommitFinished(Conflict):
-    pass
+    def __init__(self, repo: str, commit: str, message: str | None = None) -> None:
+        super().__init__(message or f"commit {commit} of repo {repo!r} is finished")
+        self.repo = repo
+        self.commit = commit
 
 
 class BranchMoved(Conflict):
-    pass
+    def __init__(self, repo: str, branch: str, message: str | None = None) -> None:
+        super().__init__(message or f"{repo}@{branch} moved")
+        self.repo = repo
+        self.branch = branch
 
 
 class CorruptData(Integrity):
-    pass
+    def __init__(self, message: str, oid: str | None = None) -> None:
+        super().__init__(message)
+        self.oid = oid  # the corrupt object, when one is known
+
+
+class JobFailed(PipelineFailed):
+    """A job cannot produce its output commit (a datum failed, outputs clash, an input is gone)."""
 
 
 CATEGORIES: tuple[type[DatavcError], ...] = (

@@ -62,7 +62,7 @@ def entry_at(ctx: Context, snap: Snapshot, path: str) -> Entry:
     """
     e = ctx.store.get_entry(snap.tree, path)
     if e is None:
-        raise PathNotFound(f"{snap.repo}@{snap.commit[:12]}:/{path} not found")
+        raise PathNotFound(path, f"{snap.repo}@{snap.commit[:12]}:/{path} not found")
     return e
 
 
@@ -106,7 +106,7 @@ def edit_delete(paths: list[str]) -> TreeEdit:
             if not p:
                 raise InvalidArgument("cannot delete the root directory; delete the paths inside it")
             if w.trees.get(tree, p) is None:
-                raise PathNotFound(f"/{p} not found")
+                raise PathNotFound(p)
             changes[p] = None
         return w.update_tree(tree, changes)
 

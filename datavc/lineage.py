@@ -68,12 +68,10 @@ def lineage(
             if not norm:
                 raise InvalidArgument("lineage of a path needs a file path, not the root")
             if ctx.store.get_entry(start.tree, norm) is None:
-                raise PathNotFound(f"{repo}@{ref}:/{norm} not found")
+                raise PathNotFound(norm, f"{repo}@{ref}:/{norm} not found")
             if start.job_id is not None:
                 rows = s.execute(
-                    select(Datum.datum_hash, Datum.output_tree, Datum.key).where(
-                        Datum.job_id == start.job_id
-                    )
+                    select(Datum.datum_hash, Datum.output_tree, Datum.key).where(Datum.job_id == start.job_id)
                 ).all()
                 for dh, tree, key in rows:
                     if tree is not None and ctx.store.get_entry(tree, norm) is not None:

@@ -18,14 +18,14 @@ def get_branch(s: Session, repo: Repo, name: str) -> Branch:
     """
     br = s.scalars(select(Branch).where(Branch.repo_id == repo.id, Branch.name == name)).one_or_none()
     if br is None:
-        raise BranchNotFound(f"branch {name!r} not found in repo {repo.name!r}")
+        raise BranchNotFound(repo.name, name)
     return br
 
 
 def get_commit(s: Session, repo: Repo, commit_id: str) -> Commit:
     c = s.get(Commit, commit_id)
     if c is None or c.repo_id != repo.id:
-        raise CommitNotFound(f"commit {commit_id} not found in repo {repo.name!r}")
+        raise CommitNotFound(repo.name, commit_id)
     return c
 
 
@@ -65,7 +65,9 @@ def _base(s: Session, repo: Repo, expr: RefExpr, text: str) -> Commit:
         )
         if len(found) > 1:
             raise AmbiguousRef(
-                f"commit prefix {expr.base!r} is ambiguous in repo {repo.name!r}: use more characters"
+                repo.name,
+                text,
+                f"commit prefix {expr.base!r} is ambiguous in repo {repo.name!r}: use more characters",
             )
         if found:
             return found[0]

@@ -25,7 +25,7 @@ def get_repo(s: Session, name: str) -> Repo:
     check_name(name, "repo")
     repo = s.scalars(select(Repo).where(Repo.name == name)).one_or_none()
     if repo is None:
-        raise RepoNotFound(f"repo {name!r} not found")
+        raise RepoNotFound(name)
     return repo
 
 

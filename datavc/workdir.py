@@ -25,6 +25,7 @@ from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
 from datavc.refs import get_branch
 from datavc.repos import get_repo
+from storage.errors import InvalidInput
 from storage.model import Entry, check_name
 from storage.tree import tree_order
 
@@ -108,7 +109,7 @@ def _walk_local(root: Path, prefix: str = "") -> Iterator[tuple[str, os.stat_res
             continue
         try:
             check_name(d.name)
-        except Exception as err:
+        except InvalidInput as err:
             raise InvalidArgument(f"{d.path!r}: file name is not valid UTF-8") from err
         rel = prefix + d.name
         st = os.stat(d.path)
@@ -286,8 +287,10 @@ def commit_workdir(
         head = snapshot(ctx, st.repo, st.branch)
         if head.commit != st.commit and not rebase:
             raise BranchMoved(
+                st.repo,
+                st.branch,
                 f"{st.repo}@{st.branch} moved since this checkout ({st.commit[:12]} -> {head.commit[:12]}): "
-                "use --rebase to apply your changes on top"
+                "use --rebase to apply your changes on top",
             )
         pending = list(_changes(ctx, co))
         if not pending:

@@ -10,26 +10,26 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
+from datavc.db.cas import updated
 from datavc.db.models import Commit, Datum, Job, Pipeline, PipelineInput, Repo
-from datavc.errors import AlreadyExists, InvalidArgument, NotFound, RepoNotFound
+from datavc.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    JobNotFound,
+    NotFound,
+    PipelineNotFound,
+    RepoNotFound,
+)
 from datavc.info import DatumInfo, JobInfo, PipelineInfo
 from datavc.pipelines.spec import PipelineSpec
 from datavc.repos import create_repo, get_repo
 from datavc.triggers import create_job, input_heads
 
 
-class PipelineNotFound(NotFound):
-    pass
-
-
-class JobNotFound(NotFound):
-    pass
-
-
 def get_pipeline(s: Session, name: str) -> Pipeline:
     p = s.scalars(select(Pipeline).where(Pipeline.name == name)).one_or_none()
     if p is None:
-        raise PipelineNotFound(f"pipeline {name!r} not found")
+        raise PipelineNotFound(name)
     return p
 
 
@@ -71,7 +71,9 @@ def _check_inputs(s: Session, spec: PipelineSpec, name: str) -> list[tuple[str, 
         try:
             repo = get_repo(s, pfs.repo)
         except RepoNotFound:
-            raise RepoNotFound(f"pipeline {name!r}: input repo {pfs.repo!r} does not exist") from None
+            raise RepoNotFound(
+                pfs.repo, f"pipeline {name!r}: input repo {pfs.repo!r} does not exist"
+            ) from None
         out.append((pfs.name, repo.id, pfs.branch))
     # A cycle: some input repo is (transitively) derived from this pipeline's output.
     downstream = _downstream_pipelines(s, name)
@@ -235,7 +237,7 @@ def get_job(s: Session, job_id: str) -> Job:
     if len(found) > 1:
         raise InvalidArgument(f"job id prefix {job_id!r} is ambiguous")
     if not found:
-        raise JobNotFound(f"job {job_id} not found")
+        raise JobNotFound(job_id)
     return found[0]
 
 
@@ -362,9 +364,9 @@ def kill_pending(ctx: Context, pipeline: str) -> int:
     """Mark a pipeline's created jobs killed (used when deleting or stopping for good)."""
     with ctx.db.write() as s:
         p = get_pipeline(s, pipeline)
-        res = s.execute(
+        return updated(
+            s,
             update(Job)
             .where(Job.pipeline_id == p.id, Job.state == "created")
-            .values(state="killed", finished_at=now())
+            .values(state="killed", finished_at=now()),
         )
-        return int(res.rowcount)  # type: ignore[attr-defined]

@@ -14,24 +14,36 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
-from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from datavc.commits import abort_commit, edit_commit, finish_commit, start_commit
 from datavc.context import Context, now
+from datavc.db.cas import cas
 from datavc.db.models import Commit, DatumResult, Job, Pipeline, Repo
 from datavc.db.models import Datum as DatumRow
-from datavc.errors import CommitFinished, CommitNotFound, Conflict, Integrity, InvalidArgument
-from datavc.errors import Conflict as PathConflictError
+from datavc.errors import (
+    BackendUnavailable,
+    CommitFinished,
+    CommitNotFound,
+    Conflict,
+    DatavcError,
+    Integrity,
+    InvalidArgument,
+    JobFailed,
+    JobNotFound,
+)
 from datavc.pipelines.datums import Commits, Datum, compute_datums
-from datavc.pipelines.executors import Executor
-from datavc.pipelines.executors.local import LocalExecutor, Outcome
+from datavc.pipelines.executors import Executor, Outcome
 from datavc.pipelines.spec import PipelineSpec
 from storage.model import Entry
+
+log = logging.getLogger(__name__)
 
 # A few heartbeats per lease (DATAVC_JOB_LEASE, default 30 s), so a live job is never reclaimed.
 HEARTBEAT_SECONDS = min(2.0, float(os.environ.get("DATAVC_JOB_LEASE", "30")) / 4)
@@ -39,10 +51,6 @@ HEARTBEAT_SECONDS = min(2.0, float(os.environ.get("DATAVC_JOB_LEASE", "30")) / 4
 
 class JobLost(Conflict):
     """This scheduler no longer owns the job (its lease expired and another took it over)."""
-
-
-class JobFailed(Exception):
-    """The job cannot produce an output commit (a datum failed, outputs clash...)."""
 
 
 def _input_commits(ctx: Context, spec: PipelineSpec, inputs: dict[str, str | None]) -> Commits:
@@ -129,9 +137,8 @@ def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
         return w.update_tree(w.empty_tree(), changes) if changes else w.empty_tree(), len(rows)
 
 
-def run_job(ctx: Context, job_id: str, worker: str, executor: Executor | None = None) -> str:
+def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
     """Run a job this worker has claimed; returns its final state (success or failure)."""
-    executor = executor or LocalExecutor()
     spec, inputs, pipeline_id, name, reprocess = load_job(ctx, job_id)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, job_id, worker, stop), daemon=True)
@@ -165,12 +172,19 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor | None = 
         return "success"
     except JobLost:
         return "lost"  # another scheduler owns it now and will finish it
-    except (JobFailed, InvalidArgument, Integrity, PathConflictError) as err:
+    except (JobFailed, InvalidArgument, Conflict) as err:
+        # The job's own fault (a datum failed, its outputs clash, a bad output path).
         try:
             _finish_job(ctx, job_id, pipeline_id, "failure", str(err), worker)
         except JobLost:
             return "lost"
         return "failure"
+    except (Integrity, BackendUnavailable):
+        # Not the job's fault: stored data is corrupt or missing, or a backend is down. The
+        # job goes back to the queue (it resumes once the store is repaired) and the
+        # scheduler stops with the error (datavc run: exit 6 or 7).
+        _release(ctx, job_id, worker)
+        raise
     finally:
         stop.set()
         beat.join(timeout=5)
@@ -220,9 +234,7 @@ def load_job(ctx: Context, job_id: str) -> tuple[PipelineSpec, dict[str, str | N
     with ctx.db.read() as s:
         job = s.get(Job, job_id)
         if job is None:
-            from datavc.pipelines.pipelines import JobNotFound
-
-            raise JobNotFound(f"job {job_id} not found")
+            raise JobNotFound(job_id)
         pipeline = s.get(Pipeline, job.pipeline_id)
         assert pipeline is not None
         spec = PipelineSpec.parse(job.spec, fmt="json")
@@ -273,12 +285,13 @@ def _commit_output(
 def _mark_finished(
     s: Session, job_id: str, pipeline_id: int, state: str, message: str, output: str | None, worker: str
 ) -> None:
-    res = s.execute(
+    moved = cas(
+        s,
         update(Job)
         .where(Job.id == job_id, Job.state == "running", Job.worker == worker)
-        .values(state=state, finished_at=now(), message=message, output_commit_id=output)
+        .values(state=state, finished_at=now(), message=message, output_commit_id=output),
     )
-    if res.rowcount != 1:  # type: ignore[attr-defined]
+    if not moved:
         raise JobLost(f"job {job_id} is no longer running here (it was reclaimed or killed)")
     s.execute(
         update(Pipeline)
@@ -307,6 +320,24 @@ def _abort_stale_output_commits(ctx: Context, repo: str, job_id: str) -> None:
             pass
 
 
+def _release(ctx: Context, job_id: str, worker: str) -> None:
+    """Put a job this worker runs back to ``created`` so another run picks it up at once.
+
+    If the database cannot be reached either, the lease puts it back later.
+    """
+    try:
+        with ctx.db.write() as s:
+            if cas(
+                s,
+                update(Job)
+                .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
+                .values(state="created", worker=None),
+            ):
+                s.execute(update(Pipeline).where(Pipeline.running_job == job_id).values(running_job=None))
+    except DatavcError as err:
+        log.warning("job %s stays claimed until its lease expires: %s", job_id, err)
+
+
 def _heartbeat(ctx: Context, job_id: str, worker: str, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_SECONDS):
         try:
@@ -316,12 +347,6 @@ def _heartbeat(ctx: Context, job_id: str, worker: str, stop: threading.Event) ->
                     .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
                     .values(heartbeat_at=now())
                 )
-        except Exception:
-            continue
-
-
-def scratch_dir(ctx: Context) -> Path:
-    """Where datums of this store run (beside the store when it has a home)."""
-    import tempfile
-
-    return Path(ctx.home) / "scratch" if ctx.home else Path(tempfile.gettempdir()) / "datavc-scratch"
+        except (DatavcError, SQLAlchemyError) as err:
+            # One missed beat is harmless (the lease is several beats long); keep beating.
+            log.warning("heartbeat of job %s failed: %s", job_id, err)

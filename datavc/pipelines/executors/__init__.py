@@ -10,16 +10,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from datavc.context import Context
     from datavc.pipelines.datums import Datum
-    from datavc.pipelines.executors.local import Outcome
     from datavc.pipelines.spec import PipelineSpec
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a datum ended after all its tries."""
+
+    ok: bool
+    tries: int
+    exit_code: int | None
+    logs: str
+    duration: float
+    output_tree: str | None
+
+
 class Executor(Protocol):
+    """Runs a job's datums; the runner records what they did (the interface every executor has)."""
+
     name: str
 
     def run(
@@ -42,8 +56,7 @@ def executor_for(ctx: Context, settings: dict[str, Any] | None = None) -> Execut
     cfg = dict(settings or {})
     kind = os.environ.get("DATAVC_EXECUTOR") or cfg.get("kind") or "local"
     if kind == "local":
-        from datavc.pipelines.executors.local import LocalExecutor
-        from datavc.pipelines.runner import scratch_dir
+        from datavc.pipelines.executors.local import LocalExecutor, scratch_dir
 
         return LocalExecutor(scratch_dir(ctx))
     if kind == "kubernetes":

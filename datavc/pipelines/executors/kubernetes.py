@@ -26,7 +26,7 @@ from datavc.errors import BackendUnavailable, InvalidArgument
 if TYPE_CHECKING:
     from datavc.context import Context
     from datavc.pipelines.datums import Datum
-    from datavc.pipelines.executors.local import Outcome
+    from datavc.pipelines.executors import Outcome
     from datavc.pipelines.spec import PipelineSpec
 
 MANAGED_BY = "datavc"

@@ -19,27 +19,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from datavc.context import Context
 from datavc.pipelines.datums import Datum
+from datavc.pipelines.executors import Outcome
 from datavc.pipelines.spec import PipelineSpec
 
 LOG_LIMIT = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a datum ended after all its tries."""
-
-    ok: bool
-    tries: int
-    exit_code: int | None
-    logs: str
-    duration: float
-    output_tree: str | None
+def scratch_dir(ctx: Context) -> Path:
+    """Where datums of this store run (beside the store when it has a home)."""
+    return Path(ctx.home) / "scratch" if ctx.home else Path(tempfile.gettempdir()) / "datavc-scratch"
 
 
 _SECRET_PREFIXES = ("DATAVC_", "AWS_", "PG", "KUBE")
