@@ -12,9 +12,9 @@ from tests.storage.helpers import corrupt_object
 SPEC = """\
 pipeline: {name: upper}
 input: {pfs: {repo: texts, glob: "/*"}}
-transform: {cmd: ["sh", "-c", "for f in \\"$DATAVC_IN\\"/texts/*; do tr a-z A-Z < \\"$f\\" > \\"$DATAVC_OUT/$(basename \\"$f\\")\\"; done"]}
+transform:
+  cmd: [sh, -c, 'for f in "$DATAVC_IN"/texts/*; do tr a-z A-Z < "$f" > "$DATAVC_OUT/${f##*/}"; done']
 """
-
 
 def test_corrupt_datum_output_exits_6_and_the_job_runs_again(store: Path, tmp_path: Path, run: Run) -> None:
     (tmp_path / "a.txt").write_text("alpha\n")
