@@ -20,6 +20,7 @@ raises :class:`datavc.errors.DatavcError` subclasses.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -34,7 +35,7 @@ from datavc import lineage as _lineage
 from datavc import rollback as _rollback
 from datavc.context import Context, storage_errors
 from datavc.db.session import Database
-from datavc.errors import Conflict, InvalidArgument
+from datavc.errors import Conflict, InvalidArgument, NotFound
 from datavc.info import (
     BranchInfo,
     CheckoutInfo,
@@ -53,13 +54,28 @@ from datavc.info import (
     TagInfo,
 )
 from datavc.names import check_path
+from storage.model import Entry
 from storage.store import ObjectStore
 
 # The pipeline methods import datavc.pipelines (pydantic, PyYAML) when called: every other
-# command starts about 0.2 s faster.
+# command starts about 0.2 s faster. mypy sees the real module; at run time ``_pl`` imports
+# it on first use.
 if TYPE_CHECKING:
+    from datavc.pipelines import pipelines as _pl
     from datavc.pipelines.scheduler import RunReport
     from datavc.pipelines.spec import PipelineSpec
+else:
+
+    class _LazyModule:
+        """A module imported at its first attribute access."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(importlib.import_module(self._name), attr)
+
+    _pl = _LazyModule("datavc.pipelines.pipelines")
 
 Source = bytes | BinaryIO | str | os.PathLike[str]
 Progress = Callable[[int], None]
@@ -265,10 +281,11 @@ class Client:
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
 
     def _existing_dir(self, repo: str, ref: str, path: str) -> str | None:
+        """The tree id of directory ``path`` at ``ref``, if there is one to merge into."""
         try:
             snap = files.snapshot(self._ctx, repo, ref)
-        except Exception:
-            return None
+        except (NotFound, InvalidArgument):
+            return None  # no such repo, ref or commit (yet): nothing to merge with; _apply says why
         e = self._ctx.store.get_entry(snap.tree, path)
         return e.hash if e is not None and e.is_dir else None
 
@@ -324,7 +341,12 @@ class Client:
         entry = self._file_entry(repo, ref, path)
         yield from self._ctx.store.iter_content(entry, start, length)
 
-    def _file_entry(self, repo: str, ref: str, path: str):  # type: ignore[no-untyped-def]
+    def _file_entry(self, repo: str, ref: str, path: str) -> Entry:
+        """The entry of the regular file ``path`` at ``ref``.
+
+        Raises:
+            PathNotFound; InvalidArgument: ``path`` is a directory.
+        """
         snap = files.snapshot(self._ctx, repo, ref)
         e = files.entry_at(self._ctx, snap, check_path(path))
         if e.is_dir:
@@ -449,8 +471,6 @@ class Client:
         With fields: ``create_pipeline(name="wc", input={"pfs": {...}}, transform={"cmd": [...]}, ...)``.
         Its output repo (named after it) is created, and a job over its inputs' current heads is queued.
         """
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.create_pipeline(self._ctx, _spec(spec, fields))
 
     def update_pipeline(
@@ -461,65 +481,43 @@ class Client:
         **fields: Any,
     ) -> PipelineInfo:
         """Replace a pipeline's spec (a new version); ``reprocess`` runs every datum again."""
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.update_pipeline(self._ctx, _spec(spec, fields), reprocess=reprocess)
 
     def list_pipelines(self) -> list[PipelineInfo]:
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.list_pipelines(self._ctx)
 
     def inspect_pipeline(self, name: str) -> PipelineInfo:
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.inspect_pipeline(self._ctx, name)
 
     def delete_pipeline(self, name: str) -> None:
         """Delete a pipeline and its job records; its output repo stays."""
-        from datavc.pipelines import pipelines as _pl
-
         _pl.delete_pipeline(self._ctx, name)
 
     def stop_pipeline(self, name: str) -> PipelineInfo:
         """No new jobs are triggered or run until :meth:`start_pipeline`."""
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.set_state(self._ctx, name, "stopped")
 
     def start_pipeline(self, name: str) -> PipelineInfo:
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.set_state(self._ctx, name, "running")
 
     def list_jobs(self, pipeline: str | None = None, limit: int | None = None) -> list[JobInfo]:
         """Jobs, newest first (of one pipeline, or all)."""
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.list_jobs(self._ctx, pipeline, limit)
 
     def inspect_job(self, job: str) -> JobInfo:
         """One job (a full id or a unique prefix of 6+ characters)."""
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.inspect_job(self._ctx, job)
 
     def wait_job(self, job: str, timeout: float | None = None) -> JobInfo:
         """Block until the job is done."""
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.wait_job(self._ctx, job, timeout=timeout)
 
     def list_datums(self, job: str) -> Iterator[DatumInfo]:
         """The job's datums: inputs, state, tries, exit code, duration."""
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.list_datums(self._ctx, job)
 
     def job_logs(self, job: str, datum: str | None = None) -> Iterator[tuple[str, str]]:
         """(datum id, logs of its last try) for every datum that ran, or for one datum."""
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.job_logs(self._ctx, job, datum)
 
     def run(
@@ -541,8 +539,6 @@ class Client:
 
     def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
         """Block until every job triggered by ``repo@branch``'s head, transitively downstream, is done."""
-        from datavc.pipelines import pipelines as _pl
-
         return _pl.wait_commit(self._ctx, repo, branch, timeout=timeout)
 
     def lineage(
