@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from storage.backends import open_backend
 from storage.backends.base import Backend
@@ -25,9 +25,7 @@ from storage.errors import CorruptObject, InvalidInput, ObjectNotFound, StoreCon
 from storage.hashing import XXH3_128, HashAlgorithm
 from storage.model import DataRef, DiffEntry, Entry, normalize_path
 from storage.tree import Trees, is_tree_object
-
-if TYPE_CHECKING:
-    from storage.writer import Writer
+from storage.writer import Writer
 
 CONFIG_NAME = "datavc-store.json"
 FORMAT = "datavc-objects"
@@ -164,9 +162,14 @@ class ObjectStore:
 
     def writer(self, *, parallelism: int | None = None) -> Writer:
         """A write batch: use as a context manager; everything is durable when it exits."""
-        from storage.writer import Writer
-
-        return Writer(self, parallelism=parallelism)
+        return Writer(
+            self.backend,
+            self.algorithm,
+            self.config.chunking,
+            self.config.pack_size,
+            self.get_object,
+            parallelism=parallelism,
+        )
 
     # ----- objects -----------------------------------------------------------
 
@@ -389,4 +392,3 @@ def _backend(
 
         backend = CachedBackend(backend, cache_dir, HashAlgorithm(algorithm))
     return backend
-

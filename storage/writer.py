@@ -18,15 +18,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-from storage.chunking import iter_chunks
+from storage.backends.base import Backend
+from storage.chunking import ChunkParams, iter_chunks
 from storage.errors import InvalidInput, StorageError
+from storage.hashing import HashAlgorithm
 from storage.model import FILE, DataRef, Entry, check_name, normalize_path
 from storage.tree import TreeBuilder, Trees, tree_order
-
-if TYPE_CHECKING:
-    from storage.store import ObjectStore
 
 _INFLIGHT_BYTES = 48 * 1024 * 1024
 _QUEUED_TREE_BYTES = 32 * 1024 * 1024
@@ -65,14 +64,29 @@ _Pending = tuple[str, Entry] | tuple[str, str, int, str, _Slot]
 
 
 class Writer:
-    """One batch of writes to an :class:`~storage.store.ObjectStore`; a context manager."""
+    """One batch of writes to an :class:`~storage.store.ObjectStore`; a context manager.
 
-    def __init__(self, store: ObjectStore, *, parallelism: int | None = None) -> None:
-        self.store = store
-        self.backend = store.backend
-        self.algorithm = store.algorithm
-        self.params = store.config.chunking
-        self.pack_size = store.config.pack_size
+    It is given what it needs rather than the store (as :class:`Trees` is given functions),
+    so the store module may import this one and not the other way round: the backend,
+    the hash algorithm and chunking settings of the store, and ``get``, the store's verified
+    read of an object.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        algorithm: HashAlgorithm,
+        chunking: ChunkParams,
+        pack_size: int,
+        get: Callable[[str], bytes],
+        *,
+        parallelism: int | None = None,
+    ) -> None:
+        self.backend = backend
+        self.algorithm = algorithm
+        self.params = chunking
+        self.pack_size = pack_size
+        self._get = get
         self.small_limit = self.params.min_size
         workers = parallelism or (4 if self.backend.cheap_exists else 16)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
@@ -212,7 +226,7 @@ class Writer:
     def _read(self, oid: str) -> bytes:
         data = self._queued_trees.get(oid)
         if data is None:
-            data = self.store.get_object(oid)
+            data = self._get(oid)
             self._known.add(oid)  # it exists: writing the same page again can be skipped
         return data
 
