@@ -13,8 +13,8 @@ ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
 # ---- build: a wheel of datavc and of every dependency --------------------------------------
 FROM ${PYTHON_IMAGE} AS build
 
-# Runtime extras not (yet) declared in pyproject.toml: the PostgreSQL driver and the
-# Kubernetes client used by the `kubernetes` executor.
+# Pinned here for a reproducible image: the PostgreSQL driver and the Kubernetes client
+# (the `kubernetes` extra, used by the `kubernetes` executor).
 ARG PSYCOPG_VERSION=3.3.9
 ARG KUBERNETES_VERSION=36.0.3
 
@@ -35,7 +35,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY datavc ./datavc
 COPY storage ./storage
-RUN pip wheel --wheel-dir /wheels . \
+RUN pip wheel --wheel-dir /wheels ".[kubernetes]" \
         "psycopg[binary]==${PSYCOPG_VERSION}" \
         "kubernetes==${KUBERNETES_VERSION}"
 
@@ -72,7 +72,7 @@ ENV VIRTUAL_ENV=/opt/datavc \
 # The wheels are bind-mounted from the build stage: they never become a layer of this image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python -m venv "$VIRTUAL_ENV" \
-    && pip install --no-index --find-links /wheels datavc "psycopg[binary]" kubernetes \
+    && pip install --no-index --find-links /wheels "datavc[kubernetes]" "psycopg[binary]" \
     && datavc --version
 
 COPY --chmod=0755 deploy/entrypoint.sh /usr/local/bin/datavc-entrypoint

@@ -113,16 +113,15 @@ _K8S_NEEDS = [
 
 
 def _check_kubernetes(settings: dict[str, Any]) -> list[Check]:
-    from datavc.pipelines.executors import executor_for
+    from datavc.pipelines.executors import kubernetes_executor
+    from datavc.pipelines.executors.kubernetes import EXTRA_HINT
 
     try:
         from kubernetes import client
     except ImportError:
-        return [
-            Check("kubernetes", False, "the kubernetes package is not installed", "pip install kubernetes")
-        ]
+        return [Check("kubernetes", False, "the kubernetes package is not installed", EXTRA_HINT)]
     try:
-        ex: Any = executor_for(None, settings)  # type: ignore[arg-type]
+        ex = kubernetes_executor(settings)
         batch, _ = ex.apis()
     except DatavcError as err:
         return [

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from datavc.context import Context
     from datavc.pipelines.datums import Datum
+    from datavc.pipelines.executors.kubernetes import KubernetesExecutor
     from datavc.pipelines.spec import PipelineSpec
 
 
@@ -60,14 +61,24 @@ def executor_for(ctx: Context, settings: dict[str, Any] | None = None) -> Execut
 
         return LocalExecutor(scratch_dir(ctx))
     if kind == "kubernetes":
-        from datavc.pipelines.executors.kubernetes import KubernetesExecutor
-
-        return KubernetesExecutor(
-            namespace=os.environ.get("DATAVC_K8S_NAMESPACE") or cfg.get("namespace") or "default",
-            secret=os.environ.get("DATAVC_K8S_SECRET") or cfg.get("secret") or "datavc-credentials",
-            image=os.environ.get("DATAVC_K8S_IMAGE") or cfg.get("image"),
-            unreachable_timeout=float(
-                os.environ.get("DATAVC_K8S_UNREACHABLE_TIMEOUT") or cfg.get("unreachable_timeout") or 300
-            ),
-        )
+        return kubernetes_executor(cfg)
     raise InvalidArgument(f"unknown executor {kind!r}: use 'local' or 'kubernetes'")
+
+
+def kubernetes_executor(settings: dict[str, Any]) -> KubernetesExecutor:
+    """The Kubernetes executor configured by ``settings`` and the environment.
+
+    Raises:
+        InvalidArgument: the optional ``kubernetes`` package is not installed.
+    """
+    from datavc.pipelines.executors.kubernetes import KubernetesExecutor
+
+    cfg = settings
+    return KubernetesExecutor(
+        namespace=os.environ.get("DATAVC_K8S_NAMESPACE") or cfg.get("namespace") or "default",
+        secret=os.environ.get("DATAVC_K8S_SECRET") or cfg.get("secret") or "datavc-credentials",
+        image=os.environ.get("DATAVC_K8S_IMAGE") or cfg.get("image"),
+        unreachable_timeout=float(
+            os.environ.get("DATAVC_K8S_UNREACHABLE_TIMEOUT") or cfg.get("unreachable_timeout") or 300
+        ),
+    )

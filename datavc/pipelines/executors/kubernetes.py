@@ -118,6 +118,24 @@ def _finished(job: Any) -> str | None:
     return None
 
 
+EXTRA_HINT = "pip install 'datavc[kubernetes]'"
+
+
+def require_client() -> None:
+    """Fail early, in one line, when the optional ``kubernetes`` package is not installed.
+
+    Raises:
+        InvalidArgument: the kubernetes executor was chosen but this installation lacks
+            the ``kubernetes`` extra (exit code 2: the setting cannot work here).
+    """
+    try:
+        import kubernetes  # noqa: F401
+    except ImportError as err:
+        raise InvalidArgument(
+            f"the kubernetes executor needs the kubernetes package, which is not installed: {EXTRA_HINT}"
+        ) from err
+
+
 class KubernetesExecutor:
     """Runs each job's datums as an Indexed Job's pods."""
 
@@ -142,6 +160,7 @@ class KubernetesExecutor:
         self.watch_timeout = watch_timeout
         self.unreachable_timeout = unreachable_timeout
         self._apis: tuple[Any, Any] | None = None
+        require_client()
 
     # ----- client ------------------------------------------------------------
 
