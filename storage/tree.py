@@ -21,7 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar, cast
 
 import xxhash
 
@@ -46,26 +46,57 @@ class Child(NamedTuple):
 
 
 Item = Entry | Child
+_I = TypeVar("_I", Entry, Child, Item)
+
+
+def _totals(items: Sequence[Item]) -> tuple[int, int, int]:
+    """(entries, files, bytes) below a page holding ``items``."""
+    n = files = size = 0
+    for it in items:
+        if isinstance(it, Child):
+            n += it.n
+            files += it.files
+        else:
+            n += 1
+            files += it.count
+        size += it.size
+    return n, files, size
 
 
 @dataclass(slots=True)
-class Page:
+class LeafPage:
+    """A page at height 0: the directory's entries themselves."""
+
     h: int
-    items: list[Item]
+    items: list[Entry]
     keys: list[str]
 
     def totals(self) -> tuple[int, int, int]:
-        """(entries, files, bytes) below this page."""
-        n = files = size = 0
-        for it in self.items:
-            if isinstance(it, Child):
-                n += it.n
-                files += it.files
-            else:
-                n += 1
-                files += it.count
-            size += it.size
-        return n, files, size
+        return _totals(self.items)
+
+
+@dataclass(slots=True)
+class InnerPage:
+    """A page above height 0: pointers to the pages one level below."""
+
+    h: int
+    items: list[Child]
+    keys: list[str]
+
+    def totals(self) -> tuple[int, int, int]:
+        return _totals(self.items)
+
+
+Page = LeafPage | InnerPage
+
+
+def _page(h: int, items: list[Item]) -> Page:
+    """The page of ``items`` built at height ``h`` (by our own builders, which keep the format's
+    invariant: entries at height 0, children above)."""
+    keys = [it.name for it in items]
+    if h == 0:
+        return LeafPage(h, cast(list[Entry], items), keys)
+    return InnerPage(h, cast(list[Child], items), keys)
 
 
 def is_tree_object(data: bytes) -> bool:
@@ -99,8 +130,10 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
     try:
         doc = json.loads(data[len(MAGIC) :])
         h = int(doc["h"])
-        items: list[Item] = []
+        if h < 0:
+            raise ValueError(f"negative height {h}")
         if h == 0:
+            items: list[Entry] = []
             new, ref = tuple.__new__, DataRef._make  # the fast paths of the NamedTuple constructors
             append = items.append
             for name, kind, size, hsh, extra in doc["i"]:
@@ -115,10 +148,11 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
                         refs = tuple(map(ref, zip(it, it, it, strict=True)))
                     append(new(Entry, (name, FILE, size, hsh, refs, 1)))
         else:
-            items = [Child(*c) for c in doc["i"]]
+            children = [Child(*c) for c in doc["i"]]
+            return InnerPage(h, children, [c.name for c in children])
     except (ValueError, KeyError, TypeError) as err:
         raise InvalidInput(f"tree object {oid} is malformed: {err}") from err
-    return Page(h, items, [it.name for it in items])
+    return LeafPage(h, items, [it.name for it in items])
 
 
 def _chunk(items: list[Item], h: int) -> tuple[list[list[Item]], list[Item]]:
@@ -132,7 +166,7 @@ def _chunk(items: list[Item], h: int) -> tuple[list[list[Item]], list[Item]]:
     return pages, items[start:]
 
 
-def _merge(items: Sequence[Item], changes: Sequence[tuple[str, Item | None]]) -> list[Item]:
+def _merge(items: Sequence[_I], changes: Sequence[tuple[str, _I | None]]) -> list[_I]:
     d = {it.name: it for it in items}
     for key, new in changes:
         if new is None:
@@ -142,7 +176,7 @@ def _merge(items: Sequence[Item], changes: Sequence[tuple[str, Item | None]]) ->
     return [d[k] for k in sorted(d)]
 
 
-Path = list[tuple[Page, int]]
+Path = list[tuple[InnerPage, int]]
 
 
 class Trees:
@@ -176,7 +210,7 @@ class Trees:
 
     def _write_page(self, h: int, items: list[Item]) -> Child:
         oid = self._write(encode_page(h, items))
-        page = Page(h, items, [it.name for it in items])
+        page = _page(h, items)
         self._remember(oid, page)
         n, files, size = page.totals()
         return Child(items[0].name if items else "", oid, n, files, size)
@@ -216,7 +250,7 @@ class Trees:
 
     def iter_dir(self, root: str) -> Iterator[Entry]:
         """The entries of one directory, in name order, streamed page by page."""
-        stack = [iter(self.load(root).items)]
+        stack: list[Iterator[Item]] = [iter(self.load(root).items)]
         while stack:
             it = next(stack[-1], None)
             if it is None:
@@ -229,17 +263,24 @@ class Trees:
     def lookup(self, root: str, name: str) -> Entry | None:
         """The entry called ``name`` in the directory ``root``."""
         page = self.load(root)
-        while page.h > 0:
+        while isinstance(page, InnerPage):
             idx = bisect_right(page.keys, name) - 1
             if idx < 0:
                 return None
-            page = self.load(page.items[idx].oid)  # type: ignore[union-attr]
+            page = self.load(page.items[idx].oid)
         i = bisect_left(page.keys, name)
         if i < len(page.keys) and page.keys[i] == name:
-            return page.items[i]  # type: ignore[return-value]
+            return page.items[i]
         return None
 
-    def update_dir(self, root: str, changes: Sequence[tuple[str, Item | None]]) -> str:
+    def _load_inner(self, oid: str) -> InnerPage:
+        """The page ``oid``, which its parent's height says is an inner page."""
+        page = self.load(oid)
+        if not isinstance(page, InnerPage):
+            raise InvalidInput(f"tree object {oid} is malformed: a leaf page where an inner page belongs")
+        return page
+
+    def update_dir(self, root: str, changes: Sequence[tuple[str, Entry | None]]) -> str:
         """Apply name-level ``changes`` (sorted by name; None deletes) to one directory.
 
         Rewrites only the pages that hold a changed name (plus at most one neighbour
@@ -248,13 +289,14 @@ class Trees:
         if not changes:
             return root
         page = self.load(root)
-        if page.h == 0 and len(page.items) <= SMALL_DIR:
-            return self.build_dir(_merge(page.items, changes))  # type: ignore[arg-type]
+        if isinstance(page, LeafPage) and len(page.items) <= SMALL_DIR:
+            return self.build_dir(_merge(page.items, changes))
         top = page.h
-        level_changes = list(changes)
+        level_changes: list[tuple[str, Item | None]] = list(changes)
         for h in range(top):
             level_changes = self._update_level(root, h, level_changes)
-        complete, rest = _chunk(_merge(page.items, level_changes), top)
+        top_items: Sequence[Item] = page.items
+        complete, rest = _chunk(_merge(top_items, level_changes), top)
         if rest:
             complete.append(rest)
         refs = [self._write_page(top, p) for p in complete]
@@ -262,8 +304,8 @@ class Trees:
             return self.empty()
         new_root = self._build_levels(refs, top + 1)
         new_page = self.load(new_root)
-        while new_page.h > 0 and len(new_page.items) == 1:
-            new_root = new_page.items[0].oid  # type: ignore[union-attr]
+        while isinstance(new_page, InnerPage) and len(new_page.items) == 1:
+            new_root = new_page.items[0].oid
             new_page = self.load(new_root)
         if new_page.h > 0 and new_page.totals()[0] <= SMALL_DIR:
             return self.build_dir(list(self.iter_dir(new_root)))
@@ -273,10 +315,10 @@ class Trees:
         """Frames from the root down to height h+1; the last frame points at the level-h page for key."""
         path: Path = []
         page = self.load(root)
-        while page.h > h:
+        while isinstance(page, InnerPage) and page.h > h:
             idx = max(bisect_right(page.keys, key) - 1, 0)
             path.append((page, idx))
-            page = self.load(page.items[idx].oid)  # type: ignore[union-attr]
+            page = self.load(page.items[idx].oid)
         return path
 
     def _next(self, path: Path, h: int) -> Path | None:
@@ -287,7 +329,7 @@ class Trees:
             if idx + 1 < len(page.items):
                 path[-1] = (page, idx + 1)
                 while page.h > h + 1:
-                    page = self.load(page.items[path[-1][1]].oid)  # type: ignore[union-attr]
+                    page = self._load_inner(page.items[path[-1][1]].oid)
                     path.append((page, 0))
                 return path
             path.pop()
@@ -301,7 +343,7 @@ class Trees:
         for key, item in changes:
             path = self._seek(root, key, h)
             frame, idx = path[-1]
-            ref: Child = frame.items[idx]  # type: ignore[assignment]
+            ref = frame.items[idx]
             if groups and groups[-1][1].oid == ref.oid and groups[-1][1].name == ref.name:
                 groups[-1][2].append((key, item))
             else:
@@ -320,7 +362,7 @@ class Trees:
             nxt = self._next(path, h)
             if nxt is None:
                 break
-            nxt_ref: Child = nxt[-1][0].items[nxt[-1][1]]  # type: ignore[assignment]
+            nxt_ref = nxt[-1][0].items[nxt[-1][1]]
             following = groups[gi + 1] if gi + 1 < len(groups) else None
             if following is not None and following[1].name == nxt_ref.name:
                 gi += 1
@@ -397,7 +439,7 @@ class Trees:
     def walk(self, root: str, prefix: str = "", *, dirs: bool = False) -> Iterator[tuple[str, Entry]]:
         """Every file below ``root`` (and directory, with ``dirs``) as (path, entry), in path order."""
         # An explicit stack of (prefix, page items, index): no generator per directory level.
-        stack: list[tuple[str, list[Item], int]] = [(prefix, self.load(root).items, 0)]
+        stack: list[tuple[str, Sequence[Item], int]] = [(prefix, self.load(root).items, 0)]
         while stack:
             pre, items, i = stack[-1]
             if i >= len(items):
@@ -486,7 +528,7 @@ class _Stream:
 
     def __init__(self, trees: Trees, root: str) -> None:
         self._trees = trees
-        self._stack: list[tuple[list[Item], int]] = [([Child("", root, 0, 0, 0)], 0)]
+        self._stack: list[tuple[Sequence[Item], int]] = [([Child("", root, 0, 0, 0)], 0)]
 
     def peek(self) -> Item | None:
         while self._stack:
@@ -556,8 +598,9 @@ class DirBuilder:
         h = 0
         while True:
             items = self._levels[h]
-            if h > 0 and self._emitted[h] == 0 and len(items) == 1:
-                return items[0].oid  # type: ignore[union-attr]
+            only = items[0] if len(items) == 1 else None
+            if h > 0 and self._emitted[h] == 0 and isinstance(only, Child):
+                return only.oid
             if items:
                 self._emit(h)
             h += 1
