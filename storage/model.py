@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from storage.errors import InvalidInput
+from storage.hashing import ObjectId
 
 Kind = Literal["file", "dir"]
 FILE: Kind = "file"
@@ -15,7 +16,7 @@ DIR: Kind = "dir"
 class DataRef(NamedTuple):
     """``length`` bytes at ``offset`` inside the object ``oid`` (an immutable tuple)."""
 
-    oid: str
+    oid: ObjectId
     offset: int
     length: int
 

@@ -22,7 +22,7 @@ from storage.backends import open_backend
 from storage.backends.base import Backend
 from storage.chunking import DEFAULT_PARAMS, ChunkParams
 from storage.errors import CorruptObject, InvalidInput, ObjectNotFound, StoreConfigError
-from storage.hashing import XXH3_128, HashAlgorithm
+from storage.hashing import XXH3_128, HashAlgorithm, ObjectId
 from storage.model import DataRef, DiffEntry, Entry, normalize_path
 from storage.tree import Trees, is_tree_object
 from storage.writer import Writer
@@ -202,7 +202,7 @@ class ObjectStore:
     def has_object(self, oid: str) -> bool:
         return self.backend.exists(oid)
 
-    def _no_write(self, data: bytes) -> str:
+    def _no_write(self, data: bytes) -> ObjectId:
         raise RuntimeError("trees are written through ObjectStore.writer()")
 
     # ----- files -------------------------------------------------------------
@@ -265,7 +265,7 @@ class ObjectStore:
 
     # ----- trees -------------------------------------------------------------
 
-    def empty_tree(self) -> str:
+    def empty_tree(self) -> ObjectId:
         """The id of the empty tree (written when first needed)."""
         with self.writer() as w:
             return w.trees.empty()

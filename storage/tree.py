@@ -26,6 +26,7 @@ from typing import NamedTuple, TypeVar, cast
 import xxhash
 
 from storage.errors import InvalidInput, PathConflict
+from storage.hashing import ObjectId
 from storage.model import DIR, FILE, DataRef, DiffEntry, Entry, split_path
 
 MAGIC = b"DVTREE1\n"
@@ -39,7 +40,7 @@ class Child(NamedTuple):
     """An inner page's pointer to the page below: its first name, id and totals."""
 
     name: str
-    oid: str
+    oid: ObjectId
     n: int
     files: int
     size: int
@@ -186,11 +187,11 @@ class Trees:
     their id (the store defers tree writes until the data they point to is durable).
     """
 
-    def __init__(self, read: Callable[[str], bytes], write: Callable[[bytes], str]) -> None:
+    def __init__(self, read: Callable[[str], bytes], write: Callable[[bytes], ObjectId]) -> None:
         self._read = read
         self._write = write
         self._cache: OrderedDict[str, Page] = OrderedDict()
-        self._empty: str | None = None
+        self._empty: ObjectId | None = None
 
     # ----- pages -------------------------------------------------------------
 
@@ -215,7 +216,7 @@ class Trees:
         n, files, size = page.totals()
         return Child(items[0].name if items else "", oid, n, files, size)
 
-    def empty(self) -> str:
+    def empty(self) -> ObjectId:
         """The id of the empty directory."""
         if self._empty is None:
             self._empty = self._write_page(0, []).oid
@@ -232,7 +233,7 @@ class Trees:
 
     # ----- one directory -----------------------------------------------------
 
-    def build_dir(self, entries: Iterable[Entry]) -> str:
+    def build_dir(self, entries: Iterable[Entry]) -> ObjectId:
         """The root id of a directory holding ``entries`` (sorted by name, unique)."""
         b = DirBuilder(self)
         for e in entries:
@@ -528,7 +529,7 @@ class _Stream:
 
     def __init__(self, trees: Trees, root: str) -> None:
         self._trees = trees
-        self._stack: list[tuple[Sequence[Item], int]] = [([Child("", root, 0, 0, 0)], 0)]
+        self._stack: list[tuple[Sequence[Item], int]] = [([Child("", ObjectId(root), 0, 0, 0)], 0)]
 
     def peek(self) -> Item | None:
         while self._stack:
@@ -591,7 +592,7 @@ class DirBuilder:
         self._emitted[h] += 1
         self._push(h + 1, self._trees._write_page(h, items))
 
-    def finish(self) -> str:
+    def finish(self) -> ObjectId:
         """Write what is left and return the directory's root id."""
         if self._small is not None:
             return self._trees._write_page(0, self._small).oid
@@ -640,7 +641,7 @@ class TreeBuilder:
         if b.files or b._last is not None:
             self._open[-1].add(Entry(name, DIR, b.size, root, (), b.files))
 
-    def finish(self) -> str:
+    def finish(self) -> ObjectId:
         while self._names:
             self._close()
         return self._open[0].finish()

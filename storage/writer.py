@@ -23,7 +23,7 @@ from typing import BinaryIO
 from storage.backends.base import Backend
 from storage.chunking import ChunkParams, iter_chunks
 from storage.errors import InvalidInput, StorageError
-from storage.hashing import HashAlgorithm
+from storage.hashing import HashAlgorithm, ObjectId
 from storage.model import FILE, DataRef, Entry, check_name, normalize_path
 from storage.tree import TreeBuilder, Trees, tree_order
 
@@ -50,7 +50,7 @@ class _Pack:
 
     def __init__(self) -> None:
         self.buf = bytearray()
-        self.oid: str | None = None
+        self.oid: ObjectId | None = None
 
 
 @dataclass(slots=True)
@@ -230,7 +230,7 @@ class Writer:
             self._known.add(oid)  # it exists: writing the same page again can be skipped
         return data
 
-    def _write_tree(self, data: bytes) -> str:
+    def _write_tree(self, data: bytes) -> ObjectId:
         oid = self.algorithm.digest(data)
         if oid in self._known or oid in self._queued_trees:
             return oid
@@ -243,10 +243,10 @@ class Writer:
             self.flush()
         return oid
 
-    def empty_tree(self) -> str:
+    def empty_tree(self) -> ObjectId:
         return self.trees.empty()
 
-    def build_tree(self, files: Iterable[tuple[str, Entry]], *, sort: bool = False) -> str:
+    def build_tree(self, files: Iterable[tuple[str, Entry]], *, sort: bool = False) -> ObjectId:
         """A tree of ``(path, entry)`` pairs, streamed; pairs must come in tree order unless ``sort``."""
         pairs = sorted(files, key=lambda pe: tree_order(pe[0])) if sort else files
         builder = TreeBuilder(self.trees)
