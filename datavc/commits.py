@@ -196,10 +196,12 @@ def finish_commit(
 
     def attempt() -> CommitInfo | None:
         f = _read_finishing(ctx, repo_name, commit_id)
-        if f.head == f.parent:
-            return _fast_forward(ctx, repo_name, f, message, provenance or [], on_finish)
-        _rebase(ctx, repo_name, f, mode)
-        return None
+        if f.head != f.parent:
+            _rebase(ctx, repo_name, f, mode)
+            f = _read_finishing(ctx, repo_name, commit_id)
+            if f.head != f.parent:
+                return None  # moved again (or another writer changed the commit) meanwhile
+        return _fast_forward(ctx, repo_name, f, message, provenance or [], on_finish)
 
     return retrying(attempt, f"finishing commit {commit_id[:12]} of {repo_name!r}")
 

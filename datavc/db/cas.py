@@ -31,9 +31,9 @@ def cas(s: Session, stmt: Update) -> bool:
 
 
 #: How often a compare-and-swap that keeps losing is tried before giving up, and the backoff.
-ATTEMPTS = 50
-BACKOFF_BASE = 0.005
-BACKOFF_CAP = 0.5
+ATTEMPTS = 100
+BACKOFF_BASE = 0.002
+BACKOFF_CAP = 0.1
 
 
 def retrying(attempt: Callable[[], T | None], what: str) -> T:
