@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
 from datavc.db.cas import updated
-from datavc.db.models import Commit, Datum, Job, Pipeline, PipelineInput, Repo
+from datavc.db.models import Commit, Datum, Job, Pipeline, PipelineInput, PipelineState, Repo
 from datavc.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -187,7 +187,7 @@ def delete_pipeline(ctx: Context, name: str) -> None:
         s.delete(p)
 
 
-def set_state(ctx: Context, name: str, state: str) -> PipelineInfo:
+def set_state(ctx: Context, name: str, state: PipelineState) -> PipelineInfo:
     """``stopped``: no new jobs are triggered or claimed; ``running``: again, and pending jobs run."""
     with ctx.db.write() as s:
         p = get_pipeline(s, name)

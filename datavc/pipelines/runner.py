@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from datavc.commits import abort_commit, edit_commit, finish_commit, start_commit
 from datavc.context import Context, now
 from datavc.db.cas import cas
-from datavc.db.models import Commit, DatumResult, Job, Pipeline, Repo
+from datavc.db.models import Commit, DatumResult, Job, JobState, Pipeline, Repo
 from datavc.db.models import Datum as DatumRow
 from datavc.errors import (
     BackendUnavailable,
@@ -283,7 +283,7 @@ def _commit_output(
 
 
 def _mark_finished(
-    s: Session, job_id: str, pipeline_id: int, state: str, message: str, output: str | None, worker: str
+    s: Session, job_id: str, pipeline_id: int, state: JobState, message: str, output: str | None, worker: str
 ) -> None:
     moved = cas(
         s,
@@ -300,7 +300,9 @@ def _mark_finished(
     )
 
 
-def _finish_job(ctx: Context, job_id: str, pipeline_id: int, state: str, message: str, worker: str) -> None:
+def _finish_job(
+    ctx: Context, job_id: str, pipeline_id: int, state: JobState, message: str, worker: str
+) -> None:
     with ctx.db.write() as s:
         _mark_finished(s, job_id, pipeline_id, state, message, None, worker)
 
