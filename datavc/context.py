@@ -59,8 +59,7 @@ class Context:
     @property
     def empty_tree(self) -> str:
         if self._empty is None:
-            with storage_errors():
-                self._empty = self.store.empty_tree()
+            self._empty = self.store.empty_tree()
         return self._empty
 
     def close(self) -> None:

@@ -28,12 +28,10 @@ from datavc.db.cas import cas
 from datavc.db.models import Commit, DatumResult, Job, JobState, Pipeline, Repo
 from datavc.db.models import Datum as DatumRow
 from datavc.errors import (
-    BackendUnavailable,
     CommitFinished,
     CommitNotFound,
     Conflict,
     DatavcError,
-    Integrity,
     InvalidArgument,
     JobFailed,
     JobNotFound,
@@ -179,12 +177,9 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         except JobLost:
             return "lost"
         return "failure"
-    except (Integrity, BackendUnavailable):
-        # Not the job's fault: stored data is corrupt or missing, or a backend is down. The
-        # job goes back to the queue (it resumes once the store is repaired) and the
-        # scheduler stops with the error (datavc run: exit 6 or 7).
-        _release(ctx, job_id, worker)
-        raise
+    # Integrity and BackendUnavailable (corrupt or missing stored data, a backend down) are
+    # not the job's fault: they propagate and stop the scheduler with their exit code (6, 7);
+    # the job stays claimed until its lease expires, then resumes where it was.
     finally:
         stop.set()
         beat.join(timeout=5)
@@ -320,24 +315,6 @@ def _abort_stale_output_commits(ctx: Context, repo: str, job_id: str) -> None:
             abort_commit(ctx, repo, cid)
         except (CommitNotFound, CommitFinished):
             pass
-
-
-def _release(ctx: Context, job_id: str, worker: str) -> None:
-    """Put a job this worker runs back to ``created`` so another run picks it up at once.
-
-    If the database cannot be reached either, the lease puts it back later.
-    """
-    try:
-        with ctx.db.write() as s:
-            if cas(
-                s,
-                update(Job)
-                .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
-                .values(state="created", worker=None),
-            ):
-                s.execute(update(Pipeline).where(Pipeline.running_job == job_id).values(running_job=None))
-    except DatavcError as err:
-        log.warning("job %s stays claimed until its lease expires: %s", job_id, err)
 
 
 def _heartbeat(ctx: Context, job_id: str, worker: str, stop: threading.Event) -> None:

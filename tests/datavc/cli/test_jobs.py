@@ -16,7 +16,8 @@ transform:
   cmd: [sh, -c, 'for f in "$DATAVC_IN"/texts/*; do tr a-z A-Z < "$f" > "$DATAVC_OUT/${f##*/}"; done']
 """
 
-def test_corrupt_datum_output_exits_6_and_the_job_runs_again(store: Path, tmp_path: Path, run: Run) -> None:
+
+def test_corrupt_datum_output_exits_6_job_not_failed(store: Path, tmp_path: Path, run: Run) -> None:
     (tmp_path / "a.txt").write_text("alpha\n")
     (tmp_path / "b.txt").write_text("beta\n")
     (tmp_path / "upper.yaml").write_text(SPEC)
@@ -34,8 +35,8 @@ def test_corrupt_datum_output_exits_6_and_the_job_runs_again(store: Path, tmp_pa
     err = assert_error(run("run", code=None), 6)
     assert datum["output_tree"] in err and "corrupt" in err
 
-    # The job was not marked failed: it waits for the store to be repaired.
+    # The job was not marked failed: it stays claimed until its lease expires, then resumes.
     second = json.loads(run("job", "list", "upper", "--json").stdout)[0]
-    assert second["id"] != first["id"] and second["state"] == "created"
+    assert second["id"] != first["id"] and second["state"] == "running"
     log = json.loads(run("log", "upper@main", "--json").stdout)
     assert [c["id"] for c in log] == [first["output_commit"]]  # the output branch did not move
