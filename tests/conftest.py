@@ -38,7 +38,10 @@ from sqlalchemy.engine import URL, make_url
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-from tests.k8s.fixtures import fake_k8s  # noqa: F401  (a fake Kubernetes API server)
+from tests.helpers import make_bucket, use_s3_endpoint
+
+# The fake Kubernetes API server fixture (``fake_k8s``), for every test package.
+pytest_plugins = ["tests.k8s.fixtures"]
 
 # --- hypothesis ---------------------------------------------------------------------
 
@@ -192,31 +195,6 @@ def s3_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
     yield start
     for server in servers:
         server.stop()
-
-
-def use_s3_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
-    """Point the standard AWS environment variables at ``endpoint`` with dummy credentials."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-
-
-def make_bucket(endpoint: str) -> str:
-    """Create a bucket with a unique name on ``endpoint`` and return its name."""
-    import boto3
-
-    name = f"test-{uuid.uuid4().hex[:16]}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=name)
-    client.close()
-    return name
 
 
 @pytest.fixture
