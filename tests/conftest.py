@@ -29,14 +29,11 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import URL, make_url
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 from tests.helpers import make_bucket, use_s3_endpoint
 
@@ -202,16 +199,6 @@ def s3_url(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """``s3://<fresh bucket>/store`` on the session moto server; AWS_* env points at it."""
     use_s3_endpoint(monkeypatch, s3_endpoint)
     return f"s3://{make_bucket(s3_endpoint)}/store"
-
-
-@pytest.fixture
-def s3_client(s3_url: str) -> Iterator[S3Client]:
-    """A boto3 S3 client for the endpoint behind ``s3_url`` (to inspect what code wrote)."""
-    import boto3
-
-    client = boto3.client("s3")  # configured by the environment, like code under test
-    yield client
-    client.close()
 
 
 # --- PostgreSQL ---------------------------------------------------------------------
