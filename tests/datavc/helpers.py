@@ -24,6 +24,11 @@ def open_deployment(kind: str, root: Path, request: pytest.FixtureRequest) -> Cl
     return Client.init(root, db=pg, objects=s3)
 
 
+def content(worker: int, j: int) -> bytes:
+    """What concurrency writer ``worker`` puts at ``/w{worker}/f{j}`` (``worker_zygote.py``)."""
+    return f"writer {worker} file {j}\n".encode() * (1 + j % 3)
+
+
 def ids(client: Client, repo: str, ref: str = "main") -> list[str]:
     """Commit ids of ``repo``'s log from ``ref``, newest first."""
     return [c.id for c in client.log(repo, ref)]

@@ -22,12 +22,9 @@ import pytest
 
 from datavc.client import Client
 from storage.backends.local import LocalBackend
-from tests.datavc.helpers import assert_fsck_clean, open_deployment
+from tests.datavc.helpers import assert_fsck_clean, content, open_deployment
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-from worker_zygote import content  # noqa: E402
-
 REPO_ROOT = HERE.parent.parent
 
 
