@@ -156,14 +156,3 @@ class CorruptData(Integrity):
 class JobFailed(PipelineFailed):
     """A job cannot produce its output commit (a datum failed, outputs clash, an input is gone)."""
 
-
-CATEGORIES: tuple[type[DatavcError], ...] = (
-    InvalidArgument,
-    NotFound,
-    AlreadyExists,
-    Conflict,
-    Integrity,
-    BackendUnavailable,
-    PipelineFailed,
-)
-EXIT_CODES = {cls.category: cls.exit_code for cls in CATEGORIES}
