@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from datavc import Client
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 from tests.storage.helpers import corrupt_object
 
 SPEC = """\
