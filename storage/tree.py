@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import xxhash
 
@@ -198,10 +198,13 @@ def _page_ok(page: Page) -> bool:
 
 
 def _ids_ok(ids: Sequence[object]) -> bool:
-    """Every value an id-shaped string: one regex over all of them joined, and a look at the lengths."""
-    if set(map(type, ids)) != {str} or not set(map(len, ids)) <= _ID_LENGTHS:
+    """Every value an id-shaped string: one pass over all of them joined, and a look at the lengths."""
+    if set(map(type, ids)) != {str}:
         return False
-    joined: str = "".join(ids)  # type: ignore[arg-type]
+    strs = cast("Sequence[str]", ids)
+    if not set(map(len, strs)) <= _ID_LENGTHS:
+        return False
+    joined = "".join(strs)
     return joined.isascii() and not joined.encode().translate(None, _HEX)  # deletes hex: nothing left
 
 
@@ -212,7 +215,7 @@ _CONTROL_OR_SLASH = bytes(range(0x20)) + b"\x7f/"
 
 def _nonneg(values: Sequence[object]) -> bool:
     """Every value a non-negative ``int`` (``type(...) is int`` refuses bools and floats)."""
-    return not values or (set(map(type, values)) == {int} and min(values) >= 0)  # type: ignore[type-var]
+    return not values or (set(map(type, values)) == {int} and min(cast("Sequence[int]", values)) >= 0)
 
 
 def _names_ok(names: list[str]) -> bool:

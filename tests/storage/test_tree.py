@@ -45,7 +45,9 @@ def _file(name: str, content: str) -> Entry:
 
 # Valid names: no surrogates (not UTF-8), no control characters (Cc: NUL, newline, ESC...), no '/'.
 names = st.text(
-    alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="/"), min_size=1, max_size=12
+    alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="/"),
+    min_size=1,
+    max_size=12,
 ).filter(lambda s: s not in (".", ".."))
 paths = st.lists(names, min_size=1, max_size=3).map("/".join)
 file_sets = st.dictionaries(paths, st.text(max_size=8), max_size=40)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from datavc.context import Context, storage_errors
+from datavc.export import Exporter
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.spec import PipelineSpec
 
@@ -54,22 +55,13 @@ def _secret(name: str) -> bool:
 
 
 def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
-    """Copy a datum's input files into ``in_dir/<input>/<path>``."""
-    store = ctx.store
-    with storage_errors():
-        for f in datum.files:
-            base = in_dir / f.input
-            if f.entry.is_dir:
-                target = base / f.path if f.path else base
-                target.mkdir(parents=True, exist_ok=True)
-                for rel, e in store.trees.walk(f.entry.hash):
-                    dest = target / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    store.export(e, dest)
-            else:
-                dest = base / f.path
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                store.export(f.entry, dest)
+    """Copy a datum's input files into ``in_dir/<input>/<path>`` (never outside ``in_dir/<input>``)."""
+    for f in datum.files:
+        out = Exporter(ctx.store, in_dir / f.input)
+        if f.entry.is_dir:
+            out.write_tree(f.entry.hash, f.path)
+        else:
+            out.write(f.path, f.entry)
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: bytes, log: IO[bytes], timeout: float) -> int:
