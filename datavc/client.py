@@ -261,7 +261,8 @@ class Client:
             base = None
             if isinstance(src, str | os.PathLike) and Path(src).is_dir():
                 base = self._existing_dir(repo, branch if commit is None else commit, p)
-            entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base, progress=progress)
+            name = p.rsplit("/", 1)[-1]
+            entry = files.store_source(self._ctx, src, name, base=base, at=p, progress=progress)
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from storage.chunking import iter_chunks
 from storage.errors import InvalidInput, StorageError
-from storage.model import FILE, DataRef, Entry, check_name, normalize_path
+from storage.model import FILE, DataRef, Entry, name_problem, normalize_path, path_problem
 from storage.tree import TreeBuilder, Trees, tree_order
 
 if TYPE_CHECKING:
@@ -352,10 +352,9 @@ class Writer:
             if not follow_symlinks and child.is_symlink():
                 continue
             name = child.name
-            try:
-                check_name(name)
-            except InvalidInput as err:
-                raise InvalidInput(f"{os.fsencode(child.path)!r}: file name is not valid UTF-8") from err
+            problem = name_problem(name) or path_problem(prefix + name)
+            if problem is not None:  # also bounds this recursion: no path deeper than MAX_DEPTH
+                raise InvalidInput(f"{os.fsencode(child.path)!r}: {problem}")
             st = _stat(child.path)
             while prior is not None and prior.name < name:
                 prior = next(prior_iter, None)
