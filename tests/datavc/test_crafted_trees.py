@@ -10,48 +10,23 @@ must report the tree.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import update
 
 from datavc.cli import main
 from datavc.client import Client
-from datavc.db.models import Commit
 from datavc.errors import Integrity
 from datavc.pipelines.datums import Datum, DatumFile
 from datavc.pipelines.executors.local import run_datum, stage
 from datavc.pipelines.spec import PipelineSpec
 from storage.model import DIR, Entry
-from storage.tree import MAGIC
+from tests.datavc.crafting import PAYLOAD, commit_with_tree, dir_item, file_item, page, put_raw
 
 CANARY = b"canary: must survive\n"
-PAYLOAD = b"written by a hostile tree\n"
-
-
-def put_raw(client: Client, data: bytes) -> str:
-    """Store ``data`` as one object under its own id, behind datavc's back."""
-    store = client.context.store
-    oid = store.algorithm.digest(data)
-    store.backend.put(oid, data)
-    return oid
-
-
-def page(items: list[list[object]]) -> bytes:
-    return MAGIC + json.dumps({"h": 0, "i": items}, ensure_ascii=False).encode()
-
-
-def file_item(client: Client, name: str, content: bytes = PAYLOAD) -> list[object]:
-    oid = put_raw(client, content)
-    return [name, "f", len(content), oid, [oid, 0, len(content)]]
-
-
-def dir_item(client: Client, name: str, tree: str, size: int = len(PAYLOAD), count: int = 1) -> list[object]:
-    return [name, "d", size, tree, count]
 
 
 @dataclass
@@ -169,14 +144,6 @@ def _snapshot(box: Path) -> dict[str, bytes | None]:
     return out
 
 
-def _commit_with_tree(client: Client, repo: str, tree: str) -> str:
-    """A new commit on ``repo@main`` whose root tree is ``tree`` (rewritten in the metadata)."""
-    info = client.put_file(repo, "main", "/placeholder", b"x")
-    with client.context.db.write() as s:
-        s.execute(update(Commit).where(Commit.id == info.id).values(tree=tree))
-    return info.id
-
-
 def _assert_untouched(box: Path, before: dict[str, bytes | None], canaries: list[Path]) -> None:
     for c in canaries:
         assert c.read_bytes() == CANARY, c
@@ -202,7 +169,7 @@ def test_get_o_refuses_a_crafted_tree(world: tuple[Client, Path], case: str) -> 
     client, box = world
     crafted = craft(client, case, box)
     client.create_repo("r")
-    _commit_with_tree(client, "r", crafted.root)
+    commit_with_tree(client, "r", crafted.root)
     canaries = _plant_canaries(box)
     before = _snapshot(box)
     code, _, err = _cli(client.config.home.parent, "get", "r@main:/", "-o", box / "t" / "out")
@@ -220,7 +187,7 @@ def test_checkout_refuses_a_crafted_tree(world: tuple[Client, Path], case: str) 
     home = client.config.home.parent
     # an existing checkout updated to the crafted commit (the diff path) ...
     assert _cli(home, "checkout", "r@main", box / "t" / "co")[0] == 0
-    _commit_with_tree(client, "r", crafted.root)
+    commit_with_tree(client, "r", crafted.root)
     before = _snapshot(box)
     code, _, err = _cli(home, "checkout", "r@main", box / "t" / "co")
     _assert_integrity_error(code, err, crafted.bad)
@@ -237,7 +204,7 @@ def test_fsck_reports_a_crafted_tree(world: tuple[Client, Path], case: str) -> N
     crafted = craft(client, case, box)
     client.create_repo("r")
     client.put_file("r", "main", "/good.txt", b"good\n")
-    _commit_with_tree(client, "r", crafted.root)
+    commit_with_tree(client, "r", crafted.root)
     report = client.fsck()
     assert not report.ok
     assert any(crafted.bad in t for t in report.bad_trees), report.bad_trees
@@ -263,7 +230,9 @@ def test_local_staging_refuses_a_crafted_tree(world: tuple[Client, Path], case: 
     _assert_untouched(box, before, canaries)
 
 
-@pytest.mark.parametrize("case", ["..", "../x", "absolute", "dir ..", "nested ../x", "deeper than 256 levels"])
+@pytest.mark.parametrize(
+    "case", ["..", "../x", "absolute", "dir ..", "nested ../x", "deeper than 256 levels"]
+)
 def test_worker_staging_refuses_a_crafted_tree(world: tuple[Client, Path], case: str) -> None:
     """The worker stages into its pod's ``/pfs`` (``pfs_root``): the same rules hold there."""
     client, box = world
@@ -287,7 +256,7 @@ def test_a_valid_tree_written_the_same_way_is_accepted(world: tuple[Client, Path
     tree = put_raw(client, page([file_item(client, "ok.txt")]))
     root = put_raw(client, page([dir_item(client, "sub", tree)]))
     client.create_repo("r")
-    _commit_with_tree(client, "r", root)
+    commit_with_tree(client, "r", root)
     assert client.get_to_path("r", "main", "/", box / "t" / "out") == 1
     assert (box / "t" / "out" / "sub" / "ok.txt").read_bytes() == PAYLOAD
     assert client.fsck().ok
