@@ -25,7 +25,6 @@ Errors are datavc's: a corrupt tree or object is :class:`~datavc.errors.Integrit
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import stat
 from collections.abc import Callable, Collection, Iterator
@@ -34,16 +33,17 @@ from pathlib import Path
 
 from datavc.context import storage_errors
 from datavc.errors import AlreadyExists, Conflict, CorruptData, InvalidArgument
+from storage.fileio import atomic_write
 from storage.model import Entry, name_problem
 from storage.store import ObjectStore
 
-TEMP_SUFFIX = ".datavc-tmp"
+TEMP_PREFIX = ".datavc-"  # atomic_write adds 12 hex digits and ".tmp"
 Progress = Callable[[int], None]
 
 
 def is_temp_name(name: str) -> bool:
     """Whether a local file name is one of an export's temporary files (a crash may leave one)."""
-    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+    return name.startswith(TEMP_PREFIX) and name.endswith(".tmp")
 
 
 @contextmanager
@@ -221,23 +221,13 @@ class Exporter:
 
 
 def _write_atomic(store: ObjectStore, entry: Entry, parent: Path, target: Path) -> None:
-    """Write ``entry``'s content to a new temporary file in ``parent``, then rename it to ``target``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    while True:
-        tmp = parent / f".{secrets.token_hex(6)}{TEMP_SUFFIX}"
-        try:
-            fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
-            break
-        except FileExistsError:
-            continue
-    try:
-        with open(fd, "wb") as f, storage_errors():
-            for piece in store.iter_content(entry):
-                f.write(piece)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``entry``'s content to a new temporary file in ``parent``, then rename it to ``target``.
+
+    The temp file is created with ``O_EXCL`` (never through an existing link) under a short
+    fixed prefix: a 255-byte name plus the default ``.<name>.`` prefix would be too long.
+    """
+    with storage_errors():
+        atomic_write(target, store.iter_content(entry), fsync=False, tmp_dir=parent, prefix=TEMP_PREFIX)
 
 
 def export_entry(

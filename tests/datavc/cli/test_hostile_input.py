@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from datavc.client import Client
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 from tests.datavc.crafting import commit_with_tree, dir_item, file_item, page, put_raw
 
 
