@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from datavc import branches, commits, config, files, repos, workdir
+from datavc import branches, commits, config, export, files, repos, workdir
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
@@ -276,7 +276,8 @@ class Client:
         base = None
         if isinstance(src, str | os.PathLike) and Path(src).is_dir():
             base = self._existing_dir(repo, branch if commit is None else commit, p)
-        entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base, progress=progress)
+        name = p.rsplit("/", 1)[-1]
+        entry = files.store_source(self._ctx, src, name, base=base, at=p, progress=progress)
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
 
@@ -364,29 +365,19 @@ class Client:
     ) -> int:
         """Write a file to ``dest``, or a directory's contents under ``dest``; returns files written.
 
-        ``progress`` is called with each file's size once it is written.
+        A file goes into ``dest`` when that is a directory, as ``cp`` does. Nothing is
+        written or removed outside ``dest`` (see :mod:`datavc.export`). ``progress`` is
+        called with each file's size once it is written.
+
+        Raises:
+            AlreadyExists: a directory onto an existing file; InvalidArgument: ``dest``
+            cannot be written; Integrity: the stored data is corrupt.
         """
         snap = files.snapshot(self._ctx, repo, ref)
         p = check_path(path)
         e = files.entry_at(self._ctx, snap, p)
-        out = Path(dest)
-        if not e.is_dir:
-            if out.is_dir():
-                out = out / (p.rsplit("/", 1)[-1] or "file")
-            self._ctx.store.export(e, out)
-            if progress is not None:
-                progress(e.size)
-            return 1
-        n = 0
-        for rel, f in self._ctx.store.trees.walk(e.hash):
-            target = out / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._ctx.store.export(f, target)
-            if progress is not None:
-                progress(f.size)
-            n += 1
-        out.mkdir(parents=True, exist_ok=True)
-        return n
+        name = p.rsplit("/", 1)[-1] or snap.repo
+        return export.export_entry(self._ctx.store, e, dest, name=name, progress=progress)
 
     def inspect_file(self, repo: str, ref: str, path: str) -> FileInfo:
         """Kind, size, content hash (tree id for a directory) and file count of one path."""

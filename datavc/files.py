@@ -16,7 +16,8 @@ from datavc.errors import Conflict, InvalidArgument, PathNotFound
 from datavc.info import DiffInfo, FileInfo
 from datavc.refs import get_commit, resolve
 from datavc.repos import get_repo
-from storage.model import Entry
+from storage.model import Entry, path_problem
+from storage.tree import TreeBuilder
 from storage.writer import Writer
 
 
@@ -121,11 +122,17 @@ def store_source(
     name: str,
     *,
     base: str | None = None,
+    at: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> Entry:
     """Store bytes, a stream, a local file or a local directory; returns its entry.
 
-    ``progress`` is called with byte counts as the input is taken in.
+    ``at`` is the repo path a directory goes to: each file's path below it must stay within
+    the path limits, as trees are held to them when read. ``progress`` is called with byte
+    counts as the input is taken in.
+
+    Raises:
+        InvalidArgument: a name or path the store refuses.
     """
     with ctx.store.writer() as w:
         w.on_progress = progress
@@ -134,8 +141,14 @@ def store_source(
         if isinstance(src, str | os.PathLike):
             p = Path(src)
             if p.is_dir():
-                root = w.put_dir(p, base=base)
-                return w.trees.dir_entry(name, root)
+                builder = TreeBuilder(w.trees)
+                prefix = at + "/" if at else ""
+                for rel, entry in w.iter_put_dir(p, base):
+                    problem = path_problem(prefix + rel)
+                    if problem is not None:
+                        raise InvalidArgument(f"{p / rel}: its repo path would be {problem}")
+                    builder.add(rel, entry)
+                return w.trees.dir_entry(name, builder.finish())
             return w.put_file(p, name)
         return w.put_stream(src, name)
 

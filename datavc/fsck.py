@@ -1,4 +1,4 @@
-"""fsck: verify every reachable object and the metadata's integrity."""
+"""fsck: verify every reachable object, every tree's content and the metadata's integrity."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from datavc.db.models import Branch, Commit, Repo, Tag
 from datavc.info import FsckInfo
 from storage import errors as serr
 from storage.cache import CachedBackend
+from storage.model import DIR, MAX_DEPTH, MAX_PATH_BYTES
 from storage.store import ObjectStore
+from storage.tree import Child, Page, decode_page
 
 
 def fsck(ctx: Context) -> FsckInfo:
-    """Check that every commit's parent, every branch head and tag exists in its repo, and
-    that every object reachable from any commit exists and hashes to its id."""
+    """Check that every commit's parent, every branch head and tag exists in its repo, that
+    every object reachable from any commit exists and hashes to its id, and that every tree
+    holds only valid names, sizes and references within the path limits."""
     problems: list[str] = []
     roots: set[str] = set()
     commits = 0
@@ -47,36 +50,110 @@ def fsck(ctx: Context) -> FsckInfo:
         ).all()
         for rid, name in open_heads:
             problems.append(f"branch {repo_names.get(rid)}@{name} points at an unfinished commit")
-    corrupt: list[str] = []
-    missing: list[str] = []
-    seen: set[str] = set()
-    checked = 0
-    nbytes = 0
-    store = ctx.raw_store  # storage errors are findings here, not failures
-
-    def note(bad: list[str], oid: str) -> None:
-        if oid not in corrupt and oid not in missing:
-            bad.append(oid)
-
+    walk = _TreeCheck(ctx.raw_store)  # storage errors are findings here, not failures
     for root in sorted(roots):
-        try:
-            for oid, is_tree in store.trees.iter_objects(root, seen):
-                if not is_tree:
-                    if oid in seen:
+        walk.directory(root, 0, 0)
+    return FsckInfo(
+        walk.checked,
+        walk.nbytes,
+        commits,
+        tuple(walk.corrupt),
+        tuple(walk.missing),
+        tuple(problems),
+        tuple(walk.bad_trees),
+    )
+
+
+class _TreeCheck:
+    """Reads every object the commits use once, straight from the backend, and checks the trees.
+
+    A tree page must decode (names, sizes, ids: :func:`storage.tree.check_page`) and every
+    path below a root must stay within the limits (:data:`MAX_PATH_BYTES`, :data:`MAX_DEPTH`).
+    Shared subtrees are checked once, and again only when reached by a longer or deeper path.
+    An explicit stack, so a hostile tree thousands of levels deep cannot exhaust recursion.
+    A bad page is reported and not descended into; the rest of the store is still checked.
+    """
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.checked = 0
+        self.nbytes = 0
+        self.corrupt: list[str] = []
+        self.missing: list[str] = []
+        self.bad_trees: list[str] = []
+        self._bad: set[str] = set()
+        self._verified: set[str] = set()  # objects read and hashed
+        self._reach: dict[str, tuple[int, int]] = {}  # directory id -> (deepest bytes, depth) checked
+
+    def directory(self, oid: str, nbytes: int, depth: int) -> None:
+        stack = [(oid, nbytes, depth)]
+        while stack:
+            d, nb, dp = stack.pop()
+            seen = self._reach.get(d)
+            if seen is not None and seen[0] >= nb and seen[1] >= dp:
+                continue
+            self._reach[d] = (max(nb, seen[0] if seen else 0), max(dp, seen[1] if seen else 0))
+            pages = [d]
+            while pages:
+                page_oid = pages.pop()
+                page = self._page(page_oid)
+                if page is None:
+                    continue
+                for it in page.items:
+                    if isinstance(it, Child):
+                        pages.append(it.oid)
                         continue
-                    seen.add(oid)
-                try:
-                    nbytes += len(_read_stored(store, oid))
-                    checked += 1
-                except serr.CorruptObject:
-                    note(corrupt, oid)
-                except serr.ObjectNotFound:
-                    note(missing, oid)
-        except serr.CorruptObject as err:
-            note(corrupt, err.oid)
-        except serr.ObjectNotFound as err:
-            note(missing, err.oid)
-    return FsckInfo(checked, nbytes, commits, tuple(corrupt), tuple(missing), tuple(problems))
+                    size = nb + len(it.name.encode("utf-8"))
+                    if size > MAX_PATH_BYTES or dp + 1 > MAX_DEPTH:
+                        what = f"{size} bytes" if size > MAX_PATH_BYTES else f"{dp + 1} levels"
+                        self._bad_tree(serr.MalformedTree(page_oid, f"entry {it.name!r} lies {what} deep"))
+                    elif it.kind == DIR:
+                        stack.append((it.hash, size + 1, dp + 1))
+                    else:
+                        for r in it.refs:
+                            self._object(r.oid)
+
+    def _page(self, oid: str) -> Page | None:
+        """A tree page, decoded and checked (None when it is missing, corrupt or malformed)."""
+        if oid in self._bad:
+            return None
+        if oid in self._verified:  # a directory reached again by a deeper path: its paths grow
+            try:
+                return self.store.trees.load(oid)
+            except serr.StorageError:
+                return None  # gone since it was checked: nothing more to learn from it
+        data = self._object(oid)
+        if data is None:
+            return None
+        try:
+            return decode_page(data, oid)
+        except serr.MalformedTree as err:
+            self._bad_tree(err)
+            return None
+
+    def _object(self, oid: str) -> bytes | None:
+        """The verified bytes of ``oid`` (None when missing or corrupt, which is noted)."""
+        if oid in self._verified:
+            return None  # checked before
+        self._verified.add(oid)
+        try:
+            data = _read_stored(self.store, oid)
+        except serr.CorruptObject:
+            self._bad.add(oid)
+            self.corrupt.append(oid)
+            return None
+        except (serr.ObjectNotFound, serr.InvalidInput):
+            self._bad.add(oid)
+            self.missing.append(oid)
+            return None
+        self.checked += 1
+        self.nbytes += len(data)
+        return data
+
+    def _bad_tree(self, err: serr.MalformedTree) -> None:
+        if err.oid not in self._bad:
+            self._bad.add(err.oid)
+            self.bad_trees.append(str(err))
 
 
 def _read_stored(store: ObjectStore, oid: str) -> bytes:

@@ -142,10 +142,12 @@ class FsckInfo(_Info):
     corrupt_objects: tuple[str, ...]
     missing_objects: tuple[str, ...]
     metadata_problems: tuple[str, ...]
+    #: trees whose content is invalid (a bad name, size, reference, or a path over the limits)
+    bad_trees: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not (self.corrupt_objects or self.missing_objects or self.metadata_problems)
+        return not (self.corrupt_objects or self.missing_objects or self.metadata_problems or self.bad_trees)
 
 
 @dataclass(frozen=True, slots=True)

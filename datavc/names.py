@@ -1,7 +1,9 @@
 """Names and addresses: ``repo@ref:path``, ref expressions (``main~2``, ``v1^``, ``main@{2026-01-01}``).
 
 Names of repos, branches, tags and pipelines are 1-63 of ``[A-Za-z0-9_-]``. Paths are
-normalised (``/a/b/`` → ``a/b``); ``..``, ``.``, empty segments and NUL are refused.
+normalised (``/a/b/`` → ``a/b``); ``..``, ``.``, empty segments (``//`` anywhere), NUL and
+control characters are refused, and so are names over 255 bytes, paths over 4,096 bytes
+and paths deeper than 256 levels (the limits trees are held to when read).
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ def check_path(path: str) -> str:
     """A normalised repo path (``""`` is the root).
 
     Raises:
-        InvalidArgument: ``..``, ``.``, empty segments, NUL or non-UTF-8 names.
+        InvalidArgument: ``..``, ``.``, empty segments (``//`` anywhere, also leading or
+            trailing), NUL, control characters, non-UTF-8 names, or a name or path over the limits.
     """
+    if isinstance(path, str) and "//" in path:
+        raise InvalidArgument(f"invalid path {path[:80]!r}: empty segment ('//')")
     try:
         return normalize_path(path)
     except InvalidInput as err:
@@ -130,14 +135,16 @@ def parse_address(text: str, *, default_ref: str | None = None) -> Address:
     """
     if not text:
         raise InvalidArgument("empty address: use REPO@REF[:PATH]")
-    repo, sep, rest = text.partition("@")
+    at, colon = text.find("@"), text.find(":")
     path: str | None = None
     ref: str | None = None
-    if not sep:
-        repo, colon, p = text.partition(":")
-        if colon:
+    if at < 0 or 0 <= colon < at:
+        # REPO or REPO:PATH (an '@' after the colon belongs to the path: r:/a@2x.png)
+        repo, sep, p = text.partition(":")
+        if sep:
             path = p
     else:
+        repo, rest = text[:at], text[at + 1 :]
         if "@{" in rest:
             close = rest.find("}")
             if close < 0:

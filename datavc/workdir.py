@@ -21,6 +21,7 @@ from pathlib import Path
 from datavc.commits import one_shot
 from datavc.context import Context
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
+from datavc.export import Exporter
 from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
 from datavc.refs import get_branch
@@ -201,11 +202,9 @@ def checkout(
                         "commit them first, or use --force"
                     )
             for d in ctx.store.diff(old.tree, snap.tree):
-                target = root / d.path
                 if d.new is None:
-                    target.unlink(missing_ok=True)
+                    _unexport(ctx, co, d.path)
                     co.db.execute("DELETE FROM files WHERE key = ?", (_key(d.path),))
-                    _prune_empty(target.parent, root)
                     deleted += 1
                 else:
                     _export(ctx, co, d.path, d.new)
@@ -232,20 +231,12 @@ def checkout(
 
 
 def _export(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
-    target = co.root / rel
-    if target.is_dir() and not target.is_symlink():
-        import shutil
-
-        shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ctx.store.export(e, target)
-    _index_put(co, rel, e, os.stat(target))
+    st = Exporter(ctx.store, co.root, reserved=(META,)).write(rel, e, replace_dir=True)
+    _index_put(co, rel, e, st)
 
 
-def _prune_empty(d: Path, root: Path) -> None:
-    while d != root and d.is_dir() and not any(d.iterdir()):
-        d.rmdir()
-        d = d.parent
+def _unexport(ctx: Context, co: _Checkout, rel: str) -> None:
+    Exporter(ctx.store, co.root, reserved=(META,)).remove(rel)
 
 
 def status(ctx: Context, dest: str | os.PathLike[str] = ".") -> StatusInfo:
@@ -317,7 +308,7 @@ def commit_workdir(
                 if d.path in changes:
                     continue
                 if d.new is None:
-                    (co.root / d.path).unlink(missing_ok=True)
+                    _unexport(ctx, co, d.path)
                     co.db.execute("DELETE FROM files WHERE key = ?", (_key(d.path),))
                 else:
                     _export(ctx, co, d.path, d.new)

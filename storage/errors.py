@@ -28,6 +28,23 @@ class CorruptObject(StorageError):
         super().__init__(f"object {oid} is corrupt{place}: its content hashes to {actual}")
 
 
+class MalformedTree(CorruptObject):
+    """A tree object whose bytes hash to its id but whose content is not a valid tree.
+
+    A crafted or buggy writer can store any bytes under their own id, so a tree's names,
+    sizes and references are checked when it is decoded: an entry named ``..`` or ``/tmp/x``
+    must never reach code that writes files.
+    """
+
+    def __init__(self, oid: str, reason: str, where: str = "") -> None:
+        StorageError.__init__(self, f"tree object {oid} is corrupt: {reason}")
+        self.oid = oid
+        self.expected = oid
+        self.actual = oid
+        self.where = where
+        self.reason = reason
+
+
 class BackendUnavailable(StorageError):
     """The backend could not be reached or kept failing after bounded retries."""
 

@@ -24,7 +24,7 @@ from storage.backends.base import Backend
 from storage.chunking import ChunkParams, iter_chunks
 from storage.errors import InvalidInput, StorageError
 from storage.hashing import HashAlgorithm, ObjectId
-from storage.model import FILE, DataRef, Entry, check_name, normalize_path
+from storage.model import FILE, DataRef, Entry, name_problem, normalize_path, path_problem
 from storage.tree import TreeBuilder, Trees, tree_order
 
 _INFLIGHT_BYTES = 48 * 1024 * 1024
@@ -366,10 +366,9 @@ class Writer:
             if not follow_symlinks and child.is_symlink():
                 continue
             name = child.name
-            try:
-                check_name(name)
-            except InvalidInput as err:
-                raise InvalidInput(f"{os.fsencode(child.path)!r}: file name is not valid UTF-8") from err
+            problem = name_problem(name) or path_problem(prefix + name)
+            if problem is not None:  # also bounds this recursion: no path deeper than MAX_DEPTH
+                raise InvalidInput(f"{os.fsencode(child.path)!r}: {problem}")
             st = _stat(child.path)
             while prior is not None and prior.name < name:
                 prior = next(prior_iter, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -53,6 +55,29 @@ class RootGroup(click.Group):
             _fail(str(err) or err.category, err.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (``datavc ls -r ... | head -1``): stop quietly, as git does.
+            _silence_stdout()
+            raise click.exceptions.Exit(SIGPIPE_EXIT) from None
+
+
+#: The status of a command whose stdout reader went away: 128 + SIGPIPE, what a shell reports
+#: for git (killed by the signal) in ``git log | head -1``.
+SIGPIPE_EXIT = 128 + 13
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of buffered output does not
+    fail again and print "Exception ignored ... BrokenPipeError" on stderr."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return  # not a real file (a test runner's buffer): nothing will be flushed to a pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _fail(message: str, exit_code: int) -> NoReturn:

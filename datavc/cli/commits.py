@@ -11,6 +11,7 @@ from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, name_address, ref, ref_option
 from datavc.cli.render import (
     echo_json,
+    escape,
     human_size,
     json_option,
     local_time,
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def _one_line(text: str) -> str:
-    return text.splitlines()[0] if text else ""
+    return escape(text.splitlines()[0]) if text else ""
 
 
 @click.command()
@@ -43,7 +44,7 @@ def log(app: App, target: str, limit: int | None, as_json: bool) -> None:
         return
     for c in commits:
         click.echo(
-            f"{short(c.id)}  {local_time(c.created_at)}  {c.author:<12}  {c.origin:<8}  "
+            f"{short(c.id)}  {local_time(c.created_at)}  {escape(c.author):<12}  {c.origin:<8}  "
             f"{human_size(c.size):>10}  {_one_line(c.message)}"
         )
 
@@ -81,11 +82,12 @@ def show(app: App, target: str, as_json: bool) -> None:
 
 
 def _diff_line(d: DiffInfo) -> str:
+    path = escape(d.path)
     if d.status == "added":
-        return f"A {d.path} ({human_size(d.new_size)})"
+        return f"A {path} ({human_size(d.new_size)})"
     if d.status == "deleted":
-        return f"D {d.path}"
-    return f"M {d.path} ({human_size(d.old_size)} -> {human_size(d.new_size)})"
+        return f"D {path}"
+    return f"M {path} ({human_size(d.old_size)} -> {human_size(d.new_size)})"
 
 
 @click.command()

@@ -10,7 +10,16 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, check_readable, local_path_errors, ref
-from datavc.cli.render import activity, echo_json, human_size, json_option, plural, stream_json, write_lines
+from datavc.cli.render import (
+    activity,
+    echo_json,
+    escape,
+    human_size,
+    json_option,
+    plural,
+    stream_json,
+    write_lines,
+)
 from datavc.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -125,7 +134,7 @@ def get(app: App, src: str, dest: str | None) -> None:
 
 def _ls_line(f: FileInfo) -> str:
     name = f.path.rstrip("/") + "/" if f.kind == "dir" else f.path
-    return f"{human_size(f.size):>10}  {name}"
+    return f"{human_size(f.size):>10}  {escape(name)}"
 
 
 @click.command()

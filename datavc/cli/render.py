@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
+from datavc.errors import DatavcError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
@@ -52,6 +54,21 @@ def short(commit_id: str | None) -> str:
     return commit_id[:12] if commit_id else "-"
 
 
+def escape(text: str, *, newlines: bool = False) -> str:
+    """``text`` safe for a terminal and for line-oriented readers: every unprintable character
+    (control characters such as ESC, newline, tab, and Unicode separators) as a Python-style
+    escape (``\\x1b``, ``\\n``, ``\\u2028``). With ``newlines``, ``\\n`` is kept (a multi-line message).
+
+    Text output only: ``--json`` keeps every string exact.
+    """
+    if text.isprintable():
+        return text  # the common case, checked in C
+    return "".join(
+        ch if ch.isprintable() or (newlines and ch == "\n") else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def write_lines(lines: Iterable[str], batch: int = 2000) -> None:
     """Write many lines to stdout in batches (``click.echo`` per line costs a flush each)."""
     out = sys.stdout
@@ -74,7 +91,10 @@ def stream_json(items: Iterable[Any], to_json: Callable[[Any], Any]) -> None:
     """One JSON array, written item by item (nothing is written before the first item is known).
 
     The first item is fetched before ``[`` is written, so an error raised by a lazy
-    iterator (a missing repo) leaves stdout empty.
+    iterator (a missing repo) leaves stdout empty. An error after that (a corrupt subtree
+    met half-way through ``ls -r``) closes the array first, so stdout is always one valid
+    JSON document, then propagates: the command prints its one ``error:`` line and exits
+    with the error's code, and the array holds the items read before it.
     """
     it = iter(items)
     first = next(it, _END)
@@ -83,8 +103,13 @@ def stream_json(items: Iterable[Any], to_json: Callable[[Any], Any]) -> None:
         return
     out = sys.stdout
     out.write("[\n" + json.dumps(to_json(first)))
-    for item in it:
-        out.write(",\n" + json.dumps(to_json(item)))
+    try:
+        for item in it:
+            out.write(",\n" + json.dumps(to_json(item)))
+    except DatavcError:
+        out.write("\n]\n")
+        out.flush()
+        raise
     out.write("\n]\n")
     out.flush()
 
@@ -96,7 +121,7 @@ def print_table(
     headers: Sequence[str], rows: Iterable[Sequence[str]], *, justify_right: Sequence[int] = ()
 ) -> None:
     """A compact aligned table, no borders, no trailing blanks (rows are collected: for short lists)."""
-    table = [list(headers), *(list(r) for r in rows)]
+    table = [list(headers), *([escape(c) for c in r] for r in rows)]
     widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
     for row in table:
         cells = [
@@ -110,7 +135,7 @@ def print_fields(pairs: Sequence[tuple[str, str]]) -> None:
     """``key: value`` lines with the values aligned."""
     width = max((len(k) for k, _ in pairs), default=0) + 1
     for k, v in pairs:
-        click.echo(f"{k + ':':<{width}} {v}")
+        click.echo(f"{k + ':':<{width}} {escape(v, newlines=True)}")
 
 
 class Activity:

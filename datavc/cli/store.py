@@ -87,6 +87,7 @@ def fsck(app: App, as_json: bool) -> None:
         *(f"corrupt object {o}" for o in info.corrupt_objects),
         *(f"missing object {o}" for o in info.missing_objects),
         *(f"metadata: {p}" for p in info.metadata_problems),
+        *info.bad_trees,
     ]
     if as_json:
         echo_json({**info.to_json(), "ok": info.ok})

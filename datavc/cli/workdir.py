@@ -6,7 +6,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, local_path_errors, ref
-from datavc.cli.render import activity, echo_json, human_size, json_option, plural
+from datavc.cli.render import activity, echo_json, escape, human_size, json_option, plural
 
 
 @click.command()
@@ -53,7 +53,7 @@ def status(app: App, directory: str | None, as_json: bool) -> None:
     marks = {"added": "A", "modified": "M", "deleted": "D"}
     for d in info.changes:
         size = "" if d.status == "deleted" else f" ({human_size(d.new_size)})"
-        click.echo(f"{marks.get(d.status, '?')} {d.path}{size}")
+        click.echo(f"{marks.get(d.status, '?')} {escape(d.path)}{size}")
 
 
 @click.command()

@@ -284,7 +284,7 @@ def rt_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     st.dictionaries(
         st.lists(
             st.text(
-                st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
+                st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\x00"),
                 min_size=1,
                 max_size=12,
             ).filter(lambda s: s not in (".", "..")),

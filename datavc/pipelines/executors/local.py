@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from datavc.context import Context
+from datavc.export import Exporter
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
 from datavc.pipelines.spec import PipelineSpec
@@ -47,21 +48,13 @@ def _secret(name: str) -> bool:
 
 
 def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
-    """Copy a datum's input files into ``in_dir/<input>/<path>``."""
-    store = ctx.store
+    """Copy a datum's input files into ``in_dir/<input>/<path>`` (never outside ``in_dir/<input>``)."""
     for f in datum.files:
-        base = in_dir / f.input
+        out = Exporter(ctx.store, in_dir / f.input)
         if f.entry.is_dir:
-            target = base / f.path if f.path else base
-            target.mkdir(parents=True, exist_ok=True)
-            for rel, e in store.trees.walk(f.entry.hash):
-                dest = target / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                store.export(e, dest)
+            out.write_tree(f.entry.hash, f.path)
         else:
-            dest = base / f.path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            store.export(f.entry, dest)
+            out.write(f.path, f.entry)
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: bytes, log: IO[bytes], timeout: float) -> int:
