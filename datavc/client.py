@@ -83,6 +83,7 @@ class Client:
         objects: str | None = None,
         *,
         executor: dict[str, Any] | None = None,
+        open_commit_max_age: timedelta | None = None,
     ) -> Client:
         """Create a store in ``path/.datavc``: embedded by default, or shared (PostgreSQL + S3/MinIO).
 
@@ -93,12 +94,34 @@ class Client:
                 default a local directory inside ``.datavc``.
             executor: where datums run: ``{"kind": "local"}`` (default) or ``{"kind": "kubernetes",
                 "namespace": ..., "secret": ..., "image": ...}``.
+            open_commit_max_age: how long a commit may stay open (default one day); gc's
+                grace may not be shorter.
+
+        A failed init leaves nothing behind (see :mod:`datavc.identity` for what it checks).
 
         Raises:
-            AlreadyExists: a store is already there.
+            AlreadyExists: a store is already there, or the object store or database belongs
+                to another store.
         """
-        cfg = config.create(path, db, objects, executor or {"kind": "local"})
-        return cls._connect(cfg, create=True)
+        from datavc import identity
+
+        cfg = config.plan(path, db, objects, executor or {"kind": "local"})
+        if open_commit_max_age is not None and not timedelta(0) < open_commit_max_age < timedelta(days=36500):
+            raise InvalidArgument("the open-commit max age must be positive and under 100 years")
+        before = config.make_home(cfg)
+        try:
+            max_age = open_commit_max_age.total_seconds() if open_commit_max_age is not None else None
+            database, store = identity.create_pair(cfg, max_age_seconds=max_age)
+            try:
+                config.write(cfg)
+            except OSError as err:
+                database.dispose()
+                store.close()
+                raise InvalidArgument(f"cannot write {cfg.home / config.CONFIG}: {err.strerror}") from None
+        except BaseException:
+            config.undo_home(cfg, before)
+            raise
+        return cls._wrap(cfg, database, store)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> Client:
@@ -130,12 +153,14 @@ class Client:
 
     @classmethod
     def _connect(cls, cfg: config.StoreConfig, *, create: bool, home: bool = True) -> Client:
-        db = Database.open(cfg.db)
-        with storage_errors():
-            if create:
-                store = ObjectStore.init(cfg.objects, cache_dir=cfg.cache)
-            else:
-                store = ObjectStore.open(cfg.objects, cache_dir=cfg.cache)
+        from datavc import identity
+
+        assert not create, "Client.init creates stores"
+        db, store = identity.open_pair(cfg)  # checks that they are one store's two halves
+        return cls._wrap(cfg, db, store, home=home)
+
+    @classmethod
+    def _wrap(cls, cfg: config.StoreConfig, db: Database, store: ObjectStore, *, home: bool = True) -> Client:
         ctx = Context(db, store, home=str(cfg.home) if home else None)
         ctx.executor_settings = dict(cfg.executor)
         return cls(cfg, ctx)

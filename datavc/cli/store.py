@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from datavc.cli.app import App, pass_app
@@ -13,7 +11,9 @@ from datavc.errors import Integrity
 
 
 def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+    from datavc.db.session import redact_url
+
+    return redact_url(url)
 
 
 @click.command()
