@@ -46,6 +46,7 @@ from datavc.info import (
     GcInfo,
     JobInfo,
     LineageInfo,
+    OpenCommitInfo,
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
@@ -257,6 +258,12 @@ class Client:
     def list_open_commits(self, repo: str) -> list[CommitInfo]:
         return commits.list_open_commits(self._ctx, repo)
 
+    def open_commits(self, repo: str | None = None) -> list[OpenCommitInfo]:
+        """Open commits (of ``repo``, or of every repo), oldest first, with when each expires."""
+        from datavc import open_commits
+
+        return open_commits.list_open_commits(self._ctx, repo)
+
     def commit(self, repo: str, branch: str = "main", message: str = "") -> CommitTransaction:
         """A context manager: an open commit finished on success, aborted on an exception."""
         return CommitTransaction(self, repo, branch, message)
@@ -465,9 +472,9 @@ class Client:
         """Verify every reachable object (hash and existence) and the metadata's integrity."""
         return _fsck.fsck(self._ctx)
 
-    def gc(self, *, dry_run: bool = False, grace: timedelta = _gc.DEFAULT_GRACE) -> GcInfo:
+    def gc(self, *, dry_run: bool = False, grace: timedelta | None = None, force: bool = False) -> GcInfo:
         """Delete objects no commit uses that are older than ``grace``; safe while others write."""
-        return _gc.gc(self._ctx, dry_run=dry_run, grace=grace)
+        return _gc.gc(self._ctx, dry_run=dry_run, grace=grace, force=force)
 
     # ----- pipelines ---------------------------------------------------------
 

@@ -20,6 +20,7 @@ from datavc.context import Context, new_id, now, storage_errors
 from datavc.db.models import Branch, BranchHistory, Commit, Provenance, Repo
 from datavc.errors import BranchMoved, CommitFinished, CommitNotFound, InvalidArgument
 from datavc.info import CommitInfo
+from datavc.open_commits import check_live, live
 from datavc.pipelines.triggers import on_commit_finished
 from datavc.refs import get_branch, get_commit, resolve
 from datavc.repos import get_repo
@@ -131,15 +132,18 @@ def edit_commit(ctx: Context, repo_name: str, commit_id: str, edit: TreeEdit) ->
         with ctx.db.read() as s:
             repo = get_repo(s, repo_name)
             c = open_commit(s, repo, commit_id)
+            check_live(s, c)
             cid, old = c.id, c.tree
         with storage_errors(), ctx.store.writer() as w:
             new = edit(w, old)
         if new == old:
             return old
         with ctx.db.write() as s:
+            # Publishing new objects only while the commit is live is what makes a gc grace
+            # of open_commit_max_age safe (see datavc.open_commits).
             res = s.execute(
                 update(Commit)
-                .where(Commit.id == cid, Commit.tree == old, Commit.state == "open")
+                .where(Commit.id == cid, Commit.tree == old, Commit.state == "open", live(s))
                 .values(tree=new)
             )
             if res.rowcount == 1:  # type: ignore[attr-defined]
@@ -180,6 +184,7 @@ def finish_commit(
         with ctx.db.read() as s:
             repo = get_repo(s, repo_name)
             c = open_commit(s, repo, commit_id)
+            check_live(s, c)
             if c.branch is None:
                 raise InvalidArgument(f"commit {c.id} is on no branch")
             br = get_branch(s, repo, c.branch)
@@ -207,7 +212,7 @@ def finish_commit(
                         values["message"] = message
                     done = s.execute(
                         update(Commit)
-                        .where(Commit.id == cid, Commit.state == "open", Commit.tree == tree)
+                        .where(Commit.id == cid, Commit.state == "open", Commit.tree == tree, live(s))
                         .values(**values)
                     )
                     if done.rowcount != 1:  # type: ignore[attr-defined]
@@ -246,7 +251,7 @@ def finish_commit(
         with ctx.db.write() as s:
             s.execute(
                 update(Commit)
-                .where(Commit.id == cid, Commit.state == "open", Commit.tree == tree)
+                .where(Commit.id == cid, Commit.state == "open", Commit.tree == tree, live(s))
                 .values(parent_id=head_id, base_tree=head_tree, tree=new_tree)
             )
 

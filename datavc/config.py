@@ -72,7 +72,7 @@ def _refuse_password(db: str) -> None:
         if not var or not var.replace("_", "a").isalnum():
             raise InvalidArgument(f"invalid --db {db!r}: use env:VARIABLE_NAME")
         return
-    if parse_url(db).password is not None:
+    if parse_url(db).password:  # "user:@host" (empty) holds no secret
         raise InvalidArgument(
             f"the database URL {redact_url(db)} contains a password, and datavc never writes one into "
             "config.json; give it another way: set PGPASSWORD, put it in a passfile (~/.pgpass or "

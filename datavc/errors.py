@@ -109,6 +109,10 @@ class BranchMoved(Conflict):
     pass
 
 
+class CommitExpired(Conflict):
+    """An open commit older than the store's ``open_commit_max_age``: it can only be aborted."""
+
+
 class CorruptData(Integrity):
     pass
 

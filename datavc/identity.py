@@ -107,12 +107,16 @@ def probe_objects(url: str) -> ObjectsState | None:
         count = 0
         objects_dir = root / "objects"
         if objects_dir.is_dir():
-            for top in os.scandir(objects_dir):
-                if top.is_dir() and any(os.scandir(top.path)):
+            for top in os.listdir(objects_dir):
+                sub = objects_dir / top
+                if not sub.is_dir() or os.listdir(sub):
                     count = 2  # at least one fan-out directory with content
                     break
-        bare = set(entries) <= {"objects", "tmp"} and count == 0 and not any(
-            os.scandir(root / "tmp") if (root / "tmp").is_dir() else ()
+        tmp_dir = root / "tmp"
+        bare = (
+            set(entries) <= {"objects", "tmp"}
+            and count == 0
+            and not (tmp_dir.is_dir() and os.listdir(tmp_dir))
         )
         return ObjectsState(url, sid, (root / CONFIG_NAME).is_file(), count, bare)
     with storage_errors():
@@ -314,7 +318,7 @@ def _drop_schema(db: Database) -> None:
             migrate.downgrade(db.engine, "base")
             with db.engine.begin() as conn:
                 conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    except Exception:  # noqa: BLE001 -- best effort; the original error is what the user needs
+    except Exception:  # best effort: the original error is what the user needs
         pass
 
 

@@ -49,5 +49,7 @@ def open_commit_max_age(s: Session) -> timedelta:
         if not 0 < seconds < 1e10:
             raise ValueError(raw)
     except ValueError:
-        raise CorruptData(f"store setting {OPEN_COMMIT_MAX_AGE} is {raw!r}, not a number of seconds") from None
+        raise CorruptData(
+            f"store setting {OPEN_COMMIT_MAX_AGE} is {raw!r}, not a number of seconds"
+        ) from None
     return timedelta(seconds=seconds)

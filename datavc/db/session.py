@@ -248,9 +248,7 @@ class Database:
             if self._is_corrupt(err):
                 raise CorruptData(self._corrupt_message(err)) from err
             if isinstance(err, sqlite3.OperationalError):
-                raise BackendUnavailable(
-                    f"cannot open SQLite database {self.url.database} ({err})"
-                ) from err
+                raise BackendUnavailable(f"cannot open SQLite database {self.url.database} ({err})") from err
             raise
 
     def _is_corrupt(self, orig: BaseException | None) -> bool:
