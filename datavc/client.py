@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from datavc import branches, commits, config, files, repos, workdir
+from datavc import branches, commits, config, errors, files, repos, workdir
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
@@ -289,10 +289,24 @@ class Client:
         ``progress`` is called with byte counts as the data is taken in.
         """
         p = check_path(path)
+        if commit is None:
+            # Open the commit before uploading: the upload is then visible as an open commit
+            # (``log --open``), and its objects are younger than the commit, which is what
+            # keeps a gc grace of open_commit_max_age safe (datavc.open_commits).
+            started = commits.start_commit(self._ctx, repo, branch, message=message or f"put /{p}")
+            try:
+                self.put_file(repo, branch, path, src, commit=started.id, progress=progress)
+                return commits.finish_commit(self._ctx, repo, started.id)
+            except BaseException:
+                try:
+                    commits.abort_commit(self._ctx, repo, started.id)
+                except (errors.CommitNotFound, errors.CommitFinished):
+                    pass
+                raise
         with storage_errors():
             base = None
             if isinstance(src, str | os.PathLike) and Path(src).is_dir():
-                base = self._existing_dir(repo, branch if commit is None else commit, p)
+                base = self._existing_dir(repo, commit, p)
             entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base, progress=progress)
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)

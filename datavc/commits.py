@@ -11,6 +11,7 @@ and history stays linear. No database transaction ever waits on the object store
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select, update
@@ -93,8 +94,13 @@ def start_commit(
     origin: Literal["user", "pipeline", "rollback"] = "user",
     author: str | None = None,
     job_id: str | None = None,
+    created_at: datetime | None = None,
 ) -> CommitInfo:
-    """Open a new commit on ``branch`` whose parent is the branch's head."""
+    """Open a new commit on ``branch`` whose parent is the branch's head.
+
+    ``created_at``: when the writer began uploading objects for it, if earlier than now
+    (the open-commit max age counts from there: see :mod:`datavc.open_commits`).
+    """
     empty = ctx.empty_tree
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
@@ -112,7 +118,7 @@ def start_commit(
             origin=origin,
             message=message,
             author=author or ctx.user,
-            created_at=now(),
+            created_at=min(created_at, now()) if created_at is not None else now(),
             finished_at=None,
             job_id=job_id,
             size=parent.size if parent else 0,
@@ -302,9 +308,13 @@ def one_shot(
     message: str = "",
     origin: Literal["user", "pipeline", "rollback"] = "user",
     mode: Literal["rebase", "exact", "strict"] = "rebase",
+    started_at: datetime | None = None,
 ) -> CommitInfo:
-    """Start a commit, apply ``edit``, finish it; abort it if anything fails."""
-    c = start_commit(ctx, repo_name, branch, message=message, origin=origin)
+    """Start a commit, apply ``edit``, finish it; abort it if anything fails.
+
+    ``started_at``: when the caller began uploading the objects ``edit`` uses.
+    """
+    c = start_commit(ctx, repo_name, branch, message=message, origin=origin, created_at=started_at)
     try:
         edit_commit(ctx, repo_name, c.id, edit)
         return finish_commit(ctx, repo_name, c.id, mode=mode)

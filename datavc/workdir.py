@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datavc.commits import one_shot
-from datavc.context import Context, storage_errors
+from datavc.context import Context, now, storage_errors
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
 from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
@@ -296,6 +296,7 @@ def commit_workdir(
             raise InvalidArgument("nothing to commit: the checkout has no changes")
         changes: dict[str, Entry | None] = {}
         stats: dict[str, os.stat_result] = {}
+        started = now()  # the commit's age counts from the first upload (datavc.open_commits)
         with storage_errors(), ctx.store.writer() as w:
             for rel, kind, s in sorted(pending, key=lambda p: tree_order(p[0])):
                 if kind == "deleted":
@@ -311,6 +312,7 @@ def commit_workdir(
             lambda w, tree: w.update_tree(tree, changes),
             message=message or f"commit {len(changes)} changes from {co.root.name}",
             mode="rebase" if rebase else "strict",
+            started_at=started,
         )
         for rel, entry in changes.items():
             if entry is None:

@@ -30,7 +30,9 @@ def _objects_intact(c: Client) -> None:
 
 
 @pytest.mark.parametrize("kind", DEPLOYMENTS)
-def test_init_writes_one_store_id_into_both_halves(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_init_writes_one_store_id_into_both_halves(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     with open_deployment(kind, tmp_path / "a", request) as c:
         db, store = c.context.db, c.context.store
         marker = json.loads(store.backend.read_meta(MARKER) or b"{}")
@@ -50,7 +52,9 @@ def test_second_store_on_the_same_s3_prefix_is_refused(tmp_path: Path, s3_url: s
     a.close()
 
 
-def test_second_store_on_the_same_prefix_with_postgres_is_refused(tmp_path: Path, s3_url: str, pg_url: str) -> None:
+def test_second_store_on_the_same_prefix_with_postgres_is_refused(
+    tmp_path: Path, s3_url: str, pg_url: str
+) -> None:
     a = Client.init(tmp_path / "a", db=pg_url, objects=s3_url)
     _seed(a)
     with pytest.raises(AlreadyExists):
@@ -133,7 +137,8 @@ def test_gc_refuses_when_the_marker_changes_under_it(tmp_path: Path) -> None:
     c.context.store.backend.write_meta(MARKER, b'{"store_id": "someone-else"}\n')
     with pytest.raises(StoreMismatch):
         c.gc(grace=timedelta(0), force=True)
-    c.context.store.backend.write_meta(MARKER, json.dumps({"store_id": identity.probe_db(c.context.db).store_id}).encode())
+    own = identity.probe_db(c.context.db).store_id
+    c.context.store.backend.write_meta(MARKER, json.dumps({"store_id": own}).encode())
     _objects_intact(c)
     c.close()
 
