@@ -85,6 +85,7 @@ class Client:
         *,
         executor: dict[str, Any] | None = None,
         open_commit_max_age: timedelta | None = None,
+        hash: str = "xxh3-128",
     ) -> Client:
         """Create a store in ``path/.datavc``: embedded by default, or shared (PostgreSQL + S3/MinIO).
 
@@ -97,6 +98,8 @@ class Client:
                 "namespace": ..., "secret": ..., "image": ...}``.
             open_commit_max_age: how long a commit may stay open (default one day); gc's
                 grace may not be shorter.
+            hash: object ids, ``xxh3-128`` (fast) or ``sha256`` (for writers who do not
+                trust each other: see docs/security.md).
 
         A failed init leaves nothing behind (see :mod:`datavc.identity` for what it checks).
 
@@ -107,12 +110,14 @@ class Client:
         from datavc import identity
 
         cfg = config.plan(path, db, objects, executor or {"kind": "local"})
+        if hash not in ("xxh3-128", "sha256"):
+            raise InvalidArgument(f"unknown hash {hash!r}: use xxh3-128 or sha256")
         if open_commit_max_age is not None and not timedelta(0) < open_commit_max_age < timedelta(days=36500):
             raise InvalidArgument("the open-commit max age must be positive and under 100 years")
         before = config.make_home(cfg)
         try:
             max_age = open_commit_max_age.total_seconds() if open_commit_max_age is not None else None
-            database, store = identity.create_pair(cfg, max_age_seconds=max_age)
+            database, store = identity.create_pair(cfg, max_age_seconds=max_age, algorithm=hash)
             try:
                 config.write(cfg)
             except OSError as err:

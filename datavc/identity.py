@@ -34,6 +34,7 @@ from datavc.db import migrate
 from datavc.db.session import Database
 from datavc.errors import AlreadyExists, Integrity
 from storage.backends import open_backend
+from storage.hashing import XXH3_128
 from storage.store import CONFIG_NAME, ObjectStore
 
 MARKER = "datavc-identity.json"
@@ -250,7 +251,9 @@ def _check_pair(db: Database, state: DbState, objs: ObjectsState, url: str, wher
     raise StoreMismatch(f"object store {url} {what}, but {where} holds store {sid}; ({MOVE_HINT})")
 
 
-def create_pair(cfg: StoreConfig, *, max_age_seconds: float | None = None) -> tuple[Database, ObjectStore]:
+def create_pair(
+    cfg: StoreConfig, *, max_age_seconds: float | None = None, algorithm: str = XXH3_128
+) -> tuple[Database, ObjectStore]:
     """``init``: create a new store, or join an existing one given both its halves.
 
     A new store needs an empty object store location and a database without a schema;
@@ -297,7 +300,7 @@ def create_pair(cfg: StoreConfig, *, max_age_seconds: float | None = None) -> tu
                 if max_age_seconds is not None:
                     settings.put(s, settings.OPEN_COMMIT_MAX_AGE, repr(float(max_age_seconds)))
             with storage_errors():
-                store = ObjectStore.init(cfg.objects, cache_dir=cfg.cache)
+                store = ObjectStore.init(cfg.objects, cache_dir=cfg.cache, algorithm=algorithm)
             _write_marker(cfg.objects, sid)
         except BaseException:
             _drop_schema(db)

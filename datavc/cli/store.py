@@ -39,6 +39,14 @@ def _hide_password(url: str) -> str:
     metavar="DURATION",
     help="How long a commit may stay open before it expires (default 1d); gc's grace is at least this.",
 )
+@click.option(
+    "--hash",
+    "hash_",
+    type=click.Choice(["xxh3-128", "sha256"]),
+    default="xxh3-128",
+    show_default=True,
+    help="Object ids; sha256 for writers who do not trust each other (docs/security.md).",
+)
 @json_option
 def init(
     path: str | None,
@@ -49,6 +57,7 @@ def init(
     k8s_secret: str | None,
     k8s_image: str | None,
     open_commit_max_age: str | None,
+    hash_: str,
     as_json: bool,
 ) -> None:
     """Create a store in PATH/.datavc (default: the current directory).
@@ -68,7 +77,9 @@ def init(
         settings.update(namespace=k8s_namespace or "default", secret=k8s_secret or "datavc-credentials")
         if k8s_image:
             settings["image"] = k8s_image
-    with Client.init(path or ".", db, objects, executor=settings, open_commit_max_age=max_age) as client:
+    with Client.init(
+        path or ".", db, objects, executor=settings, open_commit_max_age=max_age, hash=hash_
+    ) as client:
         cfg = client.config
     doc = {
         "home": str(cfg.home),

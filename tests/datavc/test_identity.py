@@ -172,3 +172,11 @@ def test_legacy_adoption_refuses_an_empty_database_beside_objects(tmp_path: Path
     _make_legacy(tmp_path / "s")
     with pytest.raises(Integrity, match="has no commits"):
         Client.open(tmp_path / "s")
+
+
+def test_init_with_sha256_ids(tmp_path: Path) -> None:
+    with Client.init(tmp_path / "s", hash="sha256") as c:
+        _seed(c)
+        assert c.context.store.algorithm.name == "sha256"
+    with Client.open(tmp_path / "s") as c:
+        _objects_intact(c)
