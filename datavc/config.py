@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from datavc.errors import AlreadyExists, InvalidArgument, StoreNotFound
+from storage.fileio import atomic_write
 
 DIRNAME = ".datavc"
 CONFIG = "config.json"
@@ -158,14 +159,7 @@ def undo_home(cfg: StoreConfig, before: set[str] | Path) -> None:
 def write(cfg: StoreConfig) -> None:
     """Write ``cfg.home/config.json`` (mode 0600) atomically: the last step of ``init``."""
     doc = {"version": 1, "db": cfg.db, "objects": cfg.objects, "cache": cfg.cache, "executor": cfg.executor}
-    tmp = cfg.home / (CONFIG + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(doc, indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
-    tmp.replace(cfg.home / CONFIG)
+    atomic_write(cfg.home / CONFIG, (json.dumps(doc, indent=2) + "\n").encode(), mode=0o600)
 
 
 def create(

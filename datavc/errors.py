@@ -116,14 +116,3 @@ class CommitExpired(Conflict):
 class CorruptData(Integrity):
     pass
 
-
-CATEGORIES: tuple[type[DatavcError], ...] = (
-    InvalidArgument,
-    NotFound,
-    AlreadyExists,
-    Conflict,
-    Integrity,
-    BackendUnavailable,
-    PipelineFailed,
-)
-EXIT_CODES = {cls.category: cls.exit_code for cls in CATEGORIES}

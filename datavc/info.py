@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -158,10 +158,6 @@ class GcInfo(_Info):
     bytes_deleted: int
     objects_kept_grace: int
     open_commits_expired: int = 0  # abandoned open commits aborted (or, dry run, that would be)
-
-
-def info_dict(info: Any) -> dict[str, Any]:
-    return asdict(info)
 
 
 @dataclass(frozen=True, slots=True)
