@@ -30,7 +30,7 @@ def test_gc(client: Client) -> None:
     dry = client.gc(dry_run=True, grace=timedelta(0))
     assert dry.objects_deleted > 0 and dry.bytes_deleted >= unique.size
     assert len(object_ids(client)) == total  # dry run deleted nothing
-    # With the default grace period (1 h) young garbage stays.
+    # With the default grace period (the open-commit max age, 1 day) young garbage stays.
     young = client.gc()
     assert young.objects_deleted == 0 and young.objects_kept_grace == dry.objects_deleted
 
