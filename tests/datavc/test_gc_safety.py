@@ -17,7 +17,7 @@ from datavc.cli import main
 from datavc.client import Client
 from datavc.errors import InvalidArgument
 from storage.backends.local import LocalBackend
-from tests.datavc.cli.conftest import assert_error
+from tests.datavc.cli.helpers import assert_error
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

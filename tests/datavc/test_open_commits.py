@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from datavc.cli import main
 from datavc.client import Client
 from datavc.errors import CommitExpired
-from tests.datavc.cli.conftest import assert_error
+from tests.datavc.cli.helpers import assert_error
 
 DATAVC = str(Path(sys.executable).parent / "datavc")
 
