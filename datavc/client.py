@@ -28,12 +28,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from datavc import branches, commits, config, export, files, repos, workdir
+from datavc import branches, commits, config, errors, export, files, repos, workdir
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
 from datavc import rollback as _rollback
-from datavc.context import Context, storage_errors
+from datavc.context import Context
 from datavc.db.session import Database
 from datavc.errors import Conflict, InvalidArgument, NotFound
 from datavc.info import (
@@ -47,6 +47,7 @@ from datavc.info import (
     GcInfo,
     JobInfo,
     LineageInfo,
+    OpenCommitInfo,
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
@@ -99,6 +100,8 @@ class Client:
         objects: str | None = None,
         *,
         executor: dict[str, Any] | None = None,
+        open_commit_max_age: timedelta | None = None,
+        hash: str = "xxh3-128",
     ) -> Client:
         """Create a store in ``path/.datavc``: embedded by default, or shared (PostgreSQL + S3/MinIO).
 
@@ -109,12 +112,38 @@ class Client:
                 default a local directory inside ``.datavc``.
             executor: where datums run: ``{"kind": "local"}`` (default) or ``{"kind": "kubernetes",
                 "namespace": ..., "secret": ..., "image": ...}``.
+            open_commit_max_age: how long a commit may stay open (default one day); gc's
+                grace may not be shorter.
+            hash: object ids, ``xxh3-128`` (fast) or ``sha256`` (for writers who do not
+                trust each other: see docs/security.md).
+
+        A failed init leaves nothing behind (see :mod:`datavc.identity` for what it checks).
 
         Raises:
-            AlreadyExists: a store is already there.
+            AlreadyExists: a store is already there, or the object store or database belongs
+                to another store.
         """
-        cfg = config.create(path, db, objects, executor or {"kind": "local"})
-        return cls._connect(cfg, create=True)
+        from datavc import identity
+
+        cfg = config.plan(path, db, objects, executor or {"kind": "local"})
+        if hash not in ("xxh3-128", "sha256"):
+            raise InvalidArgument(f"unknown hash {hash!r}: use xxh3-128 or sha256")
+        if open_commit_max_age is not None and not timedelta(0) < open_commit_max_age < timedelta(days=36500):
+            raise InvalidArgument("the open-commit max age must be positive and under 100 years")
+        before = config.make_home(cfg)
+        try:
+            max_age = open_commit_max_age.total_seconds() if open_commit_max_age is not None else None
+            database, store = identity.create_pair(cfg, max_age_seconds=max_age, algorithm=hash)
+            try:
+                config.write(cfg)
+            except OSError as err:
+                database.dispose()
+                store.close()
+                raise InvalidArgument(f"cannot write {cfg.home / config.CONFIG}: {err.strerror}") from None
+        except BaseException:
+            config.undo_home(cfg, before)
+            raise
+        return cls._wrap(cfg, database, store)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> Client:
@@ -146,12 +175,14 @@ class Client:
 
     @classmethod
     def _connect(cls, cfg: config.StoreConfig, *, create: bool, home: bool = True) -> Client:
-        db = Database.open(cfg.db)
-        with storage_errors():  # the store is not behind the Context's translation yet
-            if create:
-                store = ObjectStore.init(cfg.objects, cache_dir=cfg.cache)
-            else:
-                store = ObjectStore.open(cfg.objects, cache_dir=cfg.cache)
+        from datavc import identity
+
+        assert not create, "Client.init creates stores"
+        db, store = identity.open_pair(cfg)  # checks that they are one store's two halves
+        return cls._wrap(cfg, db, store, home=home)
+
+    @classmethod
+    def _wrap(cls, cfg: config.StoreConfig, db: Database, store: ObjectStore, *, home: bool = True) -> Client:
         ctx = Context(db, store, home=str(cfg.home) if home else None)
         ctx.executor_settings = dict(cfg.executor)
         return cls(cfg, ctx)
@@ -248,6 +279,10 @@ class Client:
     def list_open_commits(self, repo: str) -> list[CommitInfo]:
         return commits.list_open_commits(self._ctx, repo)
 
+    def open_commits(self, repo: str | None = None) -> list[OpenCommitInfo]:
+        """Open commits (of ``repo``, or of every repo), oldest first, with when each expires."""
+        return commits.list_open_commits_expiry(self._ctx, repo)
+
     def commit(self, repo: str, branch: str = "main", message: str = "") -> CommitTransaction:
         """A context manager: an open commit finished on success, aborted on an exception."""
         return CommitTransaction(self, repo, branch, message)
@@ -273,9 +308,23 @@ class Client:
         ``progress`` is called with byte counts as the data is taken in.
         """
         p = check_path(path)
+        if commit is None:
+            # Open the commit before uploading: the upload is then visible as an open commit
+            # (``log --open``), and its objects are younger than the commit, which is what
+            # keeps a gc grace of open_commit_max_age safe (datavc.open_commits).
+            started = commits.start_commit(self._ctx, repo, branch, message=message or f"put /{p}")
+            try:
+                self.put_file(repo, branch, path, src, commit=started.id, progress=progress)
+                return commits.finish_commit(self._ctx, repo, started.id)
+            except BaseException:
+                try:
+                    commits.abort_commit(self._ctx, repo, started.id)
+                except (errors.CommitNotFound, errors.CommitFinished):
+                    pass
+                raise
         base = None
         if isinstance(src, str | os.PathLike) and Path(src).is_dir():
-            base = self._existing_dir(repo, branch if commit is None else commit, p)
+            base = self._existing_dir(repo, commit, p)
         name = p.rsplit("/", 1)[-1]
         entry = files.store_source(self._ctx, src, name, base=base, at=p, progress=progress)
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
@@ -448,9 +497,9 @@ class Client:
         """Verify every reachable object (hash and existence) and the metadata's integrity."""
         return _fsck.fsck(self._ctx)
 
-    def gc(self, *, dry_run: bool = False, grace: timedelta = _gc.DEFAULT_GRACE) -> GcInfo:
+    def gc(self, *, dry_run: bool = False, grace: timedelta | None = None, force: bool = False) -> GcInfo:
         """Delete objects no commit uses that are older than ``grace``; safe while others write."""
-        return _gc.gc(self._ctx, dry_run=dry_run, grace=grace)
+        return _gc.gc(self._ctx, dry_run=dry_run, grace=grace, force=force)
 
     # ----- pipelines ---------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select, update
@@ -22,9 +23,11 @@ from datavc.db.cas import cas, retrying
 from datavc.db.models import Commit, CommitOrigin, Provenance, Repo
 from datavc.errors import BranchMoved, CommitFinished, CommitNotFound, InvalidArgument
 from datavc.heads import set_if_equals
-from datavc.info import CommitInfo
+from datavc.info import CommitInfo, OpenCommitInfo
+from datavc.open_commits import check_live, live
 from datavc.refs import get_branch, get_commit, resolve
 from datavc.repos import get_repo
+from datavc.settings import open_commit_max_age
 from storage.model import Entry
 from storage.writer import Writer
 
@@ -87,8 +90,13 @@ def start_commit(
     origin: CommitOrigin = "user",
     author: str | None = None,
     job_id: str | None = None,
+    created_at: datetime | None = None,
 ) -> CommitInfo:
-    """Open a new commit on ``branch`` whose parent is the branch's head."""
+    """Open a new commit on ``branch`` whose parent is the branch's head.
+
+    ``created_at``: when the writer began uploading objects for it, if earlier than now
+    (the open-commit max age counts from there: see :mod:`datavc.open_commits`).
+    """
     empty = ctx.empty_tree
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
@@ -106,7 +114,7 @@ def start_commit(
             origin=origin,
             message=message,
             author=author or ctx.user,
-            created_at=now(),
+            created_at=min(created_at, now()) if created_at is not None else now(),
             finished_at=None,
             job_id=job_id,
             size=parent.size if parent else 0,
@@ -130,13 +138,16 @@ def edit_commit(ctx: Context, repo_name: str, commit_id: str, edit: TreeEdit) ->
         with ctx.db.read() as s:
             repo = get_repo(s, repo_name)
             c = open_commit(s, repo, commit_id)
+            check_live(s, c)
             cid, old = c.id, c.tree
         with ctx.store.writer() as w:
             new = edit(w, old)
         if new == old:
             return old
         with ctx.db.write() as s:
-            stmt = update(Commit).where(Commit.id == cid, Commit.tree == old, Commit.state == "open")
+            stmt = update(Commit).where(Commit.id == cid, Commit.tree == old, Commit.state == "open", live(s))
+            # Publishing new objects only while the commit is live is what makes a gc grace
+            # of open_commit_max_age safe (see datavc.open_commits).
             return new if cas(s, stmt.values(tree=new)) else None
 
     return retrying(attempt, f"editing commit {commit_id[:12]} of {repo_name!r}")
@@ -210,6 +221,7 @@ def _read_finishing(ctx: Context, repo_name: str, commit_id: str) -> _Finishing:
     with ctx.db.read() as s:
         repo = get_repo(s, repo_name)
         c = open_commit(s, repo, commit_id)
+        check_live(s, c)
         if c.branch is None:
             raise InvalidArgument(f"commit {c.id} is on no branch")
         br = get_branch(s, repo, c.branch)
@@ -247,7 +259,7 @@ def _fast_forward(
             if message is not None:
                 values["message"] = message
             finishing = update(Commit).where(
-                Commit.id == f.commit, Commit.state == "open", Commit.tree == f.tree
+                Commit.id == f.commit, Commit.state == "open", Commit.tree == f.tree, live(s)
             )
             if not cas(s, finishing.values(**values)):
                 return None
@@ -288,7 +300,7 @@ def _rebase(ctx: Context, repo_name: str, f: _Finishing, mode: Mode) -> None:
         # A lost race here (another writer edited the commit) is seen by the next attempt.
         s.execute(
             update(Commit)
-            .where(Commit.id == f.commit, Commit.state == "open", Commit.tree == f.tree)
+            .where(Commit.id == f.commit, Commit.state == "open", Commit.tree == f.tree, live(s))
             .values(parent_id=f.head, base_tree=f.head_tree, tree=new_tree)
         )
 
@@ -330,6 +342,21 @@ def list_open_commits(ctx: Context, repo_name: str) -> list[CommitInfo]:
         return [commit_info(s, repo, c) for c in rows]
 
 
+def list_open_commits_expiry(ctx: Context, repo_name: str | None = None) -> list[OpenCommitInfo]:
+    """Every open commit (of one repo, or of all), oldest first, with when it expires."""
+    with ctx.db.read() as s:
+        max_age = open_commit_max_age(s)
+        q = select(Repo, Commit).join(Repo, Repo.id == Commit.repo_id).where(Commit.state == "open")
+        if repo_name is not None:
+            q = q.where(Repo.id == get_repo(s, repo_name).id)
+        t = now()
+        out = []
+        for repo, c in s.execute(q.order_by(Commit.created_at, Commit.id)).all():
+            expires = c.created_at + max_age
+            out.append(OpenCommitInfo(commit_info(s, repo, c), expires, expires <= t))
+        return out
+
+
 def one_shot(
     ctx: Context,
     repo_name: str,
@@ -339,9 +366,13 @@ def one_shot(
     message: str = "",
     origin: CommitOrigin = "user",
     mode: Mode = "rebase",
+    started_at: datetime | None = None,
 ) -> CommitInfo:
-    """Start a commit, apply ``edit``, finish it; abort it if anything fails."""
-    c = start_commit(ctx, repo_name, branch, message=message, origin=origin)
+    """Start a commit, apply ``edit``, finish it; abort it if anything fails.
+
+    ``started_at``: when the caller began uploading the objects ``edit`` uses.
+    """
+    c = start_commit(ctx, repo_name, branch, message=message, origin=origin, created_at=started_at)
     try:
         edit_commit(ctx, repo_name, c.id, edit)
         return finish_commit(ctx, repo_name, c.id, mode=mode)

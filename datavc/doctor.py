@@ -47,11 +47,16 @@ def _store_config(home: str | None) -> tuple[_config.StoreConfig | None, Check]:
     return cfg, Check("store", True, f"{cfg.home}")
 
 
-def _check_db(url: str) -> Check:
-    from datavc.db.session import Database
+def _check_db(cfg: _config.StoreConfig) -> Check:
+    from datavc import identity
 
+    url = cfg.db
     try:
-        db = Database.open(url)
+        # Checks the pair too (same store id in both halves); never creates a schema.
+        db, store = identity.open_pair(cfg)
+        store.close()
+    except identity.StoreMismatch as err:
+        return Check("database", False, str(err), "restore the store's database and objects together")
     except DatavcError as err:
         fix = (
             "start PostgreSQL or fix the URL (host, port, user; password from the URL or PGPASSWORD)"
@@ -199,7 +204,7 @@ def doctor(home: str | None = None) -> DoctorInfo:
     checks = [found]
     if cfg is None:
         return DoctorInfo(tuple(checks))
-    checks.append(_check_db(cfg.db))
+    checks.append(_check_db(cfg))
     checks.append(_check_objects(cfg))
     kind = os.environ.get("DATAVC_EXECUTOR") or cfg.executor.get("kind") or "local"
     if kind == "kubernetes":

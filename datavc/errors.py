@@ -147,6 +147,10 @@ class BranchMoved(Conflict):
         self.branch = branch
 
 
+class CommitExpired(Conflict):
+    """An open commit older than the store's ``open_commit_max_age``: it can only be aborted."""
+
+
 class CorruptData(Integrity):
     def __init__(self, message: str, oid: str | None = None) -> None:
         super().__init__(message)

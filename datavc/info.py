@@ -35,6 +35,7 @@ class RepoInfo(_Info):
     size: int  # bytes in the default branch's head
     file_count: int
     commit_count: int
+    open_commits: tuple[str, ...] = ()  # ids of unfinished commits (a killed put leaves one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class GcInfo(_Info):
     objects_deleted: int
     bytes_deleted: int
     objects_kept_grace: int
+    open_commits_expired: int = 0  # abandoned open commits aborted (or, dry run, that would be)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,3 +232,12 @@ class LineageInfo(_Info):
     path: str | None = None  # with a path: the file's datum and the input files it came from
     datum: str | None = None
     sources: tuple[tuple[str, str, str], ...] = ()  # (input name, path, content hash)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCommitInfo(_Info):
+    """An open (unfinished) commit and when it expires (``open_commit_max_age`` after it started)."""
+
+    commit: CommitInfo
+    expires_at: datetime
+    expired: bool

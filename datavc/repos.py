@@ -37,6 +37,13 @@ def _info(s: Session, repo: Repo) -> RepoInfo:
         .where(Branch.repo_id == repo.id, Branch.name == DEFAULT_BRANCH)
     ).one_or_none()
     count = s.scalar(select(func.count()).select_from(Commit).where(Commit.repo_id == repo.id)) or 0
+    open_ids = tuple(
+        s.scalars(
+            select(Commit.id)
+            .where(Commit.repo_id == repo.id, Commit.state == "open")
+            .order_by(Commit.created_at, Commit.id)
+        )
+    )
     return RepoInfo(
         repo.name,
         repo.description,
@@ -46,6 +53,7 @@ def _info(s: Session, repo: Repo) -> RepoInfo:
         head.size if head else 0,
         head.file_count if head else 0,
         count,
+        open_ids,
     )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datavc.commits import one_shot
-from datavc.context import Context
+from datavc.context import Context, now
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
 from datavc.export import Exporter
 from datavc.files import snapshot
@@ -280,6 +280,7 @@ def commit_workdir(
             raise InvalidArgument("nothing to commit: the checkout has no changes")
         changes: dict[str, Entry | None] = {}
         stats: dict[str, os.stat_result] = {}
+        started = now()  # the commit's age counts from the first upload (datavc.open_commits)
         with ctx.store.writer() as w:
             for rel, kind, s in sorted(pending, key=lambda p: tree_order(p[0])):
                 if kind == "deleted":
@@ -295,6 +296,7 @@ def commit_workdir(
             lambda w, tree: w.update_tree(tree, changes),
             message=message or f"commit {len(changes)} changes from {co.root.name}",
             mode="rebase" if rebase else "strict",
+            started_at=started,
         )
         for rel, entry in changes.items():
             if entry is None:

@@ -84,7 +84,12 @@ def duration(text: str, option: str = "--grace") -> timedelta:
         raise InvalidArgument(
             f"invalid {option} {text!r}: use a number with s, m, h, d or w (e.g. 30m, 2h, 1d)"
         )
+    if total > _MAX_DURATION_S:
+        raise InvalidArgument(f"invalid {option} {text!r}: longer than 100 years")
     return timedelta(seconds=total)
+
+
+_MAX_DURATION_S = 100 * 365 * 86400
 
 
 @contextmanager

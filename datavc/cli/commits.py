@@ -33,11 +33,19 @@ def _one_line(text: str) -> str:
 @click.command()
 @click.argument("target", metavar="REPO@REF")
 @click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), help="Show at most N commits.")
+@click.option("--open", "open_", is_flag=True, help="List the repo's open (unfinished) commits instead.")
 @json_option
 @pass_app
-def log(app: App, target: str, limit: int | None, as_json: bool) -> None:
-    """History from REF back, newest first (REPO alone means REPO@main)."""
+def log(app: App, target: str, limit: int | None, open_: bool, as_json: bool) -> None:
+    """History from REF back, newest first (REPO alone means REPO@main).
+
+    With --open: the repo's open commits, oldest first, with when each expires (a killed
+    put leaves one; gc aborts it once expired, or run abort-commit).
+    """
     addr = address(target, path=False)
+    if open_:
+        _log_open(app, addr.repo, limit, as_json)
+        return
     commits = app.client.log(addr.repo, ref(addr), limit)
     if as_json:
         stream_json(commits, lambda c: c.to_json())
@@ -46,6 +54,25 @@ def log(app: App, target: str, limit: int | None, as_json: bool) -> None:
         click.echo(
             f"{short(c.id)}  {local_time(c.created_at)}  {escape(c.author):<12}  {c.origin:<8}  "
             f"{human_size(c.size):>10}  {_one_line(c.message)}"
+        )
+
+
+def _log_open(app: App, repo: str, limit: int | None, as_json: bool) -> None:
+    items = app.client.open_commits(repo)[:limit]
+    if as_json:
+        echo_json(
+            [
+                {**o.commit.to_json(), "expires_at": o.expires_at.isoformat(), "expired": o.expired}
+                for o in items
+            ]
+        )
+        return
+    for o in items:
+        c = o.commit
+        state = "expired" if o.expired else f"expires {local_time(o.expires_at)}"
+        click.echo(
+            f"{short(c.id)}  {local_time(c.created_at)}  {c.author:<12}  {c.origin:<8}  open ({state})  "
+            f"{_one_line(c.message)}".rstrip()
         )
 
 

@@ -72,6 +72,7 @@ def inspect(app: App, name: str, as_json: bool) -> None:
             ("size", f"{human_size(r.size)} ({r.size} bytes)"),
             ("files", str(r.file_count)),
             ("commits", str(r.commit_count)),
+            ("open commits", ", ".join(r.open_commits) or "-"),
         ]
     )
 

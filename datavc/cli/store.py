@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from datavc.cli.app import App, pass_app
@@ -13,7 +11,9 @@ from datavc.errors import Integrity
 
 
 def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+    from datavc.db.session import redact_url
+
+    return redact_url(url)
 
 
 @click.command()
@@ -34,6 +34,19 @@ def _hide_password(url: str) -> str:
 @click.option("--k8s-namespace", metavar="NS", help="Kubernetes namespace for Jobs (default: default).")
 @click.option("--k8s-secret", metavar="NAME", help="Secret worker pods read credentials from.")
 @click.option("--k8s-image", metavar="IMAGE", help="Image for pipelines whose spec names none.")
+@click.option(
+    "--open-commit-max-age",
+    metavar="DURATION",
+    help="How long a commit may stay open before it expires (default 1d); gc's grace is at least this.",
+)
+@click.option(
+    "--hash",
+    "hash_",
+    type=click.Choice(["xxh3-128", "sha256"]),
+    default="xxh3-128",
+    show_default=True,
+    help="Object ids; sha256 for writers who do not trust each other (docs/security.md).",
+)
 @json_option
 def init(
     path: str | None,
@@ -43,21 +56,30 @@ def init(
     k8s_namespace: str | None,
     k8s_secret: str | None,
     k8s_image: str | None,
+    open_commit_max_age: str | None,
+    hash_: str,
     as_json: bool,
 ) -> None:
     """Create a store in PATH/.datavc (default: the current directory).
 
     Embedded by default (SQLite + local objects); --db and --objects point it at a
-    shared deployment (PostgreSQL + S3/MinIO; credentials come from the environment).
+    shared deployment (PostgreSQL + S3/MinIO; credentials come from the environment:
+    a URL with a password is refused, use PGPASSWORD, ~/.pgpass or --db env:VAR).
+    An object store that is not empty is refused unless --db names that store's own
+    database (joining it). A failed init leaves nothing behind.
     """
     from datavc.client import Client
+
+    max_age = duration(open_commit_max_age, "--open-commit-max-age") if open_commit_max_age else None
 
     settings: dict[str, str] = {"kind": executor}
     if executor == "kubernetes":
         settings.update(namespace=k8s_namespace or "default", secret=k8s_secret or "datavc-credentials")
         if k8s_image:
             settings["image"] = k8s_image
-    with Client.init(path or ".", db, objects, executor=settings) as client:
+    with Client.init(
+        path or ".", db, objects, executor=settings, open_commit_max_age=max_age, hash=hash_
+    ) as client:
         cfg = client.config
     doc = {
         "home": str(cfg.home),
@@ -106,16 +128,20 @@ def fsck(app: App, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
 @click.option(
     "--grace",
-    default="1h",
-    show_default=True,
     metavar="DURATION",
-    help="Keep objects younger than this (90s, 30m, 2h, 1d).",
+    help="Keep objects younger than this (90s, 30m, 2h, 1d). Default and minimum: the store's "
+    "open-commit max age (1d unless set at init).",
 )
+@click.option("--force", is_flag=True, help="Allow a grace below the minimum (only when nothing writes).")
 @json_option
 @pass_app
-def gc(app: App, dry_run: bool, grace: str, as_json: bool) -> None:
-    """Delete stored objects no commit reaches (objects younger than --grace are kept)."""
-    info = app.client.gc(dry_run=dry_run, grace=duration(grace))
+def gc(app: App, dry_run: bool, grace: str | None, force: bool, as_json: bool) -> None:
+    """Delete stored objects no commit reaches (objects younger than --grace are kept).
+
+    Open commits older than the store's open-commit max age (abandoned, e.g. by a killed
+    put) are aborted first, so their objects can go.
+    """
+    info = app.client.gc(dry_run=dry_run, grace=duration(grace) if grace is not None else None, force=force)
     if as_json:
         echo_json(info.to_json())
         return
@@ -124,6 +150,12 @@ def gc(app: App, dry_run: bool, grace: str, as_json: bool) -> None:
         f"{verb} {info.objects_deleted} objects ({human_size(info.bytes_deleted)}); "
         f"{info.objects_reachable} reachable, {info.objects_kept_grace} kept by grace, "
         f"{info.objects_total} total"
+        + (
+            f"; {'would abort' if info.dry_run else 'aborted'} "
+            f"{info.open_commits_expired} expired open commits"
+            if info.open_commits_expired
+            else ""
+        )
     )
 
 

@@ -318,3 +318,12 @@ class DatumResult(Base):
     output_tree: Mapped[str] = mapped_column(String(TREE_ID_LEN))
     inputs: Mapped[str] = mapped_column(Text)  # JSON [[input name, path, content hash], ...]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoreSetting(Base):
+    """One store-wide setting: ``store_id`` (paired with the object store's marker), options."""
+
+    __tablename__ = "store_settings"
+
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

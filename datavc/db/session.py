@@ -8,7 +8,10 @@ failing with "database is locked" when it first writes after reading.
 
 from __future__ import annotations
 
+import random
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -18,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from datavc.errors import BackendUnavailable, InvalidArgument
+from datavc.errors import BackendUnavailable, CorruptData, InvalidArgument
 
 WRITE_OPTION = "datavc_write"
 """Execution option that makes a SQLite transaction start with ``BEGIN IMMEDIATE``."""
@@ -30,11 +33,16 @@ PG_MAX_OVERFLOW = 10
 
 Dialect = Literal["sqlite", "postgresql"]
 
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")
+# Up to the *last* "@": a password with an unescaped "@" in it is still hidden whole.
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:).*@")
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and display)."""
     return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
+_redact = redact_url
 
 
 def parse_url(url: str) -> URL:
@@ -85,10 +93,34 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")  # persistent in the file; a no-op once set
+        _ensure_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at checkpoints, never corrupt
     finally:
         cursor.close()
+
+
+def _ensure_wal(cursor: Any) -> None:
+    """Switch the file to WAL (persistent: ``init`` does it once; later opens only read it).
+
+    The switch needs an exclusive lock that the busy timeout does not wait for, so several
+    processes opening a fresh file at once can get "database is locked": retry with
+    jittered backoff until the busy timeout has passed.
+    """
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err).lower() and "busy" not in str(err).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.5)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -207,9 +239,30 @@ class Database:
         try:
             yield
         except DBAPIError as err:
+            if self._is_corrupt(err.orig):
+                raise CorruptData(self._corrupt_message(err.orig)) from err
             if not self._is_unavailable(err):
                 raise
             raise BackendUnavailable(self._unavailable_message(err)) from err
+        except sqlite3.DatabaseError as err:  # raised raw from the connect hook
+            if self._is_corrupt(err):
+                raise CorruptData(self._corrupt_message(err)) from err
+            if isinstance(err, sqlite3.OperationalError):
+                raise BackendUnavailable(f"cannot open SQLite database {self.url.database} ({err})") from err
+            raise
+
+    def _is_corrupt(self, orig: BaseException | None) -> bool:
+        """SQLite's answer for a file that is not (or no longer) a database."""
+        if self.dialect != "sqlite" or not isinstance(orig, sqlite3.DatabaseError):
+            return False
+        text = str(orig).lower()
+        return "not a database" in text or "malformed" in text or "file is encrypted" in text
+
+    def _corrupt_message(self, orig: BaseException | None) -> str:
+        return (
+            f"metadata database {self.url.database} is corrupt ({orig}); restore it from a "
+            "backup together with its object store (see docs/concepts.md, Moving a store)"
+        )
 
     def _is_unavailable(self, err: DBAPIError) -> bool:
         if err.connection_invalidated:

@@ -211,7 +211,8 @@ def test_gc_races_with_writers(tmp_path: Path, zygote: Zygote) -> None:
 
     deadline = time.time() + 4.0
     jobs: list[dict[str, Any]] = [
-        {"op": "gc_until", "home": home, "repo": "r", "grace": 2.0, "deadline": deadline}
+        # force: a grace below the store's open_commit_max_age (1 day), as this test always used
+        {"op": "gc_until", "home": home, "repo": "r", "grace": 2.0, "deadline": deadline, "force": True}
     ]
     contents = [g.hex() for g in garbage]
     jobs += [
@@ -240,7 +241,7 @@ def test_gc_races_with_writers(tmp_path: Path, zygote: Zygote) -> None:
         for f in client.walk_files("r", c.id):
             assert len(client.get_file("r", c.id, f.path)) == f.size
     # After the race, gc takes only real garbage.
-    client.gc(grace=timedelta(0))
+    client.gc(grace=timedelta(0), force=True)  # nothing writes any more
     assert_fsck_clean(client)
     assert client.get_file("r", "main", "/seed") == b"seed"
     client.close()

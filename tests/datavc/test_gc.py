@@ -30,18 +30,18 @@ def test_gc(client: Client) -> None:
     dry = client.gc(dry_run=True, grace=timedelta(0))
     assert dry.objects_deleted > 0 and dry.bytes_deleted >= unique.size
     assert len(object_ids(client)) == total  # dry run deleted nothing
-    # With the default grace period (1 h) young garbage stays.
+    # With the default grace period (the open-commit max age, 1 day) young garbage stays.
     young = client.gc()
     assert young.objects_deleted == 0 and young.objects_kept_grace == dry.objects_deleted
 
-    done = client.gc(grace=timedelta(0))
+    done = client.gc(grace=timedelta(0), force=True)
     assert (done.objects_deleted, done.bytes_deleted) == (dry.objects_deleted, dry.bytes_deleted)
     assert len(object_ids(client)) == total - done.objects_deleted
     assert unique_oid not in object_ids(client)
     assert drop_tree not in object_ids(client)
     assert files_of(client, "keep") == {"/shared": shared, "/kept": b"only in keep"}
     assert_fsck_clean(client)
-    assert client.gc(grace=timedelta(0)).objects_deleted == 0
+    assert client.gc(grace=timedelta(0), force=True).objects_deleted == 0
     # The shared content can be put again into a new repo.
     client.create_repo("drop")
     client.put_file("drop", "main", "/unique", b"only in drop " * 20)
@@ -54,7 +54,7 @@ def test_gc_keeps_open_commits(client: Client) -> None:
     client.put_file("r", "main", "/base", b"base")
     c = client.start_commit("r")
     client.put_file("r", "main", "/pending", b"not finished yet " * 10, commit=c.id)
-    client.gc(grace=timedelta(0))
+    client.gc(grace=timedelta(0), force=True)
     done = client.finish_commit("r", c.id)
     assert client.get_file("r", done.id, "/pending") == b"not finished yet " * 10
     assert_fsck_clean(client)

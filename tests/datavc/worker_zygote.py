@@ -59,7 +59,7 @@ def run_job(job: dict[str, Any]) -> None:
         elif op == "gc_until":
             runs = 0
             while time.time() < job["deadline"] or runs == 0:
-                client.gc(grace=timedelta(seconds=job["grace"]))
+                client.gc(grace=timedelta(seconds=job["grace"]), force=job.get("force", False))
                 runs += 1
         else:
             raise ValueError(f"unknown op {op!r}")
