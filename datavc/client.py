@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 
 Source = bytes | BinaryIO | str | os.PathLike[str]
 Progress = Callable[[int], None]
+#: Called with (local path, reason) for each local entry a put, status or commit skips.
+Skipped = Callable[[str, str], None]
 """A callback that receives byte counts as a transfer advances."""
 
 
@@ -424,15 +426,28 @@ class Client:
         """
         return workdir.checkout(self._ctx, repo, ref, dir, force=force, progress=progress)
 
-    def status(self, dir: str | os.PathLike[str] = ".") -> StatusInfo:
-        """Local changes in a checkout (hashes only files whose size or mtime changed)."""
-        return workdir.status(self._ctx, dir)
+    def status(self, dir: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
+        """Local changes in a checkout (hashes only files whose size or mtime changed).
+
+        Symbolic links and special files are not tracked: each is reported to
+        ``on_skip(path, reason)``. An interrupted checkout is reported as incomplete.
+        """
+        return workdir.status(self._ctx, dir, on_skip=on_skip)
 
     def commit_workdir(
-        self, dir: str | os.PathLike[str] = ".", message: str = "", *, rebase: bool = False
+        self,
+        dir: str | os.PathLike[str] = ".",
+        message: str = "",
+        *,
+        rebase: bool = False,
+        on_skip: Skipped | None = None,
     ) -> CommitInfo:
-        """Commit a checkout's changes to its branch; refuses if the branch moved, unless ``rebase``."""
-        return workdir.commit_workdir(self._ctx, dir, message, rebase=rebase)
+        """Commit a checkout's changes to its branch; refuses if the branch moved, unless ``rebase``.
+
+        Symbolic links are never followed or committed (reported to ``on_skip``); an
+        interrupted checkout must be finished first (Conflict).
+        """
+        return workdir.commit_workdir(self._ctx, dir, message, rebase=rebase, on_skip=on_skip)
 
     # ----- maintenance -------------------------------------------------------
 

@@ -128,10 +128,17 @@ class StatusInfo(_Info):
     branch: str | None
     commit: str
     changes: tuple[DiffInfo, ...]  # status added | modified | deleted; sizes of the local files
+    #: set while a checkout into the directory is interrupted (the commit and ref it was bringing)
+    pending_commit: str | None = None
+    pending_ref: str | None = None
+
+    @property
+    def incomplete(self) -> bool:
+        return self.pending_commit is not None
 
     @property
     def clean(self) -> bool:
-        return not self.changes
+        return not self.changes and self.pending_commit is None
 
 
 @dataclass(frozen=True, slots=True)
