@@ -250,20 +250,33 @@ class Client:
         message: str = "",
         commit: str | None = None,
         progress: Progress | None = None,
+        follow_symlinks: bool = False,
+        on_skip: Skipped | None = None,
     ) -> CommitInfo:
         """Store bytes, a binary stream, a local file or a local directory at ``path``.
 
         A directory's contents go under ``path`` (merged with what is there). Without
         ``commit`` this makes one new commit on ``branch``; with ``commit`` (an open
         commit's id) the change joins that commit, which is returned as it is now.
-        ``progress`` is called with byte counts as the data is taken in.
+        ``progress`` is called with byte counts as the data is taken in. Symbolic links
+        in a directory are skipped (reported to ``on_skip``); with ``follow_symlinks``
+        those that stay inside the directory are followed. A source that is a link is
+        refused unless ``follow_symlinks``.
         """
         p = check_path(path)
         with storage_errors():
             base = None
             if isinstance(src, str | os.PathLike) and Path(src).is_dir():
                 base = self._existing_dir(repo, branch if commit is None else commit, p)
-            entry = files.store_source(self._ctx, src, p.rsplit("/", 1)[-1], base=base, progress=progress)
+            entry = files.store_source(
+                self._ctx,
+                src,
+                p.rsplit("/", 1)[-1],
+                base=base,
+                progress=progress,
+                follow_symlinks=follow_symlinks,
+                on_skip=on_skip,
+            )
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
 

@@ -18,7 +18,7 @@ from datavc.names import check_path
 from datavc.refs import get_commit, resolve
 from datavc.repos import get_repo
 from storage.model import Entry
-from storage.writer import Writer
+from storage.writer import Skipped, Writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +124,19 @@ def store_source(
     *,
     base: str | None = None,
     progress: Callable[[int], None] | None = None,
+    follow_symlinks: bool = False,
+    on_skip: Skipped | None = None,
 ) -> Entry:
     """Store bytes, a stream, a local file or a local directory; returns its entry.
 
-    ``progress`` is called with byte counts as the input is taken in.
+    ``progress`` is called with byte counts as the input is taken in. Symbolic links are
+    never followed out of a directory: without ``follow_symlinks`` every link (and special
+    file) inside it is skipped, with it only links that stay inside are followed; each
+    skipped entry is reported to ``on_skip``. A source that is itself a link is refused
+    unless ``follow_symlinks`` (then its target is the source).
+
+    Raises:
+        InvalidArgument: the source is a symbolic link (without ``follow_symlinks``).
     """
     with storage_errors(), ctx.store.writer() as w:
         w.on_progress = progress
@@ -135,8 +144,15 @@ def store_source(
             return w.put_bytes(bytes(src), name)
         if isinstance(src, str | os.PathLike):
             p = Path(src)
+            if p.is_symlink():
+                if not follow_symlinks:
+                    raise InvalidArgument(
+                        f"{os.fspath(src)} is a symbolic link: datavc does not store links; "
+                        "give the path it points to, or use --follow-symlinks"
+                    )
+                p = Path(os.path.realpath(p))
             if p.is_dir():
-                root = w.put_dir(p, base=base)
+                root = w.put_dir(p, base=base, follow_symlinks=follow_symlinks, on_skip=on_skip)
                 return w.trees.dir_entry(name, root)
             return w.put_file(p, name)
         return w.put_stream(src, name)

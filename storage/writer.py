@@ -62,6 +62,8 @@ class _Slot:
 
 
 _Pending = tuple[str, Entry] | tuple[str, str, int, str, _Slot]
+#: Called with (local path, reason) for each entry a directory walk does not store.
+Skipped = Callable[[str, str], None]
 
 
 class Writer:
@@ -297,35 +299,49 @@ class Writer:
             return self.put_stream(f, name if name is not None else os.path.basename(p))
 
     def put_dir(
-        self, path: str | os.PathLike[str], base: str | None = None, *, follow_symlinks: bool = True
+        self,
+        path: str | os.PathLike[str],
+        base: str | None = None,
+        *,
+        follow_symlinks: bool = True,
+        on_skip: Skipped | None = None,
     ) -> str:
         """Store a local directory and return its tree id.
 
         ``base`` is an earlier tree of the same directory: files whose content it
-        already has keep their data refs without being stored again. With
-        ``follow_symlinks=False`` (for untrusted directories such as a transform's output)
-        symbolic links and special files are skipped instead of followed or refused.
+        already has keep their data refs without being stored again. Symbolic links are
+        never followed out of ``path``: with ``follow_symlinks`` a link that resolves
+        inside ``path`` is stored as what it points to, and one leading outside is
+        skipped; with ``follow_symlinks=False`` (for untrusted directories such as a
+        transform's output, or a user's put) every link and special file is skipped.
+        Each skipped entry is reported to ``on_skip(path, reason)``.
         """
         builder = TreeBuilder(self.trees)
-        for rel, entry in self.iter_put_dir(path, base, follow_symlinks=follow_symlinks):
+        for rel, entry in self.iter_put_dir(path, base, follow_symlinks=follow_symlinks, on_skip=on_skip):
             builder.add(rel, entry)
         return builder.finish()
 
     def iter_put_dir(
-        self, path: str | os.PathLike[str], base: str | None = None, *, follow_symlinks: bool = True
+        self,
+        path: str | os.PathLike[str],
+        base: str | None = None,
+        *,
+        follow_symlinks: bool = True,
+        on_skip: Skipped | None = None,
     ) -> Iterator[tuple[str, Entry]]:
         """Store every file below a local directory; yields (relative path, entry) in tree order.
 
         Small files are packed together; their entries are yielded once their pack is
-        sealed. Raises :class:`InvalidInput` for symlink loops, broken links, special
-        files, unreadable files and names that are not UTF-8.
+        sealed. Raises :class:`InvalidInput` for symlink loops, broken links (when
+        following links), special files (idem), unreadable files and names that are not UTF-8.
         """
         top = os.fspath(path)
         st = _stat(top)
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidInput(f"{top}: not a directory")
+        walk = _WalkPolicy(os.path.realpath(top), follow_symlinks, on_skip)
         pending: deque[_Pending] = deque()
-        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), follow_symlinks):
+        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), walk):
             pending.append(item)
             while pending and _ready(pending[0]):
                 yield _resolve(pending.popleft())
@@ -339,7 +355,7 @@ class Writer:
         prefix: str,
         base: str | None,
         ancestors: frozenset[tuple[int, int]],
-        follow_symlinks: bool = True,
+        walk: _WalkPolicy,
     ) -> Iterator[_Pending]:
         try:
             with os.scandir(dirpath) as it:
@@ -349,7 +365,7 @@ class Writer:
         prior_iter = self.trees.iter_dir(base) if base else iter(())
         prior = next(prior_iter, None)
         for child in children:
-            if not follow_symlinks and child.is_symlink():
+            if child.is_symlink() and not walk.may_follow(child.path):
                 continue
             name = child.name
             try:
@@ -365,13 +381,11 @@ class Writer:
                 if key in ancestors:
                     raise InvalidInput(f"{child.path}: symbolic link loop (it leads back to a parent)")
                 sub_base = same.hash if same is not None and same.is_dir else None
-                yield from self._walk(
-                    child.path, prefix + name + "/", sub_base, ancestors | {key}, follow_symlinks
-                )
+                yield from self._walk(child.path, prefix + name + "/", sub_base, ancestors | {key}, walk)
             elif stat.S_ISREG(st.st_mode):
                 yield self._put_local(child.path, prefix + name, name, st.st_size, same)
-            elif not follow_symlinks:
-                continue  # lenient mode (untrusted output): sockets, FIFOs and devices are skipped
+            elif not walk.follow:
+                walk.skip(child.path, "not a regular file or directory")
             else:
                 raise InvalidInput(f"{child.path}: not a regular file or directory")
 
@@ -423,6 +437,32 @@ class Writer:
         self._submit(pack.oid, data, remote_check=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _WalkPolicy:
+    """How a directory walk treats symbolic links: never out of ``root``."""
+
+    root: str  # the real path of the directory being put
+    follow: bool
+    on_skip: Skipped | None
+
+    def skip(self, path: str, reason: str) -> None:
+        if self.on_skip is not None:
+            self.on_skip(path, reason)
+
+    def may_follow(self, link: str) -> bool:
+        """Whether to follow ``link``; a link not followed is reported as skipped."""
+        if not self.follow:
+            self.skip(link, "symbolic link (not followed; links are not stored)")
+            return False
+        if not os.path.exists(link):
+            return True  # dangling or a loop: the stat that follows says which, as an error
+        real = os.path.realpath(link)
+        if os.path.commonpath([self.root, real]) != self.root:
+            self.skip(link, "symbolic link leading outside the source (not followed)")
+            return False
+        return True
+
+
 def _ready(item: _Pending) -> bool:
     return len(item) == 2 or item[4].pack.oid is not None
 
@@ -455,4 +495,4 @@ def _open(path: str) -> BinaryIO:
         raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
 
 
-__all__ = ["Path", "WriteStats", "Writer"]
+__all__ = ["Path", "Skipped", "WriteStats", "Writer"]
