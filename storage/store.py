@@ -389,4 +389,3 @@ def _backend(
 
         backend = CachedBackend(backend, cache_dir, HashAlgorithm(algorithm))
     return backend
-

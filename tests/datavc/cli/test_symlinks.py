@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -40,8 +39,10 @@ def _paths(run: Run, target: str) -> dict[str, str]:
     if run("ls", target, code=None).exit_code == 3:
         return {}  # no commits at all
     lines = run("ls", "-r", target, "--json").stdout.splitlines()
-    docs = [json.loads(line) for line in lines] if lines and not lines[0].startswith("[") else json.loads(
-        "".join(lines)
+    docs = (
+        [json.loads(line) for line in lines]
+        if lines and not lines[0].startswith("[")
+        else json.loads("".join(lines))
     )
     return {d["path"]: d["hash"] for d in docs if d["kind"] == "file"}
 
