@@ -389,3 +389,4 @@ def _backend(
 
         backend = CachedBackend(backend, cache_dir, HashAlgorithm(algorithm))
     return backend
+

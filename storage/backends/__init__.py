@@ -23,9 +23,7 @@ def open_backend(url: str) -> Backend:
     if url.startswith("file://"):
         url = url[len("file://") :]
     elif "://" in url:
-        raise InvalidInput(
-            f"unsupported object store URL {url!r} (use a local path, file://, s3:// or memory://)"
-        )
+        raise InvalidInput(f"unsupported object store URL {url!r} (use a local path, file://, s3:// or memory://)")
     if not url:
         raise InvalidInput("empty object store path")
     from storage.backends.local import LocalBackend
