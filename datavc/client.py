@@ -48,6 +48,7 @@ from datavc.info import (
     LineageInfo,
     PipelineInfo,
     ReflogEntry,
+    RepairInfo,
     RepoInfo,
     StatusInfo,
     TagInfo,
@@ -467,6 +468,17 @@ class Client:
     def fsck(self) -> FsckInfo:
         """Verify every reachable object (hash and existence) and the metadata's integrity."""
         return _fsck.fsck(self._ctx)
+
+    def repair_objects(self, source: str | os.PathLike[str]) -> RepairInfo:
+        """Rewrite damaged (corrupt or missing) objects from the files in ``source``.
+
+        ``source`` is a directory or checkout holding files with the right content:
+        files are matched to committed entries by content hash, and an object is written
+        only when its bytes, assembled from them, hash to its id.
+        """
+        from datavc import repair
+
+        return repair.repair(self._ctx, source)
 
     def gc(self, *, dry_run: bool = False, grace: timedelta = _gc.DEFAULT_GRACE) -> GcInfo:
         """Delete objects no commit uses that are older than ``grace``; safe while others write."""

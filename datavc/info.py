@@ -239,3 +239,13 @@ class LineageInfo(_Info):
     path: str | None = None  # with a path: the file's datum and the input files it came from
     datum: str | None = None
     sources: tuple[tuple[str, str, str], ...] = ()  # (input name, path, content hash)
+
+
+@dataclass(frozen=True, slots=True)
+class RepairInfo(_Info):
+    """What ``fsck --repair DIR`` rewrote from the files in ``source``."""
+
+    source: str
+    repaired: tuple[str, ...]  # damaged objects rewritten (each verified against its id)
+    not_repaired: tuple[str, ...]  # damaged objects no file in ``source`` holds the bytes of
+    files_hashed: int

@@ -5,6 +5,11 @@ flight, packs small files together (one object per ``pack_size`` bytes instead o
 per file), skips objects the store already has, and writes tree objects only after
 every data object they point to is stored. Nothing it returns may be published
 (committed) before the writer has exited without error.
+
+Deduplication heals: an object that "exists" but is damaged is written again. On a
+local backend an existing object is verified (its size, then its hash, once per writer)
+before it is reused, which costs a read of the reused bytes; a remote backend's HEAD
+gives the size only, so a same-size corruption there is left to ``fsck --repair``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from storage.chunking import iter_chunks
-from storage.errors import InvalidInput, StorageError
+from storage.errors import InvalidInput, ObjectNotFound, StorageError
 from storage.model import FILE, DataRef, Entry, check_name, normalize_path
 from storage.tree import TreeBuilder, Trees, tree_order
 
@@ -44,6 +49,7 @@ class WriteStats:
     bytes_written: int = 0
     objects_skipped: int = 0
     bytes_skipped: int = 0
+    objects_healed: int = 0  # found damaged or short in the store and written again
 
 
 class _Pack:
@@ -83,6 +89,10 @@ class Writer:
         self._futures: set[Future[None]] = set()
         self._error: BaseException | None = None
         self._known: set[str] = set()
+        #: existing objects checked intact by this writer (not checked again)
+        self._verified: set[str] = set()
+        #: verify existing objects by hash before reusing them (local backends: a cheap read)
+        self.verify_existing = self.backend.cheap_exists
         self._pack: _Pack | None = None
         self._small_index: dict[str, _Slot] = {}
         self._queued_trees: dict[str, bytes] = {}
@@ -157,18 +167,22 @@ class Writer:
         if len(self._known) > _INDEX_LIMIT:
             self._known.clear()
         self._known.add(oid)
-        if self.backend.cheap_exists and self.backend.exists(oid):
-            self.backend.touch(oid)  # reused: keep a concurrent gc from taking it
-            self.stats.objects_skipped += 1
-            self.stats.bytes_skipped += len(data)
-            return
+        damaged = False
+        if self.backend.cheap_exists:
+            state = self._stored(oid, len(data))
+            if state is True:
+                self.backend.touch(oid)  # reused: keep a concurrent gc from taking it
+                self.stats.objects_skipped += 1
+                self.stats.bytes_skipped += len(data)
+                return
+            damaged = state is False
         size = len(data)
         with self._cond:
             while self._inflight and self._inflight + size > _INFLIGHT_BYTES:
                 self._cond.wait()
             self._inflight += size
         check = remote_check and not self.backend.cheap_exists and self._probe()
-        fut = self._pool.submit(self._upload, oid, data, check)
+        fut = self._pool.submit(self._upload, oid, data, check, damaged)
         self._futures.add(fut)
         fut.add_done_callback(lambda f: self._done(f, size))
 
@@ -183,9 +197,49 @@ class Writer:
             self._chunks_seen += 1
             return self._new_streak < _NEW_STREAK or self._chunks_seen % _PROBE_EVERY == 0
 
-    def _upload(self, oid: str, data: bytes, remote_check: bool) -> None:
+    def _stored(self, oid: str, size: int | None) -> bool | None:
+        """Whether ``oid`` is stored intact (True), damaged (False) or missing (None).
+
+        ``size`` is the object's length when known (a pack reused by reference has none).
+        The hash is checked only with :attr:`verify_existing`; the result is remembered.
+        """
+        if oid in self._verified:
+            return True
+        stored = self.backend.size(oid)
+        if stored is None:
+            return None
+        if size is not None and stored != size:
+            return False
+        if self.verify_existing:
+            try:
+                data = self.backend.get(oid)
+            except ObjectNotFound:
+                return None
+            if self.algorithm.digest(data) != oid:
+                return False
+        self._verified.add(oid)
+        return True
+
+    def _reusable(self, oid: str, size: int | None) -> bool:
+        """Whether an object an earlier tree refers to may be referred to again without writing it."""
+        if not self.backend.cheap_exists:
+            return True  # trusted: checking would cost a request per object (fsck --repair heals)
+        return self._stored(oid, size) is True
+
+    def _upload(self, oid: str, data: bytes, remote_check: bool, damaged: bool = False) -> None:
+        if damaged:
+            self.backend.replace(oid, data)
+            with self._cond:
+                self.stats.objects_written += 1
+                self.stats.bytes_written += len(data)
+                self.stats.objects_healed += 1
+            return
         if remote_check:
-            found = self.backend.exists(oid)
+            stored = self.backend.size(oid)
+            found = stored == len(data)
+            if stored is not None and not found:
+                self._upload(oid, data, False, True)  # a damaged copy: replace it
+                return
             if found:
                 self.backend.touch(oid)
             with self._cond:
@@ -276,7 +330,7 @@ class Writer:
             size += len(chunk)
             if self.on_progress is not None:
                 self.on_progress(len(chunk))
-            if oid in known:
+            if oid in known and self._reusable(oid, len(chunk)):
                 self.stats.objects_skipped += 1
                 self.stats.bytes_skipped += len(chunk)
             else:
@@ -403,7 +457,13 @@ class Writer:
         if self.on_progress is not None:
             self.on_progress(len(data))
         h = self.algorithm.digest(data)
-        if prior is not None and not prior.is_dir and prior.hash == h and prior.size == len(data):
+        if (
+            prior is not None
+            and not prior.is_dir
+            and prior.hash == h
+            and prior.size == len(data)
+            and all(self._reusable(r.oid, None) for r in prior.refs)
+        ):
             self.stats.bytes_skipped += len(data)
             return rel, prior
         if not data:
