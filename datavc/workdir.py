@@ -410,19 +410,40 @@ def _remove(co: _Checkout, rel: str) -> int:
         return 0
     try:
         target.unlink()
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         return 0
-    except IsADirectoryError:
-        return 0
-    _prune_empty(target.parent, co.root)
+    except OSError as err:
+        with _local_errors(co, rel):
+            raise err
+    with contextlib.suppress(OSError):
+        _prune_empty(target.parent, co.root)
     return 1
 
 
 _INDEX_COMMIT_EVERY = 512
 
 
+@contextlib.contextmanager
+def _local_errors(co: _Checkout, rel: str) -> Iterator[None]:
+    """A local file operation that failed (name too long, disk full, ...) as one clear error."""
+    try:
+        yield
+    except OSError as err:
+        raise InvalidArgument(
+            f"cannot write /{rel} in {co.root}: {err.strerror or err}; the checkout is incomplete"
+        ) from err
+
+
 def _export(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
     """Write ``e``'s content to ``rel``: into ``.datavc-checkout/tmp`` first, then renamed in place."""
+    with _local_errors(co, rel):
+        _write_file(ctx, co, rel, e)
+    co.exported += 1
+    if co.exported % _INDEX_COMMIT_EVERY == 0:
+        co.db.commit()  # a crash then re-hashes fewer files
+
+
+def _write_file(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
     target = co.root / rel
     if target.is_dir() and not target.is_symlink():
         import shutil
@@ -442,9 +463,6 @@ def _export(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _index_put(co, rel, e, os.stat(target))
-    co.exported += 1
-    if co.exported % _INDEX_COMMIT_EVERY == 0:
-        co.db.commit()  # a crash then re-hashes fewer files
 
 
 def _prune_empty(d: Path, root: Path) -> None:

@@ -9,6 +9,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from datavc.cli import main
 from tests.datavc.cli.conftest import Run, assert_error
 
@@ -135,3 +137,15 @@ def test_checkout_killed_at_random_moments_is_finished_by_checkout_again(
             current = target
     print(f"{incomplete} of {trials} kills left an incomplete checkout (a full one took {full:.2f}s)")
     assert incomplete >= 3, "the kills never hit a checkout in progress: the test proves nothing"
+
+
+def test_checkout_of_a_name_too_long_for_the_filesystem_is_one_error(
+    store: Path, run: Run, tmp_path: Path
+) -> None:
+    run("repo", "create", "r")
+    long = "n" * 300  # over the 255-byte limit of a file name on Linux file systems
+    if run("put", f"r@main:/{long}", "-", input=b"x", code=None).exit_code != 0:
+        pytest.skip("put refuses names over 255 bytes: the tree cannot hold one to check out")
+    result = run("checkout", "r@main", tmp_path / "wc", code=None)
+    assert result.exit_code in (2, 6)
+    assert_error(result, result.exit_code)
