@@ -89,7 +89,15 @@ def put(
             plan.append((addr.path or "", sys.stdin.buffer))
             files += 1
             continue
-        is_dir = check_readable(src)
+        if os.path.islink(src) and not follow_symlinks:
+            raise InvalidArgument(
+                f"{src} is a symbolic link: datavc does not store links; "
+                "give the path it points to, or use --follow-symlinks"
+            )
+        try:
+            is_dir = check_readable(src)
+        except OSError as err:  # a link loop, a name too long, ...
+            raise InvalidArgument(f"{src}: {err.strerror or err}") from None
         if is_dir:
             plan.append((addr.path or "", src))
         else:

@@ -125,3 +125,11 @@ def test_commit_and_status_never_follow_links_in_a_checkout(
     run("commit", wc, "-m", "add")
     assert set(_paths(run, "r@main")) == {"/a.txt", "/new.txt", "/sub/b.txt"}
     assert "nothing to commit" in run("status", wc).stdout
+
+
+def test_a_link_loop_as_the_put_source_is_one_error(store: Path, run: Run, tmp_path: Path) -> None:
+    run("repo", "create", "r")
+    (tmp_path / "l1").symlink_to("l2")
+    (tmp_path / "l2").symlink_to("l1")
+    assert "symbolic link" in assert_error(run("put", "r@main", tmp_path / "l1", code=2), 2)
+    assert_error(run("put", "r@main", tmp_path / "l1", "--follow-symlinks", code=2), 2)
