@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import sqlite3
 import stat
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
 from datavc.refs import get_branch
 from datavc.repos import get_repo
+from storage.fileio import atomic_write
 from storage.model import Entry, check_name
 from storage.tree import tree_order
 
@@ -111,13 +111,8 @@ class _Checkout:
     def save(self, st: _State) -> None:
         """Replace ``state.json`` atomically and durably: it is the checkout's journal too."""
         self.meta.mkdir(exist_ok=True)
-        tmp = self.meta / "state.json.tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps(_asdict(st), indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self.meta / "state.json")
-        _fsync_dir(self.meta)
+        doc = json.dumps(_asdict(st), indent=2) + "\n"
+        atomic_write(self.meta / "state.json", doc.encode(), fsync=True)
 
     @property
     def tmp(self) -> Path:
@@ -166,14 +161,6 @@ def _asdict(st: _State) -> dict[str, object]:
             "sources": p.sources,
         }
     return doc
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 Skipped = Callable[[str, str], None]
@@ -452,16 +439,7 @@ def _write_file(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if not _inside(co, target.parent):
         raise InvalidArgument(f"/{rel}: its directory leads outside the checkout {co.root}")
-    tmp = co.tmp / f"{secrets.token_hex(8)}{TEMP_SUFFIX}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for piece in ctx.store.iter_content(e):
-                f.write(piece)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(target, ctx.store.iter_content(e), fsync=False, tmp_dir=co.tmp, prefix="export.")
     _index_put(co, rel, e, os.stat(target))
 
 
@@ -469,14 +447,6 @@ def _prune_empty(d: Path, root: Path) -> None:
     while d != root and d.is_dir() and not any(d.iterdir()):
         d.rmdir()
         d = d.parent
-
-
-def find_checkout_home(start: str | os.PathLike[str]) -> str | None:
-    """The store home recorded by the checkout containing ``start``, if any."""
-    try:
-        return _Checkout.find(Path(start).absolute()).load().home or None
-    except InvalidArgument:
-        return None
 
 
 def status(ctx: Context, dest: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:

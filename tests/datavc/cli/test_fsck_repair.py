@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from datavc.client import Client
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 
 
 def test_fsck_repair_from_a_checkout(store: Path, run: Run, data: Path, tmp_path: Path) -> None:

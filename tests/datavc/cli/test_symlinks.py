@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 
 
 @pytest.fixture

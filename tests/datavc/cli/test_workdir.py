@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from datavc.cli import main
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 
 META = ".datavc-checkout"
 
