@@ -50,6 +50,7 @@ from datavc.info import (
     OpenCommitInfo,
     PipelineInfo,
     ReflogEntry,
+    RepairInfo,
     RepoInfo,
     StatusInfo,
     TagInfo,
@@ -80,6 +81,8 @@ else:
 
 Source = bytes | BinaryIO | str | os.PathLike[str]
 Progress = Callable[[int], None]
+#: Called with (local path, reason) for each local entry a put, status or commit skips.
+Skipped = Callable[[str, str], None]
 """A callback that receives byte counts as a transfer advances."""
 
 
@@ -299,13 +302,18 @@ class Client:
         message: str = "",
         commit: str | None = None,
         progress: Progress | None = None,
+        follow_symlinks: bool = False,
+        on_skip: Skipped | None = None,
     ) -> CommitInfo:
         """Store bytes, a binary stream, a local file or a local directory at ``path``.
 
         A directory's contents go under ``path`` (merged with what is there). Without
         ``commit`` this makes one new commit on ``branch``; with ``commit`` (an open
         commit's id) the change joins that commit, which is returned as it is now.
-        ``progress`` is called with byte counts as the data is taken in.
+        ``progress`` is called with byte counts as the data is taken in. Symbolic links
+        in a directory are skipped (reported to ``on_skip``); with ``follow_symlinks``
+        those that stay inside the directory are followed. A source that is a link is
+        refused unless ``follow_symlinks``.
         """
         p = check_path(path)
         if commit is None:
@@ -314,7 +322,16 @@ class Client:
             # keeps a gc grace of open_commit_max_age safe (datavc.open_commits).
             started = commits.start_commit(self._ctx, repo, branch, message=message or f"put /{p}")
             try:
-                self.put_file(repo, branch, path, src, commit=started.id, progress=progress)
+                self.put_file(
+                    repo,
+                    branch,
+                    path,
+                    src,
+                    commit=started.id,
+                    progress=progress,
+                    follow_symlinks=follow_symlinks,
+                    on_skip=on_skip,
+                )
                 return commits.finish_commit(self._ctx, repo, started.id)
             except BaseException:
                 try:
@@ -326,7 +343,16 @@ class Client:
         if isinstance(src, str | os.PathLike) and Path(src).is_dir():
             base = self._existing_dir(repo, commit, p)
         name = p.rsplit("/", 1)[-1]
-        entry = files.store_source(self._ctx, src, name, base=base, at=p, progress=progress)
+        entry = files.store_source(
+            self._ctx,
+            src,
+            name,
+            base=base,
+            at=p,
+            progress=progress,
+            follow_symlinks=follow_symlinks,
+            on_skip=on_skip,
+        )
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
 
@@ -481,21 +507,45 @@ class Client:
         """
         return workdir.checkout(self._ctx, repo, ref, dir, force=force, progress=progress)
 
-    def status(self, dir: str | os.PathLike[str] = ".") -> StatusInfo:
-        """Local changes in a checkout (hashes only files whose size or mtime changed)."""
-        return workdir.status(self._ctx, dir)
+    def status(self, dir: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
+        """Local changes in a checkout (hashes only files whose size or mtime changed).
+
+        Symbolic links and special files are not tracked: each is reported to
+        ``on_skip(path, reason)``. An interrupted checkout is reported as incomplete.
+        """
+        return workdir.status(self._ctx, dir, on_skip=on_skip)
 
     def commit_workdir(
-        self, dir: str | os.PathLike[str] = ".", message: str = "", *, rebase: bool = False
+        self,
+        dir: str | os.PathLike[str] = ".",
+        message: str = "",
+        *,
+        rebase: bool = False,
+        on_skip: Skipped | None = None,
     ) -> CommitInfo:
-        """Commit a checkout's changes to its branch; refuses if the branch moved, unless ``rebase``."""
-        return workdir.commit_workdir(self._ctx, dir, message, rebase=rebase)
+        """Commit a checkout's changes to its branch; refuses if the branch moved, unless ``rebase``.
+
+        Symbolic links are never followed or committed (reported to ``on_skip``); an
+        interrupted checkout must be finished first (Conflict).
+        """
+        return workdir.commit_workdir(self._ctx, dir, message, rebase=rebase, on_skip=on_skip)
 
     # ----- maintenance -------------------------------------------------------
 
     def fsck(self) -> FsckInfo:
         """Verify every reachable object (hash and existence) and the metadata's integrity."""
         return _fsck.fsck(self._ctx)
+
+    def repair_objects(self, source: str | os.PathLike[str]) -> RepairInfo:
+        """Rewrite damaged (corrupt or missing) objects from the files in ``source``.
+
+        ``source`` is a directory or checkout holding files with the right content:
+        files are matched to committed entries by content hash, and an object is written
+        only when its bytes, assembled from them, hash to its id.
+        """
+        from datavc import repair
+
+        return repair.repair(self._ctx, source)
 
     def gc(self, *, dry_run: bool = False, grace: timedelta | None = None, force: bool = False) -> GcInfo:
         """Delete objects no commit uses that are older than ``grace``; safe while others write."""

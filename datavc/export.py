@@ -64,12 +64,21 @@ class Exporter:
         root: the local directory paths are relative to.
         reserved: top-level names the root keeps for itself (a checkout's metadata
             directory): a path under one is refused.
+        tmp_dir: where temp files are made before being renamed into place (default: beside
+            each target); a checkout keeps them in its own directory so a crash leaves none
+            among the user's files. It must be on the root's filesystem.
     """
 
     def __init__(
-        self, store: ObjectStore, root: str | os.PathLike[str], *, reserved: Collection[str] = ()
+        self,
+        store: ObjectStore,
+        root: str | os.PathLike[str],
+        *,
+        reserved: Collection[str] = (),
+        tmp_dir: Path | None = None,
     ) -> None:
         self.store = store
+        self.tmp_dir = tmp_dir
         self.root = Path(root).absolute()
         self._reserved = frozenset(reserved)
         self._real_root: str | None = None
@@ -166,7 +175,7 @@ class Exporter:
                         raise Conflict(f"{target} is a directory: cannot write a file there")
                     shutil.rmtree(target)  # a real directory inside the root (lstat): links not followed
                     self._last_parent = None
-            _write_atomic(self.store, entry, parent, target)
+            _write_atomic(self.store, entry, self.tmp_dir or parent, target)
             return os.lstat(target)
 
     def write_tree(self, tree: str, base: str = "", *, progress: Progress | None = None) -> int:
@@ -220,14 +229,14 @@ class Exporter:
             dirs = dirs[:-1]
 
 
-def _write_atomic(store: ObjectStore, entry: Entry, parent: Path, target: Path) -> None:
-    """Write ``entry``'s content to a new temporary file in ``parent``, then rename it to ``target``.
+def _write_atomic(store: ObjectStore, entry: Entry, tmp_dir: Path, target: Path) -> None:
+    """Write ``entry``'s content to a new temporary file in ``tmp_dir``, then rename it to ``target``.
 
     The temp file is created with ``O_EXCL`` (never through an existing link) under a short
     fixed prefix: a 255-byte name plus the default ``.<name>.`` prefix would be too long.
     """
     with storage_errors():
-        atomic_write(target, store.iter_content(entry), fsync=False, tmp_dir=parent, prefix=TEMP_PREFIX)
+        atomic_write(target, store.iter_content(entry), fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX)
 
 
 def export_entry(

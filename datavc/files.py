@@ -18,7 +18,7 @@ from datavc.refs import get_commit, resolve
 from datavc.repos import get_repo
 from storage.model import Entry, path_problem
 from storage.tree import TreeBuilder
-from storage.writer import Writer
+from storage.writer import Skipped, Writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +124,22 @@ def store_source(
     base: str | None = None,
     at: str = "",
     progress: Callable[[int], None] | None = None,
+    follow_symlinks: bool = False,
+    on_skip: Skipped | None = None,
 ) -> Entry:
     """Store bytes, a stream, a local file or a local directory; returns its entry.
 
     ``at`` is the repo path a directory goes to: each file's path below it must stay within
     the path limits, as trees are held to them when read. ``progress`` is called with byte
-    counts as the input is taken in.
+    counts as the input is taken in. Symbolic links are never followed out of a directory:
+    without ``follow_symlinks`` every link (and special file) inside it is skipped, with it
+    only links that stay inside are followed; each skipped entry is reported to
+    ``on_skip``. A source that is itself a link is refused unless ``follow_symlinks`` (then
+    its target is the source).
 
     Raises:
-        InvalidArgument: a name or path the store refuses.
+        InvalidArgument: a name or path the store refuses, or the source is a symbolic
+            link (without ``follow_symlinks``).
     """
     with ctx.store.writer() as w:
         w.on_progress = progress
@@ -140,10 +147,17 @@ def store_source(
             return w.put_bytes(bytes(src), name)
         if isinstance(src, str | os.PathLike):
             p = Path(src)
+            if p.is_symlink():
+                if not follow_symlinks:
+                    raise InvalidArgument(
+                        f"{os.fspath(src)} is a symbolic link: datavc does not store links; "
+                        "give the path it points to, or use --follow-symlinks"
+                    )
+                p = Path(os.path.realpath(p))
             if p.is_dir():
                 builder = TreeBuilder(w.trees)
                 prefix = at + "/" if at else ""
-                for rel, entry in w.iter_put_dir(p, base):
+                for rel, entry in w.iter_put_dir(p, base, follow_symlinks=follow_symlinks, on_skip=on_skip):
                     problem = path_problem(prefix + rel)
                     if problem is not None:
                         raise InvalidArgument(f"{p / rel}: its repo path would be {problem}")

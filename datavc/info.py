@@ -129,10 +129,17 @@ class StatusInfo(_Info):
     branch: str | None
     commit: str
     changes: tuple[DiffInfo, ...]  # status added | modified | deleted; sizes of the local files
+    #: set while a checkout into the directory is interrupted (the commit and ref it was bringing)
+    pending_commit: str | None = None
+    pending_ref: str | None = None
+
+    @property
+    def incomplete(self) -> bool:
+        return self.pending_commit is not None
 
     @property
     def clean(self) -> bool:
-        return not self.changes
+        return not self.changes and self.pending_commit is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,3 +248,13 @@ class OpenCommitInfo(_Info):
     commit: CommitInfo
     expires_at: datetime
     expired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RepairInfo(_Info):
+    """What ``fsck --repair DIR`` rewrote from the files in ``source``."""
+
+    source: str
+    repaired: tuple[str, ...]  # damaged objects rewritten (each verified against its id)
+    not_repaired: tuple[str, ...]  # damaged objects no file in ``source`` holds the bytes of
+    files_hashed: int

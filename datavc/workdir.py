@@ -6,10 +6,22 @@ as checked out). ``status`` stats every file and hashes only those whose size or
 changed; checking out another commit into an existing checkout rewrites only the files
 that differ between the two commits. The index is keyed in tree order, so status is a
 streaming merge of the directory walk and the index.
+
+A checkout that changes files is journaled: before the first file changes, ``state.json``
+records the target (commit, tree, the ref asked for) and the trees the files may still come
+from. A SIGKILL half-way leaves that record; ``status`` then reports an incomplete checkout,
+``commit`` refuses, and the next ``checkout`` finishes the job by reconciling every path
+that differs between those trees and its target (rewriting what does not match, deleting
+what the target lacks). New file content is written under ``.datavc-checkout/tmp/`` and
+renamed into place, so a half-written file is never seen under a user's name.
+
+Symbolic links in a checkout are neither followed nor committed: ``status`` and ``commit``
+skip them (and report them to ``on_skip``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -32,6 +44,9 @@ from storage.model import Entry, check_name
 from storage.tree import tree_order
 
 META = ".datavc-checkout"
+#: Suffix of the temp files :meth:`storage.store.ObjectStore.export` writes beside a target:
+#: never user files, so never listed or committed.
+TEMP_SUFFIX = ".datavc-tmp"
 _HASH_BLOCK = 8 * 1024 * 1024
 
 
@@ -41,12 +56,28 @@ def _key(path: str) -> bytes:
 
 
 @dataclass(slots=True)
+class _Pending:
+    """A checkout in progress: what the files are being brought to, and from."""
+
+    ref: str
+    branch: str | None
+    commit: str
+    tree: str
+    sources: list[str]  # trees whose files may still be on disk (the last checked-out one, ...)
+
+
+@dataclass(slots=True)
 class _State:
     home: str
     repo: str
     branch: str | None
     commit: str
     tree: str
+    pending: _Pending | None = None
+
+    def finish_command(self, root: Path) -> str:
+        assert self.pending is not None
+        return f"datavc checkout {self.repo}@{self.pending.ref} {root}"
 
 
 class _Checkout:
@@ -54,6 +85,7 @@ class _Checkout:
         self.root = root
         self.meta = root / META
         self._db: sqlite3.Connection | None = None
+        self.exported = 0
 
     @classmethod
     def find(cls, start: Path) -> _Checkout:
@@ -68,14 +100,32 @@ class _Checkout:
     def load(self) -> _State:
         try:
             doc = json.loads((self.meta / "state.json").read_text())
-            return _State(doc["home"], doc["repo"], doc.get("branch"), doc["commit"], doc["tree"])
-        except (OSError, ValueError, KeyError) as err:
+            p = doc.get("pending")
+            pending = (
+                _Pending(str(p["ref"]), p.get("branch"), str(p["commit"]), str(p["tree"]), list(p["sources"]))
+                if p
+                else None
+            )
+            return _State(doc["home"], doc["repo"], doc.get("branch"), doc["commit"], doc["tree"], pending)
+        except (OSError, ValueError, KeyError, TypeError) as err:
             raise InvalidArgument(f"damaged checkout state in {self.meta}: {err}") from None
 
     def save(self, st: _State) -> None:
+        """Replace ``state.json`` atomically and durably: it is the checkout's journal too."""
         self.meta.mkdir(exist_ok=True)
         doc = json.dumps(_asdict(st), indent=2) + "\n"
-        atomic_write(self.meta / "state.json", doc.encode(), fsync=False)
+        atomic_write(self.meta / "state.json", doc.encode(), fsync=True)
+
+    @property
+    def tmp(self) -> Path:
+        return self.meta / "tmp"
+
+    def clean_tmp(self) -> None:
+        """Remove temp files a killed checkout left (the directory itself is kept)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for d in os.scandir(self.tmp):
+            with contextlib.suppress(OSError):
+                os.unlink(d.path)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -96,11 +146,37 @@ class _Checkout:
 
 
 def _asdict(st: _State) -> dict[str, object]:
-    return {"home": st.home, "repo": st.repo, "branch": st.branch, "commit": st.commit, "tree": st.tree}
+    doc: dict[str, object] = {
+        "home": st.home,
+        "repo": st.repo,
+        "branch": st.branch,
+        "commit": st.commit,
+        "tree": st.tree,
+    }
+    if st.pending is not None:
+        p = st.pending
+        doc["pending"] = {
+            "ref": p.ref,
+            "branch": p.branch,
+            "commit": p.commit,
+            "tree": p.tree,
+            "sources": p.sources,
+        }
+    return doc
 
 
-def _walk_local(root: Path, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
-    """Regular files below ``root`` in tree order, skipping the checkout's own metadata."""
+Skipped = Callable[[str, str], None]
+
+
+def _walk_local(
+    root: Path, prefix: str = "", on_skip: Skipped | None = None
+) -> Iterator[tuple[str, os.stat_result]]:
+    """Regular files below ``root`` in tree order, skipping the checkout's own metadata.
+
+    Symbolic links are never followed (a link could lead anywhere, or loop) and never
+    listed: they are reported to ``on_skip``, as are special files. Temp files of an
+    interrupted export are ignored.
+    """
     try:
         children = sorted(os.scandir(root / prefix if prefix else root), key=lambda d: d.name)
     except OSError as err:
@@ -108,16 +184,26 @@ def _walk_local(root: Path, prefix: str = "") -> Iterator[tuple[str, os.stat_res
     for d in children:
         if not prefix and d.name == META:
             continue
+        if d.name.endswith(TEMP_SUFFIX) and d.name.startswith("."):
+            continue
         try:
             check_name(d.name)
         except InvalidInput as err:
             raise InvalidArgument(f"{d.path!r}: file name is not valid UTF-8") from err
         rel = prefix + d.name
-        st = os.stat(d.path)
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk_local(root, rel + "/")
+        try:
+            st = os.lstat(d.path)
+        except FileNotFoundError:
+            continue  # removed while we walked
+        if stat.S_ISLNK(st.st_mode):
+            if on_skip is not None:
+                on_skip("/" + rel, "symbolic link (links are not stored)")
+        elif stat.S_ISDIR(st.st_mode):
+            yield from _walk_local(root, rel + "/", on_skip)
         elif stat.S_ISREG(st.st_mode):
             yield rel, st
+        elif on_skip is not None:
+            on_skip("/" + rel, "not a regular file")
 
 
 def _hash_file(ctx: Context, path: Path) -> str:
@@ -128,12 +214,14 @@ def _hash_file(ctx: Context, path: Path) -> str:
     return h.hexdigest()
 
 
-def _changes(ctx: Context, co: _Checkout) -> Iterator[tuple[str, str, os.stat_result | None]]:
+def _changes(
+    ctx: Context, co: _Checkout, on_skip: Skipped | None = None
+) -> Iterator[tuple[str, str, os.stat_result | None]]:
     """(path, status, stat) of every local change, in tree order; refreshes touched-but-same index rows."""
     rows = co.db.execute("SELECT key, path, size, mtime_ns, hash FROM files ORDER BY key")
     row = rows.fetchone()
     touched: list[tuple[int, str]] = []
-    for rel, st in _walk_local(co.root):
+    for rel, st in _walk_local(co.root, "", on_skip):
         k = _key(rel)
         while row is not None and row[0] < k:
             yield row[1], "deleted", None
@@ -173,6 +261,10 @@ def checkout(
 ) -> CheckoutInfo:
     """Materialise ``repo@ref`` in ``dest``; an existing checkout is updated file by file.
 
+    The checkout is journaled in ``state.json`` before any file changes; run again after a
+    crash, it finishes the interrupted one (local changes are not checked then: the
+    interrupted checkout checked them, or was forced).
+
     Raises:
         Conflict: the checkout has local changes (unless ``force``);
         InvalidArgument: ``dest`` is a non-empty directory that is not a checkout.
@@ -185,68 +277,188 @@ def checkout(
             get_branch(s, r, ref)
         except NotFound:
             is_branch = False
+    branch = ref if is_branch else None
     root = Path(dest).absolute()
     co = _Checkout(root)
     home = str(ctx.home) if ctx.home else ""
-    written = deleted = 0
     try:
         if co.exists():
             old = co.load()
             if old.repo != repo:
                 raise InvalidArgument(f"{root} is a checkout of repo {old.repo!r}, not {repo!r}")
-            if not force:
+            if old.pending is None and not force:
                 dirty = next(iter(_changes(ctx, co)), None)
                 if dirty is not None:
                     raise Conflict(
                         f"{root} has local changes (/{dirty[0]} {dirty[1]}): "
                         "commit them first, or use --force"
                     )
-            for d in ctx.store.diff(old.tree, snap.tree):
-                if d.new is None:
-                    _unexport(ctx, co, d.path)
-                    co.db.execute("DELETE FROM files WHERE key = ?", (_key(d.path),))
-                    deleted += 1
-                else:
-                    _export(ctx, co, d.path, d.new)
-                    written += 1
-                    if progress is not None:
-                        progress(d.new.size)
+            sources = [old.tree] if old.pending is None else [*old.pending.sources, old.pending.tree]
         else:
-            if root.exists() and any(root.iterdir()):
+            if root.exists() and any(c.name != META for c in root.iterdir()):
                 raise InvalidArgument(f"{root} is not empty and not a datavc checkout")
             root.mkdir(parents=True, exist_ok=True)
-            for rel, e in ctx.store.trees.walk(snap.tree):
-                _export(ctx, co, rel, e)
-                written += 1
-                if progress is not None:
-                    progress(e.size)
+            old = _State(home, repo, None, "", ctx.empty_tree)
+            sources = [old.tree]
+        sources = list(dict.fromkeys(sources))
+        co.clean_tmp()
+        co.save(
+            _State(
+                old.home,
+                repo,
+                old.branch,
+                old.commit,
+                old.tree,
+                _Pending(ref, branch, snap.commit, snap.tree, sources),
+            )
+        )
+        if old.pending is None:
+            written, deleted = _apply_diff(ctx, co, sources[0], snap.tree, progress)
+        else:
+            written, deleted = _reconcile(ctx, co, sources, snap.tree, progress)
         co.db.commit()
-        co.save(_State(home, repo, ref if is_branch else None, snap.commit, snap.tree))
+        co.save(_State(home, repo, branch, snap.commit, snap.tree))
         total = co.db.execute("SELECT count(*) FROM files").fetchone()[0]
     finally:
         co.close()
-    return CheckoutInfo(
-        repo, ref, snap.commit, ref if is_branch else None, str(root), written, deleted, total - written
-    )
+    return CheckoutInfo(repo, ref, snap.commit, branch, str(root), written, deleted, total - written)
+
+
+def _apply_diff(
+    ctx: Context, co: _Checkout, old: str, new: str, progress: Callable[[int], None] | None
+) -> tuple[int, int]:
+    """Bring files checked out from tree ``old`` to tree ``new``; returns (written, deleted)."""
+    written = deleted = 0
+    for d in ctx.store.diff(old, new):
+        if d.new is None:
+            deleted += _remove(co, d.path)
+        else:
+            _export(ctx, co, d.path, d.new)
+            written += 1
+            if progress is not None:
+                progress(d.new.size)
+    return written, deleted
+
+
+def _reconcile(
+    ctx: Context, co: _Checkout, sources: list[str], new: str, progress: Callable[[int], None] | None
+) -> tuple[int, int]:
+    """Finish an interrupted checkout to tree ``new``.
+
+    The files on disk may be from any of ``sources`` (or half-way between), so every path
+    that differs between a source and ``new`` is checked: a file that already holds the
+    target content (by the index's size and mtime, else by hash) is kept, others are
+    rewritten, and paths ``new`` lacks are deleted. Paths in no diff were never touched.
+    """
+    written = deleted = 0
+    seen: set[str] = set()
+    for src in sources:
+        for d in ctx.store.diff(src, new):
+            if d.path in seen:
+                continue
+            seen.add(d.path)
+            if d.new is None:
+                deleted += _remove(co, d.path)
+            elif not _holds(ctx, co, d.path, d.new):
+                _export(ctx, co, d.path, d.new)
+                written += 1
+                if progress is not None:
+                    progress(d.new.size)
+    return written, deleted
+
+
+def _holds(ctx: Context, co: _Checkout, rel: str, e: Entry) -> bool:
+    """Whether the local file at ``rel`` already has ``e``'s content (its index row is refreshed)."""
+    try:
+        st = os.lstat(co.root / rel)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != e.size:
+        return False
+    row = co.db.execute("SELECT size, mtime_ns, hash FROM files WHERE key = ?", (_key(rel),)).fetchone()
+    if row is not None and tuple(row) == (st.st_size, st.st_mtime_ns, e.hash):
+        return True
+    if _hash_file(ctx, co.root / rel) != e.hash:
+        return False
+    _index_put(co, rel, e, st)
+    return True
+
+
+def _inside(co: _Checkout, d: Path) -> bool:
+    """Whether directory ``d`` really is inside the checkout (no symlinked parent leads out)."""
+    real_root = os.path.realpath(co.root)
+    return os.path.commonpath([real_root, os.path.realpath(d)]) == real_root
+
+
+def _remove(co: _Checkout, rel: str) -> int:
+    """Delete the checked-out file at ``rel`` (a directory there is left alone); 1 if removed."""
+    target = co.root / rel
+    co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
+    if not _inside(co, target.parent):
+        return 0
+    try:
+        target.unlink()
+    except (FileNotFoundError, IsADirectoryError):
+        return 0
+    except OSError as err:
+        with _local_errors(co, rel):
+            raise err
+    with contextlib.suppress(OSError):
+        _prune_empty(target.parent, co.root)
+    return 1
+
+
+_INDEX_COMMIT_EVERY = 512
+
+
+@contextlib.contextmanager
+def _local_errors(co: _Checkout, rel: str) -> Iterator[None]:
+    """A local file operation that failed (name too long, disk full, ...) as one clear error."""
+    try:
+        yield
+    except OSError as err:
+        raise InvalidArgument(
+            f"cannot write /{rel} in {co.root}: {err.strerror or err}; the checkout is incomplete"
+        ) from err
 
 
 def _export(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
-    st = Exporter(ctx.store, co.root, reserved=(META,)).write(rel, e, replace_dir=True)
+    """Write ``e``'s content to ``rel``: into ``.datavc-checkout/tmp`` first, then renamed in place."""
+    with _local_errors(co, rel):
+        _write_file(ctx, co, rel, e)
+    co.exported += 1
+    if co.exported % _INDEX_COMMIT_EVERY == 0:
+        co.db.commit()  # a crash then re-hashes fewer files
+
+
+def _write_file(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
+    st = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp).write(rel, e, replace_dir=True)
     _index_put(co, rel, e, st)
 
 
-def _unexport(ctx: Context, co: _Checkout, rel: str) -> None:
-    Exporter(ctx.store, co.root, reserved=(META,)).remove(rel)
+def _prune_empty(d: Path, root: Path) -> None:
+    """Remove directories emptied by a deletion, up to (never including) the checkout root."""
+    while d != root and d.is_dir() and not any(d.iterdir()):
+        d.rmdir()
+        d = d.parent
 
 
-def status(ctx: Context, dest: str | os.PathLike[str] = ".") -> StatusInfo:
-    """What changed in a checkout since it was checked out (or last committed)."""
+def status(ctx: Context, dest: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
+    """What changed in a checkout since it was checked out (or last committed).
+
+    An interrupted checkout has no meaningful changes: it is reported as incomplete
+    (``pending_commit``/``pending_ref``), with no changes listed, until checkout finishes it.
+    """
     co = _Checkout.find(Path(dest).absolute())
     try:
         st = co.load()
+        if st.pending is not None:
+            return StatusInfo(
+                str(co.root), st.repo, st.branch, st.commit, (), st.pending.commit, st.pending.ref
+            )
         changes = tuple(
             DiffInfo("/" + rel, kind, None, s.st_size if s else None, None, None)
-            for rel, kind, s in _changes(ctx, co)
+            for rel, kind, s in _changes(ctx, co, on_skip)
         )
     finally:
         co.close()
@@ -254,17 +466,28 @@ def status(ctx: Context, dest: str | os.PathLike[str] = ".") -> StatusInfo:
 
 
 def commit_workdir(
-    ctx: Context, dest: str | os.PathLike[str] = ".", message: str = "", *, rebase: bool = False
+    ctx: Context,
+    dest: str | os.PathLike[str] = ".",
+    message: str = "",
+    *,
+    rebase: bool = False,
+    on_skip: Skipped | None = None,
 ) -> CommitInfo:
     """Commit a checkout's changes to the branch it was checked out from.
 
     Raises:
         InvalidArgument: not a checkout, checked out from a commit rather than a branch, or nothing to commit;
+        Conflict: a checkout into it was interrupted and is not finished;
         BranchMoved: the branch moved since the checkout (unless ``rebase``).
     """
     co = _Checkout.find(Path(dest).absolute())
     try:
         st = co.load()
+        if st.pending is not None:
+            raise Conflict(
+                f"the checkout of {st.repo}@{st.pending.ref} in {co.root} was interrupted and is incomplete: "
+                f"run '{st.finish_command(co.root)}' to finish it before committing"
+            )
         if st.branch is None:
             raise InvalidArgument(f"{co.root} was checked out from commit {st.commit[:12]}, not a branch")
         head = snapshot(ctx, st.repo, st.branch)
@@ -275,7 +498,7 @@ def commit_workdir(
                 f"{st.repo}@{st.branch} moved since this checkout ({st.commit[:12]} -> {head.commit[:12]}): "
                 "use --rebase to apply your changes on top",
             )
-        pending = list(_changes(ctx, co))
+        pending = list(_changes(ctx, co, on_skip))
         if not pending:
             raise InvalidArgument("nothing to commit: the checkout has no changes")
         changes: dict[str, Entry | None] = {}
@@ -305,13 +528,23 @@ def commit_workdir(
                 _index_put(co, rel, entry, stats[rel])
         co.db.commit()
         if rebase and head.commit != st.commit:
-            # Bring the other writers' changes into the checkout too.
+            # Bring the other writers' changes into the checkout too, journaled like a checkout.
+            co.clean_tmp()
+            co.save(
+                _State(
+                    st.home,
+                    st.repo,
+                    st.branch,
+                    st.commit,
+                    st.tree,
+                    _Pending(st.branch, st.branch, info.id, info.tree, [st.tree]),
+                )
+            )
             for d in ctx.store.diff(st.tree, head.tree):
                 if d.path in changes:
                     continue
                 if d.new is None:
-                    _unexport(ctx, co, d.path)
-                    co.db.execute("DELETE FROM files WHERE key = ?", (_key(d.path),))
+                    _remove(co, d.path)
                 else:
                     _export(ctx, co, d.path, d.new)
             co.db.commit()

@@ -146,6 +146,13 @@ class CachedBackend(Backend):
         if len(data) <= CACHE_ON_PUT_LIMIT:
             self._store(oid, data)
 
+    def size(self, oid: str) -> int | None:
+        return self.remote.size(oid)
+
+    def replace(self, oid: str, data: bytes | memoryview) -> None:
+        self.remote.replace(oid, data)
+        self._drop(self.cache_path(oid))
+
     def delete(self, oid: str) -> None:
         self.remote.delete(oid)
         self._drop(self.cache_path(oid))

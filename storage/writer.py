@@ -5,6 +5,11 @@ flight, packs small files together (one object per ``pack_size`` bytes instead o
 per file), skips objects the store already has, and writes tree objects only after
 every data object they point to is stored. Nothing it returns may be published
 (committed) before the writer has exited without error.
+
+Deduplication heals: an object that "exists" but is damaged is written again. On a
+local backend an existing object is verified (its size, then its hash, once per writer)
+before it is reused, which costs a read of the reused bytes; a remote backend's HEAD
+gives the size only, so a same-size corruption there is left to ``fsck --repair``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import BinaryIO
 
 from storage.backends.base import Backend
 from storage.chunking import ChunkParams, iter_chunks
-from storage.errors import InvalidInput, StorageError
+from storage.errors import InvalidInput, ObjectNotFound, StorageError
 from storage.hashing import HashAlgorithm, ObjectId
 from storage.model import FILE, DataRef, Entry, name_problem, normalize_path, path_problem
 from storage.tree import TreeBuilder, Trees, tree_order
@@ -43,6 +48,7 @@ class WriteStats:
     bytes_written: int = 0
     objects_skipped: int = 0
     bytes_skipped: int = 0
+    objects_healed: int = 0  # found damaged or short in the store and written again
 
 
 class _Pack:
@@ -61,6 +67,8 @@ class _Slot:
 
 
 _Pending = tuple[str, Entry] | tuple[str, str, int, str, _Slot]
+#: Called with (local path, reason) for each entry a directory walk does not store.
+Skipped = Callable[[str, str], None]
 
 
 class Writer:
@@ -95,6 +103,10 @@ class Writer:
         self._futures: set[Future[None]] = set()
         self._error: BaseException | None = None
         self._known: set[str] = set()
+        #: existing objects checked intact by this writer (not checked again)
+        self._verified: set[str] = set()
+        #: verify existing objects by hash before reusing them (local backends: a cheap read)
+        self.verify_existing = self.backend.cheap_exists
         self._pack: _Pack | None = None
         self._small_index: dict[str, _Slot] = {}
         self._queued_trees: dict[str, bytes] = {}
@@ -169,18 +181,22 @@ class Writer:
         if len(self._known) > _INDEX_LIMIT:
             self._known.clear()
         self._known.add(oid)
-        if self.backend.cheap_exists and self.backend.exists(oid):
-            self.backend.touch(oid)  # reused: keep a concurrent gc from taking it
-            self.stats.objects_skipped += 1
-            self.stats.bytes_skipped += len(data)
-            return
+        damaged = False
+        if self.backend.cheap_exists:
+            state = self._stored(oid, len(data))
+            if state is True:
+                self.backend.touch(oid)  # reused: keep a concurrent gc from taking it
+                self.stats.objects_skipped += 1
+                self.stats.bytes_skipped += len(data)
+                return
+            damaged = state is False
         size = len(data)
         with self._cond:
             while self._inflight and self._inflight + size > _INFLIGHT_BYTES:
                 self._cond.wait()
             self._inflight += size
         check = remote_check and not self.backend.cheap_exists and self._probe()
-        fut = self._pool.submit(self._upload, oid, data, check)
+        fut = self._pool.submit(self._upload, oid, data, check, damaged)
         self._futures.add(fut)
         fut.add_done_callback(lambda f: self._done(f, size))
 
@@ -195,9 +211,49 @@ class Writer:
             self._chunks_seen += 1
             return self._new_streak < _NEW_STREAK or self._chunks_seen % _PROBE_EVERY == 0
 
-    def _upload(self, oid: str, data: bytes, remote_check: bool) -> None:
+    def _stored(self, oid: str, size: int | None) -> bool | None:
+        """Whether ``oid`` is stored intact (True), damaged (False) or missing (None).
+
+        ``size`` is the object's length when known (a pack reused by reference has none).
+        The hash is checked only with :attr:`verify_existing`; the result is remembered.
+        """
+        if oid in self._verified:
+            return True
+        stored = self.backend.size(oid)
+        if stored is None:
+            return None
+        if size is not None and stored != size:
+            return False
+        if self.verify_existing:
+            try:
+                data = self.backend.get(oid)
+            except ObjectNotFound:
+                return None
+            if self.algorithm.digest(data) != oid:
+                return False
+        self._verified.add(oid)
+        return True
+
+    def _reusable(self, oid: str, size: int | None) -> bool:
+        """Whether an object an earlier tree refers to may be referred to again without writing it."""
+        if not self.backend.cheap_exists:
+            return True  # trusted: checking would cost a request per object (fsck --repair heals)
+        return self._stored(oid, size) is True
+
+    def _upload(self, oid: str, data: bytes, remote_check: bool, damaged: bool = False) -> None:
+        if damaged:
+            self.backend.replace(oid, data)
+            with self._cond:
+                self.stats.objects_written += 1
+                self.stats.bytes_written += len(data)
+                self.stats.objects_healed += 1
+            return
         if remote_check:
-            found = self.backend.exists(oid)
+            stored = self.backend.size(oid)
+            found = stored == len(data)
+            if stored is not None and not found:
+                self._upload(oid, data, False, True)  # a damaged copy: replace it
+                return
             if found:
                 self.backend.touch(oid)
             with self._cond:
@@ -288,7 +344,7 @@ class Writer:
             size += len(chunk)
             if self.on_progress is not None:
                 self.on_progress(len(chunk))
-            if oid in known:
+            if oid in known and self._reusable(oid, len(chunk)):
                 self.stats.objects_skipped += 1
                 self.stats.bytes_skipped += len(chunk)
             else:
@@ -311,35 +367,49 @@ class Writer:
             return self.put_stream(f, name if name is not None else os.path.basename(p))
 
     def put_dir(
-        self, path: str | os.PathLike[str], base: str | None = None, *, follow_symlinks: bool = True
+        self,
+        path: str | os.PathLike[str],
+        base: str | None = None,
+        *,
+        follow_symlinks: bool = True,
+        on_skip: Skipped | None = None,
     ) -> str:
         """Store a local directory and return its tree id.
 
         ``base`` is an earlier tree of the same directory: files whose content it
-        already has keep their data refs without being stored again. With
-        ``follow_symlinks=False`` (for untrusted directories such as a transform's output)
-        symbolic links and special files are skipped instead of followed or refused.
+        already has keep their data refs without being stored again. Symbolic links are
+        never followed out of ``path``: with ``follow_symlinks`` a link that resolves
+        inside ``path`` is stored as what it points to, and one leading outside is
+        skipped; with ``follow_symlinks=False`` (for untrusted directories such as a
+        transform's output, or a user's put) every link and special file is skipped.
+        Each skipped entry is reported to ``on_skip(path, reason)``.
         """
         builder = TreeBuilder(self.trees)
-        for rel, entry in self.iter_put_dir(path, base, follow_symlinks=follow_symlinks):
+        for rel, entry in self.iter_put_dir(path, base, follow_symlinks=follow_symlinks, on_skip=on_skip):
             builder.add(rel, entry)
         return builder.finish()
 
     def iter_put_dir(
-        self, path: str | os.PathLike[str], base: str | None = None, *, follow_symlinks: bool = True
+        self,
+        path: str | os.PathLike[str],
+        base: str | None = None,
+        *,
+        follow_symlinks: bool = True,
+        on_skip: Skipped | None = None,
     ) -> Iterator[tuple[str, Entry]]:
         """Store every file below a local directory; yields (relative path, entry) in tree order.
 
         Small files are packed together; their entries are yielded once their pack is
-        sealed. Raises :class:`InvalidInput` for symlink loops, broken links, special
-        files, unreadable files and names that are not UTF-8.
+        sealed. Raises :class:`InvalidInput` for symlink loops, broken links (when
+        following links), special files (idem), unreadable files and names that are not UTF-8.
         """
         top = os.fspath(path)
         st = _stat(top)
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidInput(f"{top}: not a directory")
+        walk = _WalkPolicy(os.path.realpath(top), follow_symlinks, on_skip)
         pending: deque[_Pending] = deque()
-        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), follow_symlinks):
+        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), walk):
             pending.append(item)
             while pending and _ready(pending[0]):
                 yield _resolve(pending.popleft())
@@ -353,7 +423,7 @@ class Writer:
         prefix: str,
         base: str | None,
         ancestors: frozenset[tuple[int, int]],
-        follow_symlinks: bool = True,
+        walk: _WalkPolicy,
     ) -> Iterator[_Pending]:
         try:
             with os.scandir(dirpath) as it:
@@ -363,7 +433,7 @@ class Writer:
         prior_iter = self.trees.iter_dir(base) if base else iter(())
         prior = next(prior_iter, None)
         for child in children:
-            if not follow_symlinks and child.is_symlink():
+            if child.is_symlink() and not walk.may_follow(child.path):
                 continue
             name = child.name
             problem = name_problem(name) or path_problem(prefix + name)
@@ -378,13 +448,11 @@ class Writer:
                 if key in ancestors:
                     raise InvalidInput(f"{child.path}: symbolic link loop (it leads back to a parent)")
                 sub_base = same.hash if same is not None and same.is_dir else None
-                yield from self._walk(
-                    child.path, prefix + name + "/", sub_base, ancestors | {key}, follow_symlinks
-                )
+                yield from self._walk(child.path, prefix + name + "/", sub_base, ancestors | {key}, walk)
             elif stat.S_ISREG(st.st_mode):
                 yield self._put_local(child.path, prefix + name, name, st.st_size, same)
-            elif not follow_symlinks:
-                continue  # lenient mode (untrusted output): sockets, FIFOs and devices are skipped
+            elif not walk.follow:
+                walk.skip(child.path, "not a regular file or directory")
             else:
                 raise InvalidInput(f"{child.path}: not a regular file or directory")
 
@@ -402,7 +470,13 @@ class Writer:
         if self.on_progress is not None:
             self.on_progress(len(data))
         h = self.algorithm.digest(data)
-        if prior is not None and not prior.is_dir and prior.hash == h and prior.size == len(data):
+        if (
+            prior is not None
+            and not prior.is_dir
+            and prior.hash == h
+            and prior.size == len(data)
+            and all(self._reusable(r.oid, None) for r in prior.refs)
+        ):
             self.stats.bytes_skipped += len(data)
             return rel, prior
         if not data:
@@ -434,6 +508,32 @@ class Writer:
         pack.buf = bytearray()
         pack.oid = self.algorithm.digest(data)
         self._submit(pack.oid, data, remote_check=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _WalkPolicy:
+    """How a directory walk treats symbolic links: never out of ``root``."""
+
+    root: str  # the real path of the directory being put
+    follow: bool
+    on_skip: Skipped | None
+
+    def skip(self, path: str, reason: str) -> None:
+        if self.on_skip is not None:
+            self.on_skip(path, reason)
+
+    def may_follow(self, link: str) -> bool:
+        """Whether to follow ``link``; a link not followed is reported as skipped."""
+        if not self.follow:
+            self.skip(link, "symbolic link (not followed; links are not stored)")
+            return False
+        if not os.path.exists(link):
+            return True  # dangling or a loop: the stat that follows says which, as an error
+        real = os.path.realpath(link)
+        if os.path.commonpath([self.root, real]) != self.root:
+            self.skip(link, "symbolic link leading outside the source (not followed)")
+            return False
+        return True
 
 
 def _ready(item: _Pending) -> bool:
@@ -468,4 +568,4 @@ def _open(path: str) -> BinaryIO:
         raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
 
 
-__all__ = ["Path", "WriteStats", "Writer"]
+__all__ = ["Path", "Skipped", "WriteStats", "Writer"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -20,6 +21,7 @@ from datavc.cli.render import (
     stream_json,
     write_lines,
 )
+from datavc.cli.workdir import warn_skipped
 from datavc.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -34,10 +36,15 @@ def _local_size(path: str, is_dir: bool) -> tuple[int, int]:
     if not is_dir:
         return 1, os.path.getsize(path)
     files = size = 0
-    for root, _dirs, names in os.walk(path):
+    for root, _dirs, names in os.walk(path):  # a progress estimate: links are not followed
         for n in names:
-            files += 1
-            size += os.path.getsize(os.path.join(root, n))
+            try:
+                st = os.lstat(os.path.join(root, n))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                files += 1
+                size += st.st_size
     return files, size
 
 
@@ -54,16 +61,30 @@ def _commit_line(info: CommitInfo) -> str:
 @click.option(
     "--commit", "commit_id", metavar="ID", help="Add to this open commit instead of making a new one."
 )
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Store what symbolic links point to, for links that stay inside the source directory.",
+)
 @json_option
 @pass_app
 def put(
-    app: App, dest: str, srcs: tuple[str, ...], message: str, commit_id: str | None, as_json: bool
+    app: App,
+    dest: str,
+    srcs: tuple[str, ...],
+    message: str,
+    commit_id: str | None,
+    follow_symlinks: bool,
+    as_json: bool,
 ) -> None:
     """Upload files or directories (SRC '-' reads stdin) as one new commit.
 
     A file goes to PATH, or to PATH/<name> when PATH ends with '/', is omitted, or
     several SRCs are given. A directory's contents go under PATH (default '/').
     With --commit ID the changes join that open commit. REPO alone means REPO@main.
+    Symbolic links are not stored: those in a directory are skipped with a warning
+    (with --follow-symlinks, links that stay inside the directory are followed), and
+    a SRC that is a link is refused unless --follow-symlinks.
     """
     addr = address(dest)
     branch = ref(addr)
@@ -77,7 +98,15 @@ def put(
             plan.append((addr.path or "", sys.stdin.buffer))
             files += 1
             continue
-        is_dir = check_readable(src)
+        if os.path.islink(src) and not follow_symlinks:
+            raise InvalidArgument(
+                f"{src} is a symbolic link: datavc does not store links; "
+                "give the path it points to, or use --follow-symlinks"
+            )
+        try:
+            is_dir = check_readable(src)
+        except OSError as err:  # a link loop, a name too long, ...
+            raise InvalidArgument(f"{src}: {err.strerror or err}") from None
         if is_dir:
             plan.append((addr.path or "", src))
         else:
@@ -91,18 +120,21 @@ def put(
     client = app.client
     with activity(f"uploading to {addr.repo}@{branch}", total=size) as act:
         act.files, act.bytes = files, size
+        opts: dict[str, Any] = {
+            "progress": act.advance,
+            "follow_symlinks": follow_symlinks,
+            "on_skip": warn_skipped,
+        }
         if commit_id is not None or len(plan) == 1:
             path, src0 = plan[0]
-            info = client.put_file(
-                addr.repo, branch, path, src0, message=message, commit=commit_id, progress=act.advance
-            )
+            info = client.put_file(addr.repo, branch, path, src0, message=message, commit=commit_id, **opts)
             for path, src0 in plan[1:]:
-                info = client.put_file(addr.repo, branch, path, src0, commit=commit_id, progress=act.advance)
+                info = client.put_file(addr.repo, branch, path, src0, commit=commit_id, **opts)
         else:
             # Several sources, one commit: aborted if any put fails.
             with client.commit(addr.repo, branch, message or f"put {len(plan)} sources") as tx:
                 for path, src0 in plan:
-                    client.put_file(addr.repo, branch, path, src0, commit=tx.id, progress=act.advance)
+                    client.put_file(addr.repo, branch, path, src0, commit=tx.id, **opts)
             assert tx.info is not None
             info = tx.info
     if as_json:

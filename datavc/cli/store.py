@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from datavc.cli.app import App, pass_app
-from datavc.cli.args import duration
+from datavc.cli.args import duration, local_path_errors
 from datavc.cli.render import echo_json, human_size, json_option, print_fields
 from datavc.errors import Integrity
 
@@ -100,10 +100,30 @@ def init(
 
 
 @click.command()
+@click.option(
+    "--repair",
+    "repair_from",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="First rewrite damaged objects from the files in DIR (a directory or checkout).",
+)
 @json_option
 @pass_app
-def fsck(app: App, as_json: bool) -> None:
-    """Verify every stored object and the metadata; exit 6 (integrity) on any problem."""
+def fsck(app: App, repair_from: str | None, as_json: bool) -> None:
+    """Verify every stored object and the metadata; exit 6 (integrity) on any problem.
+
+    With --repair DIR, damaged objects are first rebuilt from files in DIR whose content
+    matches a committed file that uses them; what could not be repaired stays a problem.
+    """
+    repaired = None
+    if repair_from is not None:
+        with local_path_errors(repair_from):
+            repaired = app.client.repair_objects(repair_from)
+        if not as_json:
+            for oid in repaired.repaired:
+                click.echo(f"repaired object {oid}")
+            for oid in repaired.not_repaired:
+                click.echo(f"cannot repair object {oid}: no file in {repair_from} holds its bytes")
     info = app.client.fsck()
     problems = [
         *(f"corrupt object {o}" for o in info.corrupt_objects),
@@ -112,7 +132,8 @@ def fsck(app: App, as_json: bool) -> None:
         *info.bad_trees,
     ]
     if as_json:
-        echo_json({**info.to_json(), "ok": info.ok})
+        extra = {"repair": repaired.to_json()} if repaired is not None else {}
+        echo_json({**info.to_json(), "ok": info.ok, **extra})
     else:
         for p in problems:
             click.echo(p)

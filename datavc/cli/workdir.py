@@ -9,6 +9,11 @@ from datavc.cli.args import address, local_path_errors, ref
 from datavc.cli.render import activity, echo_json, escape, human_size, json_option, plural
 
 
+def warn_skipped(path: str, reason: str) -> None:
+    """One ``warning:`` line on stderr for a local entry that is not stored."""
+    click.echo(f"warning: skipped {click.format_filename(path)}: {reason}", err=True)
+
+
 @click.command()
 @click.argument("target", metavar="REPO@REF")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
@@ -18,7 +23,8 @@ from datavc.cli.render import activity, echo_json, escape, human_size, json_opti
 def checkout(app: App, target: str, directory: str, force: bool, as_json: bool) -> None:
     """Materialise REPO@REF in DIR; an existing checkout only gets the files that differ.
 
-    Checked out from a branch, DIR can commit back with 'datavc commit'.
+    Checked out from a branch, DIR can commit back with 'datavc commit'. An interrupted
+    checkout (killed half-way) is finished by running checkout again.
     """
     addr = address(target, path=False)
     with activity(f"checking out {addr}") as act, local_path_errors(directory):
@@ -39,13 +45,27 @@ def checkout(app: App, target: str, directory: str, force: bool, as_json: bool) 
 @json_option
 @pass_app
 def status(app: App, directory: str | None, as_json: bool) -> None:
-    """Local changes in a checkout (default: the current directory)."""
+    """Local changes in a checkout (default: the current directory).
+
+    Symbolic links are not tracked (a warning names each). After an interrupted checkout
+    this says so, and how to finish it.
+    """
     with local_path_errors(directory or "."):
-        info = app.client.status(directory or ".")
+        info = app.client.status(directory or ".", on_skip=warn_skipped)
     if as_json:
-        echo_json({**info.to_json(), "changes": [d.to_json() for d in info.changes]})
+        echo_json(
+            {**info.to_json(), "changes": [d.to_json() for d in info.changes], "incomplete": info.incomplete}
+        )
         return
     where = f"{info.repo}@{info.branch}" if info.branch else f"{info.repo} (detached)"
+    if info.incomplete:
+        click.echo(
+            f"checkout of {info.repo}@{info.pending_ref} ({info.pending_commit}) is incomplete: "
+            "it was interrupted"
+        )
+        click.echo(f"  run 'datavc checkout {info.repo}@{info.pending_ref} {info.dir}' to finish it")
+        click.echo(f"  (last complete checkout: {where} at {info.commit or 'none'})")
+        return
     click.echo(f"on {where} at {info.commit}")
     if not info.changes:
         click.echo("nothing to commit")
@@ -65,9 +85,13 @@ def status(app: App, directory: str | None, as_json: bool) -> None:
 @json_option
 @pass_app
 def commit(app: App, directory: str | None, message: str, rebase: bool, as_json: bool) -> None:
-    """Commit a checkout's changes to its branch (refused, exit 5, if the branch moved, unless --rebase)."""
+    """Commit a checkout's changes to its branch (refused, exit 5, if the branch moved, unless --rebase).
+
+    Refused (exit 5) while an interrupted checkout is unfinished. Symbolic links are
+    skipped with a warning, never followed.
+    """
     with local_path_errors(directory or "."):
-        c = app.client.commit_workdir(directory or ".", message, rebase=rebase)
+        c = app.client.commit_workdir(directory or ".", message, rebase=rebase, on_skip=warn_skipped)
     if as_json:
         echo_json(c.to_json())
     else:

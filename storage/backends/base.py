@@ -72,6 +72,27 @@ class Backend(ABC):
     def write_meta(self, name: str, data: bytes) -> None:
         """Write a small named metadata document, replacing any earlier one."""
 
+    def size(self, oid: str) -> int | None:
+        """The stored size of ``oid`` in bytes, or None if it is missing (a cheap check on dedup).
+
+        The default reads the object; backends override it with a stat or a HEAD.
+        """
+        from storage.errors import ObjectNotFound
+
+        try:
+            return len(self.get(oid))
+        except ObjectNotFound:
+            return None
+
+    def replace(self, oid: str, data: bytes | memoryview) -> None:
+        """Overwrite whatever is stored under ``oid`` (a damaged copy) with ``data``.
+
+        The caller has checked that ``data`` hashes to ``oid``: this is how a damaged
+        object is healed, since :meth:`put` of an existing id does nothing.
+        """
+        self.delete(oid)
+        self.put(oid, data)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and threads."""
 

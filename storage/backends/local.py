@@ -31,9 +31,22 @@ class LocalBackend(Backend):
         return self._objects / oid[:2] / oid[2:4] / oid
 
     def put(self, oid: str, data: bytes | memoryview) -> None:
-        path = self._path(oid)
-        if path.exists():
+        if self._path(oid).exists():
             return
+        self._write(oid, data)
+
+    def replace(self, oid: str, data: bytes | memoryview) -> None:
+        """Atomically swap a damaged copy for ``data`` (readers see the old or the new file)."""
+        self._write(oid, data)
+
+    def size(self, oid: str) -> int | None:
+        try:
+            return self._path(oid).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def _write(self, oid: str, data: bytes | memoryview) -> None:
+        path = self._path(oid)
         parent = oid[:4]
         if parent not in self._made:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,15 @@ class MemoryBackend(Backend):
             self._objects.setdefault(oid, bytes(data))
             self._times[oid] = time.time()
 
+    def replace(self, oid: str, data: bytes | memoryview) -> None:
+        with self._lock:
+            self._objects[oid] = bytes(data)
+            self._times[oid] = time.time()
+
+    def size(self, oid: str) -> int | None:
+        data = self._objects.get(oid)
+        return None if data is None else len(data)
+
     def get(self, oid: str) -> bytes:
         try:
             return self._objects[oid]

@@ -290,6 +290,20 @@ class S3Backend(Backend):
                 raise
         return True
 
+    def size(self, oid: str) -> int | None:
+        with self._errors(f"check for object {oid}"):
+            try:
+                head = self._client.head_object(Bucket=self.bucket, Key=self.object_key(oid))
+            except ClientError as err:
+                if _code(err) in _NOT_FOUND_CODES or _status(err) == 404:
+                    self._check_bucket()
+                    return None
+                raise
+        return int(head["ContentLength"])
+
+    def replace(self, oid: str, data: bytes | memoryview) -> None:
+        self.put(oid, data)  # a PUT replaces the object
+
     def delete(self, oid: str) -> None:
         # DeleteObject succeeds for a missing key, so this is idempotent.
         with self._errors(f"delete object {oid}"):
