@@ -18,14 +18,14 @@ import os
 import threading
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from datavc.commits import abort_commit, edit_commit, finish_commit, start_commit
 from datavc.context import Context, now, storage_errors
 from datavc.db.models import Commit, DatumResult, Job, Pipeline, Repo
 from datavc.db.models import Datum as DatumRow
-from datavc.errors import CommitFinished, CommitNotFound, Conflict, Integrity, InvalidArgument
+from datavc.errors import CommitFinished, CommitNotFound, Conflict, Integrity, InvalidArgument, NotFound
 from datavc.errors import Conflict as PathConflictError
 from datavc.pipelines.datums import Commits, Datum, compute_datums
 from datavc.pipelines.executors import Executor
@@ -99,8 +99,25 @@ def _record_datums(
                     todo.add(d.hash)
             elif state in ("pending", "running", "failed"):
                 todo.add(d.hash)
-        skipped = sum(1 for d in datums if d.hash not in todo)
-        s.execute(update(Job).where(Job.id == job).values(datums_total=len(datums), datums_skipped=skipped))
+        s.flush()
+        # Counters from the rows, so a resumed job adds up: total = processed + skipped +
+        # failed once it ends (a datum that failed before and runs again moves from failed
+        # to processed in datum_done).
+        counts = dict(
+            s.execute(
+                select(DatumRow.state, func.count()).where(DatumRow.job_id == job).group_by(DatumRow.state)
+            ).all()
+        )
+        s.execute(
+            update(Job)
+            .where(Job.id == job)
+            .values(
+                datums_total=len(datums),
+                datums_skipped=counts.get("skipped", 0),
+                datums_processed=counts.get("success", 0),
+                datums_failed=counts.get("failed", 0),
+            )
+        )
     return todo
 
 
@@ -165,7 +182,8 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor | None = 
         return "success"
     except JobLost:
         return "lost"  # another scheduler owns it now and will finish it
-    except (JobFailed, InvalidArgument, Integrity, PathConflictError) as err:
+    except (JobFailed, InvalidArgument, Integrity, PathConflictError, NotFound) as err:
+        # NotFound: its output repo was deleted (with --force) while it ran.
         try:
             _finish_job(ctx, job_id, pipeline_id, "failure", str(err), worker)
         except JobLost:
@@ -195,6 +213,9 @@ def datum_done(
     a datum by running its pod again).
     """
     with ctx.db.write() as s:
+        before = s.scalar(
+            select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        )
         tries = DatumRow.tries + o.tries if accumulate_tries else o.tries
         s.execute(
             update(DatumRow)
@@ -207,10 +228,23 @@ def datum_done(
                 duration=o.duration,
                 output_tree=o.output_tree,
                 finished_at=now(),
+                process=None,
             )
         )
-        counter = Job.datums_processed if o.ok else Job.datums_failed
-        s.execute(update(Job).where(Job.id == job_id).values({counter: counter + 1}))
+        # Move the datum between counters: one that failed before (a retried pod, a
+        # resumed job) is no longer counted as failed.
+        delta = {"success": 0, "failed": 0}
+        delta["success" if o.ok else "failed"] += 1
+        if before in delta:
+            delta[before] -= 1
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                datums_processed=Job.datums_processed + delta["success"],
+                datums_failed=Job.datums_failed + delta["failed"],
+            )
+        )
         if o.ok and o.output_tree is not None:
             _remember(s, pipeline_id, d, o.output_tree)
 
@@ -322,7 +356,8 @@ def _heartbeat(ctx: Context, job_id: str, worker: str, stop: threading.Event) ->
 
 
 def scratch_dir(ctx: Context) -> Path:
-    """Where datums of this store run (beside the store when it has a home)."""
+    """Where jobs of this store make their temporary roots: the system temporary directory
+    (``$TMPDIR``), outside the store, so a transform cannot reach the store's files via ``..``."""
     import tempfile
 
-    return Path(ctx.home) / "scratch" if ctx.home else Path(tempfile.gettempdir()) / "datavc-scratch"
+    return Path(tempfile.gettempdir())
