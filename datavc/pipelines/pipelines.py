@@ -245,6 +245,10 @@ def set_state(ctx: Context, name: str, state: str) -> PipelineInfo:
             for input_name, repo_id, branch in inputs:
                 s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
             s.flush()
+        # A repo it uses was deleted: a new job over the current heads, even the same ones
+        # (a recreated output repo is empty; known datums are skipped and their outputs reused).
+        repo_deleted = bool(p.reason) and state == "running"
+        if state == "running":
             p.reason = ""
         p.state = state
         p.updated_at = now()
@@ -253,7 +257,7 @@ def set_state(ctx: Context, name: str, state: str) -> PipelineInfo:
             last = s.scalars(
                 select(Job.inputs).where(Job.pipeline_id == p.id).order_by(Job.created_at.desc()).limit(1)
             ).first()
-            if last is None or json.loads(last) != input_heads(s, p.id):
+            if repo_deleted or last is None or json.loads(last) != input_heads(s, p.id):
                 create_job(s, p, None)
         return _info(s, p)
 
