@@ -123,7 +123,9 @@ def _store_with_pipeline(home: Path, runlog: Path) -> Client:
     with c.commit("A", "main") as tx:
         for path, data in INPUT_FILES.items():
             tx.put_file(path, data)
-    c.create_pipeline(**{**SLOW_SPEC, "transform": {**SLOW_SPEC["transform"], "env": {"RUNLOG": str(runlog)}}})
+    c.create_pipeline(
+        **{**SLOW_SPEC, "transform": {**SLOW_SPEC["transform"], "env": {"RUNLOG": str(runlog)}}}
+    )
     return c
 
 
