@@ -195,8 +195,17 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor | None = 
 
 
 def datum_started(ctx: Context, job_id: str, d: Datum) -> None:
-    """Record that a datum started (from a scheduler thread or a worker pod)."""
+    """Record that a datum started (from a scheduler thread or a worker pod).
+
+    A datum that failed before (a resumed job, a retried pod) is no longer counted as
+    failed while it runs again: the job's counters keep adding up.
+    """
     with ctx.db.write() as s:
+        before = s.scalar(
+            select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        )
+        if before == "failed":
+            s.execute(update(Job).where(Job.id == job_id).values(datums_failed=Job.datums_failed - 1))
         s.execute(
             update(DatumRow)
             .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
