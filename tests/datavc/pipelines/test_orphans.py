@@ -37,7 +37,10 @@ with Client.open(sys.argv[1]) as c:
 print(json.dumps({"succeeded": report.succeeded, "failed": report.failed}))
 """
 # 15 ticks of 0.2 s, each appending "<pid> <tick>" to $LOG (outside the store).
-TICKER = 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo "$$ $i" >> "$LOG"; sleep 0.2; done; echo ok > "$DATAVC_OUT/x"'
+TICKER = (
+    'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo "$$ $i" >> "$LOG"; sleep 0.2; done; '
+    'echo ok > "$DATAVC_OUT/x"'
+)
 
 
 def _alive(pid: int) -> bool:
