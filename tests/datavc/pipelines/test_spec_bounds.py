@@ -55,6 +55,6 @@ def test_yaml_anchors_within_bounds_still_work() -> None:
     spec = PipelineSpec.parse(
         "pipeline: {name: p}\n"
         "input:\n  cross:\n    - pfs: &in {repo: A, glob: /*}\n    - pfs: {<<: *in, name: B}\n"
-        "transform: {cmd: [\"true\"]}\n"
+        'transform: {cmd: ["true"]}\n'
     )
     assert [i.name for i in spec.inputs()] == ["A", "B"]
