@@ -112,14 +112,3 @@ class BranchMoved(Conflict):
 class CorruptData(Integrity):
     pass
 
-
-CATEGORIES: tuple[type[DatavcError], ...] = (
-    InvalidArgument,
-    NotFound,
-    AlreadyExists,
-    Conflict,
-    Integrity,
-    BackendUnavailable,
-    PipelineFailed,
-)
-EXIT_CODES = {cls.category: cls.exit_code for cls in CATEGORIES}
