@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 
 DEEP = 100_000
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 
 
 def _spec(tmp_path: Path, name: str) -> Path:

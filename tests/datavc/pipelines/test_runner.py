@@ -18,7 +18,8 @@ from datavc.pipelines.executors.local import LocalExecutor, Outcome
 from datavc.pipelines.runner import JobLost, run_job
 from datavc.pipelines.scheduler import claim, reclaim_stale
 from datavc.pipelines.spec import PipelineSpec
-from tests.datavc.pipelines.helpers import files, sh
+from tests.datavc.helpers import files_of as files
+from tests.datavc.pipelines.helpers import sh
 
 
 class CrashAfter(LocalExecutor):

@@ -11,7 +11,8 @@ import pytest
 
 from datavc.client import Client
 from datavc.errors import AlreadyExists, Conflict, NotFound
-from tests.datavc.pipelines.helpers import files, jobs, run_ok, sh
+from tests.datavc.helpers import files_of as files
+from tests.datavc.pipelines.helpers import jobs, run_ok, sh
 
 COPY = sh('cp -r "$DATAVC_IN/src/." "$DATAVC_OUT/"')
 

@@ -18,7 +18,8 @@ import pytest
 
 from datavc.client import Client
 from datavc.pipelines.executors.local import transform_env
-from tests.datavc.pipelines.helpers import files, last_job, run_ok, sh
+from tests.datavc.helpers import files_of as files
+from tests.datavc.pipelines.helpers import last_job, run_ok, sh
 
 SECRETS = {
     "DATABASE_URL": "postgresql://u:pw@db/x",
