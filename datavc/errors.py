@@ -111,4 +111,3 @@ class BranchMoved(Conflict):
 
 class CorruptData(Integrity):
     pass
-
