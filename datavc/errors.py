@@ -111,3 +111,4 @@ class BranchMoved(Conflict):
 
 class CorruptData(Integrity):
     pass
+
