@@ -220,7 +220,11 @@ class Client:
         return repos.inspect_repo(self._ctx, name)
 
     def delete_repo(self, name: str, *, force: bool = False) -> None:
-        """Delete a repo; one with commits needs ``force`` (its objects go at the next gc)."""
+        """Delete a repo; one with commits needs ``force`` (its objects go at the next gc).
+
+        A repo a pipeline reads or writes needs ``force`` too, which stops that pipeline
+        (its ``reason`` says why) until :meth:`start_pipeline`.
+        """
         repos.delete_repo(self._ctx, name, force=force)
 
     # ----- branches and tags -------------------------------------------------

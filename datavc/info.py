@@ -183,6 +183,7 @@ class PipelineInfo(_Info):
     updated_at: datetime
     last_job: str | None
     last_job_state: str | None
+    reason: str = ""  # why datavc stopped it (its input or output repo was deleted)
 
 
 @dataclass(frozen=True, slots=True)

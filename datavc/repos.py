@@ -57,8 +57,11 @@ def _info(s: Session, repo: Repo) -> RepoInfo:
     )
 
 
-def create_repo(ctx: Context, name: str, description: str = "") -> RepoInfo:
+def create_repo(ctx: Context, name: str, description: str = "", *, output_of: str | None = None) -> RepoInfo:
     """Create a repo with an empty ``main`` branch.
+
+    Args:
+        output_of: the pipeline this repo is the output of (set by pipelines only).
 
     Raises:
         InvalidArgument: a bad name; AlreadyExists: the name is taken.
@@ -69,7 +72,9 @@ def create_repo(ctx: Context, name: str, description: str = "") -> RepoInfo:
             if s.scalars(select(Repo.id).where(Repo.name == name)).first() is not None:
                 raise AlreadyExists(f"repo {name!r} already exists")
             t = now()
-            repo = Repo(name=name, description=description, created_at=t, created_by=ctx.user)
+            repo = Repo(
+                name=name, description=description, created_at=t, created_by=ctx.user, output_of=output_of
+            )
             s.add(repo)
             s.flush()
             s.add(Branch(repo_id=repo.id, name=DEFAULT_BRANCH, head_id=None, created_at=t))
@@ -95,11 +100,25 @@ def inspect_repo(ctx: Context, name: str) -> RepoInfo:
 def delete_repo(ctx: Context, name: str, *, force: bool = False) -> None:
     """Delete a repo and all its commits, branches and tags (objects are reclaimed by gc).
 
+    A repo a pipeline reads or writes is refused without ``force``; with it, each such
+    pipeline is stopped with the reason (``pipeline list``/``inspect`` show it) and its
+    waiting jobs are killed. Recreating the repo and starting the pipeline resumes it.
+
     Raises:
-        Conflict: the repo has commits (or others' commits were derived from it) and not ``force``.
+        Conflict: the repo has commits (or others' commits were derived from it), or a
+            pipeline uses it, and not ``force``.
     """
+    from datavc.usage import stop_for_deleted_repo, users_of_repo
+
     with ctx.db.write() as s:
         repo = get_repo(s, name)
+        users = users_of_repo(s, repo)
+        if users and not force:
+            uses = ", ".join(f"pipeline {p!r} {how} it" for p, how in users)
+            raise Conflict(
+                f"repo {name!r} is in use: {uses}; delete or update the pipeline first, "
+                "or use --force to delete the repo and stop the pipeline"
+            )
         if not force:
             has_commits = s.scalars(select(Commit.id).where(Commit.repo_id == repo.id).limit(1)).first()
             if has_commits is not None:
@@ -112,4 +131,5 @@ def delete_repo(ctx: Context, name: str, *, force: bool = False) -> None:
         ).first()
         if used is not None and not force:
             raise Conflict(f"commits of other repos were derived from {name!r}; use --force")
+        stop_for_deleted_repo(s, name, users)
         s.delete(repo)

@@ -97,7 +97,7 @@ def list_(app: App, as_json: bool) -> None:
         (
             (
                 p.name,
-                p.state,
+                f"{p.state} ({p.reason})" if p.reason else p.state,
                 str(p.version),
                 ", ".join(p.inputs),
                 short(p.last_job),
@@ -127,6 +127,7 @@ def inspect(app: App, name: str, as_json: bool) -> None:
             ("name", p.name),
             ("description", p.description or "-"),
             ("state", p.state),
+            *([("reason", p.reason)] if p.reason else []),
             ("version", str(p.version)),
             ("inputs", ", ".join(p.inputs)),
             ("output", p.output_repo),

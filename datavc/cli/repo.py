@@ -79,10 +79,19 @@ def inspect(app: App, name: str, as_json: bool) -> None:
 
 @repo.command()
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Delete a repo that has commits.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Delete a repo that has commits or that a pipeline uses (the pipeline stops).",
+)
 @pass_app
 def delete(app: App, name: str, force: bool) -> None:
-    """Delete repo NAME (one with commits needs --force; its data goes at the next gc)."""
+    """Delete repo NAME (one with commits needs --force; its data goes at the next gc).
+
+    A repo a pipeline reads or writes is refused (exit 5); --force deletes it anyway and
+    stops each such pipeline with the reason ('pipeline start' resumes it once the repo
+    exists again).
+    """
     app.client.delete_repo(name, force=force)
     click.echo(f"deleted repo {name}")
 

@@ -120,6 +120,9 @@ class Repo(Base):
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(USER_LEN))
+    # The pipeline this repo was created for as its output (None: a user's repo, which no
+    # pipeline may take over).
+    output_of: Mapped[str | None] = mapped_column(String(NAME_LEN))
 
 
 class Commit(Base):
@@ -232,6 +235,8 @@ class Pipeline(Base):
     # The job a scheduler is running for this pipeline: claiming sets it under a row lock,
     # so two schedulers never run two jobs of one pipeline at once.
     running_job: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    # Why the pipeline is stopped when datavc stopped it (e.g. its input repo was deleted).
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -303,6 +308,8 @@ class Datum(Base):
     duration: Mapped[float | None] = mapped_column(Float)
     output_tree: Mapped[str | None] = mapped_column(String(TREE_ID_LEN))
     shard: Mapped[int | None] = mapped_column(Integer)  # the worker pod index that runs it (Kubernetes)
+    # While it runs locally: JSON {boot, pid, start, scratch} of its process tree (see reaper.py).
+    process: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
@@ -58,6 +58,7 @@ def _info(s: Session, p: Pipeline) -> PipelineInfo:
         p.updated_at,
         last[0] if last else None,
         last[1] if last else None,
+        p.reason,
     )
 
 
@@ -103,23 +104,56 @@ def _downstream_pipelines(s: Session, repo: str) -> set[str]:
     return seen
 
 
+def _output_repo_taken(s: Session, name: str) -> bool:
+    """True when a repo called ``name`` exists and is not a pipeline ``name``'s output (a user's repo).
+
+    Returns False when there is no such repo (it is to be created) or when it is the output
+    of an earlier pipeline of this name (recreating a deleted pipeline reuses its output).
+    """
+    owner = s.execute(select(Repo.id, Repo.output_of).where(Repo.name == name)).first()
+    return owner is not None and owner[1] != name
+
+
+def _ensure_output_repo(ctx: Context, name: str) -> None:
+    """Create pipeline ``name``'s output repo if missing; refuse to take over a user's repo.
+
+    Raises:
+        AlreadyExists: a repo of that name exists and was not created for this pipeline.
+    """
+    with ctx.db.read() as s:
+        has_repo = s.scalars(select(Repo.id).where(Repo.name == name)).first() is not None
+    if not has_repo:
+        try:
+            create_repo(ctx, name, f"output of pipeline {name}", output_of=name)
+        except AlreadyExists:
+            pass
+    with ctx.db.read() as s:
+        if _output_repo_taken(s, name):
+            raise AlreadyExists(
+                f"repo {name!r} already exists and is not a pipeline's output: a pipeline writes to "
+                f"the repo named after it, so name the pipeline differently (or delete the repo)"
+            )
+
+
 def create_pipeline(ctx: Context, spec: PipelineSpec) -> PipelineInfo:
-    """Register a pipeline, create its output repo, and queue a job over its inputs' current heads."""
+    """Register a pipeline, create its output repo, and queue a job over its inputs' current heads.
+
+    Raises:
+        AlreadyExists: the pipeline exists, or a user's repo has its name (a pipeline
+            never takes over a repo it did not create).
+    """
     name = spec.name
     with ctx.db.read() as s:
         if s.scalars(select(Pipeline.id).where(Pipeline.name == name)).first() is not None:
             raise AlreadyExists(f"pipeline {name!r} already exists (use 'pipeline update')")
         _check_inputs(s, spec, name)
-        has_repo = s.scalars(select(Repo.id).where(Repo.name == name)).first() is not None
-    if not has_repo:
-        try:
-            create_repo(ctx, name, f"output of pipeline {name}")
-        except AlreadyExists:
-            pass
+    _ensure_output_repo(ctx, name)
     with ctx.db.write() as s:
         if s.scalars(select(Pipeline.id).where(Pipeline.name == name)).first() is not None:
             raise AlreadyExists(f"pipeline {name!r} already exists (use 'pipeline update')")
         inputs = _check_inputs(s, spec, name)
+        if _output_repo_taken(s, name):  # a user created the repo meanwhile
+            raise AlreadyExists(f"repo {name!r} already exists and is not a pipeline's output")
         t = now()
         p = Pipeline(
             name=name,
@@ -187,10 +221,36 @@ def delete_pipeline(ctx: Context, name: str) -> None:
 
 
 def set_state(ctx: Context, name: str, state: PipelineState) -> PipelineInfo:
-    """``stopped``: no new jobs are triggered or claimed; ``running``: again, and pending jobs run."""
+    """``stopped``: no new jobs are triggered or claimed; ``running``: again, and pending jobs run.
+
+    Starting rebuilds the pipeline's inputs from its spec (a forced repo delete stopped it
+    and dropped them), recreates its output repo if it was deleted, and clears the reason.
+
+    Raises:
+        RepoNotFound: starting while an input repo does not exist (again).
+        AlreadyExists: starting while a user's repo holds the output repo's name.
+    """
+    if state == "running":
+        with ctx.db.read() as s:
+            get_pipeline(s, name)
+        _ensure_output_repo(ctx, name)
     with ctx.db.write() as s:
         p = get_pipeline(s, name)
         was = p.state
+        if state == "running":
+            spec = PipelineSpec.parse(p.spec, fmt="json")
+            inputs = _check_inputs(s, spec, name)
+            if _output_repo_taken(s, name):
+                raise AlreadyExists(f"repo {name!r} already exists and is not a pipeline's output")
+            s.execute(delete(PipelineInput).where(PipelineInput.pipeline_id == p.id))
+            for input_name, repo_id, branch in inputs:
+                s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
+            s.flush()
+        # A repo it uses was deleted: a new job over the current heads, even the same ones
+        # (a recreated output repo is empty; known datums are skipped and their outputs reused).
+        repo_deleted = bool(p.reason) and state == "running"
+        if state == "running":
+            p.reason = ""
         p.state = state
         p.updated_at = now()
         if was == "stopped" and state == "running":
@@ -198,7 +258,7 @@ def set_state(ctx: Context, name: str, state: PipelineState) -> PipelineInfo:
             last = s.scalars(
                 select(Job.inputs).where(Job.pipeline_id == p.id).order_by(Job.created_at.desc()).limit(1)
             ).first()
-            if last is None or json.loads(last) != input_heads(s, p.id):
+            if repo_deleted or last is None or json.loads(last) != input_heads(s, p.id):
                 create_job(s, p, None)
         return _info(s, p)
 

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,7 @@ from datavc.errors import (
     InvalidArgument,
     JobFailed,
     JobNotFound,
+    NotFound,
 )
 from datavc.pipelines.datums import Commits, Datum, compute_datums
 from datavc.pipelines.executors import Executor, Outcome
@@ -105,8 +106,25 @@ def _record_datums(
                     todo.add(d.hash)
             elif state in ("pending", "running", "failed"):
                 todo.add(d.hash)
-        skipped = sum(1 for d in datums if d.hash not in todo)
-        s.execute(update(Job).where(Job.id == job).values(datums_total=len(datums), datums_skipped=skipped))
+        s.flush()
+        # Counters from the rows, so a resumed job adds up: total = processed + skipped +
+        # failed once it ends (a datum that failed before and runs again moves from failed
+        # to processed in datum_done).
+        counts = dict(
+            s.execute(
+                select(DatumRow.state, func.count()).where(DatumRow.job_id == job).group_by(DatumRow.state)
+            ).all()
+        )
+        s.execute(
+            update(Job)
+            .where(Job.id == job)
+            .values(
+                datums_total=len(datums),
+                datums_skipped=counts.get("skipped", 0),
+                datums_processed=counts.get("success", 0),
+                datums_failed=counts.get("failed", 0),
+            )
+        )
     return todo
 
 
@@ -170,8 +188,9 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         return "success"
     except JobLost:
         return "lost"  # another scheduler owns it now and will finish it
-    except (JobFailed, InvalidArgument, Conflict) as err:
-        # The job's own fault (a datum failed, its outputs clash, a bad output path).
+    except (JobFailed, InvalidArgument, Conflict, NotFound) as err:
+        # The job's own fault (a datum failed, its outputs clash, a bad output path), or its
+        # output repo was deleted (with --force) while it ran.
         try:
             _finish_job(ctx, job_id, pipeline_id, "failure", str(err), worker)
         except JobLost:
@@ -186,8 +205,17 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
 
 
 def datum_started(ctx: Context, job_id: str, d: Datum) -> None:
-    """Record that a datum started (from a scheduler thread or a worker pod)."""
+    """Record that a datum started (from a scheduler thread or a worker pod).
+
+    A datum that failed before (a resumed job, a retried pod) is no longer counted as
+    failed while it runs again: the job's counters keep adding up.
+    """
     with ctx.db.write() as s:
+        before = s.scalar(
+            select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        )
+        if before == "failed":
+            s.execute(update(Job).where(Job.id == job_id).values(datums_failed=Job.datums_failed - 1))
         s.execute(
             update(DatumRow)
             .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
@@ -204,6 +232,9 @@ def datum_done(
     a datum by running its pod again).
     """
     with ctx.db.write() as s:
+        before = s.scalar(
+            select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        )
         tries = DatumRow.tries + o.tries if accumulate_tries else o.tries
         s.execute(
             update(DatumRow)
@@ -216,10 +247,23 @@ def datum_done(
                 duration=o.duration,
                 output_tree=o.output_tree,
                 finished_at=now(),
+                process=None,
             )
         )
-        counter = Job.datums_processed if o.ok else Job.datums_failed
-        s.execute(update(Job).where(Job.id == job_id).values({counter: counter + 1}))
+        # Move the datum between counters: one that failed before (a retried pod, a
+        # resumed job) is no longer counted as failed.
+        delta = {"success": 0, "failed": 0}
+        delta["success" if o.ok else "failed"] += 1
+        if before in delta:
+            delta[before] -= 1
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                datums_processed=Job.datums_processed + delta["success"],
+                datums_failed=Job.datums_failed + delta["failed"],
+            )
+        )
         if o.ok and o.output_tree is not None:
             _remember(s, pipeline_id, d, o.output_tree)
 

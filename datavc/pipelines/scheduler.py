@@ -24,6 +24,7 @@ from sqlalchemy import and_, exists, func, select, update
 
 from datavc.context import Context, now
 from datavc.db.models import Job, Pipeline
+from datavc.pipelines import orphans
 from datavc.pipelines.executors import executor_for
 from datavc.pipelines.runner import run_job
 
@@ -35,14 +36,21 @@ def worker_id() -> str:
 
 
 def reclaim_stale(ctx: Context, lease: timedelta = DEFAULT_LEASE) -> int:
-    """Put back running jobs whose scheduler has not sent a heartbeat for ``lease``."""
+    """Put back running jobs whose scheduler has not sent a heartbeat for ``lease``.
+
+    First, what the dead scheduler left running on this host is killed and its scratch
+    removed (``orphans.clean_up_job``): a job whose orphan will not die is not put back,
+    so a datum never runs twice at once.
+    """
     cutoff = now() - lease
+    stale_cond = (Job.state == "running") & ((Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < cutoff))
+    with ctx.db.read() as s:
+        candidates = s.scalars(select(Job.id).where(stale_cond)).all()
+    ready = [job_id for job_id in candidates if orphans.clean_up_job(ctx, job_id)]
+    if not ready:
+        return 0
     with ctx.db.write() as s:
-        stale = s.execute(
-            select(Job.id, Job.pipeline_id).where(
-                Job.state == "running", (Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < cutoff)
-            )
-        ).all()
+        stale = s.execute(select(Job.id, Job.pipeline_id).where(stale_cond, Job.id.in_(ready))).all()
         for job_id, pipeline_id in stale:
             s.execute(
                 update(Job)

@@ -13,6 +13,10 @@ A spec is YAML or JSON text (or a dict) validated into frozen pydantic models::
 Every problem is reported at once, each naming its field:
 ``invalid pipeline spec: input.cross[1].pfs.glob: must start with '/'``. Cycles across
 several pipelines are checked where pipelines are created, not here.
+
+Hostile specs are bounded before anything walks them: at most ``MAX_SPEC_BYTES`` of
+text, ``MAX_DEPTH`` levels of nesting and ``MAX_VALUES`` values once YAML aliases are
+expanded (a "billion laughs" document is refused, not expanded).
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ _RESERVED_ENV_PREFIX = "DATAVC_"
 _CPU_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)|\d+m")
 _MEMORY_RE = re.compile(r"(\d+(?:\.\d+)?)(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|e\d+)?")
 _UNNAMED = "unnamed"
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
 
 
 class InvalidSpec(InvalidArgument):
@@ -415,7 +422,10 @@ class PipelineSpec(_Frozen):
                 source = source.decode("utf-8")
             except UnicodeDecodeError:
                 raise InvalidSpec(["not UTF-8 text"]) from None
+        if isinstance(source, str) and len(source) > MAX_SPEC_BYTES:
+            raise InvalidSpec([f"larger than {MAX_SPEC_BYTES} bytes"])
         data = _load_text(source, fmt) if isinstance(source, str) else source
+        _check_size(data)
         if not isinstance(data, Mapping):
             raise InvalidSpec([f"must be a mapping of fields, got {_type_name(data)}"])
         try:
@@ -433,6 +443,8 @@ class PipelineSpec(_Frozen):
         """
         p = Path(path)
         try:
+            if p.is_file() and p.stat().st_size > MAX_SPEC_BYTES:
+                raise InvalidSpec([f"{str(p)!r} is larger than {MAX_SPEC_BYTES} bytes"])
             text = p.read_text(encoding="utf-8")
         except OSError as err:
             raise InvalidArgument(f"cannot read pipeline spec {str(p)!r}: {err.strerror or err}") from None
@@ -557,6 +569,8 @@ def _load_text(text: str, fmt: Literal["yaml", "json"] | None) -> Any:
             return json.loads(text, object_pairs_hook=_json_pairs)
         except json.JSONDecodeError as err:
             raise InvalidSpec([f"JSON: {err.msg} at line {err.lineno} column {err.colno}"]) from None
+        except RecursionError:
+            raise InvalidSpec([f"nested more than {MAX_DEPTH} levels deep"]) from None
     if fmt != "yaml":
         raise InvalidArgument(f"unknown spec format {fmt!r}: use 'yaml' or 'json'")
     try:
@@ -570,9 +584,31 @@ def _load_text(text: str, fmt: Literal["yaml", "json"] | None) -> Any:
         raise InvalidSpec([f"YAML: {err.problem or err}{where}"]) from None
     except yaml.YAMLError as err:
         raise InvalidSpec([f"YAML: {err}"]) from None
+    except RecursionError:
+        raise InvalidSpec([f"nested more than {MAX_DEPTH} levels deep"]) from None
     if data is None:
         raise InvalidSpec(["the spec is empty"])
     return data
+
+
+def _check_size(data: Any) -> None:
+    """Refuse data nested deeper than ``MAX_DEPTH`` or holding more than ``MAX_VALUES`` values.
+
+    Iterative, and it stops at the first excess: YAML aliases make a small document stand
+    for an exponentially large one, which must never be walked in full.
+    """
+    seen = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise InvalidSpec([f"more than {MAX_VALUES} values (after expanding YAML aliases)"])
+        if isinstance(value, Mapping | list | tuple):
+            if depth > MAX_DEPTH:
+                raise InvalidSpec([f"nested more than {MAX_DEPTH} levels deep"])
+            items = value.values() if isinstance(value, Mapping) else value
+            stack.extend((v, depth + 1) for v in items)
 
 
 def _type_name(value: Any) -> str:

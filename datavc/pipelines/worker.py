@@ -11,6 +11,7 @@ the pod (``backoffLimitPerIndex``); datums that succeeded are not run again.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -41,14 +42,19 @@ def run_worker(ctx: Context, job_id: str, shard: int, pfs_root: Path | None = No
     one_try = spec.model_copy(update={"datum_tries": 1})  # Kubernetes retries the pod
     scratch = Path(tempfile.mkdtemp(prefix="datavc-worker-"))
     ok = True
-    for d in job_datums(ctx, spec, inputs):
-        if d.hash not in mine:
-            continue
-        datum_started(ctx, job_id, d)
-        outcome = run_datum(ctx, one_try, job_id, d, scratch, pfs_root=root)
-        datum_done(ctx, job_id, pipeline_id, d, outcome, accumulate_tries=True)
-        print(f"datum {d.hash[:12]}: {'success' if outcome.ok else f'failed (exit {outcome.exit_code})'}")
-        if not outcome.ok:
-            print(outcome.logs)
-        ok = ok and outcome.ok
+    try:
+        for d in job_datums(ctx, spec, inputs):
+            if d.hash not in mine:
+                continue
+            datum_started(ctx, job_id, d)
+            # Not recorded for reclaiming: a pod's pids mean nothing to a scheduler elsewhere
+            # (Kubernetes ends the pod, and with it every process it started).
+            outcome = run_datum(ctx, one_try, job_id, d, scratch, pfs_root=root, record=False)
+            datum_done(ctx, job_id, pipeline_id, d, outcome, accumulate_tries=True)
+            print(f"datum {d.hash[:12]}: {'success' if outcome.ok else f'failed (exit {outcome.exit_code})'}")
+            if not outcome.ok:
+                print(outcome.logs)
+            ok = ok and outcome.ok
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0 if ok else 1

@@ -6,11 +6,18 @@ the empty ``$DATAVC_OUT``; ``DATAVC_JOB_ID`` and ``DATAVC_DATUM_ID`` are set too
 ``parallelism`` datums run at once. Only regular files inside ``$DATAVC_OUT`` are
 ingested: anything written elsewhere, and symbolic links (which could point out of it),
 are not.
+
+Isolation (see docs/security.md, "Transforms"): the environment is an allow-list
+(``transform_env``), never the scheduler's own (which holds database and cloud
+credentials); scratch directories live in a per-job temporary root (mode 0700, under
+``$TMPDIR``), never inside the store directory; and on Linux every datum runs under a
+subreaper shim (``datavc.pipelines.reaper``), so nothing it started outlives it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -24,6 +31,7 @@ from typing import IO
 
 from datavc.context import Context
 from datavc.export import Exporter
+from datavc.pipelines import orphans, reaper
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
 from datavc.pipelines.spec import PipelineSpec
@@ -32,19 +40,27 @@ LOG_LIMIT = 64 * 1024
 
 
 def scratch_dir(ctx: Context) -> Path:
-    """Where datums of this store run (beside the store when it has a home)."""
-    return Path(ctx.home) / "scratch" if ctx.home else Path(tempfile.gettempdir()) / "datavc-scratch"
+    """Where jobs of this store make their temporary roots: the system temporary directory
+    (``$TMPDIR``), outside the store, so a transform cannot reach the store's files via ``..``."""
+    return Path(tempfile.gettempdir())
 
 
-_SECRET_PREFIXES = ("DATAVC_", "AWS_", "PG", "KUBE")
-_SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "CREDENTIAL")
+# What a transform inherits from the scheduler's environment; everything else (database
+# URLs, cloud keys, tokens, datavc's own settings) stays out. The spec's `env` and the
+# DATAVC_* variables of the datum are added on top.
+_PASSED = frozenset({"PATH", "HOME", "LANG", "TZ", "TMPDIR"})
 
 
-def _secret(name: str) -> bool:
-    """Environment variables user code must not inherit from the scheduler: datavc's own
-    settings and credentials (the transform gets what its spec's ``env`` gives it)."""
-    upper = name.upper()
-    return upper.startswith(_SECRET_PREFIXES) or any(w in upper for w in _SECRET_WORDS)
+def transform_env(spec_env: dict[str, str], datavc_env: dict[str, str]) -> dict[str, str]:
+    """The environment a transform runs with: an allow-list, never the scheduler's own.
+
+    ``PATH``, ``HOME``, ``LANG``, ``LC_*``, ``TZ`` and ``TMPDIR`` pass from the scheduler;
+    then the spec's ``env``; then ``datavc_env`` (``DATAVC_IN``/``OUT``/``JOB_ID``/``DATUM_ID``).
+    """
+    env = {k: v for k, v in os.environ.items() if k in _PASSED or k.startswith("LC_")}
+    env.update(spec_env)
+    env.update(datavc_env)
+    return env
 
 
 def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
@@ -57,10 +73,20 @@ def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
             out.write(f.path, f.entry)
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: bytes, log: IO[bytes], timeout: float) -> int:
-    """Run the transform in its own process group; on timeout the whole group is killed."""
+def _run(
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    stdin: bytes,
+    log: IO[bytes],
+    timeout: float,
+    on_spawn: Callable[[int], None] | None = None,
+) -> int:
+    """Run the transform under a subreaper shim (Linux) in its own session; nothing it started
+    survives its end, a timeout, or an exception here."""
+    argv = reaper.shim_argv(cmd) if reaper.SUPPORTED else cmd
     proc = subprocess.Popen(
-        cmd,
+        argv,
         cwd=cwd,
         env=env,
         stdin=subprocess.PIPE,
@@ -69,20 +95,29 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: bytes, log: IO[b
         start_new_session=True,
     )
     try:
+        if on_spawn is not None:
+            on_spawn(proc.pid)
         proc.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _stop(proc)
         raise
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # background processes it left behind stop writing now
     return proc.returncode
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Stop a running transform: the shim kills and reaps its tree on SIGTERM; then SIGKILL."""
+    if reaper.SUPPORTED:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _tail(path: Path) -> str:
@@ -104,18 +139,21 @@ def run_datum(
     scratch: Path,
     *,
     pfs_root: Path | None = None,
+    record: bool = True,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
     With ``pfs_root`` (a worker pod's ``/pfs``) inputs go to ``pfs_root/<input>`` and
     outputs come from ``pfs_root/out``, emptied before each try, as in Pachyderm.
+    With ``record``, the running shim and scratch directory are noted in the datum's row
+    (``datavc.pipelines.orphans``) so a scheduler reclaiming the job can clean up.
     """
     started = time.monotonic()
     exit_code: int | None = None
     logs = ""
     tries = 0
     for tries in range(1, spec.datum_tries + 1):
-        work = Path(tempfile.mkdtemp(prefix=f"datum-{datum.hash[:12]}-", dir=scratch))
+        work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
         try:
             if pfs_root is not None:
                 in_dir, out_dir = pfs_root, pfs_root / "out"
@@ -131,20 +169,31 @@ def run_datum(
                 in_dir.mkdir()
             out_dir.mkdir()
             stage(ctx, datum, in_dir)
-            env = {k: v for k, v in os.environ.items() if not _secret(k)}
-            env.update(spec.transform.env)
-            env.update(
-                DATAVC_IN=str(in_dir),
-                DATAVC_OUT=str(out_dir),
-                DATAVC_JOB_ID=job_id,
-                DATAVC_DATUM_ID=datum.hash,
+            env = transform_env(
+                dict(spec.transform.env),
+                {
+                    "DATAVC_IN": str(in_dir),
+                    "DATAVC_OUT": str(out_dir),
+                    "DATAVC_JOB_ID": job_id,
+                    "DATAVC_DATUM_ID": datum.hash,
+                },
             )
             log_path = work / "log"
             stdin = "".join(line + "\n" for line in spec.transform.stdin or [])
             with open(log_path, "wb") as log:
                 try:
                     exit_code = _run(
-                        list(spec.transform.cmd), work, env, stdin.encode(), log, spec.datum_timeout
+                        list(spec.transform.cmd),
+                        work,
+                        env,
+                        stdin.encode(),
+                        log,
+                        spec.datum_timeout,
+                        on_spawn=(
+                            functools.partial(orphans.record, ctx, job_id, datum.hash, scratch_dir=work)
+                            if record
+                            else None
+                        ),
                     )
                 except subprocess.TimeoutExpired:
                     exit_code = -9
@@ -165,12 +214,17 @@ def run_datum(
 
 
 class LocalExecutor:
-    """Runs a job's datums as local subprocesses, ``parallelism`` at a time."""
+    """Runs a job's datums as local subprocesses, ``parallelism`` at a time.
+
+    ``scratch`` is where each job's temporary root (``datavc-run-*``, mode 0700) is made;
+    by default the system temporary directory (``$TMPDIR``), never the store directory: a
+    transform must not reach the store's configuration or metadata through ``..``.
+    """
 
     name = "local"
 
     def __init__(self, scratch: str | os.PathLike[str] | None = None) -> None:
-        self.scratch = Path(scratch) if scratch else Path(tempfile.gettempdir()) / "datavc-scratch"
+        self.scratch = Path(scratch) if scratch else Path(tempfile.gettempdir())
 
     def run(
         self,
@@ -183,11 +237,15 @@ class LocalExecutor:
     ) -> None:
         """Run ``datums``; report each one's start and end (callbacks run in worker threads)."""
         self.scratch.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=orphans.RUN_PREFIX, dir=self.scratch))  # mode 0700
 
         def one(d: Datum) -> None:
             on_start(d)
-            on_done(d, run_datum(ctx, spec, job_id, d, self.scratch))
+            on_done(d, run_datum(ctx, spec, job_id, d, root))
 
-        with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:
-            for fut in [pool.submit(one, d) for d in datums]:
-                fut.result()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:
+                for fut in [pool.submit(one, d) for d in datums]:
+                    fut.result()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)

@@ -7,8 +7,8 @@
   pipeline's output history is linear with one commit per job.
 
 Every transform appends one line per run to ``$RUNLOG``, a file outside the store; the
-variable comes from the scheduler's environment (the local executor passes it on), so the
-pipeline specs are the same whichever scheduler runs them.
+variable comes from the pipeline spec's ``env`` (a transform inherits only an allow-list
+of the scheduler's environment).
 """
 
 from __future__ import annotations
@@ -118,13 +118,15 @@ SLOW_SPEC: dict[str, Any] = {
 INPUT_FILES = {f"/f{i}": f"content of file {i}\n".encode() for i in range(6)}
 
 
-def _store_with_pipeline(home: Path) -> Client:
+def _store_with_pipeline(home: Path, runlog: Path) -> Client:
     c = Client.init(home)
     c.create_repo("A")
     with c.commit("A", "main") as tx:
         for path, data in INPUT_FILES.items():
             tx.put_file(path, data)
-    c.create_pipeline(**SLOW_SPEC)
+    c.create_pipeline(
+        **{**SLOW_SPEC, "transform": {**SLOW_SPEC["transform"], "env": {"RUNLOG": str(runlog)}}}
+    )
     return c
 
 
@@ -134,13 +136,13 @@ def test_killed_scheduler_resumes_the_job_without_rerunning_finished_datums(
     # The reference: the same pipeline on the same data in another store, never interrupted
     # (run at the same time, so its sleeps overlap the test's).
     ref_log = tmp_path / "ref.log"
-    ref = _store_with_pipeline(tmp_path / "ref")
+    ref = _store_with_pipeline(tmp_path / "ref", ref_log)
     ref.close()
     ref_sched = start(schedulers, tmp_path / "ref", ref_log)
 
     runlog = tmp_path / "runs.log"
     home = tmp_path / "store"
-    client = _store_with_pipeline(home)
+    client = _store_with_pipeline(home, runlog)
     try:
         (job,) = client.list_jobs("P")
         first = start(schedulers, home, runlog)
@@ -220,7 +222,7 @@ def test_two_schedulers_run_every_job_exactly_once(
             client.create_pipeline(
                 name=name,
                 input={"pfs": {"repo": "A", "glob": glob}},
-                transform={"cmd": sh(_logging_copy(name))},
+                transform={"cmd": sh(_logging_copy(name)), "env": {"RUNLOG": str(runlog)}},
             )
         inputs = [client.put_file("A", "main", f"/f{i}", f"v{i}\n".encode()).id for i in range(5)]
         all_jobs = {name: jobs(client, name) for name in globs}

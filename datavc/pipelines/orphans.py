@@ -1,0 +1,110 @@
+"""Where each running datum's process tree lives, and cleaning up after a dead scheduler.
+
+The local executor records, once a datum's subreaper shim has started, a JSON note in
+the datum's row: this host's boot id, the shim's pid and start time, and the datum's
+scratch directory. ``datum_done`` clears it. A scheduler that reclaims an abandoned job
+(its owner stopped sending heartbeats) calls ``clean_up_job`` first: every shim still
+alive on this host is killed with its whole tree (the start time guards against a pid
+reused by an unrelated process), and its scratch directory is removed, before the job is
+put back, so a datum never runs twice at once. Notes from another host (or boot) cannot
+be acted on and are left to that host's pod or machine lifetime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from datavc.context import Context
+from datavc.db.models import Datum as DatumRow
+from datavc.pipelines import reaper
+
+RUN_PREFIX = "datavc-run-"
+DATUM_PREFIX = "datum-"
+
+
+def record(ctx: Context, job_id: str, datum_hash: str, pid: int, *, scratch_dir: Path) -> None:
+    """Note that ``pid`` (a subreaper shim) runs this datum in ``scratch_dir``."""
+    started = reaper.start_time(pid)
+    note = {"boot": reaper.boot_id(), "pid": pid, "start": started, "scratch": str(scratch_dir)}
+    with ctx.db.write() as s:
+        s.execute(
+            update(DatumRow)
+            .where(DatumRow.job_id == job_id, DatumRow.datum_hash == datum_hash)
+            .values(process=json.dumps(note))
+        )
+
+
+def _scratch_to_remove(value: Any) -> Path | None:
+    """The recorded scratch directory if it is one of ours: ``.../datavc-run-*/datum-*``, a real
+    directory owned by this user (the database is not trusted to name what we delete)."""
+    if not isinstance(value, str) or not value:
+        return None
+    p = Path(value)
+    if not p.is_absolute() or ".." in p.parts:
+        return None
+    if not (p.name.startswith(DATUM_PREFIX) and p.parent.name.startswith(RUN_PREFIX)):
+        return None
+    try:
+        st = p.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        return None
+    return p
+
+
+def clean_up_job(ctx: Context, job_id: str) -> bool:
+    """Kill what an abandoned job's datums left running on this host; remove their scratch.
+
+    Returns False when some recorded process would not die (the job must not be put
+    back yet), True otherwise.
+    """
+    with ctx.db.read() as s:
+        rows = s.execute(
+            select(DatumRow.id, DatumRow.process).where(
+                DatumRow.job_id == job_id, DatumRow.process.is_not(None)
+            )
+        ).all()
+    if not rows:
+        return True
+    here = reaper.boot_id()
+    all_gone = True
+    cleared: list[int] = []
+    for row_id, text in rows:
+        try:
+            note = json.loads(text or "")
+        except ValueError:
+            note = None
+        if not isinstance(note, dict):
+            cleared.append(row_id)
+            continue
+        pid, started = note.get("pid"), note.get("start")
+        if note.get("boot") != here or not here:
+            continue  # another machine's process: not ours to kill
+        if (
+            isinstance(pid, int)
+            and isinstance(started, int)
+            and pid > 1
+            and not reaper.kill_recorded(pid, started)
+        ):
+            all_gone = False
+            continue
+        scratch = _scratch_to_remove(note.get("scratch"))
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+            try:
+                scratch.parent.rmdir()  # the dead run's root, once it holds nothing else
+            except OSError:
+                pass
+        cleared.append(row_id)
+    if cleared:
+        with ctx.db.write() as s:
+            s.execute(update(DatumRow).where(DatumRow.id.in_(cleared)).values(process=None))
+    return all_gone

@@ -1,0 +1,186 @@
+"""Transforms leave nothing behind: a per-datum child subreaper, and killing orphans safely.
+
+Why a subreaper, and why one per datum: a transform may start background processes, and
+a double-forked daemon escapes its parent's process group and session, so killing a
+process group is not enough. On Linux, a process marked ``PR_SET_CHILD_SUBREAPER``
+inherits every orphaned descendant instead of init, so it can always find and kill them.
+One small shim process per datum (this file, run as a script with ``python -I -S``, so
+it imports nothing but the standard library) is the subreaper: it runs the transform,
+waits for it, then SIGKILLs every process left below it and reaps them before it exits
+with the transform's status. A per-datum shim (rather than the scheduler itself) knows
+exactly which processes are whose when datums run in parallel, needs no root (unlike a
+PID namespace or a cgroup) and costs one short-lived interpreter per datum try.
+
+The shim also asks for ``PR_SET_PDEATHSIG``: when the scheduler dies (SIGKILL included)
+the shim gets SIGTERM and takes its whole tree down. As a second line, the scheduler
+records each running datum's shim (host boot id, pid, process start time, scratch
+directory) in the datum's row; a scheduler that reclaims an abandoned job kills a shim
+still alive on this host (the start time guards against a reused pid) and removes its
+scratch directory before the datum runs again, so a datum never runs twice at once.
+
+Elsewhere than Linux there is no subreaper: the transform runs in its own session whose
+process group is killed when the datum ends (a double-forked daemon can escape that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SUPPORTED = sys.platform.startswith("linux")
+SCRIPT = Path(__file__).resolve()
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def shim_argv(cmd: list[str]) -> list[str]:
+    """The command that runs ``cmd`` under a subreaper shim whose parent is this process."""
+    return [sys.executable, "-I", "-S", str(SCRIPT), str(os.getpid()), "--", *cmd]
+
+
+def _prctl(option: int, value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process we can see (from ``/proc/<pid>/stat``)."""
+    out: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # it exited meanwhile
+        # The command name (field 2) is in parentheses and may hold anything: parse after it.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        out[int(name)] = int(fields[1])
+    return out
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (children first, then theirs)."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _parents().items():
+        children.setdefault(ppid, []).append(pid)
+    out: list[int] = []
+    frontier = [root]
+    while frontier:
+        nxt: list[int] = []
+        for p in frontier:
+            nxt.extend(children.get(p, ()))
+        out.extend(nxt)
+        frontier = nxt
+    return out
+
+
+def kill_descendants_and_reap() -> None:
+    """SIGKILL every process below this one and reap them all (we are their subreaper)."""
+    me = os.getpid()
+    while True:
+        for pid in descendants(me):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return  # no child left: everything below us is gone
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
+            continue
+
+
+def start_time(pid: int) -> int | None:
+    """The start time of process ``pid`` (clock ticks since boot), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if fields[0] == b"Z":
+        return None  # a zombie: it has exited
+    return int(fields[19])
+
+
+def boot_id() -> str:
+    """This machine's boot id: a pid recorded under another boot (or host) means nothing here."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def kill_recorded(pid: int, started: int, *, grace: float = 5.0, wait: float = 30.0) -> bool:
+    """Kill a datum's shim recorded earlier, if it is still the same process; wait until it is gone.
+
+    SIGTERM makes the shim kill and reap its whole tree first; SIGKILL to its process group
+    follows after ``grace`` seconds. Returns True when the process is gone (or was never
+    there), False if it still runs after ``wait`` seconds.
+    """
+    if start_time(pid) != started:
+        return True  # gone, or the pid now belongs to another process: leave that alone
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    t0 = time.monotonic()
+    killed = False
+    while start_time(pid) == started:
+        elapsed = time.monotonic() - t0
+        if not killed and elapsed > grace:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # the shim leads its own session and group
+            killed = True
+        if elapsed > wait:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def main(argv: list[str]) -> int:
+    """``reaper.py PARENT_PID -- CMD...``: run CMD as a subreaper; exit as CMD did."""
+    parent, cmd = int(argv[0]), argv[2:]
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    stopping: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.append(signum)
+        for pid in descendants(os.getpid()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    if os.getppid() != parent:
+        return 128 + signal.SIGTERM  # the scheduler died before we asked to be told
+    try:
+        child = subprocess.Popen(cmd)
+    except OSError as err:
+        sys.stderr.write(f"[datavc] cannot run {cmd[0]!r}: {err.strerror}\n")
+        return 127
+    if stopping:
+        on_signal(stopping[0], None)
+    code = child.wait()
+    kill_descendants_and_reap()
+    if code < 0:
+        # Die of the same signal, so the scheduler sees what the transform saw.
+        sys.stdout.flush()
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL and SIGSTOP have no handler
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        return 128 - code
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
