@@ -9,6 +9,8 @@
 | Integrity | 6 |
 | BackendUnavailable | 7 |
 | PipelineFailed | 8 |
+| Unauthenticated | 9 |
+| Forbidden | 10 |
 
 Exit code 1 is left for bugs (an unexpected exception) and 130 for Ctrl-C.
 """
@@ -72,6 +74,20 @@ class PipelineFailed(DatavcError):
     category = "pipeline failed"
 
 
+class Unauthenticated(DatavcError):
+    """No token, or a token that is unknown, expired or revoked (HTTP 401)."""
+
+    exit_code = 9
+    category = "unauthenticated"
+
+
+class Forbidden(DatavcError):
+    """An authenticated user lacks the permission an operation needs; the message names it (HTTP 403)."""
+
+    exit_code = 10
+    category = "forbidden"
+
+
 # Specific errors name the thing; callers catch the category.
 class RepoNotFound(NotFound):
     pass
@@ -121,5 +137,7 @@ CATEGORIES: tuple[type[DatavcError], ...] = (
     Integrity,
     BackendUnavailable,
     PipelineFailed,
+    Unauthenticated,
+    Forbidden,
 )
 EXIT_CODES = {cls.category: cls.exit_code for cls in CATEGORIES}

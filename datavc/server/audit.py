@@ -1,0 +1,67 @@
+"""ASGI middleware that writes the audit log: every mutating request and every 401/403.
+
+It runs around the whole app, so it also sees requests refused before any route code
+ran. It records the route template and path parameters, the identity, the status and
+the error message: never headers or bodies (where tokens and data travel).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from datavc import audit
+from datavc.accounts import Identity
+from datavc.client import Client
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+log = logging.getLogger("datavc.server.audit")
+
+
+class AuditMiddleware:
+    def __init__(self, app: ASGIApp, client: Client) -> None:
+        self.app = app
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            if scope["method"] in MUTATING or status in (401, 403):
+                await run_in_threadpool(self._record, scope, status)
+
+    def _record(self, scope: Scope, status: int) -> None:
+        state: dict[str, Any] = scope.get("state") or {}
+        ident: Identity | None = state.get("identity")
+        route = scope.get("route")
+        params: dict[str, Any] = scope.get("path_params") or {}
+        try:
+            audit.record(
+                self.client.context,
+                user=ident.name if ident else None,
+                action=getattr(route, "name", None) or "unrouted",
+                method=scope["method"],
+                path=getattr(route, "path", None) or scope.get("path", ""),
+                status=status,
+                result=state.get("audit_result") or ("ok" if status < 400 else f"status {status}"),
+                repo=params.get("repo"),
+                branch=state.get("audit_branch") or params.get("branch"),
+                commit=state.get("audit_commit") or params.get("commit"),
+            )
+        except Exception:
+            # The response is already sent; a lost audit row must at least be visible.
+            log.exception("could not write the audit log entry for %s %s", scope["method"], scope.get("path"))
