@@ -37,6 +37,7 @@ T = TypeVar("T")
 CHUNK = 1024 * 1024
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 CREDENTIALS_FILE = "credentials.json"
+PAGE_SIZE = 1000
 
 
 class NotSupportedRemotely(errors.InvalidArgument):
@@ -105,6 +106,7 @@ class RemoteClient(Client):
     def __init__(self, url: str, token: str | None, *, verify: bool | str = True) -> None:
         # No store of our own: Client.__init__ is not called, and direct-only members are overridden.
         self.url = normalize_url(url)
+        self.page_size = PAGE_SIZE
         self._http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}"} if token else {},
@@ -169,6 +171,7 @@ class RemoteClient(Client):
         With ``pin``, pages after the first read the commit the first page's items came from.
         """
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        params["limit"] = self.page_size
         while True:
             data = self._json("GET", path, params=params)
             yield from data["items"]
@@ -427,7 +430,7 @@ class RemoteClient(Client):
             return 1
         n = 0
         root = out.resolve()
-        prefix = info.path + "/" if info.path else ""
+        prefix = info.path.rstrip("/") + "/"
         for f in self.list_files(repo, info.commit, info.path or "/", recursive=True):
             rel = check_path(f.path[len(prefix) :] if f.path.startswith(prefix) else f.path)
             target = (root / rel).resolve()
