@@ -30,19 +30,24 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500
+        recorded = False
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
+        async def record(status: int) -> None:
+            nonlocal recorded
+            if not recorded and (scope["method"] in MUTATING or status in (401, 403)):
+                recorded = True
+                await run_in_threadpool(self._record, scope, status)
+
+        async def send_recorded(message: Message) -> None:
+            # Written before the response starts: a client that saw the answer finds the entry.
             if message["type"] == "http.response.start":
-                status = message["status"]
+                await record(message["status"])
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, send_recorded)
         finally:
-            if scope["method"] in MUTATING or status in (401, 403):
-                await run_in_threadpool(self._record, scope, status)
+            await record(500)  # no response started: an unhandled error
 
     def _record(self, scope: Scope, status: int) -> None:
         state: dict[str, Any] = scope.get("state") or {}

@@ -149,7 +149,10 @@ def test_files_put_get_range_ls(api: Client, tmp_path: Path) -> None:
     assert api.inspect_file("r", "main", "/data").kind == "dir"
     assert paths(api.list_files("r", "main", "/data")) == ["/data/blob.bin", "/data/dir"]
     assert paths(api.walk_files("r", "main")) == ["/data/blob.bin", "/data/dir/sub/y.txt", "/data/dir/x.txt"]
-    assert sorted(paths(api.glob_files("r", "main", "/data/**/*.txt"))) == ["/data/dir/sub/y.txt", "/data/dir/x.txt"]
+    assert sorted(paths(api.glob_files("r", "main", "/data/**/*.txt"))) == [
+        "/data/dir/sub/y.txt",
+        "/data/dir/x.txt",
+    ]
 
     out = tmp_path / "out"
     assert api.get_to_path("r", "main", "/data/dir", out) == 2
@@ -179,7 +182,10 @@ def test_diff_and_rollback(api: Client) -> None:
     changes = [(d.path, d.status) for d in api.diff("r", "main")]
     assert changes == [("/a", "added"), ("/b", "added"), ("/c", "added"), ("/keep", "modified")]
     assert [(d.path, d.status) for d in api.diff("r", "main", base.id)] == [
-        ("/a", "deleted"), ("/b", "deleted"), ("/c", "deleted"), ("/keep", "modified")
+        ("/a", "deleted"),
+        ("/b", "deleted"),
+        ("/c", "deleted"),
+        ("/keep", "modified"),
     ]
     back = api.rollback("r", "main", base.id)
     assert back.origin == "rollback"
