@@ -144,7 +144,7 @@ def test_tokens_are_random_hashed_shown_once_and_revocable(server: Server) -> No
         server.client(None).list_repos()
     short = accounts.create_token(ctx, "bob", expires_in=timedelta(days=1))
     assert short.expires_at is not None and short.expires_at > now()
-    used = [t for t in accounts.list_tokens(ctx, "bob") if t.id == b.id][0]
+    used = next(t for t in accounts.list_tokens(ctx, "bob") if t.id == b.id)
     assert used.last_used_at is not None
 
 
@@ -204,9 +204,9 @@ def test_audit_records_mutations_and_refusals_without_secrets(server: Server) ->
     assert ("dave", "put_file", "r", 403) in rows
     assert (None, "get_file", "r", 401) in rows
     assert ("admin", "create_repo", None, 409) in rows
-    put = [e for e in entries if e.action == "put_file" and e.status == 200][0]
+    put = next(e for e in entries if e.action == "put_file" and e.status == 200)
     assert (put.branch, put.commit) == ("main", info.id)
-    refused = [e for e in entries if e.status == 403][0]
+    refused = next(e for e in entries if e.status == 403)
     assert "needs role 'writer'" in refused.result
     assert all(e.method in ("POST", "PUT", "DELETE") or e.status in (401, 403) for e in entries)
     text = repr(entries) + repr(admin.audit())
