@@ -15,6 +15,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +27,9 @@ from datavc.errors import AlreadyExists, InvalidArgument, NotFound, Unauthentica
 from datavc.info import _Info
 from datavc.names import check_name
 from datavc.repos import get_repo
+
+if TYPE_CHECKING:
+    from datavc.audit import AuditInfo
 
 TOKEN_PREFIX = "dvc_"
 TOKEN_BYTES = 32  # 256 bits
@@ -352,3 +356,10 @@ class Accounts:
 
     def list_roles(self, repo: str) -> list[RoleInfo]:
         return list_roles(self._ctx, repo=repo)
+
+    def audit(
+        self, *, repo: str | None = None, user: str | None = None, since: datetime | None = None
+    ) -> list[AuditInfo]:
+        from datavc import audit
+
+        return audit.list_entries(self._ctx, repo=repo, user=user, since=since)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import fields
 from datetime import datetime, timedelta
@@ -111,7 +112,7 @@ class RemoteClient(Client):
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}"} if token else {},
             timeout=TIMEOUT,
-            verify=verify,
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
         )
 
     @classmethod

@@ -210,4 +210,36 @@ def role_list(app: App, repo: str, as_json: bool) -> None:
     )
 
 
-COMMANDS = (auth,)
+@click.command()
+@click.option("--repo", help="Only entries about this repo.")
+@click.option("--user", "user_name", help="Only entries by this user.")
+@click.option("--since", help="Only entries at or after this ISO 8601 time (naive = UTC).")
+@json_option
+@pass_app
+def audit(app: App, repo: str | None, user_name: str | None, since: str | None, as_json: bool) -> None:
+    """The audit log: every mutating server request and every refused one (admin)."""
+    from datavc.names import parse_time
+
+    entries = accounts_of(app).audit(repo=repo, user=user_name, since=parse_time(since) if since else None)
+    if as_json:
+        echo_json([e.to_json() for e in entries])
+        return
+    print_table(
+        ("TIME", "USER", "ACTION", "REPO", "BRANCH", "COMMIT", "STATUS", "RESULT"),
+        (
+            (
+                local_time(e.at),
+                e.user or "-",
+                e.action,
+                e.repo or "-",
+                e.branch or "-",
+                (e.commit or "-")[:12],
+                str(e.status),
+                e.result,
+            )
+            for e in entries
+        ),
+    )
+
+
+COMMANDS = (auth, audit)

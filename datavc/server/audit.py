@@ -63,7 +63,7 @@ class AuditMiddleware:
                 path=getattr(route, "path", None) or scope.get("path", ""),
                 status=status,
                 result=state.get("audit_result") or ("ok" if status < 400 else f"status {status}"),
-                repo=params.get("repo"),
+                repo=state.get("audit_repo") or params.get("repo"),
                 branch=state.get("audit_branch") or params.get("branch"),
                 commit=state.get("audit_commit") or params.get("commit"),
             )

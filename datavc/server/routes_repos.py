@@ -20,8 +20,9 @@ class RepoCreate(BaseModel):
 
 
 @router.post("/repos", status_code=201, dependencies=[REQUIRE.authenticated])
-def create_repo(body: RepoCreate, c: UserClient, base: BaseClient, me: CurrentUser) -> dict[str, Any]:
+def create_repo(body: RepoCreate, c: UserClient, me: CurrentUser, request: Request) -> dict[str, Any]:
     """Create a repo; its creator becomes its owner."""
+    request.state.audit_repo = body.name
     info = c.create_repo(body.name, body.description)
     if not me.is_admin:
         accounts.grant_role(c.context, info.name, me.name, "owner")

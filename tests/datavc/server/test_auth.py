@@ -199,11 +199,11 @@ def test_audit_records_mutations_and_refusals_without_secrets(server: Server) ->
         admin.create_repo("r")
     entries = audit.list_entries(server.direct.context)
     rows = [(e.user, e.action, e.repo, e.status) for e in entries]
-    assert ("admin", "create_repo", None, 201) in rows
+    assert ("admin", "create_repo", "r", 201) in rows
     assert ("admin", "put_file", "r", 200) in rows
     assert ("dave", "put_file", "r", 403) in rows
     assert (None, "get_file", "r", 401) in rows
-    assert ("admin", "create_repo", None, 409) in rows
+    assert ("admin", "create_repo", "r", 409) in rows
     put = next(e for e in entries if e.action == "put_file" and e.status == 200)
     assert (put.branch, put.commit) == ("main", info.id)
     refused = next(e for e in entries if e.status == 403)

@@ -82,3 +82,27 @@ def test_unreachable_server_is_exit_7(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATAVC_TOKEN", "dvc_x")
     _, err = datavc("repo", "list", code=7)
     assert "cannot reach the datavc server" in err and "dvc_x" not in err
+
+
+def test_audit_command_reads_the_log_without_secrets(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAVC_SERVER", server.url)
+    monkeypatch.setenv("DATAVC_TOKEN", server.admin_token)
+    datavc("repo", "create", "a")
+    datavc("repo", "create", "b")
+    datavc("put", "a@main:/x", "-", input="x")
+    out, _ = datavc("auth", "token", "create", "--name", "second", "--json")
+    second = json.loads(out)["secret"]
+    out, _ = datavc("audit", "--repo", "a", "--json")
+    entries = json.loads(out)
+    assert [(e["user"], e["action"], e["status"]) for e in entries] == [
+        ("admin", "create_repo", 201),
+        ("admin", "put_file", 200),
+    ]
+    out, _ = datavc("audit", "--user", "admin", "--since", "2000-01-01T00:00:00Z")
+    assert "create_repo" in out and "create_token" in out
+    for secret in (server.admin_token, second):
+        assert secret not in out
+    monkeypatch.delenv("DATAVC_SERVER")
+    monkeypatch.setenv("DATAVC_HOME", str(server.direct.config.home.parent))
+    out, _ = datavc("audit", "--json")  # directly on the store, too
+    assert len(json.loads(out)) >= 4 and server.admin_token not in out
