@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import fields
 from datetime import datetime, timedelta
@@ -26,19 +27,32 @@ from urllib.parse import quote
 import httpx
 
 from datavc import errors
-from datavc.client import Client, Progress, Source
-from datavc.info import BranchInfo, CommitInfo, DiffInfo, FileInfo, ReflogEntry, RepoInfo, TagInfo
+from datavc.client import Client, Progress, Source, _spec
+from datavc.info import (
+    BranchInfo,
+    CommitInfo,
+    DatumInfo,
+    DiffInfo,
+    FileInfo,
+    JobInfo,
+    PipelineInfo,
+    ReflogEntry,
+    RepoInfo,
+    TagInfo,
+)
 from datavc.names import check_path
 
 if TYPE_CHECKING:
     from datavc.accounts import RoleInfo, TokenInfo, UserInfo
     from datavc.audit import AuditInfo
+    from datavc.pipelines.spec import PipelineSpec
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 CREDENTIALS_FILE = "credentials.json"
 PAGE_SIZE = 1000
+WAIT_POLL = 0.2
 
 
 class NotSupportedRemotely(errors.InvalidArgument):
@@ -483,6 +497,69 @@ class RemoteClient(Client):
         path = f"{self._repo(repo)}/branches/{_q(branch)}/rollback"
         return _decode(CommitInfo, self._json("POST", path, json={"to": to, "message": message}))
 
+    # ----- pipelines and jobs ------------------------------------------------
+
+    def create_pipeline(
+        self, spec: PipelineSpec | str | dict[str, Any] | None = None, **fields: Any
+    ) -> PipelineInfo:
+        body = {"spec": _spec(spec, fields).to_dict()}
+        return _decode(PipelineInfo, self._json("POST", "/api/v1/pipelines", json=body))
+
+    def update_pipeline(
+        self,
+        spec: PipelineSpec | str | dict[str, Any] | None = None,
+        *,
+        reprocess: bool = False,
+        **fields: Any,
+    ) -> PipelineInfo:
+        parsed = _spec(spec, fields)
+        body = {"spec": parsed.to_dict(), "reprocess": reprocess}
+        return _decode(PipelineInfo, self._json("PUT", f"/api/v1/pipelines/{_q(parsed.name)}", json=body))
+
+    def list_pipelines(self) -> list[PipelineInfo]:
+        return [_decode(PipelineInfo, d) for d in self._pages("/api/v1/pipelines")]
+
+    def inspect_pipeline(self, name: str) -> PipelineInfo:
+        return _decode(PipelineInfo, self._json("GET", f"/api/v1/pipelines/{_q(name)}"))
+
+    def delete_pipeline(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/pipelines/{_q(name)}")
+
+    def stop_pipeline(self, name: str) -> PipelineInfo:
+        return _decode(PipelineInfo, self._json("POST", f"/api/v1/pipelines/{_q(name)}/stop"))
+
+    def start_pipeline(self, name: str) -> PipelineInfo:
+        return _decode(PipelineInfo, self._json("POST", f"/api/v1/pipelines/{_q(name)}/start"))
+
+    def list_jobs(self, pipeline: str | None = None, limit: int | None = None) -> list[JobInfo]:
+        out: list[JobInfo] = []
+        for d in self._pages("/api/v1/jobs", {"pipeline": pipeline}):
+            if limit and len(out) >= limit:
+                break
+            out.append(_decode(JobInfo, d))
+        return out
+
+    def inspect_job(self, job: str) -> JobInfo:
+        return _decode(JobInfo, self._json("GET", f"/api/v1/jobs/{_q(job)}"))
+
+    def wait_job(self, job: str, timeout: float | None = None) -> JobInfo:
+        """Poll the job until it is done (the same Conflict as the direct client on timeout)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.inspect_job(job)
+            if info.done:
+                return info
+            if deadline is not None and time.monotonic() > deadline:
+                raise errors.Conflict(f"job {info.id} is still {info.state} after {timeout}s")
+            time.sleep(WAIT_POLL)
+
+    def list_datums(self, job: str) -> Iterator[DatumInfo]:
+        return (_decode(DatumInfo, d) for d in self._pages(f"/api/v1/jobs/{_q(job)}/datums"))
+
+    def job_logs(self, job: str, datum: str | None = None) -> Iterator[tuple[str, str]]:
+        data = self._json("GET", f"/api/v1/jobs/{_q(job)}/logs", params={"datum": datum} if datum else None)
+        return iter([(d, text) for d, text in data["items"]])
+
     # ----- users, tokens, roles, audit (the server's own) ---------------------
 
     def whoami(self) -> dict[str, Any]:
@@ -576,18 +653,6 @@ REMOTE_UNSUPPORTED = (
     "commit_workdir",
     "fsck",
     "gc",
-    "create_pipeline",
-    "update_pipeline",
-    "list_pipelines",
-    "inspect_pipeline",
-    "delete_pipeline",
-    "stop_pipeline",
-    "start_pipeline",
-    "list_jobs",
-    "inspect_job",
-    "wait_job",
-    "list_datums",
-    "job_logs",
     "run",
     "daemon",
     "wait",

@@ -16,7 +16,15 @@ from fastapi.routing import APIRoute
 from datavc import __version__
 from datavc.client import Client
 from datavc.errors import BackendUnavailable
-from datavc.server import errors, routes_auth, routes_commits, routes_files, routes_refs, routes_repos
+from datavc.server import (
+    errors,
+    routes_auth,
+    routes_commits,
+    routes_files,
+    routes_pipelines,
+    routes_refs,
+    routes_repos,
+)
 from datavc.server.audit import AuditMiddleware
 from datavc.server.auth import PERMISSIONS, REQUIRE, BaseClient, Permission
 
@@ -55,6 +63,7 @@ def create_app(client: Client) -> FastAPI:
         routes_commits.router,
         routes_files.router,
         routes_auth.router,
+        routes_pipelines.router,
     ):
         # The routes themselves, not include_router: the app's route table stays a flat list
         # of APIRoute (what check_permissions, the audit log and the tests walk).

@@ -32,6 +32,7 @@ SAMPLE = {
     "tag": "v1",
     "user": "nobody",
     "token": "0000000000000000",
+    "job": "0123456789abcdef0123456789abcdef",
     "path": "f.txt",
 }
 
@@ -249,3 +250,28 @@ def test_health_readiness_and_openapi(server: Server) -> None:
         assert missing.status_code == 404 and missing.json()["error"]["category"] == "not found"
         bad = http.post("/api/v1/repos", headers={"Authorization": f"Bearer {server.admin_token}"}, json={})
         assert bad.status_code == 400 and bad.json()["error"]["category"] == "invalid argument"
+
+
+def test_pipelines_and_jobs_follow_the_output_repos_roles(server: Server) -> None:
+    admin = server.client(server.admin_token)
+    admin.create_repo("in")
+    admin.put_file("in", "main", "/a", b"a")
+    admin.create_pipeline(name="out", input={"pfs": {"repo": "in", "glob": "/"}}, transform={"cmd": ["true"]})
+    server.direct.run()
+    job = admin.list_jobs("out")[0]
+    viewer, stranger = server.client(server.user("viewer")), server.client(server.user("stranger"))
+    admin.grant_role("out", "viewer", "reader")
+    assert viewer.inspect_job(job.id).state == "success"
+    assert [p.name for p in viewer.list_pipelines()] == ["out"]
+    assert [j.id for j in viewer.list_jobs()] == [job.id]
+    with pytest.raises(errors.Forbidden, match="needs role 'writer' on repo 'out'"):
+        viewer.stop_pipeline("out")
+    with pytest.raises(errors.Forbidden, match="admin"):  # transforms run code: admins only, for now
+        viewer.create_pipeline(
+            name="mine", input={"pfs": {"repo": "in", "glob": "/"}}, transform={"cmd": ["true"]}
+        )
+    with pytest.raises(errors.Forbidden, match="needs role 'reader' on repo 'out'"):
+        stranger.inspect_job(job.id)
+    with pytest.raises(errors.Forbidden):
+        list(stranger.list_datums(job.id))
+    assert stranger.list_jobs() == [] and stranger.list_pipelines() == []
