@@ -21,7 +21,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from tempfile import SpooledTemporaryFile
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -34,7 +34,11 @@ from datavc.info import (
     DatumInfo,
     DiffInfo,
     FileInfo,
+    FsckInfo,
+    GcInfo,
     JobInfo,
+    LineageInfo,
+    LineageNode,
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
@@ -560,6 +564,28 @@ class RemoteClient(Client):
         data = self._json("GET", f"/api/v1/jobs/{_q(job)}/logs", params={"datum": datum} if datum else None)
         return iter([(d, text) for d, text in data["items"]])
 
+    # ----- maintenance and lineage -------------------------------------------
+
+    def fsck(self) -> FsckInfo:
+        return _decode(FsckInfo, self._json("POST", "/api/v1/admin/fsck"))
+
+    def gc(self, *, dry_run: bool = False, grace: timedelta | None = None) -> GcInfo:
+        body = {"dry_run": dry_run, "grace_seconds": grace.total_seconds() if grace is not None else None}
+        return _decode(GcInfo, self._json("POST", "/api/v1/admin/gc", json=body))
+
+    def lineage(
+        self,
+        repo: str,
+        ref: str = "main",
+        path: str | None = None,
+        direction: Literal["upstream", "downstream"] = "upstream",
+    ) -> LineageInfo:
+        params = {"ref": ref, "path": path, "direction": direction}
+        data = self._json("GET", self._repo(repo) + "/lineage", params={k: v for k, v in params.items() if v})
+        data["root"] = _decode(LineageNode, data["root"])
+        data["nodes"] = [_decode(LineageNode, n) for n in data["nodes"]]
+        return _decode(LineageInfo, data)
+
     # ----- users, tokens, roles, audit (the server's own) ---------------------
 
     def whoami(self) -> dict[str, Any]:
@@ -651,12 +677,9 @@ REMOTE_UNSUPPORTED = (
     "checkout",
     "status",
     "commit_workdir",
-    "fsck",
-    "gc",
     "run",
     "daemon",
     "wait",
-    "lineage",
 )
 """``Client`` operations the server API does not cover yet (docs/server.md lists them)."""
 

@@ -18,6 +18,7 @@ from datavc.client import Client
 from datavc.errors import BackendUnavailable
 from datavc.server import (
     errors,
+    routes_admin,
     routes_auth,
     routes_commits,
     routes_files,
@@ -64,6 +65,7 @@ def create_app(client: Client) -> FastAPI:
         routes_files.router,
         routes_auth.router,
         routes_pipelines.router,
+        routes_admin.router,
     ):
         # The routes themselves, not include_router: the app's route table stays a flat list
         # of APIRoute (what check_permissions, the audit log and the tests walk).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,23 @@ def test_diff_and_rollback(api: Client) -> None:
     assert api.reflog("r", "main")[0].new == back.id
 
 
+def test_fsck_and_gc(api: Client) -> None:
+    api.create_repo("r")
+    api.put_file("r", "main", "/f", b"kept")
+    api.put_file("r", "main", "/f", b"replaced")
+    api.create_repo("tmp")
+    api.put_file("tmp", "main", "/g", b"garbage once its repo is gone")
+    report = api.fsck()
+    assert report.ok and report.commits_checked == 3
+    api.delete_repo("tmp", force=True)
+    dry = api.gc(dry_run=True, grace=timedelta(0))
+    assert dry.dry_run and dry.objects_deleted >= 1
+    done = api.gc(grace=timedelta(0))
+    assert done.objects_deleted == dry.objects_deleted
+    assert api.get_file("r", "main", "/f") == b"replaced"
+    assert api.fsck().ok
+
+
 def test_same_errors_for_bad_refs(api: Client) -> None:
     api.create_repo("r")
     api.put_file("r", "main", "/f", b"1")
@@ -252,6 +270,12 @@ def test_pipelines_jobs_datums_logs(api: Client) -> None:
         api.inspect_job("f" * 32)
     with pytest.raises(errors.InvalidArgument):
         api.create_pipeline(name="bad", input={"pfs": {"repo": "texts", "glob": "/"}}, transform={})
+    up = api.lineage("count", "main")
+    assert up.direction == "upstream" and {n.repo for n in up.nodes} >= {"texts"}
+    down = api.lineage("texts", "main", direction="downstream")
+    assert "count" in {n.repo for n in down.nodes}
+    src = api.lineage("count", "main", "/a.txt.n")
+    assert [s[1] for s in src.sources] == ["/a.txt"]
     api.delete_pipeline("count")
     assert api.list_pipelines() == []
     assert api.inspect_repo("count").name == "count"  # the output repo stays
@@ -268,7 +292,7 @@ def test_remote_client_overrides_every_public_client_method() -> None:
 def test_unsupported_operations_say_so(server: Server) -> None:
     c = server.client(server.admin_token)
     with pytest.raises(errors.InvalidArgument, match="not available through the datavc server API"):
-        c.fsck()
-    fn: Callable[..., object] = c.lineage
-    with pytest.raises(errors.InvalidArgument, match="lineage is not available"):
-        fn("r")
+        c.run()
+    fn: Callable[..., object] = c.checkout
+    with pytest.raises(errors.InvalidArgument, match="checkout is not available"):
+        fn("r", "main", "/tmp/nowhere")
