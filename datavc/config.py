@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from datavc.errors import AlreadyExists, InvalidArgument, StoreNotFound
+from storage.fileio import atomic_write
 
 DIRNAME = ".datavc"
 CONFIG = "config.json"
@@ -66,9 +67,7 @@ def create(
     )
     home.mkdir(parents=True, exist_ok=True)
     doc = {"version": 1, "db": cfg.db, "objects": cfg.objects, "cache": cfg.cache, "executor": cfg.executor}
-    tmp = home / (CONFIG + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(home / CONFIG)
+    atomic_write(home / CONFIG, (json.dumps(doc, indent=2) + "\n").encode(), fsync=False)
     return cfg
 
 

@@ -129,6 +129,7 @@ class CorruptData(Integrity):
     pass
 
 
+# Every category: the server's remote client turns a category name back into its class.
 CATEGORIES: tuple[type[DatavcError], ...] = (
     InvalidArgument,
     NotFound,
@@ -140,4 +141,3 @@ CATEGORIES: tuple[type[DatavcError], ...] = (
     Unauthenticated,
     Forbidden,
 )
-EXIT_CODES = {cls.category: cls.exit_code for cls in CATEGORIES}

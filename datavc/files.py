@@ -14,7 +14,6 @@ from datavc.commits import TreeEdit, apply_changes
 from datavc.context import Context, storage_errors
 from datavc.errors import Conflict, InvalidArgument, PathNotFound
 from datavc.info import DiffInfo, FileInfo
-from datavc.names import check_path
 from datavc.refs import get_commit, resolve
 from datavc.repos import get_repo
 from storage.model import Entry
@@ -211,7 +210,3 @@ def diff_snapshots(ctx: Context, a: Snapshot, b: Snapshot) -> Iterator[DiffInfo]
                 d.old.hash if d.old else None,
                 d.new.hash if d.new else None,
             )
-
-
-def check_put_path(path: str) -> str:
-    return check_path(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -156,10 +156,6 @@ class GcInfo(_Info):
     objects_deleted: int
     bytes_deleted: int
     objects_kept_grace: int
-
-
-def info_dict(info: Any) -> dict[str, Any]:
-    return asdict(info)
 
 
 @dataclass(frozen=True, slots=True)

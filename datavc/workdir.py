@@ -25,6 +25,7 @@ from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
 from datavc.refs import get_branch
 from datavc.repos import get_repo
+from storage.fileio import atomic_write
 from storage.model import Entry, check_name
 from storage.tree import tree_order
 
@@ -71,9 +72,8 @@ class _Checkout:
 
     def save(self, st: _State) -> None:
         self.meta.mkdir(exist_ok=True)
-        tmp = self.meta / "state.json.tmp"
-        tmp.write_text(json.dumps(_asdict(st), indent=2) + "\n")
-        tmp.replace(self.meta / "state.json")
+        doc = json.dumps(_asdict(st), indent=2) + "\n"
+        atomic_write(self.meta / "state.json", doc.encode(), fsync=False)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -247,14 +247,6 @@ def _prune_empty(d: Path, root: Path) -> None:
     while d != root and d.is_dir() and not any(d.iterdir()):
         d.rmdir()
         d = d.parent
-
-
-def find_checkout_home(start: str | os.PathLike[str]) -> str | None:
-    """The store home recorded by the checkout containing ``start``, if any."""
-    try:
-        return _Checkout.find(Path(start).absolute()).load().home or None
-    except InvalidArgument:
-        return None
 
 
 def status(ctx: Context, dest: str | os.PathLike[str] = ".") -> StatusInfo:

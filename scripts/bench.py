@@ -41,30 +41,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import boto3
-from bench_storage import (
+from benchlib import (
+    BUCKET,
+    SEED,
     BenchError,
+    KiB,
+    MiB,
+    bucket_usage,
     check,
     empty_prefix,
+    fmt,
     gen_files,
     log,
     moto_server,
+    print_table,
+    raw_put,
     read_all,
     rmtree,
     s3_env,
     sync,
+    timed,
+    write_random,
 )
-from rich.console import Console
-from rich.table import Table
 
 from datavc.client import Client
 
-KiB = 1024
-MiB = 1024 * KiB
-BUCKET = "bench"  # bench_storage.empty_prefix works on this bucket name
-SEED = 42
 DVC_TIMEOUT = 1800
 
 
@@ -105,12 +107,6 @@ class Row:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t0, result
-
-
 # ----- data --------------------------------------------------------------------------
 
 
@@ -132,12 +128,7 @@ def gen_b(dest: Path, sizes: Sizes) -> list[Path]:
     paths = []
     for i in range(sizes.b_count):
         p = dest / f"b{i:03d}.bin"
-        with open(p, "wb") as f:
-            left = sizes.b_size
-            while left:
-                n = min(left, 8 * MiB)
-                f.write(rnd.randbytes(n))
-                left -= n
+        write_random(p, sizes.b_size, rnd.randbytes, block=8 * MiB)
         paths.append(p)
     return paths
 
@@ -200,16 +191,6 @@ def _first_diff(a: list[str], b: list[str]) -> str:
 def check_sample(got: Path, expected: dict[str, bytes], what: str) -> None:
     for rel, data in expected.items():
         check((got / rel).read_bytes() == data, f"{what}: /{rel} differs from the expected content")
-
-
-def bucket_usage(s3: Any, prefix: str) -> tuple[int, int]:
-    """(objects, bytes) under ``prefix`` in the bench bucket."""
-    n = total = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for o in page.get("Contents", []):
-            n += 1
-            total += o["Size"]
-    return n, total
 
 
 # ----- DVC ---------------------------------------------------------------------------
@@ -387,284 +368,316 @@ def info_row(
 # ----- dataset A ---------------------------------------------------------------------
 
 
-def bench_a(work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, endpoint: str, s3: Any) -> list[Row]:
-    src = work / "A"
-    log(f"A: generating {sizes.a_files:,} files of 1-8 KiB in {sizes.a_dirs} dirs")
-    files = gen_a(src, sizes)
-    v1_copy = work / "A-v1"  # pristine v1, to verify rollbacks
-    shutil.copytree(src, v1_copy)
-    changes = a_v2_changes(src, files, sizes)
-    v1_of_changed = {rel: (src / rel).read_bytes() for rel in changes}
-    env = dvc_env(work)
-    dlog = work / "dvc-commands.log"
-    dvc_err: str | None = None if dvc else dvc_note
-    rows: list[Row] = []
-    t: dict[str, float | None] = {}
+class DatasetA:
+    """Dataset A's steps, in order, each timed for datavc and (when installed) DVC.
 
-    def dvc_step(name: str, fn: Callable[[], float]) -> None:
-        nonlocal dvc_err
-        t[name] = None
-        if dvc_err is not None:
-            return
+    The steps build on each other (v2 is stored on top of v1, the rollback goes back to
+    v1, the fresh download reads v2), so the shared state lives here; each ``step_...``
+    method measures one step and returns its row(s).
+    """
+
+    def __init__(
+        self, work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, endpoint: str, s3: Any
+    ) -> None:
+        self.work, self.s3 = work, s3
+        self.src = work / "A"
+        log(f"A: generating {sizes.a_files:,} files of 1-8 KiB in {sizes.a_dirs} dirs")
+        self.files = gen_a(self.src, sizes)
+        self.v1_copy = work / "A-v1"  # pristine v1, to verify rollbacks
+        shutil.copytree(self.src, self.v1_copy)
+        self.changes = a_v2_changes(self.src, self.files, sizes)
+        self.v1_of_changed = {rel: (self.src / rel).read_bytes() for rel in self.changes}
+        self.dvc_err: str | None = None if dvc else dvc_note
+        self.t: dict[str, float | None] = {}  # DVC's time per step (None: not measured)
+        self.ds_sha: dict[str, str] = {}  # git commit of each version in the DVC S3 repo
+        self.dl: DvcRepo | None = None
+        self.ds: DvcRepo | None = None
+        if dvc:
+            self._setup_dvc(dvc, endpoint)
+        self.wc = work / "wc"
+        self.client: Client | None = None  # the S3 deployment (steps 2 to 5)
+        self.v1: Any = None
+        self.v2: Any = None
+        read_all(self.files)
+        sync()
+
+    def _setup_dvc(self, dvc: Path, endpoint: str) -> None:
+        """DVC repos get their own copies of the data (untimed)."""
+        env, dlog = dvc_env(self.work), self.work / "dvc-commands.log"
         try:
-            t[name] = fn()
-            log(f"A: DVC {name}: {t[name]:.2f}s")
+            self.dl = DvcRepo(dvc, self.work / "dvc-local", env, dlog)
+            self.dl.init(None, endpoint)
+            shutil.copytree(self.src, self.dl.root / "data")
+            self.ds = DvcRepo(dvc, self.work / "dvc-s3", env, dlog)
+            self.ds.init(f"s3://{BUCKET}/dvc", endpoint)
+            shutil.copytree(self.src, self.ds.root / "data")
         except BenchError as err:
-            dvc_err = f"DVC failed at {name}: {err}"
-            log(dvc_err)
+            self.dvc_err = f"DVC repo setup failed: {err}"
 
-    # DVC repos get their own copies of the data (untimed).
-    dl = ds = None
-    if dvc:
+    def dvc_step(self, name: str, fn: Callable[[], float]) -> float | None:
+        """Time DVC's side of a step, unless DVC is missing or failed earlier; record a failure."""
+        self.t[name] = None
+        if self.dvc_err is not None:
+            return None
         try:
-            dl = DvcRepo(dvc, work / "dvc-local", env, dlog)
-            dl.init(None, endpoint)
-            shutil.copytree(src, dl.root / "data")
-            ds = DvcRepo(dvc, work / "dvc-s3", env, dlog)
-            ds.init(f"s3://{BUCKET}/dvc", endpoint)
-            shutil.copytree(src, ds.root / "data")
+            self.t[name] = fn()
+            log(f"A: DVC {name}: {self.t[name]:.2f}s")
         except BenchError as err:
-            dvc_err = f"DVC repo setup failed: {err}"
-    read_all(files)
-    sync()
+            self.dvc_err = f"DVC failed at {name}: {err}"
+            log(self.dvc_err)
+        return self.t[name]
 
-    # 1. v1 into a local store.
-    c1 = Client.init(work / "dv-local")
-    c1.create_repo("a")
-    secs, info = timed(lambda: c1.put_file("a", "main", "/", src))
-    check(info.file_count == len(files), f"local v1 has {info.file_count} files, expected {len(files)}")
-    c1.close()
-    log(f"A: datavc v1 local: {secs:.2f}s")
-    sync()
-    dvc_step("add (local)", lambda: dl.d("add", "-q", "data"))  # type: ignore[union-attr]
-    if dl is not None:
-        rmtree(dl.root)
-    rows.append(
-        speed_row("A v1 → local", "time: put_file / dvc add", secs, t["add (local)"], 5, dvc_err or "")
-    )
-    sync()
+    def step_v1_local(self) -> Row:
+        """1. v1 into a local store."""
+        c1 = Client.init(self.work / "dv-local")
+        c1.create_repo("a")
+        secs, info = timed(lambda: c1.put_file("a", "main", "/", self.src))
+        n = len(self.files)
+        check(info.file_count == n, f"local v1 has {info.file_count} files, expected {n}")
+        c1.close()
+        log(f"A: datavc v1 local: {secs:.2f}s")
+        sync()
+        dl = self.dl
+        ref = self.dvc_step("add (local)", lambda: dl.d("add", "-q", "data"))  # type: ignore[union-attr]
+        if dl is not None:
+            rmtree(dl.root)
+        row = speed_row("A v1 → local", "time: put_file / dvc add", secs, ref, 5, self.dvc_err or "")
+        sync()
+        return row
 
-    # 2. v1 into S3.
-    c2 = Client.init(work / "dv-s3", objects=f"s3://{BUCKET}/datavc")
-    c2.create_repo("a")
-    secs2, v1 = timed(lambda: c2.put_file("a", "main", "/", src))
-    check(v1.file_count == len(files), f"S3 v1 has {v1.file_count} files, expected {len(files)}")
-    log(f"A: datavc v1 S3: {secs2:.2f}s")
-    sync()
-
-    def dvc_v1() -> float:
-        assert ds is not None
-        s = ds.d("add", "-q", "data") + ds.d("push", "-q")
-        ds_sha["v1"] = ds.commit("v1")
+    def _dvc_version(self, name: str) -> float:
+        assert self.ds is not None
+        s = self.ds.d("add", "-q", "data") + self.ds.d("push", "-q")
+        self.ds_sha[name] = self.ds.commit(name)
         return s
 
-    ds_sha: dict[str, str] = {}
-    dvc_step("add+push v1", dvc_v1)
-    rows.append(
-        speed_row("A v1 → S3", "time: put_file / dvc add+push", secs2, t["add+push v1"], 20, dvc_err or "")
-    )
+    def step_v1_s3(self) -> Row:
+        """2. v1 into S3."""
+        c2 = self.client = Client.init(self.work / "dv-s3", objects=f"s3://{BUCKET}/datavc")
+        c2.create_repo("a")
+        secs, self.v1 = timed(lambda: c2.put_file("a", "main", "/", self.src))
+        n = len(self.files)
+        check(self.v1.file_count == n, f"S3 v1 has {self.v1.file_count} files, expected {n}")
+        log(f"A: datavc v1 S3: {secs:.2f}s")
+        sync()
+        ref = self.dvc_step("add+push v1", lambda: self._dvc_version("v1"))
+        return speed_row("A v1 → S3", "time: put_file / dvc add+push", secs, ref, 20, self.dvc_err or "")
 
-    # 3. v2 (1% rewritten) into S3.
-    roots = [src] + ([ds.root / "data"] if ds is not None and dvc_err is None else [])
-    apply_rewrite(roots, changes)
-    sync()
-    secs3, v2 = timed(lambda: c2.put_file("a", "main", "/", src))
-    check(v2.file_count == len(files), f"S3 v2 has {v2.file_count} files, expected {len(files)}")
-    got = {d.path.lstrip("/") for d in c2.diff("a", v1.id, v2.id)}
-    check(got == set(changes), f"diff v1..v2 has {len(got)} paths, expected {len(changes)}")
-    log(f"A: datavc v2 S3: {secs3:.2f}s ({len(changes)} files changed)")
-    sync()
-
-    def dvc_v2() -> float:
-        assert ds is not None
-        s = ds.d("add", "-q", "data") + ds.d("push", "-q")
-        ds_sha["v2"] = ds.commit("v2")
-        return s
-
-    dvc_step("add+push v2", dvc_v2)
-    rows.append(
-        speed_row(
+    def step_v2_s3(self) -> Row:
+        """3. v2 (1% rewritten) into S3."""
+        assert self.client is not None
+        c2, changes = self.client, self.changes
+        roots = [self.src] + ([self.ds.root / "data"] if self.ds is not None and self.dvc_err is None else [])
+        apply_rewrite(roots, changes)
+        sync()
+        secs, self.v2 = timed(lambda: c2.put_file("a", "main", "/", self.src))
+        n = len(self.files)
+        check(self.v2.file_count == n, f"S3 v2 has {self.v2.file_count} files, expected {n}")
+        got = {d.path.lstrip("/") for d in c2.diff("a", self.v1.id, self.v2.id)}
+        check(got == set(changes), f"diff v1..v2 has {len(got)} paths, expected {len(changes)}")
+        log(f"A: datavc v2 S3: {secs:.2f}s ({len(changes)} files changed)")
+        sync()
+        ref = self.dvc_step("add+push v2", lambda: self._dvc_version("v2"))
+        return speed_row(
             "A v2 → S3",
             f"time: put_file / dvc add+push ({len(changes)} files changed)",
-            secs3,
-            t["add+push v2"],
+            secs,
+            ref,
             5,
-            dvc_err or "",
+            self.dvc_err or "",
         )
-    )
 
-    # 4. Rollback of a working directory to v1.
-    wc = work / "wc"
-    c2.checkout("a", v2.id, wc)
-    check_sample(wc, changes, "checkout of v2")
-    sync()
-    secs4, co = timed(lambda: c2.checkout("a", v1.id, wc))
-    check(
-        co.files_written == len(changes),
-        f"rollback rewrote {co.files_written} files, expected {len(changes)}",
-    )
-    check_sample(wc, v1_of_changed, "datavc rollback to v1")
-    sample = random.Random(SEED + 4).sample(rel_files(v1_copy), min(200, len(files)))
-    check_sample(wc, {r: (v1_copy / r).read_bytes() for r in sample}, "datavc rollback to v1 (sample)")
-    log(f"A: datavc rollback: {secs4:.3f}s ({co.files_written} files rewritten)")
-    sync()
+    def step_rollback(self) -> Row:
+        """4. Rollback of a working directory to v1."""
+        assert self.client is not None
+        c2, wc, changes = self.client, self.wc, self.changes
+        c2.checkout("a", self.v2.id, wc)
+        check_sample(wc, changes, "checkout of v2")
+        sync()
+        secs, co = timed(lambda: c2.checkout("a", self.v1.id, wc))
+        check(
+            co.files_written == len(changes),
+            f"rollback rewrote {co.files_written} files, expected {len(changes)}",
+        )
+        check_sample(wc, self.v1_of_changed, "datavc rollback to v1")
+        sample = random.Random(SEED + 4).sample(rel_files(self.v1_copy), min(200, len(self.files)))
+        check_sample(
+            wc, {r: (self.v1_copy / r).read_bytes() for r in sample}, "datavc rollback to v1 (sample)"
+        )
+        log(f"A: datavc rollback: {secs:.3f}s ({co.files_written} files rewritten)")
+        sync()
 
-    def dvc_rollback() -> float:
-        assert ds is not None
-        s = ds.git("checkout", ds_sha["v1"], "--", "data.dvc") + ds.d("checkout", "-q")
-        check_sample(ds.root / "data", v1_of_changed, "DVC rollback to v1")
-        return s
+        def dvc_rollback() -> float:
+            assert self.ds is not None
+            s = self.ds.git("checkout", self.ds_sha["v1"], "--", "data.dvc") + self.ds.d("checkout", "-q")
+            check_sample(self.ds.root / "data", self.v1_of_changed, "DVC rollback to v1")
+            return s
 
-    dvc_step("rollback", dvc_rollback)
-    rows.append(
-        speed_row(
+        ref = self.dvc_step("rollback", dvc_rollback)
+        return speed_row(
             "A rollback wc → v1",
             "time: checkout / git checkout + dvc checkout",
-            secs4,
-            t["rollback"],
+            secs,
+            ref,
             3,
-            dvc_err or "",
+            self.dvc_err or "",
         )
-    )
 
-    # 5. Fresh download of v2 into an empty directory, every object from S3.
-    fresh_home = work / "dv-fresh" / ".datavc"
-    fresh_home.mkdir(parents=True)
-    cfg = c2.config
-    (fresh_home / "config.json").write_text(
-        json.dumps({"version": 1, "db": cfg.db, "objects": cfg.objects, "cache": str(fresh_home / "cache")})
-    )
-    c2.close()
-    out = work / "fresh-datavc"
-    v2_src = src
+    def step_fresh_download(self) -> Row:
+        """5. Fresh download of v2 into an empty directory, every object from S3."""
+        assert self.client is not None
+        work = self.work
+        fresh_home = work / "dv-fresh" / ".datavc"
+        fresh_home.mkdir(parents=True)
+        cfg = self.client.config
+        (fresh_home / "config.json").write_text(
+            json.dumps(
+                {"version": 1, "db": cfg.db, "objects": cfg.objects, "cache": str(fresh_home / "cache")}
+            )
+        )
+        self.client.close()
+        out = work / "fresh-datavc"
 
-    def fresh() -> Any:
-        c3 = Client.open(work / "dv-fresh")
-        try:
-            return c3.checkout("a", "main", out)
-        finally:
-            c3.close()
+        def fresh() -> Any:
+            c3 = Client.open(work / "dv-fresh")
+            try:
+                return c3.checkout("a", "main", out)
+            finally:
+                c3.close()
 
-    sync()
-    secs5, co5 = timed(fresh)
-    check(co5.commit == v2.id, "fresh checkout is not of v2")
-    n = same_tree(out, v2_src, "datavc fresh download")
-    log(f"A: datavc fresh download: {secs5:.2f}s ({n:,} files verified)")
-    rmtree(out)
-    sync()
+        sync()
+        secs, co = timed(fresh)
+        check(co.commit == self.v2.id, "fresh checkout is not of v2")
+        n = same_tree(out, self.src, "datavc fresh download")
+        log(f"A: datavc fresh download: {secs:.2f}s ({n:,} files verified)")
+        rmtree(out)
+        sync()
 
-    def dvc_fresh() -> float:
-        assert ds is not None
-        clone = work / "dvc-fresh"
-        s = ds.git("clone", "-q", str(ds.root), str(clone), cwd=work) + ds.d("pull", "-q", cwd=clone)
-        same_tree(clone / "data", v2_src, "DVC fresh download")
-        rmtree(clone)
-        return s
+        def dvc_fresh() -> float:
+            assert self.ds is not None
+            clone = work / "dvc-fresh"
+            s = self.ds.git("clone", "-q", str(self.ds.root), str(clone), cwd=work) + self.ds.d(
+                "pull", "-q", cwd=clone
+            )
+            same_tree(clone / "data", self.src, "DVC fresh download")
+            rmtree(clone)
+            return s
 
-    dvc_step("fresh clone+pull", dvc_fresh)
-    rows.append(
-        speed_row(
+        ref = self.dvc_step("fresh clone+pull", dvc_fresh)
+        return speed_row(
             "A fresh download v2",
             "time: open+checkout (empty cache) / git clone + dvc pull",
-            secs5,
-            t["fresh clone+pull"],
+            secs,
+            ref,
             10,
-            dvc_err or "",
+            self.dvc_err or "",
         )
-    )
 
-    # 6. Storage after two versions.
-    dv_n, dv_b = bucket_usage(s3, "datavc/")
-    dvc_n, dvc_b = bucket_usage(s3, "dvc/") if t["add+push v2"] is not None else (None, None)
-    rows.append(
-        info_row(
-            "A storage (2 versions)",
-            "bytes in the bucket",
-            "MiB",
-            dv_b / MiB,
-            None if dvc_b is None else dvc_b / MiB,
-            dvc_err or "",
-            datavc_bytes=dv_b,
-            dvc_bytes=dvc_b,
-        )
-    )
-    rows.append(
-        info_row("A storage (2 versions)", "objects in the bucket", "objects", dv_n, dvc_n, dvc_err or "")
-    )
+    def step_storage(self) -> list[Row]:
+        """6. Storage after two versions."""
+        dv_n, dv_b = bucket_usage(self.s3, "datavc/")
+        dvc_n, dvc_b = bucket_usage(self.s3, "dvc/") if self.t["add+push v2"] is not None else (None, None)
+        note = self.dvc_err or ""
+        return [
+            info_row(
+                "A storage (2 versions)",
+                "bytes in the bucket",
+                "MiB",
+                dv_b / MiB,
+                None if dvc_b is None else dvc_b / MiB,
+                note,
+                datavc_bytes=dv_b,
+                dvc_bytes=dvc_b,
+            ),
+            info_row("A storage (2 versions)", "objects in the bucket", "objects", dv_n, dvc_n, note),
+        ]
+
+    def cleanup(self) -> None:
+        for p in (self.src, self.v1_copy, self.wc, self.work / "dvc-s3", self.work / "dv-local"):
+            rmtree(p)
+        empty_prefix(self.s3, "dvc/")
+
+
+def bench_a(work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, endpoint: str, s3: Any) -> list[Row]:
+    a = DatasetA(work, sizes, dvc, dvc_note, endpoint, s3)
+    rows = [a.step_v1_local(), a.step_v1_s3(), a.step_v2_s3(), a.step_rollback(), a.step_fresh_download()]
+    rows += a.step_storage()
     rows[0].details.update(
-        files=len(files),
-        bytes=sum(p.stat().st_size for p in files),
-        changed=len(changes),
-        dvc_error=dvc_err,
-        dvc_times=t,
+        files=len(a.files),
+        bytes=sum(p.stat().st_size for p in a.files),
+        changed=len(a.changes),
+        dvc_error=a.dvc_err,
+        dvc_times=a.t,
     )
-    for p in (src, v1_copy, wc, work / "dvc-s3", work / "dv-local"):
-        rmtree(p)
-    empty_prefix(s3, "dvc/")
+    a.cleanup()
     return rows
 
 
 # ----- dataset B ---------------------------------------------------------------------
 
 
-def raw_put(s3: Any, paths: list[Path], prefix: str) -> float:
-    t0 = time.perf_counter()
-    for p in paths:
-        with open(p, "rb", buffering=0) as f:
-            data = f.readall()
-        s3.put_object(Bucket=BUCKET, Key=f"{prefix}{p.name}", Body=data)
-    return time.perf_counter() - t0
+class DatasetB:
+    """Dataset B's steps: v1 into S3 (against raw ``put_object`` and DVC), then v2.
 
+    v2 is stored on top of v1's store, so the shared state lives here; each ``step_...``
+    method measures one step and returns its row(s).
+    """
 
-def bench_b(
-    work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, endpoint: str, s3: Any, reps: int
-) -> list[Row]:
-    src = work / "B"
-    log(f"B: generating {sizes.b_count} x {sizes.b_size / MiB:g} MiB")
-    files = gen_b(src, sizes)
-    total = sum(p.stat().st_size for p in files)
-    changes = b_v2_changes(src, files, sizes)
-    env = dvc_env(work)
-    dvc_err: str | None = None if dvc else dvc_note
-    db = None
-    if dvc:
-        try:
-            db = DvcRepo(dvc, work / "dvc-b", env, work / "dvc-commands.log")
-            db.init(f"s3://{BUCKET}/dvc-b", endpoint)
-            shutil.copytree(src, db.root / "data")
-        except BenchError as err:
-            dvc_err = f"DVC repo setup failed: {err}"
-    read_all(files)
-    sync()
-
-    # v1 into S3: raw put_object vs datavc, alternating, best of ``reps``.
-    raw_times: list[float] = []
-    dv_times: list[float] = []
-    client = None
-    prefix = ""
-    for rep in range(reps):
-        raw_times.append(raw_put(s3, files, "raw-b/"))
-        empty_prefix(s3, "raw-b/")
-        if client is not None:
-            client.close()
-            empty_prefix(s3, prefix)
-            rmtree(work / "dv-b")
-        prefix = f"datavc-b{rep}/"
+    def __init__(
+        self, work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, endpoint: str, s3: Any
+    ) -> None:
+        self.work, self.sizes, self.s3 = work, sizes, s3
+        self.src = work / "B"
+        log(f"B: generating {sizes.b_count} x {sizes.b_size / MiB:g} MiB")
+        self.files = gen_b(self.src, sizes)
+        self.total = sum(p.stat().st_size for p in self.files)
+        self.changes = b_v2_changes(self.src, self.files, sizes)
+        self.dvc_err: str | None = None if dvc else dvc_note
+        self.db: DvcRepo | None = None
+        if dvc:
+            try:
+                self.db = DvcRepo(dvc, work / "dvc-b", dvc_env(work), work / "dvc-commands.log")
+                self.db.init(f"s3://{BUCKET}/dvc-b", endpoint)
+                shutil.copytree(self.src, self.db.root / "data")
+            except BenchError as err:
+                self.dvc_err = f"DVC repo setup failed: {err}"
+        self.client: Client | None = None
+        self.prefix = ""
+        self.dv_v1 = 0.0
+        read_all(self.files)
         sync()
-        client = Client.init(work / "dv-b", objects=f"s3://{BUCKET}/{prefix.rstrip('/')}")
-        client.create_repo("b")
-        secs, v1 = timed(lambda c=client: c.put_file("b", "main", "/", src))
-        dv_times.append(secs)
-        check(v1.file_count == len(files), f"B v1 has {v1.file_count} files")
-        log(f"B v1 rep {rep}: raw put_object {raw_times[-1]:.2f}s, datavc {secs:.2f}s")
-    assert client is not None
-    for rel in (files[0].name, files[-1].name):
-        check(client.get_file("b", "main", "/" + rel) == (src / rel).read_bytes(), f"B v1 /{rel} differs")
-    raw, dv = min(raw_times), min(dv_times)
-    rows = [
-        Row(
+
+    def step_v1_raw(self, reps: int) -> Row:
+        """v1 into S3: raw put_object vs datavc, alternating, best of ``reps``."""
+        s3, src, files = self.s3, self.src, self.files
+        raw_times: list[float] = []
+        dv_times: list[float] = []
+        for rep in range(reps):
+            raw_times.append(raw_put(s3, files, "raw-b/"))
+            empty_prefix(s3, "raw-b/")
+            if self.client is not None:
+                self.client.close()
+                empty_prefix(s3, self.prefix)
+                rmtree(self.work / "dv-b")
+            self.prefix = f"datavc-b{rep}/"
+            sync()
+            client = self.client = Client.init(
+                self.work / "dv-b", objects=f"s3://{BUCKET}/{self.prefix.rstrip('/')}"
+            )
+            client.create_repo("b")
+            secs, v1 = timed(lambda c=client: c.put_file("b", "main", "/", src))
+            dv_times.append(secs)
+            check(v1.file_count == len(files), f"B v1 has {v1.file_count} files")
+            log(f"B v1 rep {rep}: raw put_object {raw_times[-1]:.2f}s, datavc {secs:.2f}s")
+        assert self.client is not None
+        for rel in (files[0].name, files[-1].name):
+            got = self.client.get_file("b", "main", "/" + rel)
+            check(got == (src / rel).read_bytes(), f"B v1 /{rel} differs")
+        raw, dv = min(raw_times), min(dv_times)
+        self.dv_v1 = dv
+        return Row(
             "B v1 → S3",
-            f"time ({total / MiB:,.0f} MiB)",
+            f"time ({self.total / MiB:,.0f} MiB)",
             "s",
             dv,
             raw,
@@ -675,76 +688,95 @@ def bench_b(
             dv / raw <= 1.3,
             "",
             {
-                "bytes": total,
+                "bytes": self.total,
                 "datavc_seconds": dv_times,
                 "raw_seconds": raw_times,
-                "datavc_MiB_s": total / MiB / dv,
-                "raw_MiB_s": total / MiB / raw,
+                "datavc_MiB_s": self.total / MiB / dv,
+                "raw_MiB_s": self.total / MiB / raw,
             },
         )
-    ]
-    dvc_t1 = dvc_t2 = None
-    dvc_new = None
-    if db is not None and dvc_err is None:
-        try:
-            sync()
-            dvc_t1 = db.d("add", "-q", "data") + db.d("push", "-q")
-            db.commit("v1")
-            log(f"B: DVC v1 add+push {dvc_t1:.2f}s")
-        except BenchError as err:
-            dvc_err = f"DVC failed at B v1: {err}"
-    rows.append(speed_row("B v1 → S3", "time: put_file / dvc add+push", dv, dvc_t1, 1, dvc_err or ""))
-    rows[-1].target = "-"
-    rows[-1].ok = None
 
-    # v2: 1 MiB appended to 2 files; new bytes in the bucket.
-    _, before = bucket_usage(s3, prefix)
-    roots = [src] + ([db.root / "data"] if db is not None and dvc_err is None else [])
-    apply_append(roots, changes)
-    sync()
-    secs2, _ = timed(lambda: client.put_file("b", "main", "/", src))
-    _, after = bucket_usage(s3, prefix)
-    new = after - before
-    for rel in changes:
-        check(client.get_file("b", "main", "/" + rel) == (src / rel).read_bytes(), f"B v2 /{rel} differs")
-    log(f"B: datavc v2 {secs2:.2f}s, {new / MiB:.2f} MiB new")
-    client.close()
-    if db is not None and dvc_err is None:
-        try:
-            _, dbefore = bucket_usage(s3, "dvc-b/")
-            sync()
-            dvc_t2 = db.d("add", "-q", "data") + db.d("push", "-q")
-            db.commit("v2")
-            _, dafter = bucket_usage(s3, "dvc-b/")
-            dvc_new = dafter - dbefore
-            log(f"B: DVC v2 add+push {dvc_t2:.2f}s, {dvc_new / MiB:.2f} MiB new")
-        except BenchError as err:
-            dvc_err = f"DVC failed at B v2: {err}"
-    changed = sum(len(d) for d in changes.values())
-    rows.append(
-        Row(
-            "B v2 → S3",
-            f"new bytes stored ({len(changes)} x {sizes.b_append / MiB:g} MiB appended)",
-            "MiB",
-            new / MiB,
-            None if dvc_new is None else dvc_new / MiB,
-            "DVC",
-            None if not dvc_new else new / dvc_new,
-            "-" if not dvc_new else f"{new / dvc_new:.2f}x of DVC",
-            "≤ 10 MiB",
-            new <= 10 * MiB,
-            dvc_err or "",
-            {"new_bytes": new, "dvc_new_bytes": dvc_new, "changed_bytes": changed},
+    def step_v1_dvc(self) -> Row:
+        """v1 into S3: datavc's best time (from ``step_v1_raw``) beside DVC add+push."""
+        dvc_t1 = None
+        if self.db is not None and self.dvc_err is None:
+            try:
+                sync()
+                dvc_t1 = self.db.d("add", "-q", "data") + self.db.d("push", "-q")
+                self.db.commit("v1")
+                log(f"B: DVC v1 add+push {dvc_t1:.2f}s")
+            except BenchError as err:
+                self.dvc_err = f"DVC failed at B v1: {err}"
+        row = speed_row(
+            "B v1 → S3", "time: put_file / dvc add+push", self.dv_v1, dvc_t1, 1, self.dvc_err or ""
         )
-    )
-    rows.append(speed_row("B v2 → S3", "time: put_file / dvc add+push", secs2, dvc_t2, 1, dvc_err or ""))
-    rows[-1].target = "-"
-    rows[-1].ok = None
-    empty_prefix(s3, prefix)
-    empty_prefix(s3, "dvc-b/")
-    rmtree(src)
-    rmtree(work / "dvc-b")
-    rmtree(work / "dv-b")
+        row.target = "-"
+        row.ok = None
+        return row
+
+    def step_v2(self) -> list[Row]:
+        """v2: 1 MiB appended to 2 files; time and new bytes in the bucket, datavc and DVC."""
+        assert self.client is not None
+        s3, src, client, changes = self.s3, self.src, self.client, self.changes
+        _, before = bucket_usage(s3, self.prefix)
+        roots = [src] + ([self.db.root / "data"] if self.db is not None and self.dvc_err is None else [])
+        apply_append(roots, changes)
+        sync()
+        secs2, _ = timed(lambda: client.put_file("b", "main", "/", src))
+        _, after = bucket_usage(s3, self.prefix)
+        new = after - before
+        for rel in changes:
+            check(client.get_file("b", "main", "/" + rel) == (src / rel).read_bytes(), f"B v2 /{rel} differs")
+        log(f"B: datavc v2 {secs2:.2f}s, {new / MiB:.2f} MiB new")
+        client.close()
+        dvc_t2 = dvc_new = None
+        if self.db is not None and self.dvc_err is None:
+            try:
+                _, dbefore = bucket_usage(s3, "dvc-b/")
+                sync()
+                dvc_t2 = self.db.d("add", "-q", "data") + self.db.d("push", "-q")
+                self.db.commit("v2")
+                _, dafter = bucket_usage(s3, "dvc-b/")
+                dvc_new = dafter - dbefore
+                log(f"B: DVC v2 add+push {dvc_t2:.2f}s, {dvc_new / MiB:.2f} MiB new")
+            except BenchError as err:
+                self.dvc_err = f"DVC failed at B v2: {err}"
+        changed = sum(len(d) for d in changes.values())
+        rows = [
+            Row(
+                "B v2 → S3",
+                f"new bytes stored ({len(changes)} x {self.sizes.b_append / MiB:g} MiB appended)",
+                "MiB",
+                new / MiB,
+                None if dvc_new is None else dvc_new / MiB,
+                "DVC",
+                None if not dvc_new else new / dvc_new,
+                "-" if not dvc_new else f"{new / dvc_new:.2f}x of DVC",
+                "≤ 10 MiB",
+                new <= 10 * MiB,
+                self.dvc_err or "",
+                {"new_bytes": new, "dvc_new_bytes": dvc_new, "changed_bytes": changed},
+            ),
+            speed_row("B v2 → S3", "time: put_file / dvc add+push", secs2, dvc_t2, 1, self.dvc_err or ""),
+        ]
+        rows[-1].target = "-"
+        rows[-1].ok = None
+        return rows
+
+    def cleanup(self) -> None:
+        empty_prefix(self.s3, self.prefix)
+        empty_prefix(self.s3, "dvc-b/")
+        rmtree(self.src)
+        rmtree(self.work / "dvc-b")
+        rmtree(self.work / "dv-b")
+
+
+def bench_b(
+    work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, endpoint: str, s3: Any, reps: int
+) -> list[Row]:
+    b = DatasetB(work, sizes, dvc, dvc_note, endpoint, s3)
+    rows = [b.step_v1_raw(reps), b.step_v1_dvc(), *b.step_v2()]
+    b.cleanup()
     return rows
 
 
@@ -772,7 +804,23 @@ def fresh_client(home: Path, fn: Callable[[Client], Any]) -> tuple[float, Any]:
         c.close()
 
 
-def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
+@dataclass(slots=True)
+class Scale:
+    """The scale repo: ``home`` holds repo ``big`` with ``n`` files; rows are labelled ``label``."""
+
+    home: Path
+    n: int
+    dirs: int
+    label: str
+    build_seconds: float
+    generate_seconds: float
+
+    def row(self, measure: str, unit: str, v: float, target: str, ok: bool, **d: Any) -> Row:
+        return Row(f"scale {self.label}", measure, unit, v, None, "", None, "-", target, ok, "", d)
+
+
+def scale_build(work: Path, sizes: Sizes) -> Scale:
+    """The scale repo's first commit (untimed in the table; its time is in the details)."""
     n = sizes.scale_files
     src = work / "big-src"
     log(f"scale: generating {n:,} tiny files in {sizes.scale_dirs} dirs")
@@ -785,44 +833,44 @@ def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
     c.close()
     rmtree(src)
     log(f"scale: generated in {t_gen:.1f}s, first commit {t_build:.1f}s")
-    label = f"{n // 1000:,}k files"
-    rows: list[Row] = []
+    return Scale(home, n, sizes.scale_dirs, f"{n // 1000:,}k files", t_build, t_gen)
 
-    def scale_row(measure: str, unit: str, v: float, target: str, ok: bool, **d: Any) -> Row:
-        return Row(f"scale {label}", measure, unit, v, None, "", None, "-", target, ok, "", d)
 
-    # Commit of one changed file (3 runs, a different file each time; median).
+def scale_commit(sc: Scale) -> Row:
+    """Commit of one changed file (3 runs, a different file each time; median)."""
+    n = sc.n
     commit_times = []
     for i in range(3):
-        path = f"/d{i:04d}/f{i * (n // sizes.scale_dirs):07d}.txt"
+        path = f"/d{i:04d}/f{i * (n // sc.dirs):07d}.txt"
         s, info = fresh_client(
-            home, lambda cl, p=path, i=i: cl.put_file("big", "main", p, b"changed %d\n" % i)
+            sc.home, lambda cl, p=path, i=i: cl.put_file("big", "main", p, b"changed %d\n" % i)
         )
         check(info.file_count == n, "a one-file commit changed the file count")
         commit_times.append(s)
     med = statistics.median(commit_times)
-    rows.append(
-        scale_row(
-            "commit of 1 changed file (put_file)",
-            "s",
-            med,
-            "≤ 0.5 s",
-            med <= 0.5,
-            runs=commit_times,
-            build_seconds=t_build,
-            generate_seconds=t_gen,
-        )
-    )
     log(f"scale: commit 1 file {commit_times}")
+    return sc.row(
+        "commit of 1 changed file (put_file)",
+        "s",
+        med,
+        "≤ 0.5 s",
+        med <= 0.5,
+        runs=commit_times,
+        build_seconds=sc.build_seconds,
+        generate_seconds=sc.generate_seconds,
+    )
 
-    # Diff of two commits that differ in 10 files.
-    c = Client.open(home)
+
+def scale_diff(sc: Scale) -> Row:
+    """Diff of two commits that differ in 10 files (5 changed, 5 new; 3 runs, median)."""
+    n = sc.n
+    c = Client.open(sc.home)
     before = c.inspect_commit("big", "main")
     with c.commit("big", "main", message="10 files") as tx:
         for i in range(10):
-            d = 10 + i * (sizes.scale_dirs // 10 - 1)
+            d = 10 + i * (sc.dirs // 10 - 1)
             tx.put_file(
-                f"/d{d:04d}/new{i}.txt" if i % 2 else f"/d{d:04d}/f{d * (n // sizes.scale_dirs):07d}.txt",
+                f"/d{d:04d}/new{i}.txt" if i % 2 else f"/d{d:04d}/f{d * (n // sc.dirs):07d}.txt",
                 b"ten %d\n" % i,
             )
     after = tx.info
@@ -830,139 +878,145 @@ def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
     c.close()
     diff_times = []
     for _ in range(3):
-        s, ds = fresh_client(home, lambda cl: list(cl.diff("big", before.id, after.id)))
+        s, ds = fresh_client(sc.home, lambda cl: list(cl.diff("big", before.id, after.id)))
         check(len(ds) == 10, f"diff has {len(ds)} entries, expected 10")
         diff_times.append(s)
     med = statistics.median(diff_times)
-    rows.append(
-        scale_row("diff of 2 commits 10 files apart", "s", med, "≤ 0.5 s", med <= 0.5, runs=diff_times)
-    )
     log(f"scale: diff {diff_times}")
+    return sc.row("diff of 2 commits 10 files apart", "s", med, "≤ 0.5 s", med <= 0.5, runs=diff_times)
 
-    # ls -r through the API.
-    total = n + 5  # 5 of the 10 were new files
+
+def scale_entries(sc: Scale) -> int:
+    """Entries of ``ls -r`` after ``scale_diff`` (5 of its 10 files were new)."""
+    return sc.n + 5
+
+
+def scale_ls_api(sc: Scale) -> Row:
+    """``ls -r`` through the API (2 runs, best)."""
+    total = scale_entries(sc)
     ls_rates = []
     for _ in range(2):
         s, cnt = fresh_client(
-            home, lambda cl: sum(1 for _ in cl.list_files("big", "main", "/", recursive=True))
+            sc.home, lambda cl: sum(1 for _ in cl.list_files("big", "main", "/", recursive=True))
         )
         check(cnt == total, f"ls -r found {cnt} entries, expected {total}")
         ls_rates.append(cnt / s)
     rate = max(ls_rates)
-    rows.append(
-        scale_row(
-            "ls -r (API list_files, consumed)",
-            "entries/s",
-            rate,
-            "≥ 100,000/s",
-            rate >= 100_000,
-            runs=ls_rates,
-        )
-    )
     log(f"scale: ls -r API {ls_rates}")
+    return sc.row(
+        "ls -r (API list_files, consumed)", "entries/s", rate, "≥ 100,000/s", rate >= 100_000, runs=ls_rates
+    )
 
-    # ls -r through the CLI, if it exists.
+
+def scale_ls_cli(sc: Scale, work: Path) -> Row:
+    """``ls -r`` through the CLI, the whole process (n/a if the CLI cannot run)."""
+    total = scale_entries(sc)
     exe = Path(sys.executable).parent / "datavc"
     cli_cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "datavc.cli"]
     try:
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [*cli_cmd, "--home", str(home), "ls", "-r", "big@main"],
+            [*cli_cmd, "--home", str(sc.home), "ls", "-r", "big@main"],
             capture_output=True,
             timeout=600,
             cwd=work,
         )
         s = time.perf_counter() - t0
         lines = proc.stdout.count(b"\n")
-        if proc.returncode == 0 and lines >= total:
-            t0 = time.perf_counter()
-            subprocess.run([*cli_cmd, "--version"], capture_output=True, timeout=120, check=False)
-            startup = time.perf_counter() - t0
-            rows.append(
-                scale_row(
-                    "ls -r (CLI, whole process)",
-                    "entries/s",
-                    total / s,
-                    "≥ 100,000/s",
-                    total / s >= 100_000,
-                    seconds=s,
-                    lines=lines,
-                    cli_startup_s=startup,
-                )
-            )
-            log(f"scale: ls -r CLI {s:.2f}s for {lines:,} lines (startup {startup:.2f}s)")
-        else:
+        if proc.returncode != 0 or lines < total:
             err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
-            rows.append(_cli_na(label, f"n/a: rc={proc.returncode}, {lines} lines {err}"))
+            return _cli_na(sc.label, f"n/a: rc={proc.returncode}, {lines} lines {err}")
+        t0 = time.perf_counter()
+        subprocess.run([*cli_cmd, "--version"], capture_output=True, timeout=120, check=False)
+        startup = time.perf_counter() - t0
     except (OSError, subprocess.SubprocessError) as err:
-        rows.append(_cli_na(label, f"n/a: {err}"))
+        return _cli_na(sc.label, f"n/a: {err}")
+    log(f"scale: ls -r CLI {s:.2f}s for {lines:,} lines (startup {startup:.2f}s)")
+    return sc.row(
+        "ls -r (CLI, whole process)",
+        "entries/s",
+        total / s,
+        "≥ 100,000/s",
+        total / s >= 100_000,
+        seconds=s,
+        lines=lines,
+        cli_startup_s=startup,
+    )
 
-    # Branch rollback (3 runs: each to main~1; median).
+
+def scale_rollback(sc: Scale) -> Row:
+    """Branch rollback (3 runs: each to main~1; median)."""
     rb_times = []
     for _ in range(3):
-        c = Client.open(home)
+        c = Client.open(sc.home)
         want = c.inspect_commit("big", "main~1").tree
         c.close()
-        s, info = fresh_client(home, lambda cl: cl.rollback("big", "main", to="main~1"))
+        s, info = fresh_client(sc.home, lambda cl: cl.rollback("big", "main", to="main~1"))
         check(info.tree == want, "rollback did not restore main~1's tree")
         rb_times.append(s)
     med = statistics.median(rb_times)
-    rows.append(scale_row("branch rollback to main~1", "s", med, "≤ 0.2 s", med <= 0.2, runs=rb_times))
     log(f"scale: rollback {rb_times}")
-    rmtree(home)
+    return sc.row("branch rollback to main~1", "s", med, "≤ 0.2 s", med <= 0.2, runs=rb_times)
+
+
+def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
+    sc = scale_build(work, sizes)
+    rows = [scale_commit(sc), scale_diff(sc), scale_ls_api(sc), scale_ls_cli(sc, work), scale_rollback(sc)]
+    rmtree(sc.home)
     return rows
 
 
 # ----- output ------------------------------------------------------------------------
 
 
-def fmt(x: float | None, unit: str) -> str:
-    if x is None:
+def fmt_unit(x: float | None, unit: str) -> str:
+    return "-" if x is None else f"{fmt(x, unit)} {unit}"
+
+
+def ref_cell(r: Row) -> str:
+    """The reference column: the figure, or why DVC has none."""
+    if r.ref is not None:
+        return fmt_unit(r.ref, r.unit) + ("" if r.ref_label == "DVC" else f" ({r.ref_label})")
+    if not r.ref_note:
         return "-"
-    if unit in ("entries/s", "objects") or abs(x) >= 1000:
-        return f"{x:,.0f} {unit}"
-    if unit == "s" and abs(x) < 1:
-        return f"{x:.3f} {unit}"
-    if abs(x) >= 10:
-        return f"{x:,.1f} {unit}"
-    return f"{x:,.2f} {unit}"
+    if "not installed" in r.ref_note or "not asked" in r.ref_note:
+        return "n/a (not installed)"
+    return "n/a (DVC failed)" if "fail" in r.ref_note else "n/a"
 
 
-def render(rows: list[Row], title: str, caption: str) -> Table:
-    table = Table(title=title, caption=caption, caption_justify="left")
-    table.add_column("step")
-    table.add_column("measure")
-    table.add_column("datavc", justify="right")
-    table.add_column("DVC / reference", justify="right")
-    table.add_column("ratio", justify="right")
-    table.add_column("target")
-    table.add_column("met")
-    for r in rows:
-        if r.ref is not None:
-            ref = fmt(r.ref, r.unit) + ("" if r.ref_label == "DVC" else f" ({r.ref_label})")
-        elif r.ref_note:
-            ref = "n/a" + (
-                " (not installed)"
-                if "not installed" in r.ref_note or "not asked" in r.ref_note
-                else " (DVC failed)"
-                if "fail" in r.ref_note
-                else ""
-            )
-        else:
-            ref = "-"
-        met = "-" if r.ok is None else ("yes" if r.ok else "NO")
-        if r.ok is None and r.target != "-" and r.ref is None and r.ref_label == "DVC":
-            met = "n/a"
-        table.add_row(
-            r.step,
-            r.measure,
-            fmt(r.datavc, r.unit) if r.datavc is not None else r.ref_note or "-",
-            ref,
-            r.ratio_text,
-            r.target,
-            met,
-        )
-    return table
+def met_cell(r: Row) -> str:
+    if r.ok is None and r.target != "-" and r.ref is None and r.ref_label == "DVC":
+        return "n/a"
+    return "-" if r.ok is None else ("yes" if r.ok else "NO")
+
+
+def print_rows(rows: list[Row], title: str, caption: str) -> None:
+    print_table(
+        title,
+        caption,
+        [
+            ("step", False),
+            ("measure", False),
+            ("datavc", True),
+            ("DVC / reference", True),
+            ("ratio", True),
+            ("target", False),
+            ("met", False),
+        ],
+        [
+            [
+                r.step,
+                r.measure,
+                fmt_unit(r.datavc, r.unit) if r.datavc is not None else r.ref_note or "-",
+                ref_cell(r),
+                r.ratio_text,
+                r.target,
+                met_cell(r),
+            ]
+            for r in rows
+        ],
+        width=200,
+    )
 
 
 def run(work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, reps: int, scale: bool) -> list[Row]:
@@ -1029,8 +1083,7 @@ def main(argv: list[str] | None = None) -> int:
         "sources in the page cache, sync before each step; 'x faster' = DVC time / datavc time; "
         f"MiB = 2^20 bytes; wall time {elapsed:.0f}s" + "".join(f"\nDVC n/a: {e}" for e in errs)
     )
-    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
-    console.print(render(rows, title, caption))
+    print_rows(rows, title, caption)
     if args.json:
         doc = {
             "mode": mode,

@@ -22,40 +22,21 @@ import argparse
 import json
 import os
 import random
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import benchlib as bl
+import boto3
+import xxhash
 
-import boto3  # noqa: E402
-import xxhash  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from storage.backends.s3 import S3Backend  # noqa: E402
-from storage.model import DataRef, Entry  # noqa: E402
-from storage.store import ObjectStore  # noqa: E402
-
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
-BUCKET = "bench"
-SEED = 42
-GEN_BLOCK = 64 * MiB
+from storage.backends.s3 import S3Backend
+from storage.model import DataRef, Entry
+from storage.store import ObjectStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +48,13 @@ class Sizes:
     big_size: int
     changed_small: int
     appended_large: int = 2
-    append_bytes: int = 1 * MiB
-    small_min: int = 1 * KiB
-    small_max: int = 8 * KiB
+    append_bytes: int = 1 * bl.MiB
+    small_min: int = 1 * bl.KiB
+    small_max: int = 8 * bl.KiB
 
 
-FULL = Sizes(20, 50 * MiB, 20_000, 100, 2 * GiB, 200)
-QUICK = Sizes(4, 8 * MiB, 2_000, 20, 256 * MiB, 20)
+FULL = Sizes(20, 50 * bl.MiB, 20_000, 100, 2 * bl.GiB, 200)
+QUICK = Sizes(4, 8 * bl.MiB, 2_000, 20, 256 * bl.MiB, 20)
 
 
 @dataclass(slots=True)
@@ -92,35 +73,7 @@ class Row:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class BenchError(Exception):
-    """A correctness check failed or a service did not start."""
-
-
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
 # ----- helpers -----------------------------------------------------------------------
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t0, result
-
-
-def sync() -> None:
-    """Flush dirty pages so one measurement does not pay for the previous one's writeback."""
-    os.sync()
-
-
-def read_all(paths: list[Path]) -> int:
-    """Read every file once (warms the page cache); returns the bytes read."""
-    total = 0
-    for p in paths:
-        with open(p, "rb", buffering=0) as f:
-            total += len(f.readall())
-    return total
 
 
 def tree_size(path: Path) -> int:
@@ -132,33 +85,16 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def rmtree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise BenchError(f"correctness check failed: {msg}")
-
-
-def files_below(root: Path) -> list[Path]:
-    out: list[Path] = []
-    for dirpath, dirs, files in os.walk(root):
-        dirs.sort()
-        out.extend(Path(dirpath) / f for f in sorted(files))
-    return out
-
-
 def verify_readback(store: ObjectStore, root: str, src: Path, expected: int, sample: int, seed: int) -> None:
     """``store.walk(root)`` has ``expected`` files; ``sample`` of them read back equal to ``src``."""
     entries = list(store.walk(root))
-    check(len(entries) == expected, f"walk found {len(entries)} files, expected {expected}")
+    bl.check(len(entries) == expected, f"walk found {len(entries)} files, expected {expected}")
     rnd = random.Random(seed)
     picks = rnd.sample(entries, min(sample, len(entries)))
     for rel, entry in picks:
         want = (src / rel).read_bytes()
-        check(entry.size == len(want), f"{rel}: size {entry.size} != {len(want)}")
-        check(store.read_bytes(entry) == want, f"{rel}: content read back differs from the source")
+        bl.check(entry.size == len(want), f"{rel}: size {entry.size} != {len(want)}")
+        bl.check(store.read_bytes(entry) == want, f"{rel}: content read back differs from the source")
 
 
 # ----- data --------------------------------------------------------------------------
@@ -169,118 +105,13 @@ def gen_large(dest: Path, sizes: Sizes) -> list[Path]:
     paths = []
     for i in range(sizes.large_count):
         p = dest / f"f{i:03d}.bin"
-        with open(p, "wb") as f:
-            left = sizes.large_size
-            while left:
-                n = min(left, GEN_BLOCK)
-                f.write(os.urandom(n))
-                left -= n
+        bl.write_random(p, sizes.large_size)
         paths.append(p)
     return paths
 
 
-def gen_files(
-    dest: Path, count: int, dirs: int, lo: int, hi: int, rnd: random.Random, dir_digits: int = 2
-) -> list[Path]:
-    """``count`` files of ``lo``-``hi`` random bytes spread over ``dirs`` directories (shared by bench.py)."""
-    paths = []
-    per_dir, extra = divmod(count, dirs)
-    n = 0
-    for d in range(dirs):
-        sub = dest / f"d{d:0{dir_digits}d}"
-        sub.mkdir(parents=True, exist_ok=True)
-        for _ in range(per_dir + (1 if d < extra else 0)):
-            p = sub / f"f{n:05d}.bin"
-            p.write_bytes(rnd.randbytes(rnd.randint(lo, hi)))
-            paths.append(p)
-            n += 1
-    return paths
-
-
 def gen_small(dest: Path, sizes: Sizes, rnd: random.Random) -> list[Path]:
-    return gen_files(dest, sizes.small_count, sizes.small_dirs, sizes.small_min, sizes.small_max, rnd)
-
-
-def gen_big(path: Path, size: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, GEN_BLOCK)
-            f.write(os.urandom(n))
-            left -= n
-
-
-# ----- S3 (moto) ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def moto_server(log_path: Path, timeout: float = 30.0) -> Iterator[str]:
-    """A moto S3 server subprocess on a free port; yields its endpoint; always killed at exit."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as logf:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    raise BenchError(f"moto server exited ({proc.returncode}); log: {log_path}")
-                try:
-                    with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                        break
-                except urllib.error.HTTPError:
-                    break  # any HTTP answer means it is serving
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise BenchError(f"moto server did not answer on {endpoint} in {timeout:.0f}s")
-                time.sleep(0.05)
-            yield endpoint
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=30)
-
-
-def s3_env(endpoint: str) -> None:
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    os.environ["AWS_ACCESS_KEY_ID"] = "bench"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "bench"
-    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-
-
-def empty_prefix(client: Any, prefix: str) -> None:
-    """Delete every key under ``prefix`` (frees moto's memory between runs)."""
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-        if keys:
-            client.delete_objects(Bucket=BUCKET, Delete={"Objects": keys, "Quiet": True})
-
-
-class RequestCounter:
-    """A botocore ``before-send`` hook counting every HTTP request (retries included)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, **kwargs: Any) -> None:
-        with self._lock:
-            self.count += 1
+    return bl.gen_files(dest, sizes.small_count, sizes.small_dirs, sizes.small_min, sizes.small_max, rnd)
 
 
 # ----- ingest ------------------------------------------------------------------------
@@ -305,6 +136,16 @@ def ingest(store: ObjectStore, src: Path, base: str | None = None) -> Ingest:
     return Ingest(seconds, root, s.files, s.bytes_written, s.objects_written)
 
 
+def s3_store(prefix: str) -> tuple[ObjectStore, bl.RequestCounter]:
+    """A new store under ``prefix`` in the bench bucket, with a counter of its HTTP requests."""
+    store = ObjectStore.init(f"s3://{bl.BUCKET}/{prefix}")
+    backend = store.backend
+    assert isinstance(backend, S3Backend)
+    counter = bl.RequestCounter()
+    backend.raw_client.meta.events.register("before-send.s3", counter)
+    return store, counter
+
+
 def raw_copy(paths: list[Path], dest: Path) -> float:
     """The local reference: read each file, write a new file, fsync, close."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -318,106 +159,99 @@ def raw_copy(paths: list[Path], dest: Path) -> float:
     return time.perf_counter() - t0
 
 
-def raw_put(client: Any, paths: list[Path], prefix: str) -> float:
-    """The S3 reference: each file as one put_object."""
-    t0 = time.perf_counter()
-    for p in paths:
-        with open(p, "rb", buffering=0) as f:
-            data = f.readall()
-        client.put_object(Bucket=BUCKET, Key=f"{prefix}{p.name}", Body=data)
-    return time.perf_counter() - t0
-
-
-def mib_s(nbytes: int, seconds: float) -> float:
-    return nbytes / MiB / seconds
-
-
 # ----- workloads ---------------------------------------------------------------------
+
+
+def throughput_row(
+    workload: str,
+    total: int,
+    raw_times: list[float],
+    store_times: list[float],
+    ref_label: str,
+    target_x: float,
+    **details: Any,
+) -> Row:
+    """An ingest MiB/s row: the best store run against the best reference run."""
+    ref, val = bl.mib_s(total, min(raw_times)), bl.mib_s(total, min(store_times))
+    ratio = val / ref
+    return Row(
+        workload,
+        "ingest",
+        val,
+        "MiB/s",
+        ref,
+        ref_label,
+        ratio,
+        f"≥ {target_x:.2f}x ref",
+        ratio >= target_x,
+        {"bytes": total, "store_seconds": store_times, "raw_seconds": raw_times, **details},
+    )
 
 
 def bench_large_local(work: Path, large_dir: Path, paths: list[Path], reps: int) -> Row:
     total = sum(p.stat().st_size for p in paths)
-    read_all(paths)  # page cache: both the reference and the store read cached sources
-    sync()
+    bl.read_all(paths)  # page cache: both the reference and the store read cached sources
+    bl.sync()
     raw_times: list[float] = []
     store_times: list[float] = []
     last: Ingest | None = None
     for rep in range(reps):
         copy_dir = work / "rawcopy"
         raw_times.append(raw_copy(paths, copy_dir))
-        rmtree(copy_dir)
-        sync()
+        bl.rmtree(copy_dir)
+        bl.sync()
         store_dir = work / f"store-a-local-{rep}"
         store = ObjectStore.init(str(store_dir))
         last = ingest(store, large_dir)
         store_times.append(last.seconds)
         if rep == 0:
-            verify_readback(store, last.root, large_dir, len(paths), 3, SEED)
+            verify_readback(store, last.root, large_dir, len(paths), 3, bl.SEED)
         store.close()
-        rmtree(store_dir)
-        sync()
-        log(f"(a) local rep {rep}: raw copy {raw_times[-1]:.2f}s, store {store_times[-1]:.2f}s")
+        bl.rmtree(store_dir)
+        bl.sync()
+        bl.log(f"(a) local rep {rep}: raw copy {raw_times[-1]:.2f}s, store {store_times[-1]:.2f}s")
     assert last is not None
-    ref, val = mib_s(total, min(raw_times)), mib_s(total, min(store_times))
-    ratio = val / ref
-    return Row(
+    return throughput_row(
         "(a) large files → local",
-        "ingest",
-        val,
-        "MiB/s",
-        ref,
+        total,
+        raw_times,
+        store_times,
         "raw read+write+fsync copy",
-        ratio,
-        "≥ 0.70x ref",
-        ratio >= 0.7,
-        {
-            "bytes": total,
-            "store_seconds": store_times,
-            "raw_seconds": raw_times,
-            "objects_written": last.objects_written,
-        },
+        0.7,
+        objects_written=last.objects_written,
     )
 
 
 def bench_large_s3(client: Any, large_dir: Path, paths: list[Path], reps: int) -> Row:
     total = sum(p.stat().st_size for p in paths)
-    read_all(paths)
+    bl.read_all(paths)
     raw_times: list[float] = []
     store_times: list[float] = []
     requests: list[int] = []
     for rep in range(reps):
-        raw_times.append(raw_put(client, paths, "raw-a/"))
-        empty_prefix(client, "raw-a/")
+        raw_times.append(bl.raw_put(client, paths, "raw-a/"))
+        bl.empty_prefix(client, "raw-a/")
         prefix = f"store-a-{rep}"
-        store = ObjectStore.init(f"s3://{BUCKET}/{prefix}")
-        backend = store.backend
-        assert isinstance(backend, S3Backend)
-        counter = RequestCounter()
-        backend.raw_client.meta.events.register("before-send.s3", counter)
+        store, counter = s3_store(prefix)
         res = ingest(store, large_dir)
         store_times.append(res.seconds)
         requests.append(counter.count)
         if rep == 0:
-            verify_readback(store, res.root, large_dir, len(paths), 2, SEED)
+            verify_readback(store, res.root, large_dir, len(paths), 2, bl.SEED)
         store.close()
-        empty_prefix(client, prefix + "/")
-        log(
+        bl.empty_prefix(client, prefix + "/")
+        bl.log(
             f"(a) S3 rep {rep}: raw put {raw_times[-1]:.2f}s, store {store_times[-1]:.2f}s, "
             f"{requests[-1]} requests"
         )
-    ref, val = mib_s(total, min(raw_times)), mib_s(total, min(store_times))
-    ratio = val / ref
-    return Row(
+    return throughput_row(
         "(a) large files → S3",
-        "ingest",
-        val,
-        "MiB/s",
-        ref,
+        total,
+        raw_times,
+        store_times,
         "raw put_object per file",
-        ratio,
-        "≥ 0.80x ref",
-        ratio >= 0.8,
-        {"bytes": total, "store_seconds": store_times, "raw_seconds": raw_times, "requests": requests},
+        0.8,
+        requests=requests,
     )
 
 
@@ -430,10 +264,11 @@ def raw_read_files(paths: list[Path]) -> float:
     return len(paths) / (time.perf_counter() - t0)
 
 
-def bench_small(work: Path, client: Any, small_dir: Path, paths: list[Path], reps: int) -> list[Row]:
+def bench_small_local(work: Path, small_dir: Path, paths: list[Path], reps: int) -> Row:
+    """Small files into the local backend; the reference (raw reads, files/s) is the row's."""
     n = len(paths)
-    read_all(paths)
-    sync()
+    bl.read_all(paths)
+    bl.sync()
     raw_rates: list[float] = []
     local_times: list[float] = []
     for rep in range(reps):
@@ -442,49 +277,49 @@ def bench_small(work: Path, client: Any, small_dir: Path, paths: list[Path], rep
         store = ObjectStore.init(str(store_dir))
         res = ingest(store, small_dir)
         local_times.append(res.seconds)
-        check(res.files == n, f"local small ingest counted {res.files} files, expected {n}")
+        bl.check(res.files == n, f"local small ingest counted {res.files} files, expected {n}")
         if rep == 0:
-            verify_readback(store, res.root, small_dir, n, 25, SEED)
+            verify_readback(store, res.root, small_dir, n, 25, bl.SEED)
         store.close()
-        rmtree(store_dir)
-        sync()
-        log(f"(b) local rep {rep}: raw read {raw_rates[-1]:,.0f} files/s, store {res.seconds:.2f}s")
+        bl.rmtree(store_dir)
+        bl.sync()
+        bl.log(f"(b) local rep {rep}: raw read {raw_rates[-1]:,.0f} files/s, store {res.seconds:.2f}s")
     raw_rate = max(raw_rates)
     local_rate = n / min(local_times)
+    return Row(
+        "(b) small files → local",
+        "ingest",
+        local_rate,
+        "files/s",
+        raw_rate,
+        "raw os read of every file",
+        local_rate / raw_rate,
+        "≥ 10,000 files/s",
+        local_rate >= 10_000,
+        {"files": n, "store_seconds": local_times, "raw_files_per_s": raw_rates},
+    )
 
+
+def bench_small_s3(client: Any, small_dir: Path, paths: list[Path], reps: int, raw_rate: float) -> list[Row]:
+    """Small files into S3: files/s (against ``raw_rate``, raw reads) and requests per 100 files."""
+    n = len(paths)
     s3_times: list[float] = []
     requests: list[int] = []
     for rep in range(reps):
         prefix = f"store-b-{rep}"
-        store = ObjectStore.init(f"s3://{BUCKET}/{prefix}")
-        backend = store.backend
-        assert isinstance(backend, S3Backend)
-        counter = RequestCounter()
-        backend.raw_client.meta.events.register("before-send.s3", counter)
+        store, counter = s3_store(prefix)
         res = ingest(store, small_dir)
         s3_times.append(res.seconds)
         requests.append(counter.count)
-        check(res.files == n, f"S3 small ingest counted {res.files} files, expected {n}")
+        bl.check(res.files == n, f"S3 small ingest counted {res.files} files, expected {n}")
         if rep == 0:
-            verify_readback(store, res.root, small_dir, n, 25, SEED)
+            verify_readback(store, res.root, small_dir, n, 25, bl.SEED)
         store.close()
-        empty_prefix(client, prefix + "/")
-        log(f"(b) S3 rep {rep}: store {res.seconds:.2f}s, {requests[-1]} requests")
+        bl.empty_prefix(client, prefix + "/")
+        bl.log(f"(b) S3 rep {rep}: store {res.seconds:.2f}s, {requests[-1]} requests")
     s3_rate = n / min(s3_times)
     per100 = max(requests) * 100 / n
     return [
-        Row(
-            "(b) small files → local",
-            "ingest",
-            local_rate,
-            "files/s",
-            raw_rate,
-            "raw os read of every file",
-            local_rate / raw_rate,
-            "≥ 10,000 files/s",
-            local_rate >= 10_000,
-            {"files": n, "store_seconds": local_times, "raw_files_per_s": raw_rates},
-        ),
         Row(
             "(b) small files → S3",
             "ingest",
@@ -520,7 +355,7 @@ def bench_dedup(
     objects = store_dir / "objects"
     v1 = ingest(store, dataset)
     n_files = len(large) + len(small)
-    check(v1.files == n_files, f"v1 ingest counted {v1.files} files, expected {n_files}")
+    bl.check(v1.files == n_files, f"v1 ingest counted {v1.files} files, expected {n_files}")
     before = tree_size(objects)
 
     changed = 0
@@ -534,38 +369,38 @@ def bench_dedup(
         with open(p, "ab") as f:
             f.write(rnd.randbytes(sizes.append_bytes))
         changed += sizes.append_bytes
-    sync()
+    bl.sync()
 
     v2 = ingest(store, dataset, base=v1.root)
     after = tree_size(objects)
     new = after - before
-    log(f"(c) v1 {v1.seconds:.2f}s, v2 {v2.seconds:.2f}s, new bytes {new:,}, changed {changed:,}")
+    bl.log(f"(c) v1 {v1.seconds:.2f}s, v2 {v2.seconds:.2f}s, new bytes {new:,}, changed {changed:,}")
 
     entries = dict(store.walk(v2.root))
-    check(len(entries) == n_files, f"walk(v2) found {len(entries)} files, expected {n_files}")
-    check(v1.root != v2.root, "v2 has the same root as v1")
+    bl.check(len(entries) == n_files, f"walk(v2) found {len(entries)} files, expected {n_files}")
+    bl.check(v1.root != v2.root, "v2 has the same root as v1")
     for p in [*rewritten[:10], *appended]:
         rel = p.relative_to(dataset).as_posix()
-        check(store.read_bytes(entries[rel]) == p.read_bytes(), f"v2 {rel}: content read back differs")
+        bl.check(store.read_bytes(entries[rel]) == p.read_bytes(), f"v2 {rel}: content read back differs")
     changed_paths = {p.relative_to(dataset).as_posix() for p in [*rewritten, *appended]}
     diff_paths = {d.path for d in store.diff(v1.root, v2.root)}
-    check(
+    bl.check(
         diff_paths == changed_paths,
         f"diff(v1, v2) has {len(diff_paths)} paths, expected {len(changed_paths)}",
     )
     store.close()
-    rmtree(store_dir)
-    sync()
+    bl.rmtree(store_dir)
+    bl.sync()
     return Row(
         "(c) dedup, v2 with base=v1",
         "new bytes stored by v2",
-        new / MiB,
+        new / bl.MiB,
         "MiB",
-        changed / MiB,
+        changed / bl.MiB,
         "bytes changed",
         new / changed,
         "≤ 10 MiB",
-        new <= 10 * MiB,
+        new <= 10 * bl.MiB,
         {
             "new_bytes": new,
             "changed_bytes": changed,
@@ -610,7 +445,7 @@ sys.exit(proc.returncode)
 
 def run_child(code: str, *args: str) -> tuple[dict[str, Any], int, float]:
     """Run ``python -c code args`` (via the launcher); returns its JSON output, peak RSS (KiB), seconds."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(bl.REPO))
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, sys.executable, "-c", code, *args],
@@ -620,43 +455,47 @@ def run_child(code: str, *args: str) -> tuple[dict[str, Any], int, float]:
     )
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise BenchError(f"child process failed with exit code {proc.returncode}")
+        raise bl.BenchError(f"child process failed with exit code {proc.returncode}")
     *out, rss = proc.stdout.decode().strip().splitlines()
     return json.loads(out[-1]), int(rss), seconds
 
 
 def bench_rss(work: Path, sizes: Sizes) -> Row:
     big = work / "big" / "big.bin"
-    log(f"(d) writing a {sizes.big_size / MiB:,.0f} MiB file")
-    gen_big(big, sizes.big_size)
-    sync()
+    bl.log(f"(d) writing a {sizes.big_size / bl.MiB:,.0f} MiB file")
+    bl.write_random(big, sizes.big_size)
+    bl.sync()
     _, base_kib, _ = run_child(_CHILD_BASELINE)
     store_dir = work / "store-d"
     doc, peak_kib, seconds = run_child(_CHILD_INGEST, str(store_dir), str(big))
-    log(
-        f"(d) ingest child: {seconds:.2f}s, peak RSS {peak_kib / KiB:.0f} MiB "
-        f"(baseline {base_kib / KiB:.0f} MiB)"
+    bl.log(
+        f"(d) ingest child: {seconds:.2f}s, peak RSS {peak_kib / bl.KiB:.0f} MiB "
+        f"(baseline {base_kib / bl.KiB:.0f} MiB)"
     )
 
     # Correctness: whole-file hash, size, and a few ranges read back through the store.
-    check(doc["size"] == sizes.big_size, f"big file stored as {doc['size']} bytes, expected {sizes.big_size}")
+    bl.check(
+        doc["size"] == sizes.big_size, f"big file stored as {doc['size']} bytes, expected {sizes.big_size}"
+    )
     h = xxhash.xxh3_128()
     with open(big, "rb", buffering=0) as f:
-        while block := f.read(GEN_BLOCK):
+        while block := f.read(bl.GEN_BLOCK):
             h.update(block)
-    check(doc["hash"] == h.hexdigest(), "big file hash differs from the file's xxh3-128")
+    bl.check(doc["hash"] == h.hexdigest(), "big file hash differs from the file's xxh3-128")
     store = ObjectStore.open(str(store_dir))
     entry = Entry("big.bin", "file", doc["size"], doc["hash"], tuple(DataRef(*r) for r in doc["refs"]))
     with open(big, "rb") as f:
-        for start in (0, sizes.big_size // 3, sizes.big_size - 3 * MiB):
+        for start in (0, sizes.big_size // 3, sizes.big_size - 3 * bl.MiB):
             f.seek(start)
-            check(store.read_bytes(entry, start, 3 * MiB) == f.read(3 * MiB), f"range at {start} differs")
+            bl.check(
+                store.read_bytes(entry, start, 3 * bl.MiB) == f.read(3 * bl.MiB), f"range at {start} differs"
+            )
     store.close()
-    rmtree(store_dir)
+    bl.rmtree(store_dir)
     big.unlink()
-    peak, base = peak_kib / KiB, base_kib / KiB
+    peak, base = peak_kib / bl.KiB, base_kib / bl.KiB
     return Row(
-        f"(d) one {sizes.big_size / GiB:g} GiB file → local",
+        f"(d) one {sizes.big_size / bl.GiB:g} GiB file → local",
         "peak RSS of the ingest child",
         peak,
         "MiB",
@@ -672,40 +511,35 @@ def bench_rss(work: Path, sizes: Sizes) -> Row:
 # ----- output ------------------------------------------------------------------------
 
 
-def fmt(x: float | None, unit: str = "") -> str:
-    if x is None:
-        return "-"
-    if unit == "files/s" or abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{x:,.1f}"
-    return f"{x:,.2f}"
-
-
-def print_table(rows: list[Row], title: str, caption: str) -> None:
-    console = Console(width=None if sys.stdout.isatty() else 170, highlight=False)
-    table = Table(title=title, caption=caption, caption_justify="left")
-    table.add_column("workload")
-    table.add_column("measure")
-    table.add_column("store", justify="right")
-    table.add_column("reference", justify="right")
-    table.add_column("reference is")
-    table.add_column("ratio", justify="right")
-    table.add_column("target")
-    table.add_column("met")
-    for r in rows:
-        met = "-" if r.ok is None else ("yes" if r.ok else "NO")
-        table.add_row(
-            r.workload,
-            r.metric,
-            f"{fmt(r.value, r.unit)} {r.unit}",
-            f"{fmt(r.reference, r.unit)} {r.unit}",
-            r.ref_label,
-            "-" if r.ratio is None else f"{r.ratio:.2f}x",
-            r.target,
-            met,
-        )
-    console.print(table)
+def print_rows(rows: list[Row], title: str, caption: str) -> None:
+    bl.print_table(
+        title,
+        caption,
+        [
+            ("workload", False),
+            ("measure", False),
+            ("store", True),
+            ("reference", True),
+            ("reference is", False),
+            ("ratio", True),
+            ("target", False),
+            ("met", False),
+        ],
+        [
+            [
+                r.workload,
+                r.metric,
+                f"{bl.fmt(r.value, r.unit)} {r.unit}",
+                f"{bl.fmt(r.reference, r.unit)} {r.unit}",
+                r.ref_label,
+                "-" if r.ratio is None else f"{r.ratio:.2f}x",
+                r.target,
+                "-" if r.ok is None else ("yes" if r.ok else "NO"),
+            ]
+            for r in rows
+        ],
+        width=170,
+    )
 
 
 # ----- main --------------------------------------------------------------------------
@@ -714,25 +548,28 @@ def print_table(rows: list[Row], title: str, caption: str) -> None:
 def run(work: Path, sizes: Sizes, reps: int) -> list[Row]:
     dataset = work / "dataset"
     large_dir, small_dir = dataset / "large", dataset / "small"
-    rnd = random.Random(SEED)
-    log(
-        f"generating {sizes.large_count} x {sizes.large_size / MiB:g} MiB "
+    rnd = random.Random(bl.SEED)
+    bl.log(
+        f"generating {sizes.large_count} x {sizes.large_size / bl.MiB:g} MiB "
         f"and {sizes.small_count:,} small files"
     )
     large = gen_large(large_dir, sizes)
     small = gen_small(small_dir, sizes, rnd)
-    sync()
+    bl.sync()
     rows: list[Row] = []
-    with moto_server(work / "moto.log") as endpoint:
-        s3_env(endpoint)
+    with bl.moto_server(work / "moto.log") as endpoint:
+        bl.s3_env(endpoint)
         client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket=bl.BUCKET)
         rows.append(bench_large_local(work, large_dir, large, reps))
         rows.append(bench_large_s3(client, large_dir, large, reps))
-        rows.extend(bench_small(work, client, small_dir, small, reps))
+        small_local = bench_small_local(work, small_dir, small, reps)
+        assert small_local.reference is not None
+        rows.append(small_local)
+        rows.extend(bench_small_s3(client, small_dir, small, reps, small_local.reference))
         client.close()
     rows.append(bench_dedup(work, dataset, large, small, sizes, rnd))
-    rmtree(dataset)
+    bl.rmtree(dataset)
     rows.append(bench_rss(work, sizes))
     return rows
 
@@ -755,24 +592,24 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         rows = run(work, sizes, max(1, args.reps))
-    except BenchError as err:
+    except bl.BenchError as err:
         print(f"bench_storage: {err}", file=sys.stderr)
         return 1
     finally:
-        rmtree(work)
+        bl.rmtree(work)
     elapsed = time.perf_counter() - t0
     mode = "quick" if args.quick else "full"
     title = (
-        f"datavc storage benchmark ({mode}: {sizes.large_count}x{sizes.large_size / MiB:g} MiB, "
+        f"datavc storage benchmark ({mode}: {sizes.large_count}x{sizes.large_size / bl.MiB:g} MiB, "
         f"{sizes.small_count:,} small files in {sizes.small_dirs} dirs, "
-        f"{sizes.big_size / MiB:,.0f} MiB for RSS)"
+        f"{sizes.big_size / bl.MiB:,.0f} MiB for RSS)"
     )
     caption = (
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; S3 = moto server on localhost; "
         f"throughput = best of {max(1, args.reps)} alternating runs, ratio = store / reference; "
         f"MiB = 2^20 bytes; wall time {elapsed:.0f}s"
     )
-    print_table(rows, title, caption)
+    print_rows(rows, title, caption)
     if args.json:
         doc = {"mode": mode, "sizes": asdict(sizes), "elapsed_s": elapsed, "rows": [asdict(r) for r in rows]}
         print(json.dumps(doc, indent=2))

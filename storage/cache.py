@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from storage.backends.base import Backend
 from storage.errors import CorruptObject, InvalidInput
+from storage.fileio import atomic_write
 from storage.hashing import HashAlgorithm
 
 log = logging.getLogger(__name__)
@@ -166,15 +166,7 @@ class CachedBackend(Backend):
         path = self.cache_path(oid)
         try:
             path.parent.mkdir(exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix=oid[:8] + ".")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
+            atomic_write(path, data, fsync=False, mode=0o600, tmp_dir=self._tmp, prefix=oid[:8] + ".")
         except OSError as err:
             log.warning("cannot cache object %s in %s: %s", oid, self.cache_dir, err.strerror)
             return

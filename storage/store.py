@@ -15,13 +15,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storage.backends import open_backend
 from storage.backends.base import Backend
 from storage.chunking import DEFAULT_PARAMS, ChunkParams
 from storage.errors import CorruptObject, InvalidInput, ObjectNotFound, StoreConfigError
+from storage.fileio import atomic_write
 from storage.hashing import XXH3_128, HashAlgorithm
 from storage.model import DataRef, DiffEntry, Entry, normalize_path
 from storage.tree import Trees, is_tree_object
@@ -196,9 +196,6 @@ class ObjectStore:
                     self._cache_bytes -= len(old)
         return data
 
-    def has_object(self, oid: str) -> bool:
-        return self.backend.exists(oid)
-
     def _no_write(self, data: bytes) -> str:
         raise RuntimeError("trees are written through ObjectStore.writer()")
 
@@ -249,16 +246,7 @@ class ObjectStore:
 
     def export(self, entry: Entry, dest: str | os.PathLike[str]) -> None:
         """Write a file to ``dest`` (atomically: temp file then rename)."""
-        dest = Path(dest)
-        tmp = dest.with_name(f".{dest.name}.datavc-tmp")
-        try:
-            with open(tmp, "wb") as f:
-                for piece in self.iter_content(entry):
-                    f.write(piece)
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(dest, self.iter_content(entry), fsync=False)
 
     # ----- trees -------------------------------------------------------------
 

@@ -29,16 +29,16 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import URL, make_url
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from tests.helpers import make_bucket, use_s3_endpoint
 
-from tests.k8s.fixtures import fake_k8s  # noqa: F401  (a fake Kubernetes API server)
+# The fake Kubernetes API server fixture (``fake_k8s``), for every test package.
+pytest_plugins = ["tests.k8s.fixtures"]
 
 # --- hypothesis ---------------------------------------------------------------------
 
@@ -194,46 +194,11 @@ def s3_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
         server.stop()
 
 
-def use_s3_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
-    """Point the standard AWS environment variables at ``endpoint`` with dummy credentials."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-
-
-def make_bucket(endpoint: str) -> str:
-    """Create a bucket with a unique name on ``endpoint`` and return its name."""
-    import boto3
-
-    name = f"test-{uuid.uuid4().hex[:16]}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=name)
-    client.close()
-    return name
-
-
 @pytest.fixture
 def s3_url(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """``s3://<fresh bucket>/store`` on the session moto server; AWS_* env points at it."""
     use_s3_endpoint(monkeypatch, s3_endpoint)
     return f"s3://{make_bucket(s3_endpoint)}/store"
-
-
-@pytest.fixture
-def s3_client(s3_url: str) -> Iterator[S3Client]:
-    """A boto3 S3 client for the endpoint behind ``s3_url`` (to inspect what code wrote)."""
-    import boto3
-
-    client = boto3.client("s3")  # configured by the environment, like code under test
-    yield client
-    client.close()
 
 
 # --- PostgreSQL ---------------------------------------------------------------------

@@ -6,11 +6,11 @@ import json
 import time
 from collections.abc import Iterator
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
-from datavc.db.models import Commit, Datum, Job, Pipeline, PipelineInput, Repo
+from datavc.db.models import Datum, Job, Pipeline, PipelineInput, Repo
 from datavc.errors import AlreadyExists, InvalidArgument, NotFound, RepoNotFound
 from datavc.info import DatumInfo, JobInfo, PipelineInfo
 from datavc.pipelines.spec import PipelineSpec
@@ -343,28 +343,3 @@ def wait_commit(
 
             raise Conflict(f"jobs downstream of {repo}@{branch} are still running after {timeout}s")
         time.sleep(poll)
-
-
-def output_pipeline(s: Session, commit: Commit) -> str | None:
-    if commit.job_id is None:
-        return None
-    return s.scalar(
-        select(Pipeline.name).join(Job, Job.pipeline_id == Pipeline.id).where(Job.id == commit.job_id)
-    )
-
-
-def count_jobs(ctx: Context) -> int:
-    with ctx.db.read() as s:
-        return s.scalar(select(func.count()).select_from(Job)) or 0
-
-
-def kill_pending(ctx: Context, pipeline: str) -> int:
-    """Mark a pipeline's created jobs killed (used when deleting or stopping for good)."""
-    with ctx.db.write() as s:
-        p = get_pipeline(s, pipeline)
-        res = s.execute(
-            update(Job)
-            .where(Job.pipeline_id == p.id, Job.state == "created")
-            .values(state="killed", finished_at=now())
-        )
-        return int(res.rowcount)  # type: ignore[attr-defined]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from storage.backends.base import Backend
 from storage.errors import BackendUnavailable, ObjectNotFound
+from storage.fileio import atomic_write
 
 
 class LocalBackend(Backend):
@@ -39,21 +39,8 @@ class LocalBackend(Backend):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(parent)
         try:
-            fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix=oid[:8] + ".")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    if self.fsync:
-                        f.flush()
-                        os.fsync(f.fileno())
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except FileNotFoundError:
-                    pass
-                raise
+            # Read-only: an object never changes. Temp files stay out of objects/ (iter_ids).
+            atomic_write(path, data, fsync=self.fsync, mode=0o444, tmp_dir=self._tmp, prefix=oid[:8] + ".")
         except OSError as err:
             raise BackendUnavailable(f"cannot write object {oid} under {self.root}: {err.strerror}") from err
 
@@ -124,9 +111,4 @@ class LocalBackend(Backend):
             return None
 
     def write_meta(self, name: str, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="meta.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.root / name)
+        atomic_write(self.root / name, data, mode=0o600, tmp_dir=self._tmp, prefix="meta.")

@@ -52,10 +52,6 @@ class MemoryBackend(Backend):
         if oid in self._objects:
             self._times[oid] = time.time()
 
-    def set_mtime(self, oid: str, when: float) -> None:
-        """Backdate an object (gc tests)."""
-        self._times[oid] = when
-
     def read_meta(self, name: str) -> bytes | None:
         return self._meta.get(name)
 

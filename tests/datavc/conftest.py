@@ -9,6 +9,7 @@ import pytest
 
 from datavc.client import Client
 from datavc.db import Database
+from tests.datavc.helpers import DEPLOYMENTS, open_deployment
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,20 +27,6 @@ def db(db_url: str) -> Iterator[Database]:
     database = Database.open(db_url)
     yield database
     database.dispose()
-
-
-DEPLOYMENTS = ["sqlite+local", "postgresql+local", "postgresql+s3"]
-
-
-def open_deployment(kind: str, root: Path, request: pytest.FixtureRequest) -> Client:
-    """``Client.init(root, ...)`` for one deployment kind; PG and S3 are started only when needed."""
-    if kind == "sqlite+local":
-        return Client.init(root)
-    pg: str = request.getfixturevalue("pg_url")
-    if kind == "postgresql+local":
-        return Client.init(root, db=pg)
-    s3: str = request.getfixturevalue("s3_url")
-    return Client.init(root, db=pg, objects=s3)
 
 
 @pytest.fixture(params=DEPLOYMENTS)

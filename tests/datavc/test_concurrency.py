@@ -22,11 +22,9 @@ import pytest
 
 from datavc.client import Client
 from storage.backends.local import LocalBackend
+from tests.datavc.helpers import assert_fsck_clean, content, open_deployment
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-from worker_zygote import content  # noqa: E402
-
 REPO_ROOT = HERE.parent.parent
 
 
@@ -71,19 +69,8 @@ def zygote() -> Iterator[Zygote]:
     z.close()
 
 
-def make_store(kind: str, root: Path, request: pytest.FixtureRequest) -> Client:
-    if kind == "sqlite":
-        return Client.init(root)
-    return Client.init(root, db=request.getfixturevalue("pg_url"))
-
-
 def assert_all_ok(results: list[dict[str, Any]]) -> None:
     assert all(r["code"] == 0 for r in results), results
-
-
-def assert_fsck_clean(client: Client) -> None:
-    report = client.fsck()
-    assert report.ok, report
 
 
 def backdate_objects(client: Client, age: float = 3600.0) -> int:
@@ -108,7 +95,7 @@ PUTS = 50
 def test_concurrent_puts_linear_history(
     db: str, tmp_path: Path, request: pytest.FixtureRequest, zygote: Zygote
 ) -> None:
-    client = make_store(db, tmp_path / "store", request)
+    client = open_deployment(f"{db}+local", tmp_path / "store", request)
     client.create_repo("r")
     home = str(client.config.home)
     t0 = time.monotonic()
@@ -152,7 +139,7 @@ def test_put_killed_at_random_points(
     db: str, trials: int, tmp_path: Path, request: pytest.FixtureRequest, zygote: Zygote
 ) -> None:
     rng = random.Random(f"kill-{db}")
-    client = make_store(db, tmp_path / "store", request)
+    client = open_deployment(f"{db}+local", tmp_path / "store", request)
     client.create_repo("r")
     home = str(client.config.home)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import storage.backends.local
 from datavc.client import Client  # the expensive import, done once before forking
+from tests.datavc.helpers import content
 
 # No fsync of local objects in the children: these tests kill processes, not machines (the
 # page cache survives SIGKILL), and 400 commits on 2 cores need every put to be cheap.
@@ -34,11 +35,6 @@ def _init_no_fsync(self: storage.backends.local.LocalBackend, root: Any, *, fsyn
 
 
 storage.backends.local.LocalBackend.__init__ = _init_no_fsync  # type: ignore[method-assign]
-
-
-def content(worker: int, j: int) -> bytes:
-    """What writer ``worker`` puts at ``/w{worker}/f{j}`` (checked by the tests)."""
-    return f"writer {worker} file {j}\n".encode() * (1 + j % 3)
 
 
 def run_job(job: dict[str, Any]) -> None:

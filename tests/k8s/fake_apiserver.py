@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -1743,9 +1743,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_json(200, fake._patch(kind, ns or "", name, body, self.headers.get("Content-Type", "")))
         else:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported by the fake apiserver")
-
-
-def iter_events(server: FakeApiServer) -> Iterator[Event]:
-    """The retained event history (for debugging tests)."""
-    with server._lock:
-        return iter(list(server._events))

@@ -1,7 +1,5 @@
-"""Pytest fixture for the fake Kubernetes API server, importable from any conftest:
-
-from tests.k8s.fixtures import fake_k8s  # noqa: F401  (re-exported fixture)
-"""
+"""Pytest fixture for the fake Kubernetes API server, registered for every test package by
+``pytest_plugins`` in ``tests/conftest.py``."""
 
 from __future__ import annotations
 

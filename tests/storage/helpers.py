@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage.backends.base import Backend
 from storage.backends.local import LocalBackend
 from storage.backends.memory import MemoryBackend
+from storage.cache import CachedBackend
 from storage.chunking import ChunkParams
 
 #: Small sizes so tests exercise many chunks and packs with little data.
@@ -13,7 +14,15 @@ SMALL_PACK = 64 * 1024
 
 
 def corrupt_object(backend: Backend, oid: str) -> None:
-    """Flip one byte of a stored object behind the store's back, in whatever backend holds it."""
+    """Flip one byte of a stored object behind the store's back, in whatever backend holds it.
+
+    Behind a read-through cache the remote copy is corrupted and the cached copy dropped,
+    as if the cache had never fetched it.
+    """
+    if isinstance(backend, CachedBackend):
+        corrupt_object(backend.remote, oid)
+        backend.cache_path(oid).unlink(missing_ok=True)
+        return
     data = bytearray(backend.get(oid))
     data[len(data) // 2] ^= 0xFF
     if isinstance(backend, MemoryBackend):

@@ -13,7 +13,7 @@ from storage.backends.s3 import S3Backend
 from storage.errors import BackendUnavailable
 from storage.store import ObjectStore
 from storage.tree import decode_page, is_tree_object
-from tests.conftest import make_bucket, use_s3_endpoint
+from tests.helpers import make_bucket, use_s3_endpoint
 from tests.storage.helpers import SMALL_CHUNKS, SMALL_PACK
 
 

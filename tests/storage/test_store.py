@@ -15,15 +15,8 @@ from storage.errors import CorruptObject, InvalidInput, PathConflict, StoreConfi
 from storage.hashing import SHA256
 from storage.model import Entry
 from storage.store import ObjectStore
+from tests.helpers import make_tree
 from tests.storage.helpers import SMALL_CHUNKS, corrupt_object
-
-
-def _tree(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    return root
 
 
 def _dataset(seed: int = 0, n: int = 60) -> dict[str, bytes]:
@@ -118,7 +111,7 @@ def test_put_file_and_export(store: ObjectStore, tmp_path: Path) -> None:
 
 def test_put_dir_round_trip_and_small_files_share_objects(store: ObjectStore, tmp_path: Path) -> None:
     files = _dataset()
-    src = _tree(tmp_path / "src", files)
+    src = make_tree(tmp_path / "src", files)
     with store.writer() as w:
         root = w.put_dir(src)
     walked = dict(store.walk(root))
@@ -135,7 +128,7 @@ def test_put_dir_round_trip_and_small_files_share_objects(store: ObjectStore, tm
 def test_identical_directory_gives_identical_tree_and_stores_nothing_new(
     store: ObjectStore, tmp_path: Path
 ) -> None:
-    src = _tree(tmp_path / "src", _dataset())
+    src = make_tree(tmp_path / "src", _dataset())
     with store.writer() as w:
         root = w.put_dir(src)
     with store.writer() as w2:
@@ -158,7 +151,7 @@ def test_edit_in_the_middle_of_a_large_file_stores_little(store: ObjectStore, tm
 
 
 def test_update_tree_and_diff(store: ObjectStore, tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", _dataset())
+    src = make_tree(tmp_path / "src", _dataset())
     with store.writer() as w:
         root = w.put_dir(src)
         new = w.put_bytes(b"new content")
@@ -213,7 +206,7 @@ def test_flipped_byte_is_a_corruption_error_never_wrong_bytes(store: ObjectStore
 
 
 def test_fsck_finds_missing_objects(store: ObjectStore, tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", _dataset(n=10))
+    src = make_tree(tmp_path / "src", _dataset(n=10))
     with store.writer() as w:
         root = w.put_dir(src)
     victim = store.get_entry(root, "big/one.bin").refs[0].oid  # type: ignore[union-attr]
@@ -244,28 +237,28 @@ def test_wrong_refs_in_an_entry_fail_the_whole_file_hash(mem_store: ObjectStore)
 
 
 def test_symlink_loop_is_a_clear_error(mem_store: ObjectStore, tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"a/f.txt": b"x"})
+    src = make_tree(tmp_path / "src", {"a/f.txt": b"x"})
     (src / "a" / "up").symlink_to(src)
     with mem_store.writer() as w, pytest.raises(InvalidInput, match="symbolic link loop"):
         w.put_dir(src)
 
 
 def test_self_referencing_symlink_is_a_clear_error(mem_store: ObjectStore, tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"f.txt": b"x"})
+    src = make_tree(tmp_path / "src", {"f.txt": b"x"})
     (src / "me").symlink_to(src / "me")
     with mem_store.writer() as w, pytest.raises(InvalidInput, match="symbolic link loop"):
         w.put_dir(src)
 
 
 def test_broken_symlink_is_a_clear_error(mem_store: ObjectStore, tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"f.txt": b"x"})
+    src = make_tree(tmp_path / "src", {"f.txt": b"x"})
     (src / "dangling").symlink_to(tmp_path / "nowhere")
     with mem_store.writer() as w, pytest.raises(InvalidInput, match="broken symbolic link"):
         w.put_dir(src)
 
 
 def test_symlinked_file_is_stored_by_content(mem_store: ObjectStore, tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"f.txt": b"content"})
+    src = make_tree(tmp_path / "src", {"f.txt": b"content"})
     (src / "link.txt").symlink_to(src / "f.txt")
     with mem_store.writer() as w:
         root = w.put_dir(src)
@@ -273,7 +266,7 @@ def test_symlinked_file_is_stored_by_content(mem_store: ObjectStore, tmp_path: P
 
 
 def test_unreadable_special_file_is_a_clear_error(mem_store: ObjectStore, tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"f.txt": b"x"})
+    src = make_tree(tmp_path / "src", {"f.txt": b"x"})
     sock = socket.socket(socket.AF_UNIX)
     try:
         sock.bind(str(src / "s.sock"))
@@ -291,11 +284,11 @@ def test_unreadable_directory_is_a_clear_error(mem_store: ObjectStore, tmp_path:
     with mem_store.writer() as w, pytest.raises(InvalidInput, match="no such file"):
         w.put_dir(tmp_path / "missing")
     with mem_store.writer() as w, pytest.raises(InvalidInput, match="not a directory"):
-        w.put_dir(_tree(tmp_path / "src", {"f": b""}) / "f")
+        w.put_dir(make_tree(tmp_path / "src", {"f": b""}) / "f")
 
 
 def test_non_utf8_name_is_a_clear_error(mem_store: ObjectStore, tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"ok.txt": b"x"})
+    src = make_tree(tmp_path / "src", {"ok.txt": b"x"})
     with open(os.path.join(os.fsencode(src), b"bad-\xff.txt"), "wb") as f:
         f.write(b"x")
     with mem_store.writer() as w, pytest.raises(InvalidInput, match="not valid UTF-8"):
@@ -305,7 +298,7 @@ def test_non_utf8_name_is_a_clear_error(mem_store: ObjectStore, tmp_path: Path) 
 def test_failed_writer_leaves_no_tree_behind(tmp_path: Path) -> None:
     backend = MemoryBackend()
     store = ObjectStore.init(backend, chunking=SMALL_CHUNKS)
-    src = _tree(tmp_path / "src", {"a.txt": b"x", "b.txt": b"y"})
+    src = make_tree(tmp_path / "src", {"a.txt": b"x", "b.txt": b"y"})
     (src / "zz-dangling").symlink_to(tmp_path / "nowhere")
     with pytest.raises(InvalidInput), store.writer() as w:
         w.put_dir(src)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 
 
 def test_doctor_on_a_healthy_embedded_store(store: Path, run: Run) -> None:

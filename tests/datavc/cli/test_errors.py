@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from datavc.cli import main
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.datavc.cli.conftest import Run
+from tests.datavc.cli.helpers import Run
 
 
 def doc(run: Run, *args: str | Path, input: bytes | None = None) -> Any:

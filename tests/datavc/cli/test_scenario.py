@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.datavc.cli.conftest import Run, assert_error
+from tests.datavc.cli.helpers import Run, assert_error
 
 ID = r"[0-9a-f]{32}"
 SHORT = r"[0-9a-f]{12}"

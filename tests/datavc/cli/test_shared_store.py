@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.datavc.cli.conftest import Run
+from tests.datavc.cli.helpers import Run
 
 
 def test_postgres_s3_scenario(

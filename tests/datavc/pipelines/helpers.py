@@ -6,6 +6,7 @@ from pathlib import Path
 
 from datavc.client import Client
 from datavc.info import JobInfo
+from tests.datavc.helpers import files_of
 
 # Lists the datum's staged inputs (paths relative to $DATAVC_IN, sorted) into one output
 # file named after the datum: the output tree then shows exactly how the inputs were laid out.
@@ -50,14 +51,9 @@ def last_job(client: Client, pipeline: str) -> JobInfo:
     return client.list_jobs(pipeline, limit=1)[0]
 
 
-def files(client: Client, repo: str, ref: str = "main") -> dict[str, bytes]:
-    """``{path: bytes}`` of every file of ``repo@ref``."""
-    return {f.path: client.get_file(repo, ref, f.path) for f in client.walk_files(repo, ref)}
-
-
 def listings(client: Client, repo: str, ref: str = "main") -> set[tuple[str, ...]]:
     """What ``LIST_INPUTS`` wrote: one tuple of staged input paths per datum."""
-    return {tuple(b.decode().split()) for b in files(client, repo, ref).values()}
+    return {tuple(b.decode().split()) for b in files_of(client, repo, ref).values()}
 
 
 def runlog_lines(runlog: Path) -> list[str]:

@@ -23,7 +23,8 @@ from datavc.client import Client
 from datavc.errors import BackendUnavailable
 from datavc.pipelines.executors.kubernetes import job_manifest
 from datavc.pipelines.spec import PipelineSpec
-from tests.datavc.pipelines.helpers import files, last_job, sh
+from tests.datavc.helpers import files_of
+from tests.datavc.pipelines.helpers import last_job, sh
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
@@ -129,7 +130,7 @@ def test_pipelines_on_kubernetes_equal_the_local_executor(k8s: tuple[Client, Any
     )
     report = c.run()
     assert report.ok, [c.inspect_job(j).message for j in report.failed]
-    assert files(c, "total") == {"/total": b"6\n"}
+    assert files_of(c, "total") == {"/total": b"6\n"}
     assert len(server.created_jobs) == 2
     assert all(j["spec"]["completionMode"] == "Indexed" for j in server.created_jobs)
     assert not server.jobs, "finished Jobs are deleted"
@@ -208,7 +209,7 @@ def test_a_restarted_scheduler_reattaches_instead_of_creating_a_duplicate(
     assert len(server.created_jobs) == 1, "the restarted scheduler re-attached to the running Job"
     job = last_job(c, "slow")
     assert job.state == "success"
-    assert files(c, "slow") == {"/a.txt": b"one two three\n", "/b.txt": b"four five\n", "/c.txt": b"six\n"}
+    assert files_of(c, "slow") == {"/a.txt": b"one two three\n", "/b.txt": b"four five\n", "/c.txt": b"six\n"}
     assert [x.message for x in c.log("slow")] == [f"output of job {job.id[:12]}"]
 
 

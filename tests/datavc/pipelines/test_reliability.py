@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from datavc.client import Client
-from tests.datavc.pipelines.helpers import files, jobs, runlog_lines, sh
+from tests.datavc.helpers import files_of
+from tests.datavc.pipelines.helpers import jobs, runlog_lines, sh
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -186,7 +187,9 @@ def test_killed_scheduler_resumes_the_job_without_rerunning_finished_datums(
         with Client.open(tmp_path / "ref") as ref:
             assert Counter(runlog_lines(ref_log)) == Counter(p.lstrip("/") for p in INPUT_FILES)
             assert (
-                files(client, "P") == files(ref, "P") == {p: data.upper() for p, data in INPUT_FILES.items()}
+                files_of(client, "P")
+                == files_of(ref, "P")
+                == {p: data.upper() for p, data in INPUT_FILES.items()}
             )
             assert client.inspect_commit("P", "main").tree == ref.inspect_commit("P", "main").tree
         assert client.fsck().ok
@@ -251,7 +254,7 @@ def test_two_schedulers_run_every_job_exactly_once(
             assert [c.parent for c in history] == [None] + [c.id for c in history[:-1]]
             assert [c.provenance for c in history] == [(f"A@{i}",) for i in inputs]
             assert client.list_open_commits(name) == []
-            assert files(client, name) == {f"/f{i}": f"v{i}\n".encode() for i in range(5)}
+            assert files_of(client, name) == {f"/f{i}": f"v{i}\n".encode() for i in range(5)}
         assert len(workers) == 2, f"both schedulers should have run jobs: {workers}"
     finally:
         client.close()

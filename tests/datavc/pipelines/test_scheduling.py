@@ -13,7 +13,8 @@ from datavc.db.models import Job
 from datavc.pipelines.executors.local import LocalExecutor
 from datavc.pipelines.runner import run_job
 from datavc.pipelines.scheduler import claim
-from tests.datavc.pipelines.helpers import files, last_job, run_ok, sh
+from tests.datavc.helpers import files_of
+from tests.datavc.pipelines.helpers import last_job, run_ok, sh
 
 
 def _client(tmp_path: Path) -> Client:
@@ -37,10 +38,10 @@ def test_branch_reset_and_create_trigger_pipelines(tmp_path: Path) -> None:
     c.put_file("texts", "main", "/b.txt", b"b")
     _copy_pipeline(c)
     run_ok(c)
-    assert set(files(c, "copy")) == {"/a.txt", "/b.txt"}
+    assert set(files_of(c, "copy")) == {"/a.txt", "/b.txt"}
     c.reset_branch("texts", "main", "main~1")
     run_ok(c)
-    assert set(files(c, "copy")) == {"/a.txt"}
+    assert set(files_of(c, "copy")) == {"/a.txt"}
     assert last_job(c, "copy").datums_processed == 0  # known datum: reused
     c.create_pipeline(
         name="devcopy",
@@ -50,7 +51,7 @@ def test_branch_reset_and_create_trigger_pipelines(tmp_path: Path) -> None:
     assert c.list_jobs("devcopy") == []  # no branch yet, nothing to do
     c.create_branch("texts", "dev", "main")
     run_ok(c)
-    assert set(files(c, "devcopy")) == {"/a.txt"}
+    assert set(files_of(c, "devcopy")) == {"/a.txt"}
     c.close()
 
 
@@ -68,7 +69,7 @@ def test_a_reclaimed_job_is_lost_to_its_old_scheduler(tmp_path: Path) -> None:
     assert info.state == "running" and info.worker == "new-scheduler"
     assert c.list_open_commits("copy") == []  # the old scheduler's output commit was dropped
     assert run_job(ctx, job, "new-scheduler", LocalExecutor(tmp_path / "scratch")) == "success"
-    assert files(c, "copy") == {"/a.txt": b"a"}
+    assert files_of(c, "copy") == {"/a.txt": b"a"}
     c.close()
 
 
@@ -81,7 +82,7 @@ def test_special_files_in_the_output_are_skipped(tmp_path: Path) -> None:
         transform={"cmd": sh('mkfifo "$DATAVC_OUT/pipe"; echo ok > "$DATAVC_OUT/real.txt"')},
     )
     run_ok(c)
-    assert files(c, "weird") == {"/real.txt": b"ok\n"}
+    assert files_of(c, "weird") == {"/real.txt": b"ok\n"}
     c.close()
 
 

@@ -20,9 +20,9 @@ import pytest
 from datavc.client import Client
 from datavc.errors import InvalidArgument, NotFound, PathNotFound
 from datavc.lineage import render
+from tests.datavc.helpers import files_of, open_deployment
 from tests.datavc.pipelines.helpers import (
     LIST_INPUTS,
-    files,
     jobs,
     last_job,
     listings,
@@ -42,11 +42,7 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Client]:
     cover a third run of every test.
     """
     home = tmp_path / "store"
-    c = (
-        Client.init(home)
-        if request.param == "sqlite"
-        else Client.init(home, db=request.getfixturevalue("pg_url"))
-    )
+    c = open_deployment(f"{request.param}+local", home, request)
     yield c
     c.close()
 
@@ -166,7 +162,7 @@ def test_incremental_add_modify_delete(client: Client, tmp_path: Path) -> None:
     first = last_job(client, "up")
     assert (first.datums_total, first.datums_processed, first.datums_skipped) == (50, 50, 0)
     assert len(runlog_lines(runlog)) == 50
-    before = files(client, "up")
+    before = files_of(client, "up")
     assert before == {f"/f{i:03}": f"FILE {i}\n".encode() for i in range(50)}
 
     # Add one file: exactly one datum runs.
@@ -178,7 +174,7 @@ def test_incremental_add_modify_delete(client: Client, tmp_path: Path) -> None:
     assert len(lines) == 51 and "./A/new" in lines[-1]
     states = sorted(d.state for d in client.list_datums(j.id))
     assert states == ["skipped"] * 50 + ["success"]
-    assert files(client, "up") == {**before, "/new": b"NEW FILE\n"}
+    assert files_of(client, "up") == {**before, "/new": b"NEW FILE\n"}
 
     # Modify one file: only its datum runs, and its output is replaced.
     client.put_file("A", "main", "/f007", b"changed\n")
@@ -186,7 +182,7 @@ def test_incremental_add_modify_delete(client: Client, tmp_path: Path) -> None:
     j = last_job(client, "up")
     assert (j.datums_total, j.datums_processed, j.datums_skipped) == (51, 1, 50)
     assert "./A/f007" in runlog_lines(runlog)[-1] and len(runlog_lines(runlog)) == 52
-    after = files(client, "up")
+    after = files_of(client, "up")
     assert after == {**before, "/new": b"NEW FILE\n", "/f007": b"CHANGED\n"}
 
     # Delete one file: nothing runs, and exactly that datum's output disappears.
@@ -197,7 +193,7 @@ def test_incremental_add_modify_delete(client: Client, tmp_path: Path) -> None:
     assert len(runlog_lines(runlog)) == 52
     expected = dict(after)
     del expected["/f010"]
-    assert files(client, "up") == expected
+    assert files_of(client, "up") == expected
     assert [(d.status, d.path) for d in client.diff("up", "main")] == [("deleted", "/f010")]
 
 
@@ -214,7 +210,7 @@ def test_reprocess_and_transform_change_rerun_every_datum(client: Client, tmp_pa
     run_ok(client)
     first = last_job(client, "p")
     first_ids = {d.id for d in client.list_datums(first.id)}
-    out = files(client, "p")
+    out = files_of(client, "p")
 
     # Same spec, reprocess: every datum runs again (same hashes), same output.
     info = client.update_pipeline(**spec, reprocess=True)
@@ -224,7 +220,7 @@ def test_reprocess_and_transform_change_rerun_every_datum(client: Client, tmp_pa
     assert (j.datums_total, j.datums_processed, j.datums_skipped) == (4, 4, 0)
     assert {d.id for d in client.list_datums(j.id)} == first_ids
     assert len(runlog_lines(runlog)) == 8
-    assert files(client, "p") == out
+    assert files_of(client, "p") == out
 
     # Changing only parallelism is a new version, but no datum runs.
     info = client.update_pipeline(**spec, parallelism=2)
@@ -259,16 +255,16 @@ def test_reprocessed_outputs_are_the_ones_later_jobs_reuse(client: Client, tmp_p
     }
     client.create_pipeline(**spec)
     run_ok(client)
-    assert files(client, "p") == {"/a": b"v1"}
+    assert files_of(client, "p") == {"/a": b"v1"}
     config.write_text("v2")
     client.update_pipeline(**spec, reprocess=True)
     run_ok(client)
-    assert files(client, "p") == {"/a": b"v2"}
+    assert files_of(client, "p") == {"/a": b"v2"}
     # A new input file: /a is skipped, and its reprocessed output (not the first) is reused.
     client.put_file("A", "main", "/b", b"b")
     run_ok(client)
     assert last_job(client, "p").datums_skipped == 1
-    assert files(client, "p") == {"/a": b"v2", "/b": b"v2"}
+    assert files_of(client, "p") == {"/a": b"v2", "/b": b"v2"}
 
 
 # ----- triggers ---------------------------------------------------------------------------
@@ -319,11 +315,11 @@ def test_creating_a_pipeline_processes_current_heads(client: Client) -> None:
     assert pj.inputs == {"A": head, "B": None}
     assert qj.inputs == {"A": head} and qj.trigger_commit is None
     run_ok(client)
-    assert files(client, "q") == {"/old": b"OLD", "/f": b"CURRENT"}
+    assert files_of(client, "q") == {"/old": b"OLD", "/f": b"CURRENT"}
     assert client.inspect_commit("q", "main").provenance == (f"A@{head}",)
     # A cross with an empty side has no datums: an empty output commit.
     assert client.inspect_job(pj.id).datums_total == 0
-    assert files(client, "p") == {}
+    assert files_of(client, "p") == {}
 
 
 # ----- provenance through chains and diamonds ----------------------------------------------
@@ -368,7 +364,7 @@ def test_chain_and_diamond_provenance_and_wait(client: Client) -> None:
     assert heads["C"].provenance == (f"A@{a}",)
     assert set(heads["D"].provenance) == {f"B@{heads['B'].id}", f"C@{heads['C'].id}"}
     assert heads["E"].provenance == (f"D@{heads['D'].id}",)
-    assert listings(client, "E") == {("D/" + next(iter(files(client, "D"))).lstrip("/"),)}
+    assert listings(client, "E") == {("D/" + next(iter(files_of(client, "D"))).lstrip("/"),)}
 
     up = client.lineage("E", "main")
     assert {n.commit for n in up.nodes} == {h.id for h in heads.values()}
@@ -399,7 +395,7 @@ def test_rollback_restores_downstream_outputs_without_running(client: Client, tm
     client.create_pipeline(name="C", input=pfs("B", "/"), transform={"cmd": sh(concat)})
     a1 = put_many(client, "A", {"/x": "one\n", "/y": "two\n"})
     run_ok(client)
-    b1, c1 = files(client, "B"), files(client, "C")
+    b1, c1 = files_of(client, "B"), files_of(client, "C")
     b1_tree, c1_tree = client.inspect_commit("B", "main").tree, client.inspect_commit("C", "main").tree
     assert c1 == {"/all": b"ONE\nTWO\n"}
 
@@ -407,7 +403,7 @@ def test_rollback_restores_downstream_outputs_without_running(client: Client, tm
         tx.put_file("/x", b"uno\n")
         tx.put_file("/z", b"three\n")
     run_ok(client)
-    assert files(client, "C") == {"/all": b"UNO\nTWO\nTHREE\n"}
+    assert files_of(client, "C") == {"/all": b"UNO\nTWO\nTHREE\n"}
     runs = len(runlog_lines(runlog))
 
     rb = client.rollback("A", "main", to=a1)
@@ -418,7 +414,7 @@ def test_rollback_restores_downstream_outputs_without_running(client: Client, tm
         assert j.state == "success" and j.datums_processed == 0, (name, j)
         assert j.datums_skipped == j.datums_total > 0
     assert len(runlog_lines(runlog)) == runs  # nothing executed
-    assert files(client, "B") == b1 and files(client, "C") == c1
+    assert files_of(client, "B") == b1 and files_of(client, "C") == c1
     assert client.inspect_commit("B", "main").tree == b1_tree
     assert client.inspect_commit("C", "main").tree == c1_tree
     assert client.inspect_commit("B", "main").provenance == (f"A@{rb.id}",)
@@ -519,7 +515,7 @@ def test_failed_datum_is_retried_then_fails_the_job(client: Client, tmp_path: Pa
     assert "failed" in job.message
     # The output branch did not move.
     assert client.inspect_commit("p", "main").id == good_head
-    assert files(client, "p") == {"/g1": b"1"}
+    assert files_of(client, "p") == {"/g1": b"1"}
     assert client.list_open_commits("p") == []
 
     # The successful datum's result is kept: a later job does not run it again.
@@ -533,7 +529,7 @@ def test_failed_datum_is_retried_then_fails_the_job(client: Client, tmp_path: Pa
     client.update_pipeline(**{**spec, "transform": {"cmd": sh(fixed), "env": {"RUNLOG": str(runlog)}}})
     run_ok(client)
     assert last_job(client, "p").state == "success"
-    assert files(client, "p") == {"/g1": b"1", "/g2": b"2", "/g3": b"3", "/bad": b"b"}
+    assert files_of(client, "p") == {"/g1": b"1", "/g2": b"2", "/g3": b"3", "/bad": b"b"}
 
 
 def test_datums_writing_one_path_differently_fail_the_job(client: Client) -> None:
@@ -572,7 +568,7 @@ def test_only_regular_files_inside_out_are_ingested(client: Client, tmp_path: Pa
         name="p", input=pfs("A", "/"), transform={"cmd": sh(script), "env": {"OUTSIDE": str(outside)}}
     )
     run_ok(client)
-    assert files(client, "p") == {"/kept": b"kept\n", "/d/deep": b"deep\n"}
+    assert files_of(client, "p") == {"/kept": b"kept\n", "/d/deep": b"deep\n"}
     assert (outside / "far").read_text() == "far\n"  # it ran, but that file is not an output
 
 
@@ -586,8 +582,8 @@ def test_staged_inputs_are_copies(client: Client) -> None:
     )
     client.create_pipeline(name="p", input=pfs("A", "/"), transform={"cmd": sh(tamper)})
     run_ok(client)
-    assert files(client, "p") == {"/ok": b"ok\n"}
-    assert files(client, "A") == original
+    assert files_of(client, "p") == {"/ok": b"ok\n"}
+    assert files_of(client, "A") == original
     report = client.fsck()
     assert report.ok, report
 

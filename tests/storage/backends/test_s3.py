@@ -10,7 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import IncompleteReadError
 from botocore.stub import Stubber
@@ -18,20 +17,9 @@ from botocore.stub import Stubber
 from storage.backends.s3 import S3Backend, parse_s3_url
 from storage.errors import BackendUnavailable, InvalidInput, ObjectNotFound
 from storage.hashing import HashAlgorithm
+from tests.helpers import make_bucket
 
 XXH = HashAlgorithm("xxh3-128")
-
-
-def _create_bucket(endpoint: str, name: str) -> None:
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=name)
-    client.close()
 
 
 def _returns_within(fn: Callable[[], Any], seconds: float = 120) -> BaseException | None:
@@ -261,7 +249,7 @@ def test_dead_server(s3_server_factory: Callable[[], Any], monkeypatch: pytest.M
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     server = s3_server_factory()
-    _create_bucket(server.endpoint, "doomed")
+    make_bucket(server.endpoint, "doomed")
     backend = S3Backend(
         "s3://doomed/store",
         endpoint_url=server.endpoint,

@@ -1,0 +1,101 @@
+"""Atomic file writes: a reader sees the old file or the whole new one, never a torn one.
+
+Every file datavc writes in place (objects, cached copies, store metadata, exported files,
+checkout state, the store config) goes through :func:`atomic_write`: write a temp file in
+the same file system, optionally ``fsync`` it, ``rename`` it over the target, and then
+``fsync`` the directory so the rename itself survives a crash (dulwich's ``GitFile`` and
+git's lock files do the same). A write that fails for any reason, including an exception
+raised by the data iterator or a ``KeyboardInterrupt``, removes its temp file and leaves
+the target as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+#: Attempts at a free temp name before giving up (each name has 48 random bits).
+_TEMP_ATTEMPTS = 100
+
+
+def atomic_write(
+    path: str | os.PathLike[str],
+    data: bytes | memoryview | Iterable[bytes],
+    *,
+    fsync: bool = True,
+    mode: int | None = None,
+    tmp_dir: str | os.PathLike[str] | None = None,
+    prefix: str | None = None,
+) -> None:
+    """Replace ``path`` with ``data`` atomically.
+
+    Args:
+        path: the target file; its directory must exist. An existing file is replaced.
+        data: the content, in one piece or as an iterable of pieces (streamed, so a large
+            file never sits in memory).
+        fsync: flush the file to disk before the rename and the directory after it.
+            Without it the write is still atomic, but may be lost (never torn) in a crash.
+        mode: permission bits set exactly (``fchmod``) before the rename; None gives what
+            ``open()`` gives, ``0o666`` less the umask.
+        tmp_dir: where the temp file is made; it must be on the same file system as
+            ``path``. Default: ``path``'s directory. Stores keep temp files out of the
+            directories they list.
+        prefix: start of the temp file's name (default ``.<name>.``), to tell what it was for.
+
+    Raises:
+        OSError: the write, the rename or an fsync failed. The temp file is gone and
+            ``path`` is unchanged, except when only the directory's fsync (after the
+            rename) failed. Whatever ``data`` raises while being iterated is re-raised,
+            with ``path`` unchanged and no temp file left.
+    """
+    target = Path(path)
+    directory = Path(tmp_dir) if tmp_dir is not None else target.parent
+    fd, tmp = _create_temp(directory, prefix or f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                f.write(data)
+            else:
+                for piece in data:
+                    f.write(piece)
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        fsync_dir(target.parent)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries (a rename or a new file in it) to disk.
+
+    Raises:
+        OSError: the directory cannot be opened or flushed.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
+    """Create a new, empty temp file (``O_EXCL``, mode ``0o666`` less the umask, as ``open()``).
+
+    ``tempfile.mkstemp`` would force mode ``0o600``, which an exported file must not get.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_TEMP_ATTEMPTS):
+        tmp = directory / f"{prefix}{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp file name in {directory} after {_TEMP_ATTEMPTS} attempts")
