@@ -89,6 +89,6 @@ def readyz(c: BaseClient) -> dict[str, Any]:
 
     accounts.count_users(c.context)
     with storage_errors():
-        if not c.context.store.has_object(c.context.empty_tree):
+        if not c.context.store.backend.exists(c.context.empty_tree):
             raise BackendUnavailable("the object store does not hold the empty tree; is it the right bucket?")
     return {"status": "ready"}
