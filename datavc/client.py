@@ -170,7 +170,12 @@ class Client:
 
     @classmethod
     def from_env(cls) -> Client:
-        """``from_urls`` with ``DATAVC_DB`` and ``DATAVC_OBJECTS`` when both are set, else :meth:`open`."""
+        """A remote client when ``DATAVC_SERVER`` is set; else ``from_urls`` with ``DATAVC_DB`` and
+        ``DATAVC_OBJECTS`` when both are set, else :meth:`open`."""
+        if os.environ.get("DATAVC_SERVER"):
+            from datavc.remote import RemoteClient
+
+            return RemoteClient.from_env()
         db, objects = os.environ.get("DATAVC_DB"), os.environ.get("DATAVC_OBJECTS")
         if db and objects:
             return cls.from_urls(db, objects, cache=os.environ.get("DATAVC_CACHE") or None)

@@ -9,6 +9,8 @@
 | Integrity | 6 |
 | BackendUnavailable | 7 |
 | PipelineFailed | 8 |
+| Unauthenticated | 9 |
+| Forbidden | 10 |
 
 Exit code 1 is left for bugs (an unexpected exception) and 130 for Ctrl-C.
 """
@@ -70,6 +72,20 @@ class PipelineFailed(DatavcError):
 
     exit_code = 8
     category = "pipeline failed"
+
+
+class Unauthenticated(DatavcError):
+    """No token, or a token that is unknown, expired or revoked (HTTP 401)."""
+
+    exit_code = 9
+    category = "unauthenticated"
+
+
+class Forbidden(DatavcError):
+    """An authenticated user lacks the permission an operation needs; the message names it (HTTP 403)."""
+
+    exit_code = 10
+    category = "forbidden"
 
 
 # Specific errors name the thing and carry it as fields (as storage's ``CorruptObject``
@@ -160,3 +176,16 @@ class CorruptData(Integrity):
 class JobFailed(PipelineFailed):
     """A job cannot produce its output commit (a datum failed, outputs clash, an input is gone)."""
 
+
+# Every category: the server's remote client turns a category name back into its class.
+CATEGORIES: tuple[type[DatavcError], ...] = (
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    Conflict,
+    Integrity,
+    BackendUnavailable,
+    PipelineFailed,
+    Unauthenticated,
+    Forbidden,
+)

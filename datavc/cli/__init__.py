@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from datavc import __version__
-from datavc.cli import branch, commits, files, jobs, pipeline, repo, store, tag, workdir, worker
+from datavc.cli import auth, branch, commits, files, jobs, pipeline, repo, server, store, tag, workdir, worker
 from datavc.cli.app import App, RootGroup
 
 EPILOG = """\b
@@ -23,6 +23,8 @@ Exit codes:
   6    integrity (corrupt or missing stored data)
   7    backend unavailable (database or object store)
   8    pipeline failed
+  9    unauthenticated (no token, or an unknown, expired or revoked one)
+  10   forbidden (the user lacks a role or permission; the message names it)
   130  interrupted
 """
 
@@ -45,6 +47,6 @@ def main(ctx: click.Context, home: str | None) -> None:
     ctx.obj = App(home)
 
 
-for _module in (store, repo, files, commits, branch, tag, workdir, pipeline, jobs, worker):
+for _module in (store, repo, files, commits, branch, tag, workdir, pipeline, jobs, worker, server, auth):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -334,3 +334,81 @@ class StoreSetting(Base):
 
     key: Mapped[str] = mapped_column(String(63), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# --- identity, roles and the audit log (the server, ``datavc serve``) -----------------
+
+ROLES = ("reader", "writer", "owner")
+TOKEN_ID_LEN = 16
+TOKEN_HASH_LEN = 64
+
+
+class User(Base):
+    """A person or service account that talks to the server; ``is_admin`` manages users and roles."""
+
+    __tablename__ = "users"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), unique=True)
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(USER_LEN))
+
+
+class ApiToken(Base):
+    """An API token: only its SHA-256 is kept (tokens carry 256 random bits, so no slow hash is needed).
+
+    ``id`` is a short public handle for listing and revoking; it is not part of the secret.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(TOKEN_ID_LEN), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_LEN), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class RepoRole(Base):
+    """A user's role on one repo: reader < writer < owner."""
+
+    __tablename__ = "repo_roles"
+    __table_args__ = (
+        PrimaryKeyConstraint("repo_id", "user_id"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+    )
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    granted_by: Mapped[str] = mapped_column(String(USER_LEN))
+
+
+class AuditEntry(Base):
+    """One mutating request or failed authorization. Names, not foreign keys: the log outlives them."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index(None, "at"),
+        Index(None, "repo", "at"),
+        Index(None, "user_name", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_name: Mapped[str | None] = mapped_column(String(USER_LEN))
+    action: Mapped[str] = mapped_column(String(128))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    repo: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    branch: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    commit_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    status: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(Text, default="", server_default="")

@@ -1,0 +1,133 @@
+"""Authentication (bearer tokens) and authorization declared per route.
+
+Every route names what it needs with one of the dependencies below, e.g.
+``dependencies=[REQUIRE.writer]``: the role needed on the repo named by the path's
+``{repo}``. :data:`PERMISSIONS` maps each such dependency to its :class:`Permission`;
+``create_app`` refuses to build an app with a route that declares none (and a test
+walks the route table to build the authorization matrix from it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from datavc import accounts
+from datavc.accounts import ROLE_RANK, Identity
+from datavc.client import Client
+from datavc.context import Context
+from datavc.errors import Forbidden
+
+Kind = Literal["public", "authenticated", "admin", "repo"]
+
+
+@dataclass(frozen=True)
+class Permission:
+    """What a route needs: nothing, any valid token, admin, or a role on the path's repo."""
+
+    kind: Kind
+    role: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "repo":
+            return f"role {self.role!r} on the repo"
+        return self.kind
+
+
+PERMISSIONS: dict[Callable[..., object], Permission] = {}
+
+
+def base_client(request: Request) -> Client:
+    client: Client = request.app.state.client
+    return client
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def identify(request: Request) -> Identity:
+    """The request's identity (cached on ``request.state``). Raises Unauthenticated."""
+    ident: Identity | None = getattr(request.state, "identity", None)
+    if ident is None:
+        ident = accounts.authenticate(base_client(request).context, bearer(request))
+        request.state.identity = ident
+    return ident
+
+
+def check_repo_role(request: Request, ident: Identity, repo: str, role: str) -> None:
+    """Raise Forbidden unless ``ident`` has at least ``role`` on ``repo`` (admins have every role)."""
+    if ident.is_admin:
+        return
+    have = accounts.role_on(base_client(request).context, ident.user_id, repo)
+    if have is None or ROLE_RANK[have] < ROLE_RANK[role]:
+        has = f"has {have!r}" if have else "has no role"
+        raise Forbidden(f"user {ident.name!r} needs role {role!r} on repo {repo!r} ({has})")
+
+
+def _dependency(perm: Permission) -> Callable[..., object]:
+    async def check(request: Request) -> None:
+        if perm.kind == "public":
+            return
+        ident = await run_in_threadpool(identify, request)
+        if perm.kind == "admin" and not ident.is_admin:
+            raise Forbidden(f"user {ident.name!r} needs the admin permission")
+        if perm.kind == "repo":
+            assert perm.role is not None
+            repo = request.path_params["repo"]
+            await run_in_threadpool(check_repo_role, request, ident, repo, perm.role)
+
+    check.__name__ = f"require_{perm.role or perm.kind}"
+    PERMISSIONS[check] = perm
+    return check
+
+
+class _Require:
+    """``REQUIRE.reader`` etc.: the ``Depends`` objects routes declare."""
+
+    def __init__(self) -> None:
+        self.public = Depends(_dependency(Permission("public")))
+        self.authenticated = Depends(_dependency(Permission("authenticated")))
+        self.admin = Depends(_dependency(Permission("admin")))
+        self.reader = Depends(_dependency(Permission("repo", "reader")))
+        self.writer = Depends(_dependency(Permission("repo", "writer")))
+        self.owner = Depends(_dependency(Permission("repo", "owner")))
+
+
+REQUIRE = _Require()
+
+
+def current_identity(request: Request) -> Identity:
+    """The identity the route's permission dependency established."""
+    ident: Identity = request.state.identity
+    return ident
+
+
+def user_client(request: Request) -> Client:
+    """A ``Client`` acting as the request's user: same database and object store, its own name."""
+    base = base_client(request)
+    ident = current_identity(request)
+    ctx = Context(base.context.db, base.context.store, user=ident.name, home=base.context.home)
+    ctx.executor_settings = base.context.executor_settings
+    return Client(base.config, ctx)
+
+
+CurrentUser = Annotated[Identity, Depends(current_identity)]
+UserClient = Annotated[Client, Depends(user_client)]
+BaseClient = Annotated[Client, Depends(base_client)]
+
+
+def note_commit(request: Request, commit: str | None, branch: str | None = None) -> None:
+    """Tell the audit log which commit (and branch) a request made or changed."""
+    if commit:
+        request.state.audit_commit = commit
+    if branch:
+        request.state.audit_branch = branch

@@ -1,0 +1,68 @@
+"""Commits: start/finish/abort open commits, inspect, list open, log (``/api/v1/repos/{repo}/...``)."""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from datavc.server.auth import REQUIRE, UserClient, note_commit
+from datavc.server.pages import DEFAULT_LIMIT, After, Limit
+
+router = APIRouter(prefix="/api/v1/repos/{repo}", tags=["commits"])
+
+
+class CommitStart(BaseModel):
+    branch: str = "main"
+    message: str = ""
+
+
+class CommitFinish(BaseModel):
+    message: str | None = None
+
+
+@router.post("/commits", status_code=201, dependencies=[REQUIRE.writer])
+def start_commit(repo: str, body: CommitStart, c: UserClient, request: Request) -> dict[str, Any]:
+    """Open a commit on a branch; write into it with ``?commit=ID``, then finish or abort it."""
+    info = c.start_commit(repo, body.branch, body.message)
+    note_commit(request, info.id, body.branch)
+    return info.to_json()
+
+
+@router.get("/commits", dependencies=[REQUIRE.reader])
+def list_open_commits(repo: str, c: UserClient) -> dict[str, Any]:
+    """The repo's open commits."""
+    return {"items": [i.to_json() for i in c.list_open_commits(repo)], "next": None}
+
+
+@router.get("/commits/{commit}", dependencies=[REQUIRE.reader])
+def inspect_commit(repo: str, commit: str, c: UserClient) -> dict[str, Any]:
+    """One commit; ``commit`` is any ref (branch, tag, id, prefix, ``~N``, ``^``, ``@{time}``)."""
+    return c.inspect_commit(repo, commit).to_json()
+
+
+@router.post("/commits/{commit}/finish", dependencies=[REQUIRE.writer])
+def finish_commit(
+    repo: str, commit: str, body: CommitFinish, c: UserClient, request: Request
+) -> dict[str, Any]:
+    info = c.finish_commit(repo, commit, body.message)
+    note_commit(request, info.id, info.branch)
+    return info.to_json()
+
+
+@router.post("/commits/{commit}/abort", status_code=204, dependencies=[REQUIRE.writer])
+def abort_commit(repo: str, commit: str, c: UserClient) -> None:
+    c.abort_commit(repo, commit)
+
+
+@router.get("/log", dependencies=[REQUIRE.reader])
+def log(
+    repo: str, c: UserClient, ref: str = "main", limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> dict[str, Any]:
+    """History from ``ref`` back, newest first; ``next`` is the id of the commit to continue from."""
+    start = after if after is not None else ref
+    items = list(islice(c.log(repo, start, limit + 1), limit + 1))
+    more = len(items) > limit
+    return {"items": [i.to_json() for i in items[:limit]], "next": items[limit].id if more else None}

@@ -1,0 +1,138 @@
+"""Pipelines, jobs, datums and logs (``/api/v1/pipelines``, ``/api/v1/jobs``).
+
+A pipeline is addressed by its name, which is also its output repo's name, so the
+roles on that repo govern it: ``reader`` sees it and its jobs, ``writer`` starts and
+stops it, ``owner`` deletes it. Creating or changing a spec needs ``admin`` for now:
+a transform runs code on the scheduler's host with the scheduler's credentials, and
+per-pipeline identities and the sandbox (docs/server.md) are not built yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from datavc import accounts
+from datavc.server.auth import REQUIRE, BaseClient, CurrentUser, UserClient, check_repo_role, current_identity
+from datavc.server.pages import DEFAULT_LIMIT, After, Limit, page
+
+router = APIRouter(prefix="/api/v1", tags=["pipelines"])
+
+
+class PipelineBody(BaseModel):
+    spec: dict[str, Any]
+    reprocess: bool = False
+
+
+def _check_inputs(request: Request, spec: dict[str, Any]) -> Any:
+    """Parse the spec; the caller needs ``reader`` on every input repo."""
+    from datavc.pipelines.spec import PipelineSpec
+
+    parsed = PipelineSpec.parse(spec)
+    me = current_identity(request)
+    for pfs in parsed.inputs():
+        check_repo_role(request, me, pfs.repo, "reader")
+    return parsed
+
+
+@router.post("/pipelines", status_code=201, dependencies=[REQUIRE.admin])
+def create_pipeline(body: PipelineBody, c: UserClient, request: Request) -> dict[str, Any]:
+    """Create a pipeline and its output repo; a job over its inputs' heads is queued."""
+    spec = _check_inputs(request, body.spec)
+    request.state.audit_repo = spec.name
+    return c.create_pipeline(spec).to_json()
+
+
+@router.get("/pipelines", dependencies=[REQUIRE.authenticated])
+def list_pipelines(
+    c: UserClient, base: BaseClient, me: CurrentUser, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> dict[str, Any]:
+    """The pipelines whose output repo the caller has a role on (all for an admin)."""
+    items = c.list_pipelines()
+    if not me.is_admin:
+        mine = accounts.readable_repos(base.context, me.user_id)
+        items = [p for p in items if p.output_repo in mine]
+    return page(items, limit, after, lambda p: p.name, lambda p: p.to_json())
+
+
+@router.get("/pipelines/{repo}", dependencies=[REQUIRE.reader])
+def inspect_pipeline(repo: str, c: UserClient) -> dict[str, Any]:
+    return c.inspect_pipeline(repo).to_json()
+
+
+@router.put("/pipelines/{repo}", dependencies=[REQUIRE.admin])
+def update_pipeline(repo: str, body: PipelineBody, c: UserClient, request: Request) -> dict[str, Any]:
+    """Replace the spec (a new version); ``reprocess`` runs every datum again."""
+    spec = _check_inputs(request, body.spec)
+    if spec.name != repo:
+        from datavc.errors import InvalidArgument
+
+        raise InvalidArgument(f"the spec names pipeline {spec.name!r}, not {repo!r}")
+    return c.update_pipeline(spec, reprocess=body.reprocess).to_json()
+
+
+@router.delete("/pipelines/{repo}", status_code=204, dependencies=[REQUIRE.owner])
+def delete_pipeline(repo: str, c: UserClient) -> None:
+    """Delete the pipeline and its job records; its output repo stays."""
+    c.delete_pipeline(repo)
+
+
+@router.post("/pipelines/{repo}/stop", dependencies=[REQUIRE.writer])
+def stop_pipeline(repo: str, c: UserClient) -> dict[str, Any]:
+    return c.stop_pipeline(repo).to_json()
+
+
+@router.post("/pipelines/{repo}/start", dependencies=[REQUIRE.writer])
+def start_pipeline(repo: str, c: UserClient) -> dict[str, Any]:
+    return c.start_pipeline(repo).to_json()
+
+
+@router.get("/jobs", dependencies=[REQUIRE.authenticated])
+def list_jobs(
+    request: Request,
+    c: UserClient,
+    base: BaseClient,
+    me: CurrentUser,
+    pipeline: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> dict[str, Any]:
+    """Jobs, newest first (of one pipeline, or of every pipeline the caller can read)."""
+    if pipeline is not None:
+        check_repo_role(request, me, pipeline, "reader")
+    jobs = c.list_jobs(pipeline)
+    if pipeline is None and not me.is_admin:
+        mine = accounts.readable_repos(base.context, me.user_id)
+        jobs = [j for j in jobs if j.pipeline in mine]
+    return page(jobs, limit, after, lambda j: j.id, lambda j: j.to_json())
+
+
+def _job(request: Request, c: Any, job: str) -> Any:
+    """The job, once the caller is known to have ``reader`` on its pipeline's output repo."""
+    info = c.inspect_job(job)
+    check_repo_role(request, current_identity(request), info.pipeline, "reader")
+    return info
+
+
+@router.get("/jobs/{job}", dependencies=[REQUIRE.authenticated])
+def inspect_job(job: str, request: Request, c: UserClient) -> dict[str, Any]:
+    """One job (a full id or a unique prefix of 6+ characters); needs reader on its pipeline."""
+    result: dict[str, Any] = _job(request, c, job).to_json()
+    return result
+
+
+@router.get("/jobs/{job}/datums", dependencies=[REQUIRE.authenticated])
+def list_datums(
+    job: str, request: Request, c: UserClient, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> dict[str, Any]:
+    info = _job(request, c, job)
+    return page(c.list_datums(info.id), limit, after, lambda d: d.id, lambda d: d.to_json())
+
+
+@router.get("/jobs/{job}/logs", dependencies=[REQUIRE.authenticated])
+def job_logs(job: str, request: Request, c: UserClient, datum: str | None = None) -> dict[str, Any]:
+    """``[datum id, logs of its last try]`` for each datum that ran (or the one ``datum`` prefix)."""
+    info = _job(request, c, job)
+    return {"items": [list(pair) for pair in c.job_logs(info.id, datum)], "next": None}

@@ -1,0 +1,52 @@
+"""Repos: create, list, inspect, delete (``/api/v1/repos``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from datavc import accounts
+from datavc.server.auth import REQUIRE, BaseClient, CurrentUser, UserClient
+from datavc.server.pages import DEFAULT_LIMIT, After, Limit, page
+
+router = APIRouter(prefix="/api/v1", tags=["repos"])
+
+
+class RepoCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=63)
+    description: str = ""
+
+
+@router.post("/repos", status_code=201, dependencies=[REQUIRE.authenticated])
+def create_repo(body: RepoCreate, c: UserClient, me: CurrentUser, request: Request) -> dict[str, Any]:
+    """Create a repo; its creator becomes its owner."""
+    request.state.audit_repo = body.name
+    info = c.create_repo(body.name, body.description)
+    if not me.is_admin:
+        accounts.grant_role(c.context, info.name, me.name, "owner")
+    return info.to_json()
+
+
+@router.get("/repos", dependencies=[REQUIRE.authenticated])
+def list_repos(
+    c: UserClient, base: BaseClient, me: CurrentUser, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> dict[str, Any]:
+    """The repos the caller has a role on (every repo for an admin), by name."""
+    repos = c.list_repos()
+    if not me.is_admin:
+        mine = accounts.readable_repos(base.context, me.user_id)
+        repos = [r for r in repos if r.name in mine]
+    return page(repos, limit, after, lambda r: r.name, lambda r: r.to_json())
+
+
+@router.get("/repos/{repo}", dependencies=[REQUIRE.reader])
+def inspect_repo(repo: str, c: UserClient) -> dict[str, Any]:
+    return c.inspect_repo(repo).to_json()
+
+
+@router.delete("/repos/{repo}", status_code=204, dependencies=[REQUIRE.owner])
+def delete_repo(repo: str, c: UserClient, request: Request, force: bool = False) -> None:
+    """Delete a repo; one with commits needs ``force=true``."""
+    c.delete_repo(repo, force=force)

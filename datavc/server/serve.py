@@ -1,0 +1,79 @@
+"""Run the server: bootstrap the first admin, then uvicorn (optionally with TLS)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from datavc import accounts
+from datavc.client import Client
+from datavc.errors import InvalidArgument
+
+BOOTSTRAP_USER = "admin"
+BOOTSTRAP_FILE = "admin-token"
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write ``secret`` to ``path`` readable by its owner only (0600 from creation, never wider)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def default_token_file(client: Client) -> Path:
+    home = client.context.home
+    return Path(home) / BOOTSTRAP_FILE if home else Path.home() / ".config" / "datavc" / BOOTSTRAP_FILE
+
+
+def bootstrap(client: Client, token_file: Path | None = None) -> Path | None:
+    """On a store with no users: create user ``admin`` and a token, written to a 0600 file.
+
+    Returns:
+        The file's path, or None when the store already has users.
+    """
+    if accounts.count_users(client.context) > 0:
+        return None
+    path = token_file or default_token_file(client)
+    accounts.create_user(client.context, BOOTSTRAP_USER, admin=True)
+    tok = accounts.create_token(client.context, BOOTSTRAP_USER, name="bootstrap")
+    assert tok.secret is not None
+    write_secret(path, tok.secret)
+    return path
+
+
+def run(
+    client: Client,
+    host: str,
+    port: int,
+    *,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from datavc.server.app import create_app
+
+    if bool(tls_cert) != bool(tls_key):
+        raise InvalidArgument("TLS needs both --tls-cert and --tls-key")
+    uvicorn.run(
+        create_app(client),
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_level=log_level,
+        # Access log lines hold method, path and status; tokens travel only in headers.
+        access_log=True,
+        server_header=False,
+    )
