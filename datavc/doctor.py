@@ -198,8 +198,121 @@ def _check_kubernetes(settings: dict[str, Any]) -> list[Check]:
     return checks
 
 
-def doctor(home: str | None = None) -> DoctorInfo:
-    """Run every check that applies to the configured store."""
+#: The check a bad token fails; the CLI exits 9 (not 7) when it is the only failure.
+TOKEN_CHECK = "server token"
+
+
+def _check_server(url: str, token: str | None) -> list[Check]:
+    """``DATAVC_SERVER``: reachable, TLS verified, ready, and the token valid (who it belongs to).
+
+    Stops at the first failure: a token cannot be checked on a server that does not answer.
+    """
+    import ssl
+
+    import httpx
+
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        return [
+            Check(
+                "server", False, f"{url!r} is not an http(s) URL", "set DATAVC_SERVER to http(s)://host:port"
+            )
+        ]
+    ca = os.environ.get("DATAVC_CA_BUNDLE")
+    try:
+        verify: bool | ssl.SSLContext = ssl.create_default_context(cafile=ca) if ca else True
+    except (OSError, ssl.SSLError) as err:
+        return [
+            Check(
+                "server TLS",
+                False,
+                f"cannot load DATAVC_CA_BUNDLE {ca}: {err}",
+                "point DATAVC_CA_BUNDLE at a PEM CA file",
+            )
+        ]
+    checks: list[Check] = []
+    try:
+        with httpx.Client(base_url=url, verify=verify, timeout=10) as http:
+            health = http.get("/healthz")
+            ready = http.get("/readyz")
+    except httpx.ConnectError as err:
+        if "CERTIFICATE_VERIFY_FAILED" in str(err) or "SSL" in str(err):
+            return [
+                Check(
+                    "server TLS",
+                    False,
+                    f"{url}: the certificate is not trusted ({err})",
+                    "set DATAVC_CA_BUNDLE to the CA certificate that signed the server's certificate",
+                )
+            ]
+        return [
+            Check(
+                "server",
+                False,
+                f"cannot reach {url}: {err}",
+                "start 'datavc serve' there, or fix the host and port in DATAVC_SERVER",
+            )
+        ]
+    except httpx.TransportError as err:
+        return [Check("server", False, f"{url}: {err}", "check that DATAVC_SERVER is a datavc server")]
+    if health.status_code != 200:
+        return [
+            Check(
+                "server",
+                False,
+                f"{url}/healthz answered HTTP {health.status_code}",
+                "check that DATAVC_SERVER points at a datavc server (not a proxy or another service)",
+            )
+        ]
+    version = health.json().get("version", "?") if "json" in health.headers.get("content-type", "") else "?"
+    checks.append(Check("server", True, f"{url} answers (datavc {version})"))
+    if url.startswith("https://"):
+        checks.append(Check("server TLS", True, "certificate verified" + (f" against {ca}" if ca else "")))
+    else:
+        checks.append(
+            Check("server TLS", True, "plain HTTP: use https:// (serve --tls-cert/--tls-key) off this host")
+        )
+    if ready.status_code != 200:
+        return [
+            *checks,
+            Check(
+                "server backends",
+                False,
+                f"{url}/readyz answered HTTP {ready.status_code}",
+                "the server cannot reach its database or object store: run 'datavc doctor' on the server",
+            ),
+        ]
+    checks.append(Check("server backends", True, "database and object store ready"))
+    try:
+        with httpx.Client(base_url=url, verify=verify, timeout=10) as http:
+            resp = http.get(
+                "/api/v1/auth/whoami", headers={"Authorization": f"Bearer {token}"} if token else {}
+            )
+    except httpx.TransportError as err:
+        return [*checks, Check(TOKEN_CHECK, False, f"{url}: {err}", "try again; check the server's log")]
+    if resp.status_code != 200:
+        try:
+            message = str(resp.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            message = f"server answered HTTP {resp.status_code}"
+        fix = (
+            "run 'datavc login URL' with a valid token, or set DATAVC_TOKEN "
+            "(an admin makes one with 'datavc auth token create --user NAME')"
+            if resp.status_code == 401
+            else "check the server's log"
+        )
+        return [*checks, Check(TOKEN_CHECK, False, message, fix)]
+    who: dict[str, Any] = resp.json()
+    roles = ", ".join(f"{r} on {repo}" for repo, r in sorted(who.get("roles", {}).items())) or "no repo roles"
+    role_text = "admin" if who.get("admin") else roles
+    checks.append(Check(TOKEN_CHECK, True, f"valid: user {who.get('user')} ({role_text})"))
+    return checks
+
+
+def doctor(home: str | None = None, *, server: str | None = None, token: str | None = None) -> DoctorInfo:
+    """Run every check that applies: the server's (with ``token``) if ``server`` is set, else the store's."""
+    if server:
+        return DoctorInfo(tuple(_check_server(server, token)))
     cfg, found = _store_config(home)
     checks = [found]
     if cfg is None:

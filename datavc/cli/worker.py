@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from datavc.cli.app import App, pass_app
@@ -37,12 +39,21 @@ def worker(app: App, job_id: str, shard: int) -> None:
 def doctor(app: App, as_json: bool) -> None:
     """Check the database, the object store and (when used) Kubernetes access and permissions.
 
-    Says in plain words what is wrong and how to fix it; exit 7 when a check failed.
+    With DATAVC_SERVER set, checks the server instead: reachable, TLS, ready, and the token
+    (whose it is). Says in plain words what is wrong and how to fix it; exit 7 when a check
+    failed, 9 when only the token was refused.
     """
+    from datavc.doctor import TOKEN_CHECK
     from datavc.doctor import doctor as run_checks
-    from datavc.errors import BackendUnavailable
+    from datavc.errors import BackendUnavailable, Unauthenticated
 
-    info = run_checks(app.home)
+    server = os.environ.get("DATAVC_SERVER")
+    if server:
+        from datavc.remote import load_saved_token
+
+        info = run_checks(server=server, token=os.environ.get("DATAVC_TOKEN") or load_saved_token(server))
+    else:
+        info = run_checks(app.home)
     if as_json:
         echo_json({"ok": info.ok, **info.to_json()})
     else:
@@ -52,6 +63,8 @@ def doctor(app: App, as_json: bool) -> None:
                 click.echo(f"     {'':<24} fix: {c.fix}")
     if not info.ok:
         failed = [c.name for c in info.checks if not c.ok]
+        if failed == [TOKEN_CHECK]:
+            raise Unauthenticated("doctor found problems: " + ", ".join(failed))
         raise BackendUnavailable("doctor found problems: " + ", ".join(failed))
 
 
