@@ -209,8 +209,10 @@ def _check_server(url: str, token: str | None) -> list[Check]:
     """
     import ssl
 
-    import httpx
-
+    try:
+        import httpx
+    except ImportError:
+        return [Check("server", False, "the remote client is not installed", "pip install 'datavc[server]'")]
     url = url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
         return [

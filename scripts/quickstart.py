@@ -2,7 +2,9 @@
 
 Runs the real ``datavc`` command line in a fresh directory and prints every command
 with its output: create a store and a repo, put a dataset, change it, see the diff and
-the log, roll back, and see the old content come back. Nothing outside the temporary
+the log, roll back, and see the old content come back; run a pipeline; then serve the
+store on 127.0.0.1 and show a user with reader rights on one repo reading it and being
+refused a write. Nothing outside the temporary
 directory is touched (``--keep`` leaves it for you to explore).
 """
 
@@ -12,9 +14,13 @@ import os
 import random
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 BIN = Path(sys.executable).with_name("datavc")
@@ -56,14 +62,97 @@ def step(title: str) -> None:
     print(f"\n## {title}")
 
 
-def run(*args: str, cwd: Path, check: bool = True) -> str:
-    print("$ datavc " + " ".join(shlex.quote(a) for a in args))
-    proc = subprocess.run([str(BIN), *args], cwd=cwd, capture_output=True, text=True)
-    out = proc.stdout + proc.stderr
+def run(
+    *args: str,
+    cwd: Path,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    code: int = 0,
+    secret: bool = False,
+) -> str:
+    """Run ``datavc ARGS``, print it and its output; with ``secret``, stdout (a token) is not shown."""
+    shown = " ".join(f"{k}={v}" for k, v in (env or {}).items() if k not in ("DATAVC_TOKEN", "AS"))
+    who = f"[as {env['AS']}] " if env and "AS" in env else ""
+    print(f"$ {who}" + (shown + " " if shown else "") + "datavc " + " ".join(shlex.quote(a) for a in args))
+    full_env = {**os.environ, **{k: v for k, v in (env or {}).items() if k != "AS"}}
+    proc = subprocess.run([str(BIN), *args], cwd=cwd, capture_output=True, text=True, env=full_env)
+    out = ("(a token, not shown here)\n" if secret else proc.stdout) + proc.stderr
     print("  " + out.rstrip().replace("\n", "\n  ") if out.strip() else "  (no output)")
-    if check and proc.returncode != 0:
-        raise SystemExit(f"quickstart: 'datavc {args[0]}' failed with exit code {proc.returncode}")
+    if check and proc.returncode != code:
+        raise SystemExit(f"quickstart: 'datavc {args[0]}' exited {proc.returncode}, expected {code}")
     return proc.stdout
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_serving(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"quickstart: datavc serve exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"quickstart: datavc serve did not start:\n{log.read_text()}")
+
+
+def server_section(work: Path) -> None:
+    """Serve the store on 127.0.0.1; a user with reader rights on one repo can read it, not write it."""
+    step("10. Serve the store: a reader can read a repo, and cannot write it")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = work / "serve.log"
+    print(f"$ datavc serve --host 127.0.0.1 --port {port} &   (log: {log})")
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            cwd=work,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_serving(url, server, log)
+        print("  " + log.read_text().strip().replace("\n", "\n  "))
+        token_file = work / ".datavc" / "admin-token"
+        admin = {"AS": "admin", "DATAVC_SERVER": url, "DATAVC_TOKEN": token_file.read_text().strip()}
+        run("auth", "user", "create", "ann", cwd=work, env=admin)
+        ann_token = run(
+            "auth",
+            "token",
+            "create",
+            "--user",
+            "ann",
+            "--name",
+            "quickstart",
+            cwd=work,
+            env=admin,
+            secret=True,
+        )
+        run("auth", "role", "grant", "texts", "ann", "reader", cwd=work, env=admin)
+        ann = {"AS": "ann", "DATAVC_SERVER": url, "DATAVC_TOKEN": ann_token.strip()}
+        run("auth", "whoami", cwd=work, env=ann)
+        run("ls", "texts@main", cwd=work, env=ann)
+        run("get", "texts@main:/part-1/doc-2.txt", cwd=work, env=ann)
+        print("Writing needs the writer role: exit code 10 (forbidden)")
+        run("put", "texts@main:/ann.txt", "extra.txt", cwd=work, env=ann, code=10)
+        run("ls", "total@main", cwd=work, env=ann, code=10)
+        run("doctor", cwd=work, env=ann)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    print(f"$ kill %1\n  (the server stopped on SIGTERM, exit status {server.returncode})")
 
 
 def main() -> int:
@@ -136,6 +225,8 @@ def main() -> int:
         run("job", "list", "-n", "2", cwd=work)
         run("get", "total@main:/total", cwd=work)
         run("lineage", "texts@main", "--downstream", "--format", "mermaid", cwd=work)
+
+        server_section(work)
 
         print(f"\nquickstart: done. Everything lived in {work}" + (" (kept)" if keep else " (removed)"))
         print("Next: ./scripts/test.sh runs the tests; docs/cli.md lists every command.")

@@ -49,9 +49,15 @@ def doctor(app: App, as_json: bool) -> None:
 
     server = os.environ.get("DATAVC_SERVER")
     if server:
-        from datavc.remote import load_saved_token
-
-        info = run_checks(server=server, token=os.environ.get("DATAVC_TOKEN") or load_saved_token(server))
+        token = os.environ.get("DATAVC_TOKEN")
+        if not token:
+            try:
+                from datavc.remote import load_saved_token
+            except ImportError:  # doctor says what to install
+                pass
+            else:
+                token = load_saved_token(server)
+        info = run_checks(server=server, token=token)
     else:
         info = run_checks(app.home)
     if as_json:
