@@ -35,7 +35,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY datavc ./datavc
 COPY storage ./storage
-RUN pip wheel --wheel-dir /wheels ".[kubernetes]" \
+RUN pip wheel --wheel-dir /wheels ".[kubernetes,server]" \
         "psycopg[binary]==${PSYCOPG_VERSION}" \
         "kubernetes==${KUBERNETES_VERSION}"
 
@@ -72,7 +72,7 @@ ENV VIRTUAL_ENV=/opt/datavc \
 # The wheels are bind-mounted from the build stage: they never become a layer of this image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python -m venv "$VIRTUAL_ENV" \
-    && pip install --no-index --find-links /wheels "datavc[kubernetes]" "psycopg[binary]" \
+    && pip install --no-index --find-links /wheels "datavc[kubernetes,server]" "psycopg[binary]" \
     && datavc --version
 
 COPY --chmod=0755 deploy/entrypoint.sh /usr/local/bin/datavc-entrypoint

@@ -10,6 +10,7 @@ Secret template.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,17 @@ def documents() -> list[tuple[str, dict[str, Any]]]:
     return docs
 
 
-def one(kind: str) -> dict[str, Any]:
-    found = [doc for _, doc in documents() if doc["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+SCHEDULER = "datavc"
+SERVER = "datavc-server"
+SERVER_PORT = 8420
+
+
+def one(kind: str, name: str | None = None) -> dict[str, Any]:
+    """The one document of ``kind`` (and ``name`` when given; Deployments default to the scheduler)."""
+    if name is None and kind == "Deployment":
+        name = SCHEDULER
+    found = [doc for _, doc in documents() if doc["kind"] == kind and name in (None, doc["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
 
@@ -59,8 +68,8 @@ def kustomization() -> dict[str, Any]:
     return doc
 
 
-def container() -> dict[str, Any]:
-    containers = one("Deployment")["spec"]["template"]["spec"]["containers"]
+def container(deployment: str = SCHEDULER) -> dict[str, Any]:
+    containers = one("Deployment", deployment)["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     c: dict[str, Any] = containers[0]
     return c
@@ -73,14 +82,17 @@ def test_the_expected_manifests_exist() -> None:
         "role.yaml",
         "rolebinding.yaml",
         SECRET_TEMPLATE,
+        "server.yaml",
         "serviceaccount.yaml",
     ]
     assert sorted(doc["kind"] for _, doc in documents()) == [
+        "Deployment",
         "Deployment",
         "Namespace",
         "Role",
         "RoleBinding",
         "Secret",
+        "Service",
         "ServiceAccount",
     ]
 
@@ -195,8 +207,9 @@ def test_kustomization_applies_every_manifest_but_the_secret_template() -> None:
     expected = sorted(p.name for p in manifest_files() if p.name != SECRET_TEMPLATE)
     assert sorted(k["resources"]) == expected
     assert len(k["resources"]) == len(set(k["resources"]))
-    # kustomize edit set image datavc=REGISTRY/datavc:TAG rewrites the Deployment's image.
+    # kustomize edit set image datavc=REGISTRY/datavc:TAG rewrites the Deployments' image.
     assert container()["image"] in {image["name"] for image in k["images"]}
+    assert container(SERVER)["image"] == container()["image"]
     for image in k["images"]:
         assert image.get("newTag") not in (None, "latest")
 
@@ -207,3 +220,51 @@ def test_scheduler_settings_match_the_image() -> None:
     env = {e["name"]: e.get("value") for e in container()["env"]}
     assert env.get("DATAVC_HOME", "/home/datavc/store") == "/home/datavc/store"
     assert "DATAVC_HOME=/home/datavc/store" in dockerfile
+
+
+# --- the server: the one endpoint clients reach ----------------------------------------------
+
+
+def test_server_deployment_serves_the_store_on_its_port_as_the_non_root_user() -> None:
+    deployment = one("Deployment", SERVER)
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(SERVER)
+    assert "command" not in c  # the entrypoint (tini, store set-up) must run
+    assert c["args"] == ["datavc", "serve", "--host", "0.0.0.0", "--port", str(SERVER_PORT)]
+    assert c["envFrom"] == [{"secretRef": {"name": SECRET}}]  # the server holds the credentials
+    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("http", SERVER_PORT)]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # It never talks to the Kubernetes API: no service account token, not the scheduler's account.
+    assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == UID
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"] and sc["runAsUser"] == UID
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    for path in ("/home/datavc", "/tmp"):
+        assert "emptyDir" in volumes[mounts[path]], f"{path} is not writable"
+    assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and "memory" in c["resources"]["limits"]
+    assert {e["name"]: e.get("value") for e in c["env"]}["DATAVC_HOME"] == "/home/datavc/store"
+
+
+def test_server_service_selects_only_the_server_pods() -> None:
+    service, deployment = one("Service", SERVER), one("Deployment", SERVER)
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = service["spec"]["selector"]
+    assert selector == deployment["spec"]["selector"]["matchLabels"]
+    assert all(labels.get(k) == v for k, v in selector.items())
+    scheduler_labels = one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert not all(scheduler_labels.get(k) == v for k, v in selector.items()), (
+        "the Service reaches the scheduler"
+    )
+    assert service["spec"]["type"] == "ClusterIP"  # exposed on purpose (Ingress), not by default
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": SERVER_PORT, "targetPort": "http", "protocol": "TCP"}
+    ]
+
+
+def test_the_image_has_the_server_extra() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"datavc\[[a-z,]*server[a-z,]*\]", dockerfile), "the image cannot run datavc serve"
