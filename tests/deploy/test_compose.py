@@ -27,7 +27,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
 
-SERVICES = {"postgres", "minio", "createbucket", "datavc"}
+SERVICES = {"postgres", "minio", "createbucket", "datavc", "server"}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}$")
 
@@ -98,7 +98,7 @@ def depends(service: dict[str, Any]) -> dict[str, str]:
 # ----- docker-compose.yml ----------------------------------------------------------------------
 
 
-def test_compose_has_the_four_services(services: dict[str, dict[str, Any]]) -> None:
+def test_compose_has_the_five_services(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) == SERVICES
 
 
@@ -217,6 +217,19 @@ def test_published_ports_are_local_only(services: dict[str, dict[str, Any]]) -> 
     for name, svc in services.items():
         for port in svc.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
+
+
+def test_server_is_the_endpoint_clients_reach(services: dict[str, dict[str, Any]]) -> None:
+    svc = services["server"]
+    assert svc["command"] == ["datavc", "serve", "--host", "0.0.0.0", "--port", "8420"]
+    assert svc["ports"] == ["127.0.0.1:8420:8420"]
+    assert svc.get("build") in (".", {"context": "."}) and svc["image"] == services["datavc"]["image"]
+    # It joins the store the scheduler created (no two first-time inits racing on the schema).
+    assert depends(svc) == {"datavc": "service_healthy"}
+    assert "/readyz" in " ".join(svc["healthcheck"]["test"])
+    assert named_volumes(svc) and set(named_volumes(svc)).isdisjoint(named_volumes(services["datavc"]))
+    # The scheduler is not reachable from outside: it publishes nothing.
+    assert "ports" not in services["datavc"]
 
 
 # ----- Dockerfile ------------------------------------------------------------------------------
