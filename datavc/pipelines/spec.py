@@ -49,9 +49,11 @@ from pydantic_core import ErrorDetails
 
 from datavc.errors import InvalidArgument
 from datavc.names import NAME_RE, check_name
+from datavc.pipelines import pachyderm
 from datavc.pipelines.glob import InvalidGlob, compile_glob, join_on_refs
 
 __all__ = [
+    "Gpu",
     "Input",
     "InvalidSpec",
     "PfsInput",
@@ -274,12 +276,38 @@ class Transform(_Frozen):
         cmd: the command and its arguments.
         stdin: lines fed to the command's standard input.
         env: extra environment variables (names starting with ``DATAVC_`` are reserved).
+        accept_return_code: exit codes besides 0 that count as success (Pachyderm's field).
+        working_dir: the directory the command runs in; it must exist where the datum
+            runs (by default the datum's scratch directory).
     """
 
     image: StrictStr | None = None
     cmd: tuple[StrictStr, ...] = Field(min_length=1)
     stdin: tuple[StrictStr, ...] = ()
     env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    accept_return_code: tuple[StrictInt, ...] = ()
+    working_dir: StrictStr | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Fields added later appear only when set: existing specs keep their hashes.
+        data: dict[str, Any] = handler(self)
+        if not data.get("accept_return_code"):
+            data.pop("accept_return_code", None)
+        if data.get("working_dir") is None:
+            data.pop("working_dir", None)
+        return data
+
+    @field_validator("working_dir")
+    @classmethod
+    def _check_working_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"must be an absolute path, got {value!r}")
+        return value
+
+    def succeeded(self, exit_code: int | None) -> bool:
+        """Whether a command that ended with ``exit_code`` succeeded: 0 or an accepted code."""
+        return exit_code == 0 or (exit_code is not None and exit_code in self.accept_return_code)
 
     @field_validator("image")
     @classmethod
@@ -306,14 +334,43 @@ class Transform(_Frozen):
         return value
 
     def __hash__(self) -> int:
-        return hash((self.image, self.cmd, self.stdin, tuple(sorted(self.env.items()))))
+        return hash(
+            (
+                self.image,
+                self.cmd,
+                self.stdin,
+                tuple(sorted(self.env.items())),
+                self.accept_return_code,
+                self.working_dir,
+            )
+        )
+
+
+class Gpu(_Frozen):
+    """GPUs per worker: ``number`` of the extended resource ``type`` (e.g. ``nvidia.com/gpu``)."""
+
+    type: StrictStr = Field(min_length=1)
+    number: Annotated[StrictInt, Field(ge=0)]
 
 
 class Resources(_Frozen):
-    """What each worker asks of Kubernetes (requests = limits); ignored by the local executor."""
+    """What each worker asks of Kubernetes (requests = limits); ignored by the local executor.
+
+    ``disk`` is the worker's ephemeral storage.
+    """
 
     cpu: CpuQuantity | None = None
     memory: MemoryQuantity | None = None
+    gpu: Gpu | None = None
+    disk: MemoryQuantity | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("gpu", "disk"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class PipelineMeta(_Frozen):
@@ -340,8 +397,12 @@ class PipelineSpec(_Frozen):
         transform: what it runs per datum.
         parallelism: datums run at once (>= 1).
         datum_tries: attempts per datum before it counts as failed (>= 1).
-        datum_timeout: seconds one attempt may run (> 0).
-        resources: Kubernetes CPU and memory per worker.
+        datum_timeout: seconds one attempt may run (> 0); a Go duration such as
+            ``"60s"`` or ``"1h30m"`` is read as seconds.
+        job_timeout: seconds the job's datums may run in all (> 0), or None for no limit.
+        resources: Kubernetes CPU, memory, GPU and disk per worker.
+
+    Pachyderm 2.x specs are accepted too: ``datavc.pipelines.pachyderm`` maps them here.
     """
 
     pipeline: PipelineMeta
@@ -350,17 +411,26 @@ class PipelineSpec(_Frozen):
     parallelism: PositiveInt = 1
     datum_tries: PositiveInt = 3
     datum_timeout: Annotated[float, Field(gt=0, strict=True)] = 3600
+    job_timeout: Annotated[float, Field(gt=0, strict=True)] | None = None
     resources: Resources | None = None
 
-    @field_validator("datum_timeout")
-    @classmethod
-    def _integral_timeout(cls, value: float) -> float:
-        # 3600 and 3600.0 are one spec, shown (and hashed) as 3600.
-        return int(value) if value.is_integer() else value
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Fields added later appear only when set: existing specs keep their hashes.
+        data: dict[str, Any] = handler(self)
+        if data.get("job_timeout") is None:
+            data.pop("job_timeout", None)
+        return data
 
-    @field_serializer("datum_timeout")
-    def _dump_timeout(self, value: float) -> int | float:
-        return int(value) if float(value).is_integer() else value
+    @field_validator("datum_timeout", "job_timeout")
+    @classmethod
+    def _integral_timeout(cls, value: float | None) -> float | None:
+        # 3600 and 3600.0 are one spec, shown (and hashed) as 3600.
+        return int(value) if value is not None and value.is_integer() else value
+
+    @field_serializer("datum_timeout", "job_timeout")
+    def _dump_timeout(self, value: float | None) -> int | float | None:
+        return int(value) if value is not None and float(value).is_integer() else value
 
     @model_validator(mode="after")
     def _check_tree(self) -> PipelineSpec:
@@ -428,10 +498,14 @@ class PipelineSpec(_Frozen):
         _check_size(data)
         if not isinstance(data, Mapping):
             raise InvalidSpec([f"must be a mapping of fields, got {_type_name(data)}"])
+        doc, refused = pachyderm.normalize(data)
         try:
-            return cls.model_validate(data)
+            spec = cls.model_validate(doc)
         except ValidationError as err:
-            raise InvalidSpec(_problems(err)) from None
+            raise InvalidSpec(refused + _problems(err)) from None
+        if refused:
+            raise InvalidSpec(refused)
+        return spec
 
     @classmethod
     def from_file(cls, path: str | Path) -> PipelineSpec:
