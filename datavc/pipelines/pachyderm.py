@@ -221,7 +221,12 @@ def _project(node: dict[str, Any], path: str, problems: list[str]) -> None:
 
 
 def _input(node: dict[str, Any], path: str, problems: list[str]) -> None:
+    before = len(problems)
     _refuse(node, _INPUT_UNSUPPORTED, f"{path}.", problems)
+    if len(problems) > before and not node:
+        # The whole input was refused: stand in a placeholder so the models do not also
+        # report it as empty (the refusal already names it); the spec is refused anyway.
+        node["pfs"] = {"repo": "refused", "glob": "/", "name": f"refused{before}"}
     pfs = node.get("pfs")
     if isinstance(pfs, dict):
         where = f"{path}.pfs."

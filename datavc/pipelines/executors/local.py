@@ -208,20 +208,20 @@ def run_datum(
             timeout = spec.datum_timeout
             left = None if deadline is None else deadline - time.monotonic()
             cwd = Path(spec.transform.working_dir) if spec.transform.working_dir else work
+            refusal = ""
+            if left is not None and left <= 0:
+                refusal = f"[datavc] not run: the job timeout of {spec.job_timeout}s passed\n"
+            elif not cwd.is_dir():
+                refusal = (
+                    f"[datavc] transform.working_dir {str(cwd)!r} does not exist or is not a directory "
+                    "where this datum runs\n"
+                )
+            if refusal:
+                # Trying again cannot help: the datum fails now, saying why.
+                exit_code = -9 if left is not None and left <= 0 else 127
+                logs = f"[try {tries}/{spec.datum_tries}]\n" + refusal
+                break
             with open(log_path, "wb") as log:
-                if left is not None and left <= 0:
-                    exit_code = -9
-                    log.write(f"[datavc] not run: the job timeout of {spec.job_timeout}s passed\n".encode())
-                    logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
-                    break
-                if not cwd.is_dir():
-                    exit_code = 127
-                    log.write(
-                        f"[datavc] transform.working_dir {str(cwd)!r} does not exist or is not a directory "
-                        "where this datum runs\n".encode()
-                    )
-                    logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
-                    break
                 if left is not None and left < timeout:
                     timeout = left
                 try:
