@@ -592,7 +592,8 @@ class PipelineSpec(_Frozen):
 
     @property
     def transform_hash(self) -> str:
-        """SHA-256 (hex) of the canonical transform (image, cmd, stdin, env).
+        """SHA-256 (hex) of the canonical transform (image, cmd, stdin, env; accept_return_code
+        and working_dir when set).
 
         It goes into every datum hash, so changing what runs reprocesses every datum,
         while changing parallelism, tries, timeout or resources reprocesses none.
