@@ -14,6 +14,8 @@ written for ``pachctl create pipeline -f`` is accepted by ``datavc pipeline crea
   ``input.pfs.lazy`` and ``input.pfs.empty_files`` (datavc always copies the real files
   into the datum's input directory), and switches set to their "off" value
   (``outer_join: false``...);
+- union members that share a name (Pachyderm stages either under ``/pfs/<name>``) keep
+  it as their ``dir`` and get unique names (``images``, ``images-2``);
 - fields datavc does not support are collected, each with its path and the datavc
   equivalent or "not supported yet", and refused together in one ``InvalidSpec``;
   fields nobody knows are left in place for the models to refuse as unknown.
@@ -241,3 +243,28 @@ def _input(node: dict[str, Any], path: str, problems: list[str]) -> None:
             for i, child in enumerate(children):
                 if isinstance(child, dict):
                     _input(child, f"{path}.{kind}[{i}]", problems)
+    if isinstance(node.get("union"), list):
+        _share_union_names(node["union"])
+
+
+def _share_union_names(members: list[Any]) -> None:
+    """Union members sharing a name (Pachyderm's way to see either under one directory)
+    keep that directory as ``dir`` and get unique names ``<name>-2``, ``<name>-3``...:
+    datavc keys input commits by name."""
+    pfs = [m["pfs"] for m in members if isinstance(m, dict) and isinstance(m.get("pfs"), dict)]
+    names = [p.get("name") or p.get("repo") for p in pfs]
+    taken = {n for n in names if isinstance(n, str)}
+    seen: set[str] = set()
+    for p, name in zip(pfs, names, strict=True):
+        if not isinstance(name, str) or "dir" in p:
+            continue
+        if name not in seen:
+            seen.add(name)
+            if names.count(name) > 1:
+                p["dir"] = name
+            continue
+        n = 2
+        while f"{name}-{n}" in taken:
+            n += 1
+        p["name"], p["dir"] = f"{name}-{n}", name
+        taken.add(p["name"])

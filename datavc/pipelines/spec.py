@@ -159,6 +159,9 @@ class PfsInput(_Frozen):
             (``$DATAVC_IN/<name>/``); defaults to ``repo``.
         join_on: inside a ``join`` only: the join key built from the glob's capture
             groups, e.g. ``"$1"``.
+        dir: inside a ``union`` only: the directory the files are under when it is not
+            ``name``. Members of one union may share a ``dir`` (a datum holds one member's
+            files), as Pachyderm's union members share a name; ``name`` stays unique.
     """
 
     repo: RepoName
@@ -166,6 +169,12 @@ class PfsInput(_Frozen):
     glob: GlobPattern
     name: InputName = Field(default="", validate_default=True)
     join_on: StrictStr | None = None
+    dir: InputName | None = None
+
+    @property
+    def mount(self) -> str:
+        """The directory the transform finds this input's files under: ``dir`` or ``name``."""
+        return self.dir or self.name
 
     @model_validator(mode="before")
     @classmethod
@@ -180,8 +189,9 @@ class PfsInput(_Frozen):
     @model_serializer(mode="wrap")
     def _drop_unset_join_on(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("join_on") is None:
-            data.pop("join_on", None)
+        for key in ("join_on", "dir"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     @field_validator("join_on")
@@ -436,8 +446,9 @@ class PipelineSpec(_Frozen):
     def _check_tree(self) -> PipelineSpec:
         problems: list[str] = []
         seen: dict[str, str] = {}
+        mounts: dict[str, tuple[str, str]] = {}  # directory -> (field, the union it is shared in)
 
-        def visit(node: Input, path: str, in_join: bool) -> None:
+        def visit(node: Input, path: str, in_join: bool, union: str = "") -> None:
             if node.pfs is not None:
                 pfs, where = node.pfs, f"{path}.pfs"
                 if pfs.name in seen:
@@ -447,6 +458,16 @@ class PipelineSpec(_Frozen):
                     )
                 else:
                     seen[pfs.name] = f"{where}.name"
+                if pfs.dir is not None and not union:
+                    problems.append(f"{where}.dir: only allowed on the inputs of a union")
+                elif pfs.mount in mounts and (not union or mounts[pfs.mount][1] != union):
+                    if pfs.dir is not None:  # (a clash of names is reported above)
+                        problems.append(
+                            f"{where}.dir: directory {pfs.mount!r} is also used at {mounts[pfs.mount][0]}; "
+                            "only members of one union may share a directory"
+                        )
+                else:
+                    mounts.setdefault(pfs.mount, (f"{where}.name", union))
                 if pfs.repo == self.pipeline.name:
                     problems.append(f"{where}.repo: a pipeline cannot read its own output repo {pfs.repo!r}")
                 if in_join and pfs.join_on is None:
@@ -458,7 +479,7 @@ class PipelineSpec(_Frozen):
                 where = f"{path}.{node.kind}[{i}]"
                 if node.kind == "join" and child.pfs is None:
                     problems.append(f"{where}: the inputs of a join must be pfs inputs, not a {child.kind}")
-                visit(child, where, node.kind == "join")
+                visit(child, where, node.kind == "join", path if node.kind == "union" else "")
 
         visit(self.input, "input", False)
         if problems:

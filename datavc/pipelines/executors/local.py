@@ -83,9 +83,10 @@ def pach_env(spec: PipelineSpec, job_id: str, datum: Datum) -> dict[str, str]:
 
 
 def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
-    """Copy a datum's input files into ``in_dir/<input>/<path>`` (never outside ``in_dir/<input>``)."""
+    """Copy a datum's input files into ``in_dir/<dir>/<path>`` (never outside ``in_dir/<dir>``);
+    ``<dir>`` is the input's name, or its ``dir`` for a union member that sets one."""
     for f in datum.files:
-        out = Exporter(ctx.store, in_dir / f.input)
+        out = Exporter(ctx.store, in_dir / f.dir)
         if f.entry.is_dir:
             out.write_tree(f.entry.hash, f.path)
         else:

@@ -389,3 +389,53 @@ def test_a_missing_working_dir_fails_the_datum_saying_why(tmp_path: Path) -> Non
         job = last_job(c, "edges")
         logs = "".join(text for _, text in c.job_logs(job.id))
         assert f"transform.working_dir {str(missing)!r} does not exist" in logs
+
+
+# --- union members that share a name --------------------------------------------------
+
+UNION: dict[str, Any] = {
+    "pipeline": {"name": "edges"},
+    "input": {
+        "union": [
+            {"pfs": {"repo": "images", "glob": "/*", "name": "images"}},
+            {"pfs": {"repo": "more_images", "glob": "/*", "name": "images"}},
+        ]
+    },
+    "transform": {"cmd": ["sh", "-c", 'cp -r "$DATAVC_IN/images/." "$DATAVC_OUT/"'], "image": "alpine:3"},
+}
+
+
+def test_union_members_sharing_a_name_share_its_directory() -> None:
+    spec = PipelineSpec.parse(UNION)
+    assert [(p.repo, p.name, p.mount) for p in spec.inputs()] == [
+        ("images", "images", "images"),
+        ("more_images", "images-2", "images"),
+    ]
+    assert PipelineSpec.parse(spec.canonical_json(), fmt="json") == spec
+
+
+def test_a_shared_directory_outside_one_union_is_refused() -> None:
+    doc = {
+        **UNION,
+        "input": {
+            "cross": [
+                {"pfs": {"repo": "images", "glob": "/*", "name": "a", "dir": "x"}},
+                {"union": [{"pfs": {"repo": "more_images", "glob": "/*", "name": "x"}}]},
+            ]
+        },
+    }
+    assert (
+        problems(doc)
+        == "invalid pipeline spec: input.cross[0].pfs.dir: only allowed on the inputs of a union"
+    )
+
+
+def test_union_with_a_shared_name_runs_end_to_end(tmp_path: Path) -> None:
+    with Client.init(tmp_path / "store") as c:
+        for repo, name in (("images", "a.png"), ("more_images", "b.png")):
+            c.create_repo(repo)
+            with c.commit(repo, "main") as tx:
+                tx.put_file(f"/{name}", repo.encode())
+        c.create_pipeline(json.dumps(UNION))
+        run_ok(c)
+        assert files_of(c, "edges") == {"/a.png": b"images", "/b.png": b"more_images"}
