@@ -439,3 +439,60 @@ def test_union_with_a_shared_name_runs_end_to_end(tmp_path: Path) -> None:
         c.create_pipeline(json.dumps(UNION))
         run_ok(c)
         assert files_of(c, "edges") == {"/a.png": b"images", "/b.png": b"more_images"}
+
+
+# --- where the mapped fields go -------------------------------------------------------
+
+
+def test_pachyderm_resources_and_job_timeout_reach_the_kubernetes_job() -> None:
+    from datavc.pipelines.executors.kubernetes import job_manifest
+
+    spec = PipelineSpec.parse(EDGES_YAML)
+    m = job_manifest(spec, "a" * 32, 2, namespace="ns", secret="creds", image=None, ttl=60)
+    assert m["spec"]["activeDeadlineSeconds"] == 5400
+    assert m["spec"]["parallelism"] == 2
+    container = m["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"] == {
+        "cpu": "1",
+        "memory": "256M",
+        "ephemeral-storage": "1Gi",
+        "nvidia.com/gpu": "1",
+    }
+
+    from tests.k8s.validation import job_errors, schema_errors  # strict schema + apiserver rules
+
+    assert schema_errors(m, strict=True) == []
+    assert job_errors(m) == []
+
+
+def test_pach_variables_cannot_be_overridden_by_the_spec(tmp_path: Path) -> None:
+    with Client.init(tmp_path / "store") as c:
+        c.create_repo("images")
+        with c.commit("images", "main") as tx:
+            tx.put_file("/a.png", b"A")
+        c.create_pipeline(
+            {
+                **EDGES,
+                "transform": {
+                    "cmd": ["sh", "-c", 'echo "$PACH_JOB_ID" > "$DATAVC_OUT/job"'],
+                    "env": {"PACH_JOB_ID": "forged"},
+                },
+            }
+        )
+        run_ok(c)
+        assert files_of(c, "edges") == {"/job": f"{last_job(c, 'edges').id}\n".encode()}
+
+
+def test_job_timeout_stops_a_job_whose_datums_run_too_long(tmp_path: Path) -> None:
+    with Client.init(tmp_path / "store") as c:
+        c.create_repo("images")
+        with c.commit("images", "main") as tx:
+            tx.put_file("/a.png", b"A")
+        c.create_pipeline(
+            {**EDGES, "datumTries": 1, "jobTimeout": "300ms", "transform": {"cmd": ["sleep", "30"]}}
+        )
+        assert not c.run().ok
+        job = last_job(c, "edges")
+        assert job.state == "failure"
+        logs = "".join(text for _, text in c.job_logs(job.id))
+        assert "killed after the job timeout of 0.3s" in logs
