@@ -162,8 +162,7 @@ def _top(doc: dict[str, Any], problems: list[str]) -> None:
             problems.append("description: given both here and as pipeline.description; keep one")
         elif isinstance(pipeline, dict):
             pipeline["description"] = description
-        else:
-            doc["pipeline"] = pipeline  # the models report the missing or bad pipeline
+        # else: the models report the missing or bad `pipeline`
     if "parallelism_spec" in doc:
         _parallelism(doc, problems)
     requests, limits = doc.pop("resource_requests", None), doc.pop("resource_limits", None)
