@@ -721,6 +721,8 @@ REMOTE_UNSUPPORTED = (
     "run",
     "daemon",
     "wait",
+    "open_commits",  # with expiry times; list_open_commits (ids and infos) is covered
+    "repair_objects",  # reads files on the caller's disk: run it on the store's host
 )
 """``Client`` operations the server API does not cover yet (docs/server.md lists them)."""
 
