@@ -152,6 +152,8 @@ def _refuse(node: dict[str, Any], table: Mapping[str, str], path: str, problems:
 
 
 def _top(doc: dict[str, Any], problems: list[str]) -> None:
+    if doc.get("reprocess_spec") == "until_success":
+        del doc["reprocess_spec"]  # Pachyderm's default, and what datavc does
     _refuse(doc, _TOP_UNSUPPORTED, "", problems)
     pipeline = doc.get("pipeline")
     if isinstance(pipeline, dict):

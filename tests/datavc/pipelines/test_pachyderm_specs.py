@@ -192,6 +192,7 @@ def test_switches_set_to_off_are_accepted() -> None:
     off = json.loads(json.dumps(INNER_JOIN))
     off["input"]["join"][0]["pfs"]["outerJoin"] = False
     off["autoscaling"] = False
+    off["reprocessSpec"] = "until_success"  # Pachyderm's default: what datavc does
     assert PipelineSpec.parse(off).name == "inner_join"
 
 
