@@ -393,9 +393,10 @@ def _inside(co: _Checkout, d: Path) -> bool:
 def _remove(co: _Checkout, rel: str) -> int:
     """Delete the checked-out file at ``rel`` (a directory there is left alone); 1 if removed."""
     target = co.root / rel
-    co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
     if not _inside(co, target.parent):
-        return 0
+        # A directory on the way was replaced by a link out of the checkout: never follow it.
+        raise InvalidArgument(f"/{rel}: its directory leads outside the checkout {co.root}; not removed")
+    co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
     try:
         target.unlink()
     except (FileNotFoundError, IsADirectoryError):

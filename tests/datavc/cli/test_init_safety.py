@@ -107,13 +107,19 @@ def test_failed_init_on_an_unreachable_database_leaves_nothing(tmp_path: Path, r
     run("init", tmp_path / "t")
 
 
-@pytest.mark.parametrize("where", ["/proc/x", "unwritable"])
+@pytest.mark.parametrize("where", ["/proc/x", "unwritable", "below a file"])
 def test_init_in_an_impossible_place_is_one_error(tmp_path: Path, run: Run, where: str) -> None:
     if where == "unwritable":
+        # A read-only directory stops everyone but root; root (as in CI) gets a directory on
+        # a read-only file system instead, which stops root too.
         if os.geteuid() == 0:
-            pytest.skip("root can write into a read-only directory")
-        (tmp_path / "ro").mkdir(mode=0o500)
-        target = tmp_path / "ro" / "s"
+            target = Path("/sys/datavc-test/s")
+        else:
+            (tmp_path / "ro").mkdir(mode=0o500)
+            target = tmp_path / "ro" / "s"
+    elif where == "below a file":
+        (tmp_path / "f").write_text("a file, not a directory")
+        target = tmp_path / "f" / "s"
     else:
         target = Path(where)
     assert_error(run("init", target, code=None), 2)
