@@ -25,7 +25,8 @@ from storage.tree import Trees
 
 @dataclass(frozen=True, slots=True)
 class DatumFile:
-    """One input of a datum: ``path`` (``""`` for the whole commit) of ``input``'s commit."""
+    """One input of a datum: ``path`` (``""`` for the whole commit) of ``input``'s commit,
+    staged under the directory ``mount`` (the input's name unless a union member sets ``dir``)."""
 
     input: str
     repo: str
@@ -33,6 +34,12 @@ class DatumFile:
     path: str
     entry: Entry
     groups: tuple[str, ...] = ()
+    mount: str = ""
+
+    @property
+    def dir(self) -> str:
+        """The directory under the datum's input root that holds this file."""
+        return self.mount or self.input
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +54,19 @@ class Datum:
 
 
 def datum_hash(transform_hash: str, files: tuple[DatumFile, ...]) -> str:
-    doc = [transform_hash, sorted([f.input, f.path, f.entry.kind, f.entry.hash] for f in files)]
+    # A union member's `dir` changes where its files are staged, so it is part of the hash
+    # (only when set: datums of other inputs keep the hashes they always had).
+    doc = [
+        transform_hash,
+        sorted([f.input, f.path, f.entry.kind, f.entry.hash] + ([f.mount] if f.mount else []) for f in files),
+    ]
     return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
 
 
 def _matches(trees: Trees, root: str, pfs: PfsInput, repo: str, commit: str) -> Iterator[DatumFile]:
     glob = compile_glob(pfs.glob)
     if pfs.glob.strip("/") == "":
-        yield DatumFile(pfs.name, repo, commit, "", trees.dir_entry("", root), ())
+        yield DatumFile(pfs.name, repo, commit, "", trees.dir_entry("", root), (), pfs.dir or "")
         return
     # Start below the glob's literal prefix, then walk to its depth (or everywhere for **).
     prefix = glob.literal_prefix.split("/") if glob.literal_prefix else []
@@ -70,7 +82,7 @@ def _matches(trees: Trees, root: str, pfs: PfsInput, repo: str, commit: str) -> 
         for path, e in trees.walk(start_root, start_path):
             groups = glob.match(path)
             if groups is not None:
-                yield DatumFile(pfs.name, repo, commit, path, e, groups)
+                yield DatumFile(pfs.name, repo, commit, path, e, groups, pfs.dir or "")
         return
     yield from _walk_depth(trees, start_root, start_path, glob.depth - len(prefix), glob, pfs, repo, commit)
 
@@ -83,7 +95,7 @@ def _walk_depth(
         if remaining == 1:
             groups = glob.match(path, is_dir=e.is_dir)
             if groups is not None:
-                yield DatumFile(pfs.name, repo, commit, path, e, groups)
+                yield DatumFile(pfs.name, repo, commit, path, e, groups, pfs.dir or "")
         elif e.kind == DIR:
             yield from _walk_depth(trees, e.hash, path + "/", remaining - 1, glob, pfs, repo, commit)
 

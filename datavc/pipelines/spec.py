@@ -49,9 +49,11 @@ from pydantic_core import ErrorDetails
 
 from datavc.errors import InvalidArgument
 from datavc.names import NAME_RE, check_name
+from datavc.pipelines import pachyderm
 from datavc.pipelines.glob import InvalidGlob, compile_glob, join_on_refs
 
 __all__ = [
+    "Gpu",
     "Input",
     "InvalidSpec",
     "PfsInput",
@@ -157,6 +159,9 @@ class PfsInput(_Frozen):
             (``$DATAVC_IN/<name>/``); defaults to ``repo``.
         join_on: inside a ``join`` only: the join key built from the glob's capture
             groups, e.g. ``"$1"``.
+        dir: inside a ``union`` only: the directory the files are under when it is not
+            ``name``. Members of one union may share a ``dir`` (a datum holds one member's
+            files), as Pachyderm's union members share a name; ``name`` stays unique.
     """
 
     repo: RepoName
@@ -164,6 +169,12 @@ class PfsInput(_Frozen):
     glob: GlobPattern
     name: InputName = Field(default="", validate_default=True)
     join_on: StrictStr | None = None
+    dir: InputName | None = None
+
+    @property
+    def mount(self) -> str:
+        """The directory the transform finds this input's files under: ``dir`` or ``name``."""
+        return self.dir or self.name
 
     @model_validator(mode="before")
     @classmethod
@@ -178,8 +189,9 @@ class PfsInput(_Frozen):
     @model_serializer(mode="wrap")
     def _drop_unset_join_on(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("join_on") is None:
-            data.pop("join_on", None)
+        for key in ("join_on", "dir"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     @field_validator("join_on")
@@ -274,12 +286,38 @@ class Transform(_Frozen):
         cmd: the command and its arguments.
         stdin: lines fed to the command's standard input.
         env: extra environment variables (names starting with ``DATAVC_`` are reserved).
+        accept_return_code: exit codes besides 0 that count as success (Pachyderm's field).
+        working_dir: the directory the command runs in; it must exist where the datum
+            runs (by default the datum's scratch directory).
     """
 
     image: StrictStr | None = None
     cmd: tuple[StrictStr, ...] = Field(min_length=1)
     stdin: tuple[StrictStr, ...] = ()
     env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    accept_return_code: tuple[StrictInt, ...] = ()
+    working_dir: StrictStr | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Fields added later appear only when set: existing specs keep their hashes.
+        data: dict[str, Any] = handler(self)
+        if not data.get("accept_return_code"):
+            data.pop("accept_return_code", None)
+        if data.get("working_dir") is None:
+            data.pop("working_dir", None)
+        return data
+
+    @field_validator("working_dir")
+    @classmethod
+    def _check_working_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"must be an absolute path, got {value!r}")
+        return value
+
+    def succeeded(self, exit_code: int | None) -> bool:
+        """Whether a command that ended with ``exit_code`` succeeded: 0 or an accepted code."""
+        return exit_code == 0 or (exit_code is not None and exit_code in self.accept_return_code)
 
     @field_validator("image")
     @classmethod
@@ -306,14 +344,43 @@ class Transform(_Frozen):
         return value
 
     def __hash__(self) -> int:
-        return hash((self.image, self.cmd, self.stdin, tuple(sorted(self.env.items()))))
+        return hash(
+            (
+                self.image,
+                self.cmd,
+                self.stdin,
+                tuple(sorted(self.env.items())),
+                self.accept_return_code,
+                self.working_dir,
+            )
+        )
+
+
+class Gpu(_Frozen):
+    """GPUs per worker: ``number`` of the extended resource ``type`` (e.g. ``nvidia.com/gpu``)."""
+
+    type: StrictStr = Field(min_length=1)
+    number: Annotated[StrictInt, Field(ge=0)]
 
 
 class Resources(_Frozen):
-    """What each worker asks of Kubernetes (requests = limits); ignored by the local executor."""
+    """What each worker asks of Kubernetes (requests = limits); ignored by the local executor.
+
+    ``disk`` is the worker's ephemeral storage.
+    """
 
     cpu: CpuQuantity | None = None
     memory: MemoryQuantity | None = None
+    gpu: Gpu | None = None
+    disk: MemoryQuantity | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("gpu", "disk"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class PipelineMeta(_Frozen):
@@ -340,8 +407,12 @@ class PipelineSpec(_Frozen):
         transform: what it runs per datum.
         parallelism: datums run at once (>= 1).
         datum_tries: attempts per datum before it counts as failed (>= 1).
-        datum_timeout: seconds one attempt may run (> 0).
-        resources: Kubernetes CPU and memory per worker.
+        datum_timeout: seconds one attempt may run (> 0); a Go duration such as
+            ``"60s"`` or ``"1h30m"`` is read as seconds.
+        job_timeout: seconds the job's datums may run in all (> 0), or None for no limit.
+        resources: Kubernetes CPU, memory, GPU and disk per worker.
+
+    Pachyderm 2.x specs are accepted too: ``datavc.pipelines.pachyderm`` maps them here.
     """
 
     pipeline: PipelineMeta
@@ -350,24 +421,34 @@ class PipelineSpec(_Frozen):
     parallelism: PositiveInt = 1
     datum_tries: PositiveInt = 3
     datum_timeout: Annotated[float, Field(gt=0, strict=True)] = 3600
+    job_timeout: Annotated[float, Field(gt=0, strict=True)] | None = None
     resources: Resources | None = None
 
-    @field_validator("datum_timeout")
-    @classmethod
-    def _integral_timeout(cls, value: float) -> float:
-        # 3600 and 3600.0 are one spec, shown (and hashed) as 3600.
-        return int(value) if value.is_integer() else value
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Fields added later appear only when set: existing specs keep their hashes.
+        data: dict[str, Any] = handler(self)
+        if data.get("job_timeout") is None:
+            data.pop("job_timeout", None)
+        return data
 
-    @field_serializer("datum_timeout")
-    def _dump_timeout(self, value: float) -> int | float:
-        return int(value) if float(value).is_integer() else value
+    @field_validator("datum_timeout", "job_timeout")
+    @classmethod
+    def _integral_timeout(cls, value: float | None) -> float | None:
+        # 3600 and 3600.0 are one spec, shown (and hashed) as 3600.
+        return int(value) if value is not None and value.is_integer() else value
+
+    @field_serializer("datum_timeout", "job_timeout")
+    def _dump_timeout(self, value: float | None) -> int | float | None:
+        return int(value) if value is not None and float(value).is_integer() else value
 
     @model_validator(mode="after")
     def _check_tree(self) -> PipelineSpec:
         problems: list[str] = []
         seen: dict[str, str] = {}
+        mounts: dict[str, tuple[str, str]] = {}  # directory -> (field, the union it is shared in)
 
-        def visit(node: Input, path: str, in_join: bool) -> None:
+        def visit(node: Input, path: str, in_join: bool, union: str = "") -> None:
             if node.pfs is not None:
                 pfs, where = node.pfs, f"{path}.pfs"
                 if pfs.name in seen:
@@ -377,6 +458,16 @@ class PipelineSpec(_Frozen):
                     )
                 else:
                     seen[pfs.name] = f"{where}.name"
+                if pfs.dir is not None and not union:
+                    problems.append(f"{where}.dir: only allowed on the inputs of a union")
+                elif pfs.mount in mounts and (not union or mounts[pfs.mount][1] != union):
+                    if pfs.dir is not None:  # (a clash of names is reported above)
+                        problems.append(
+                            f"{where}.dir: directory {pfs.mount!r} is also used at {mounts[pfs.mount][0]}; "
+                            "only members of one union may share a directory"
+                        )
+                else:
+                    mounts.setdefault(pfs.mount, (f"{where}.name", union))
                 if pfs.repo == self.pipeline.name:
                     problems.append(f"{where}.repo: a pipeline cannot read its own output repo {pfs.repo!r}")
                 if in_join and pfs.join_on is None:
@@ -388,7 +479,7 @@ class PipelineSpec(_Frozen):
                 where = f"{path}.{node.kind}[{i}]"
                 if node.kind == "join" and child.pfs is None:
                     problems.append(f"{where}: the inputs of a join must be pfs inputs, not a {child.kind}")
-                visit(child, where, node.kind == "join")
+                visit(child, where, node.kind == "join", path if node.kind == "union" else "")
 
         visit(self.input, "input", False)
         if problems:
@@ -428,10 +519,14 @@ class PipelineSpec(_Frozen):
         _check_size(data)
         if not isinstance(data, Mapping):
             raise InvalidSpec([f"must be a mapping of fields, got {_type_name(data)}"])
+        doc, refused = pachyderm.normalize(data)
         try:
-            return cls.model_validate(data)
+            spec = cls.model_validate(doc)
         except ValidationError as err:
-            raise InvalidSpec(_problems(err)) from None
+            raise InvalidSpec(refused + _problems(err)) from None
+        if refused:
+            raise InvalidSpec(refused)
+        return spec
 
     @classmethod
     def from_file(cls, path: str | Path) -> PipelineSpec:
@@ -518,7 +613,8 @@ class PipelineSpec(_Frozen):
 
     @property
     def transform_hash(self) -> str:
-        """SHA-256 (hex) of the canonical transform (image, cmd, stdin, env).
+        """SHA-256 (hex) of the canonical transform (image, cmd, stdin, env; accept_return_code
+        and working_dir when set).
 
         It goes into every datum hash, so changing what runs reprocesses every datum,
         while changing parallelism, tries, timeout or resources reprocesses none.

@@ -81,7 +81,12 @@ def job_manifest(
         "volumeMounts": [{"name": "pfs", "mountPath": "/pfs"}],
     }
     if spec.resources is not None:
-        amounts = {k: v for k, v in (("cpu", spec.resources.cpu), ("memory", spec.resources.memory)) if v}
+        r = spec.resources
+        amounts: dict[str, str] = {
+            k: v for k, v in (("cpu", r.cpu), ("memory", r.memory), ("ephemeral-storage", r.disk)) if v
+        }
+        if r.gpu is not None and r.gpu.number:
+            amounts[r.gpu.type] = str(r.gpu.number)
         if amounts:
             container["resources"] = {"requests": dict(amounts), "limits": dict(amounts)}
     return {
@@ -95,6 +100,7 @@ def job_manifest(
             "backoffLimitPerIndex": spec.datum_tries - 1,
             "maxFailedIndexes": shards,
             "ttlSecondsAfterFinished": ttl,
+            **({"activeDeadlineSeconds": max(1, int(spec.job_timeout))} if spec.job_timeout else {}),
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {

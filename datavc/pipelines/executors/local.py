@@ -34,6 +34,7 @@ from datavc.export import Exporter
 from datavc.pipelines import orphans, reaper
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
+from datavc.pipelines.glob import expand_join_key
 from datavc.pipelines.spec import PipelineSpec
 
 LOG_LIMIT = 64 * 1024
@@ -55,7 +56,8 @@ def transform_env(spec_env: dict[str, str], datavc_env: dict[str, str]) -> dict[
     """The environment a transform runs with: an allow-list, never the scheduler's own.
 
     ``PATH``, ``HOME``, ``LANG``, ``LC_*``, ``TZ`` and ``TMPDIR`` pass from the scheduler;
-    then the spec's ``env``; then ``datavc_env`` (``DATAVC_IN``/``OUT``/``JOB_ID``/``DATUM_ID``).
+    then the spec's ``env``; then ``datavc_env`` (``DATAVC_IN``/``OUT``/``JOB_ID``/``DATUM_ID``,
+    and the ``PACH_*`` variables of ``pach_env``), which the spec cannot override.
     """
     env = {k: v for k, v in os.environ.items() if k in _PASSED or k.startswith("LC_")}
     env.update(spec_env)
@@ -63,10 +65,28 @@ def transform_env(spec_env: dict[str, str], datavc_env: dict[str, str]) -> dict[
     return env
 
 
-def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
-    """Copy a datum's input files into ``in_dir/<input>/<path>`` (never outside ``in_dir/<input>``)."""
+def pach_env(spec: PipelineSpec, job_id: str, datum: Datum) -> dict[str, str]:
+    """What Pachyderm code reads about its datum: ``PACH_JOB_ID``, ``PACH_DATUM_ID`` and, for
+    each input of a join, ``PACH_DATUM_<input>_JOIN_ON`` (the datum's join key).
+
+    ``PACH_OUTPUT_COMMIT_ID`` is not set: datavc makes the output commit after every datum
+    has run, so its id is not known yet (in Pachyderm 2.x it equals the job id, which
+    ``PACH_JOB_ID`` carries).
+    """
+    env = {"PACH_JOB_ID": job_id, "PACH_DATUM_ID": datum.hash}
+    join_on = {p.name: p.join_on for p in spec.inputs() if p.join_on is not None}
     for f in datum.files:
-        out = Exporter(ctx.store, in_dir / f.input)
+        expr = join_on.get(f.input)
+        if expr is not None:
+            env[f"PACH_DATUM_{f.input}_JOIN_ON"] = expand_join_key(expr, f.groups)
+    return env
+
+
+def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
+    """Copy a datum's input files into ``in_dir/<dir>/<path>`` (never outside ``in_dir/<dir>``);
+    ``<dir>`` is the input's name, or its ``dir`` for a union member that sets one."""
+    for f in datum.files:
+        out = Exporter(ctx.store, in_dir / f.dir)
         if f.entry.is_dir:
             out.write_tree(f.entry.hash, f.path)
         else:
@@ -140,6 +160,7 @@ def run_datum(
     *,
     pfs_root: Path | None = None,
     record: bool = True,
+    deadline: float | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -147,6 +168,10 @@ def run_datum(
     outputs come from ``pfs_root/out``, emptied before each try, as in Pachyderm.
     With ``record``, the running shim and scratch directory are noted in the datum's row
     (``datavc.pipelines.orphans``) so a scheduler reclaiming the job can clean up.
+    ``deadline`` (a ``time.monotonic()`` value: the job's ``job_timeout``) bounds every try.
+    The command runs in ``transform.working_dir`` when set (a missing directory fails the
+    datum with a message saying so), else in the scratch directory; an exit code listed in
+    ``transform.accept_return_code`` counts as success.
     """
     started = time.monotonic()
     exit_code: int | None = None
@@ -176,19 +201,38 @@ def run_datum(
                     "DATAVC_OUT": str(out_dir),
                     "DATAVC_JOB_ID": job_id,
                     "DATAVC_DATUM_ID": datum.hash,
+                    **pach_env(spec, job_id, datum),
                 },
             )
             log_path = work / "log"
             stdin = "".join(line + "\n" for line in spec.transform.stdin or [])
+            timeout = spec.datum_timeout
+            left = None if deadline is None else deadline - time.monotonic()
+            cwd = Path(spec.transform.working_dir) if spec.transform.working_dir else work
+            refusal = ""
+            if left is not None and left <= 0:
+                refusal = f"[datavc] not run: the job timeout of {spec.job_timeout}s passed\n"
+            elif not cwd.is_dir():
+                refusal = (
+                    f"[datavc] transform.working_dir {str(cwd)!r} does not exist or is not a directory "
+                    "where this datum runs\n"
+                )
+            if refusal:
+                # Trying again cannot help: the datum fails now, saying why.
+                exit_code = -9 if left is not None and left <= 0 else 127
+                logs = f"[try {tries}/{spec.datum_tries}]\n" + refusal
+                break
             with open(log_path, "wb") as log:
+                if left is not None and left < timeout:
+                    timeout = left
                 try:
                     exit_code = _run(
                         list(spec.transform.cmd),
-                        work,
+                        cwd,
                         env,
                         stdin.encode(),
                         log,
-                        spec.datum_timeout,
+                        timeout,
                         on_spawn=(
                             functools.partial(orphans.record, ctx, job_id, datum.hash, scratch_dir=work)
                             if record
@@ -197,17 +241,17 @@ def run_datum(
                     )
                 except subprocess.TimeoutExpired:
                     exit_code = -9
-                    log.write(
-                        f"\n[datavc] killed after the datum timeout of {spec.datum_timeout}s\n".encode()
-                    )
+                    which = "datum" if timeout == spec.datum_timeout else "job"
+                    limit = spec.datum_timeout if which == "datum" else spec.job_timeout
+                    log.write(f"\n[datavc] killed after the {which} timeout of {limit}s\n".encode())
                 except OSError as err:
                     exit_code = 127
                     log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {err.strerror}\n".encode())
             logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
-            if exit_code == 0:
+            if spec.transform.succeeded(exit_code):
                 with ctx.store.writer() as w:
                     tree = w.put_dir(out_dir, follow_symlinks=False)
-                return Outcome(True, tries, 0, logs, time.monotonic() - started, tree)
+                return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
@@ -238,10 +282,11 @@ class LocalExecutor:
         """Run ``datums``; report each one's start and end (callbacks run in worker threads)."""
         self.scratch.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=orphans.RUN_PREFIX, dir=self.scratch))  # mode 0700
+        deadline = None if spec.job_timeout is None else time.monotonic() + spec.job_timeout
 
         def one(d: Datum) -> None:
             on_start(d)
-            on_done(d, run_datum(ctx, spec, job_id, d, root))
+            on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline))
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:

@@ -193,7 +193,8 @@ def test_spec_is_frozen_and_hashable() -> None:
         ({"input": {"pfs": {"repo": "a"}}}, "input.pfs.glob: required"),
         ({"input": pfs("a", branch="no/slash")}, "input.pfs.branch: invalid branch name"),
         ({"input": pfs("a", name="")}, "input.pfs.name: invalid input name ''"),
-        ({"input": pfs("a", lazy=True)}, "input.pfs.lazy: unknown field"),
+        # `lazy` is a Pachyderm field, accepted (test_pachyderm_specs); a made-up one is not.
+        ({"input": pfs("a", lazy_load=True)}, "input.pfs.lazy_load: unknown field"),
         ({"input": pfs("p")}, "input.pfs.repo: a pipeline cannot read its own output repo 'p'"),
         (
             {"input": pfs("a", "/(*)", join_on="$1")},
@@ -261,7 +262,10 @@ def test_spec_is_frozen_and_hashable() -> None:
             "transform.env: 'DATAVC_OUT' is reserved",
         ),
         ({"transform": {"cmd": ["x"], "image": ""}}, "transform.image: must be an image reference"),
-        ({"transform": {"cmd": ["x"], "user": "root"}}, "transform.user: unknown field"),
+        (
+            {"transform": {"cmd": ["x"], "user": "root"}},
+            "transform.user: not supported yet (transforms run as the scheduler's user)",
+        ),
         # pipeline
         ({"pipeline": {}}, "pipeline.name: required"),
         ({"pipeline": {"name": "a.b"}}, "pipeline.name: invalid pipeline name 'a.b'"),
@@ -275,14 +279,20 @@ def test_spec_is_frozen_and_hashable() -> None:
         ({"datum_tries": 0}, "datum_tries: must be >= 1"),
         ({"datum_timeout": 0}, "datum_timeout: must be > 0"),
         ({"datum_timeout": -1.5}, "datum_timeout: must be > 0"),
-        ({"datum_timeout": "1h"}, "datum_timeout: must be a number, got a string"),
+        # A Go duration ("1h") is read as seconds (test_pachyderm_specs); anything else is not.
+        (
+            {"datum_timeout": "1 hour"},
+            "datum_timeout: invalid duration '1 hour': use a Go duration such as '60s', '1h30m', '500ms'",
+        ),
+        ({"datum_timeout": [1]}, "datum_timeout: must be a number, got a list"),
         # resources
         ({"resources": {"cpu": "1.5 cores"}}, "resources.cpu: invalid CPU quantity '1.5 cores'"),
         ({"resources": {"cpu": "0"}}, "resources.cpu: invalid CPU quantity '0': must be > 0"),
         ({"resources": {"cpu": "0m"}}, "resources.cpu: invalid CPU quantity '0m': must be > 0"),
         ({"resources": {"memory": "1GB"}}, "resources.memory: invalid memory quantity '1GB'"),
         ({"resources": {"memory": "0Mi"}}, "resources.memory: invalid memory quantity '0Mi': must be > 0"),
-        ({"resources": {"gpu": 1}}, "resources.gpu: unknown field"),
+        ({"resources": {"gpu": 1}}, "resources.gpu: must be a mapping, got an integer"),
+        ({"resources": {"gpus": 1}}, "resources.gpus: unknown field"),
         # top level
         ({"extra": 1}, "extra: unknown field"),
     ],

@@ -39,6 +39,7 @@ SECRETS = {
 }
 PASSED = {"PATH", "HOME", "LANG", "TZ", "TMPDIR"}
 DATUM_VARS = {"DATAVC_IN", "DATAVC_OUT", "DATAVC_JOB_ID", "DATAVC_DATUM_ID"}
+PACH_VARS = {"PACH_JOB_ID", "PACH_DATUM_ID"}  # what Pachyderm code reads (issue 10)
 
 
 @pytest.fixture
@@ -83,10 +84,10 @@ def test_the_transform_sees_only_allowed_variables(client: Client, monkeypatch: 
     env = json.loads(files(client, "p")["/env.json"])
     assert not set(SECRETS) & set(env), env
     assert not any(v in {"pw", "azkey", "ghp_x", "aws", "pg"} for v in env.values())
-    allowed = PASSED | DATUM_VARS | {"GREETING"}
+    allowed = PASSED | DATUM_VARS | PACH_VARS | {"GREETING"}
     assert all(k in allowed or k.startswith("LC_") for k in env), sorted(env)
     assert env["GREETING"] == "hello" and env["TZ"] == "UTC" and env["LC_ALL"] == "C.UTF-8"
-    assert set(env) >= DATUM_VARS
+    assert set(env) >= DATUM_VARS | PACH_VARS
 
 
 # Walk up from $DATAVC_OUT: which ancestors hold a store's config or metadata? And the mode

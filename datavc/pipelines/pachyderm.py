@@ -1,0 +1,271 @@
+"""Pachyderm 2.x pipeline specs, as published, turned into datavc's own spec.
+
+``PipelineSpec.parse`` runs every document through ``normalize`` first, so a spec
+written for ``pachctl create pipeline -f`` is accepted by ``datavc pipeline create -f``:
+
+- keys may be camelCase or snake_case (``joinOn`` = ``join_on``), as pachctl accepts both;
+  the keys of ``transform.env`` are user data and are never renamed;
+- Pachyderm fields with a datavc equivalent are mapped onto it: top-level ``description``
+  → ``pipeline.description``; ``parallelism_spec.constant`` → ``parallelism``;
+  ``resource_requests``/``resource_limits`` → ``resources`` (one amount, used as both the
+  request and the limit); Go durations (``"60s"``, ``"1h30m"``) → seconds;
+- fields that change nothing here are accepted and dropped: ``pipeline.project`` and
+  ``input.pfs.project`` when empty or ``default`` (a datavc store is one project),
+  ``input.pfs.lazy`` and ``input.pfs.empty_files`` (datavc always copies the real files
+  into the datum's input directory), and switches set to their "off" value
+  (``outer_join: false``...);
+- union members that share a name (Pachyderm stages either under ``/pfs/<name>``) keep
+  it as their ``dir`` and get unique names (``images``, ``images-2``);
+- fields datavc does not support are collected, each with its path and the datavc
+  equivalent or "not supported yet", and refused together in one ``InvalidSpec``;
+  fields nobody knows are left in place for the models to refuse as unknown.
+
+datavc's own specs pass through unchanged (their keys are all snake_case already).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["normalize", "parse_duration"]
+
+_CAMEL_RE = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DEFAULT_PROJECTS = ("", "default")
+_NOT_YET = "not supported yet"
+
+# Pachyderm fields datavc refuses, with what to use instead. A field whose value is in
+# ``_OFF`` is a no-op and accepted.
+_TOP_UNSUPPORTED = {
+    "egress": _NOT_YET + " (copy the output out with 'datavc get')",
+    "s3_out": _NOT_YET,
+    "spout": _NOT_YET,
+    "service": _NOT_YET,
+    "autoscaling": _NOT_YET,
+    "reprocess_spec": "datavc skips datums already processed; use 'datavc pipeline update --reprocess'",
+    "datum_set_spec": _NOT_YET,
+    "output_branch": "datavc writes every pipeline's output to its repo's 'main' branch",
+    "scheduling_spec": _NOT_YET,
+    "pod_spec": _NOT_YET,
+    "pod_patch": _NOT_YET,
+    "sidecar_resource_limits": _NOT_YET,
+    "sidecar_resource_requests": _NOT_YET,
+    "tolerations": _NOT_YET,
+    "tf_job": _NOT_YET,
+    "salt": _NOT_YET,
+    "metadata": _NOT_YET,
+    "spec_commit": _NOT_YET,
+    "determined": _NOT_YET,
+    "update": "use 'datavc pipeline update -f'",
+    "reprocess": "use 'datavc pipeline update --reprocess'",
+    "dry_run": _NOT_YET,
+}
+_INPUT_UNSUPPORTED = {"group": _NOT_YET, "cron": _NOT_YET}
+_PFS_UNSUPPORTED = {
+    "outer_join": _NOT_YET,
+    "group_by": _NOT_YET + " (group inputs are not supported)",
+    "commit": "datavc reads the branch head; pin data with a branch pointing at that commit",
+    "repo_type": _NOT_YET,
+    "s3": _NOT_YET,
+    "trigger": _NOT_YET,
+}
+_TRANSFORM_UNSUPPORTED = {
+    "user": _NOT_YET + " (transforms run as the scheduler's user)",
+    "err_cmd": _NOT_YET,
+    "err_stdin": _NOT_YET,
+    "secrets": _NOT_YET + " (set values with transform.env)",
+    "image_pull_secrets": _NOT_YET,
+    "debug": _NOT_YET,
+    "dockerfile": _NOT_YET,
+    "memory_volume": _NOT_YET,
+    "datum_batching": _NOT_YET,
+}
+_OFF: tuple[Any, ...] = (None, False, "", [], {})
+
+
+class DurationError(ValueError):
+    """A value that is not a Go-style duration."""
+
+
+def parse_duration(value: str) -> float:
+    """Seconds in a Go duration string such as ``"60s"``, ``"1h30m"`` or ``"500ms"``.
+
+    Raises:
+        DurationError: not a duration (Go's grammar: a sequence of a decimal number and a
+            unit ``ns``, ``us``, ``ms``, ``s``, ``m`` or ``h``).
+    """
+    text = value.strip()
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not text or pos != len(text):
+        raise DurationError(f"invalid duration {value!r}: use a Go duration such as '60s', '1h30m', '500ms'")
+    return total
+
+
+def snake(key: str) -> str:
+    """``joinOn`` → ``join_on``; a snake_case key is unchanged."""
+    return _CAMEL_RE.sub(r"_\1", key).lower()
+
+
+def normalize(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A Pachyderm (or datavc) spec as datavc's spec, and the problems found on the way.
+
+    The problems name each unsupported field (``input.pfs.outer_join: not supported yet``);
+    the returned document holds everything else, for the models to validate.
+    """
+    problems: list[str] = []
+    doc = _snake_keys(data, "", problems)
+    _top(doc, problems)
+    return doc, problems
+
+
+def _snake_keys(node: Any, path: str, problems: list[str]) -> Any:
+    """Rename camelCase keys to snake_case, everywhere but inside ``env`` (user data)."""
+    if isinstance(node, Mapping):
+        out: dict[Any, Any] = {}
+        for key, value in node.items():
+            new = snake(key) if isinstance(key, str) else key
+            where = f"{path}.{new}" if path else str(new)
+            if new in out:
+                problems.append(f"{where}: given twice (as {new!r} and in camelCase); keep one")
+                continue
+            out[new] = value if new == "env" else _snake_keys(value, where, problems)
+        return out
+    if isinstance(node, list):
+        return [_snake_keys(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    return node
+
+
+def _refuse(node: dict[str, Any], table: Mapping[str, str], path: str, problems: list[str]) -> None:
+    for key, hint in table.items():
+        if key in node:
+            value = node.pop(key)
+            if value not in _OFF:
+                problems.append(f"{path}{key}: {hint}")
+
+
+def _top(doc: dict[str, Any], problems: list[str]) -> None:
+    if doc.get("reprocess_spec") == "until_success":
+        del doc["reprocess_spec"]  # Pachyderm's default, and what datavc does
+    _refuse(doc, _TOP_UNSUPPORTED, "", problems)
+    pipeline = doc.get("pipeline")
+    if isinstance(pipeline, dict):
+        _project(pipeline, "pipeline.", problems)
+    if "description" in doc:
+        description = doc.pop("description")
+        if isinstance(pipeline, dict) and pipeline.get("description") not in (None, "", description):
+            problems.append("description: given both here and as pipeline.description; keep one")
+        elif isinstance(pipeline, dict):
+            pipeline["description"] = description
+        # else: the models report the missing or bad `pipeline`
+    if "parallelism_spec" in doc:
+        _parallelism(doc, problems)
+    requests, limits = doc.pop("resource_requests", None), doc.pop("resource_limits", None)
+    if requests is not None or limits is not None:
+        if "resources" in doc:
+            problems.append("resources: give either resources or resource_requests/resource_limits")
+        merged: dict[str, Any] = {}
+        for where, part in (("resource_requests", requests), ("resource_limits", limits)):
+            if part is None:
+                continue
+            if not isinstance(part, Mapping):
+                problems.append(f"{where}: must be a mapping")
+                continue
+            merged.update(part)  # a limit wins: datavc asks for one amount, as request and limit
+        doc["resources"] = merged
+    for key in ("datum_timeout", "job_timeout"):
+        if isinstance(doc.get(key), str):
+            try:
+                doc[key] = parse_duration(doc[key])
+            except DurationError as err:
+                problems.append(f"{key}: {err}")
+                doc.pop(key)
+    transform = doc.get("transform")
+    if isinstance(transform, dict):
+        _refuse(transform, _TRANSFORM_UNSUPPORTED, "transform.", problems)
+    if isinstance(doc.get("input"), dict):
+        _input(doc["input"], "input", problems)
+
+
+def _parallelism(doc: dict[str, Any], problems: list[str]) -> None:
+    spec = doc.pop("parallelism_spec")
+    if not isinstance(spec, Mapping):
+        problems.append("parallelism_spec: must be a mapping such as {constant: 2}")
+        return
+    spec = dict(spec)
+    constant = spec.pop("constant", None)
+    if spec.pop("coefficient", None) not in _OFF:
+        problems.append("parallelism_spec.coefficient: not supported yet (use parallelism_spec.constant)")
+    for key in spec:
+        problems.append(f"parallelism_spec.{key}: unknown field")
+    if constant is not None:
+        if "parallelism" in doc:
+            problems.append("parallelism: give either parallelism or parallelism_spec.constant")
+        doc["parallelism"] = constant
+
+
+def _project(node: dict[str, Any], path: str, problems: list[str]) -> None:
+    if "project" not in node:
+        return
+    project = node.pop("project")
+    name = project.get("name", "") if isinstance(project, Mapping) else project
+    if name not in _DEFAULT_PROJECTS:
+        problems.append(
+            f"{path}project: datavc has no projects (a store is one project); "
+            f"drop it or use 'default', got {name!r}"
+        )
+
+
+def _input(node: dict[str, Any], path: str, problems: list[str]) -> None:
+    before = len(problems)
+    _refuse(node, _INPUT_UNSUPPORTED, f"{path}.", problems)
+    if len(problems) > before and not node:
+        # The whole input was refused: stand in a placeholder so the models do not also
+        # report it as empty (the refusal already names it); the spec is refused anyway.
+        node["pfs"] = {"repo": "refused", "glob": "/", "name": f"refused{before}"}
+    pfs = node.get("pfs")
+    if isinstance(pfs, dict):
+        where = f"{path}.pfs."
+        _project(pfs, where, problems)
+        for key in ("lazy", "empty_files"):
+            if key in pfs and not isinstance(pfs.pop(key), bool):
+                problems.append(f"{where}{key}: must be true or false")
+        _refuse(pfs, _PFS_UNSUPPORTED, where, problems)
+    for kind in ("cross", "union", "join"):
+        children = node.get(kind)
+        if isinstance(children, list):
+            for i, child in enumerate(children):
+                if isinstance(child, dict):
+                    _input(child, f"{path}.{kind}[{i}]", problems)
+    if isinstance(node.get("union"), list):
+        _share_union_names(node["union"])
+
+
+def _share_union_names(members: list[Any]) -> None:
+    """Union members sharing a name (Pachyderm's way to see either under one directory)
+    keep that directory as ``dir`` and get unique names ``<name>-2``, ``<name>-3``...:
+    datavc keys input commits by name."""
+    pfs = [m["pfs"] for m in members if isinstance(m, dict) and isinstance(m.get("pfs"), dict)]
+    names = [p.get("name") or p.get("repo") for p in pfs]
+    taken = {n for n in names if isinstance(n, str)}
+    seen: set[str] = set()
+    for p, name in zip(pfs, names, strict=True):
+        if not isinstance(name, str) or "dir" in p:
+            continue
+        if name not in seen:
+            seen.add(name)
+            if names.count(name) > 1:
+                p["dir"] = name
+            continue
+        n = 2
+        while f"{name}-{n}" in taken:
+            n += 1
+        p["name"], p["dir"] = f"{name}-{n}", name
+        taken.add(p["name"])
