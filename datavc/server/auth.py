@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -123,6 +123,17 @@ def user_client(request: Request) -> Client:
 CurrentUser = Annotated[Identity, Depends(current_identity)]
 UserClient = Annotated[Client, Depends(user_client)]
 BaseClient = Annotated[Client, Depends(base_client)]
+
+
+_T = TypeVar("_T")
+
+
+def visible(items: list[_T], me: Identity, base: Client, repo_of: Callable[[_T], str]) -> list[_T]:
+    """The items of a listing whose repo the caller has a role on (every item for an admin)."""
+    if me.is_admin:
+        return items
+    mine = accounts.readable_repos(base.context, me.user_id)
+    return [it for it in items if repo_of(it) in mine]
 
 
 def note_commit(request: Request, commit: str | None, branch: str | None = None) -> None:

@@ -14,8 +14,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from datavc import accounts
-from datavc.server.auth import REQUIRE, BaseClient, CurrentUser, UserClient, check_repo_role, current_identity
+from datavc.server.auth import (
+    REQUIRE,
+    BaseClient,
+    CurrentUser,
+    UserClient,
+    check_repo_role,
+    current_identity,
+    visible,
+)
 from datavc.server.pages import DEFAULT_LIMIT, After, Limit, page
 
 router = APIRouter(prefix="/api/v1", tags=["pipelines"])
@@ -50,10 +57,7 @@ def list_pipelines(
     c: UserClient, base: BaseClient, me: CurrentUser, limit: Limit = DEFAULT_LIMIT, after: After = None
 ) -> dict[str, Any]:
     """The pipelines whose output repo the caller has a role on (all for an admin)."""
-    items = c.list_pipelines()
-    if not me.is_admin:
-        mine = accounts.readable_repos(base.context, me.user_id)
-        items = [p for p in items if p.output_repo in mine]
+    items = visible(c.list_pipelines(), me, base, lambda p: p.output_repo)
     return page(items, limit, after, lambda p: p.name, lambda p: p.to_json())
 
 
@@ -103,9 +107,8 @@ def list_jobs(
     if pipeline is not None:
         check_repo_role(request, me, pipeline, "reader")
     jobs = c.list_jobs(pipeline)
-    if pipeline is None and not me.is_admin:
-        mine = accounts.readable_repos(base.context, me.user_id)
-        jobs = [j for j in jobs if j.pipeline in mine]
+    if pipeline is None:
+        jobs = visible(jobs, me, base, lambda j: j.pipeline)
     return page(jobs, limit, after, lambda j: j.id, lambda j: j.to_json())
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from datavc import accounts
-from datavc.server.auth import REQUIRE, BaseClient, CurrentUser, UserClient
+from datavc.server.auth import REQUIRE, BaseClient, CurrentUser, UserClient, visible
 from datavc.server.pages import DEFAULT_LIMIT, After, Limit, page
 
 router = APIRouter(prefix="/api/v1", tags=["repos"])
@@ -34,10 +34,7 @@ def list_repos(
     c: UserClient, base: BaseClient, me: CurrentUser, limit: Limit = DEFAULT_LIMIT, after: After = None
 ) -> dict[str, Any]:
     """The repos the caller has a role on (every repo for an admin), by name."""
-    repos = c.list_repos()
-    if not me.is_admin:
-        mine = accounts.readable_repos(base.context, me.user_id)
-        repos = [r for r in repos if r.name in mine]
+    repos = visible(c.list_repos(), me, base, lambda r: r.name)
     return page(repos, limit, after, lambda r: r.name, lambda r: r.to_json())
 
 
