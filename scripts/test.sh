@@ -3,6 +3,8 @@
 # Extra arguments go to pytest, e.g. ./scripts/test.sh -k s3 -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/_debian.sh
+ensure_debian_packages
 source scripts/_venv.sh
 ensure_venv '.[test]'
 
