@@ -6,9 +6,13 @@
 2. The executor runs the rest; each success is recorded with its output tree, and as a
    datum result of the pipeline, at once: a job killed half-way resumes where it was.
 3. When every datum succeeded, the output tree is the union of the datums' output trees;
-   it becomes a commit on the output repo's ``main`` with provenance edges to every
-   input commit, and the job is marked successful in the same transaction that moves
-   the branch. A failed job leaves the output branch unchanged.
+   with ``egress`` it is copied to its ``s3://`` URL first (a failed copy fails the job);
+   then it becomes a commit on the output repo's ``output_branch`` (``main`` by default;
+   created when missing) whose id is the job's id (what ``PACH_OUTPUT_COMMIT_ID`` said),
+   with provenance edges to every input commit, and the job is marked successful in the
+   same transaction that moves the branch. A failed job leaves the output branch unchanged.
+
+``reprocess_spec: every_job`` makes every job run every datum, as ``--reprocess`` does once.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from datavc.branches import create_branch
 from datavc.commits import abort_commit, edit_commit, finish_commit, start_commit
 from datavc.context import Context, now
 from datavc.db.cas import cas
 from datavc.db.models import Commit, DatumResult, Job, JobState, Pipeline, Repo
 from datavc.db.models import Datum as DatumRow
 from datavc.errors import (
+    AlreadyExists,
     CommitFinished,
     CommitNotFound,
     Conflict,
@@ -156,6 +162,7 @@ def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
 def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
     """Run a job this worker has claimed; returns its final state (success or failure)."""
     spec, inputs, pipeline_id, name, reprocess = load_job(ctx, job_id)
+    reprocess = reprocess or spec.reprocess_spec == "every_job"
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, job_id, worker, stop), daemon=True)
     beat.start()
@@ -184,7 +191,20 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         if failed:
             raise JobFailed(f"{len(failed)} datum(s) failed, e.g. {failed[0][:12]} (see job logs)")
         tree, _ = _merge_outputs(ctx, job_id)
-        _commit_output(ctx, name, job_id, pipeline_id, tree, [c for c in inputs.values() if c], worker)
+        if spec.egress is not None:
+            from datavc.pipelines.egress import egress
+
+            egress(ctx, tree, spec.egress)
+        _commit_output(
+            ctx,
+            name,
+            spec.output_branch,
+            job_id,
+            pipeline_id,
+            tree,
+            [c for c in inputs.values() if c],
+            worker,
+        )
         return "success"
     except JobLost:
         return "lost"  # another scheduler owns it now and will finish it
@@ -264,7 +284,7 @@ def datum_done(
                 datums_failed=Job.datums_failed + delta["failed"],
             )
         )
-        if o.ok and o.output_tree is not None:
+        if o.ok and o.output_tree is not None and not o.recovered:
             _remember(s, pipeline_id, d, o.output_tree)
 
 
@@ -301,10 +321,28 @@ def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:
 
 
 def _commit_output(
-    ctx: Context, repo: str, job_id: str, pipeline_id: int, tree: str, inputs: list[str], worker: str
+    ctx: Context,
+    repo: str,
+    branch: str,
+    job_id: str,
+    pipeline_id: int,
+    tree: str,
+    inputs: list[str],
+    worker: str,
 ) -> None:
+    if branch != "main":
+        try:
+            create_branch(ctx, repo, branch)
+        except AlreadyExists:
+            pass
     c = start_commit(
-        ctx, repo, "main", message=f"output of job {job_id[:12]}", origin="pipeline", job_id=job_id
+        ctx,
+        repo,
+        branch,
+        message=f"output of job {job_id[:12]}",
+        origin="pipeline",
+        job_id=job_id,
+        commit_id=job_id,
     )
     try:
         edit_commit(ctx, repo, c.id, lambda w, old: tree)

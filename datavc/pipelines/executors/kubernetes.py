@@ -80,6 +80,24 @@ def job_manifest(
         "env": [{"name": "DATAVC_PFS_ROOT", "value": "/pfs"}],
         "volumeMounts": [{"name": "pfs", "mountPath": "/pfs"}],
     }
+    volumes: list[dict[str, Any]] = [{"name": "pfs", "emptyDir": {}}]
+    for i, mount in enumerate(spec.transform.secrets):
+        if mount.env_var is not None:
+            container["env"].append(
+                {
+                    "name": mount.env_var,
+                    "valueFrom": {"secretKeyRef": {"name": mount.name, "key": mount.key}},
+                }
+            )
+        else:
+            volumes.append({"name": f"secret-{i}", "secret": {"secretName": mount.name}})
+            container["volumeMounts"].append(
+                {"name": f"secret-{i}", "mountPath": mount.mount_path, "readOnly": True}
+            )
+    user = spec.transform.uid_gid()
+    if user is not None:
+        uid, gid = user
+        container["securityContext"] = {"runAsUser": uid, **({"runAsGroup": gid} if gid is not None else {})}
     if spec.resources is not None:
         r = spec.resources
         amounts: dict[str, str] = {
@@ -107,7 +125,7 @@ def job_manifest(
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,  # user code needs no Kubernetes API access
                     "containers": [container],
-                    "volumes": [{"name": "pfs", "emptyDir": {}}],
+                    "volumes": volumes,
                 },
             },
         },

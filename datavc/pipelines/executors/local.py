@@ -35,6 +35,7 @@ from datavc.pipelines import orphans, reaper
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
 from datavc.pipelines.glob import expand_join_key
+from datavc.pipelines.secrets import SecretUnavailable, local_secret_env, pod_secret_env
 from datavc.pipelines.spec import PipelineSpec
 
 LOG_LIMIT = 64 * 1024
@@ -66,19 +67,24 @@ def transform_env(spec_env: dict[str, str], datavc_env: dict[str, str]) -> dict[
 
 
 def pach_env(spec: PipelineSpec, job_id: str, datum: Datum) -> dict[str, str]:
-    """What Pachyderm code reads about its datum: ``PACH_JOB_ID``, ``PACH_DATUM_ID`` and, for
-    each input of a join, ``PACH_DATUM_<input>_JOIN_ON`` (the datum's join key).
+    """What Pachyderm code reads about its datum: ``PACH_JOB_ID``, ``PACH_DATUM_ID``,
+    ``PACH_OUTPUT_COMMIT_ID`` and, for each input of a join or group that the datum holds
+    files of, ``PACH_DATUM_<input>_JOIN_ON`` or ``PACH_DATUM_<input>_GROUP_BY`` (its key).
 
-    ``PACH_OUTPUT_COMMIT_ID`` is not set: datavc makes the output commit after every datum
-    has run, so its id is not known yet (in Pachyderm 2.x it equals the job id, which
-    ``PACH_JOB_ID`` carries).
+    The output commit's id is the job's id (as in Pachyderm 2.x): the runner opens it under
+    that id once every datum has run.
     """
-    env = {"PACH_JOB_ID": job_id, "PACH_DATUM_ID": datum.hash}
-    join_on = {p.name: p.join_on for p in spec.inputs() if p.join_on is not None}
+    env = {"PACH_JOB_ID": job_id, "PACH_DATUM_ID": datum.hash, "PACH_OUTPUT_COMMIT_ID": job_id}
+    keys = {
+        p.name: (expr, suffix)
+        for p in spec.inputs()
+        for expr, suffix in ((p.join_on, "JOIN_ON"), (p.group_by, "GROUP_BY"))
+        if expr is not None
+    }
     for f in datum.files:
-        expr = join_on.get(f.input)
-        if expr is not None:
-            env[f"PACH_DATUM_{f.input}_JOIN_ON"] = expand_join_key(expr, f.groups)
+        if f.input in keys:
+            expr, suffix = keys[f.input]
+            env[f"PACH_DATUM_{f.input}_{suffix}"] = expand_join_key(expr, f.groups)
     return env
 
 
@@ -177,6 +183,10 @@ def run_datum(
     exit_code: int | None = None
     logs = ""
     tries = 0
+    try:
+        secret_env = (pod_secret_env if pfs_root is not None else local_secret_env)(spec.transform.secrets)
+    except SecretUnavailable as err:
+        return Outcome(False, 1, 127, f"[datavc] {err}\n", time.monotonic() - started, None)
     for tries in range(1, spec.datum_tries + 1):
         work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
         try:
@@ -195,7 +205,7 @@ def run_datum(
             out_dir.mkdir()
             stage(ctx, datum, in_dir)
             env = transform_env(
-                dict(spec.transform.env),
+                {**spec.transform.env, **secret_env},
                 {
                     "DATAVC_IN": str(in_dir),
                     "DATAVC_OUT": str(out_dir),
@@ -252,9 +262,49 @@ def run_datum(
                 with ctx.store.writer() as w:
                     tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
+            if tries == spec.datum_tries and spec.transform.err_cmd and (left is None or left > 0):
+                recovered, err_logs = _run_err_cmd(spec, cwd, env, work, timeout)
+                logs += err_logs
+                if recovered:
+                    return Outcome(
+                        True,
+                        tries,
+                        exit_code,
+                        logs,
+                        time.monotonic() - started,
+                        ctx.empty_tree,
+                        recovered=True,
+                    )
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
+
+
+def _run_err_cmd(
+    spec: PipelineSpec, cwd: Path, env: dict[str, str], work: Path, timeout: float
+) -> tuple[bool, str]:
+    """Run ``transform.err_cmd`` after a datum's last failed try (same inputs and environment).
+
+    Returns whether it recovered the datum (exited 0) and its log section. What it writes
+    to ``$DATAVC_OUT`` is not kept: a recovered datum has no output.
+    """
+    log_path = work / "err-log"
+    stdin = "".join(line + "\n" for line in spec.transform.err_stdin)
+    with open(log_path, "wb") as log:
+        try:
+            code: int | None = _run(list(spec.transform.err_cmd), cwd, env, stdin.encode(), log, timeout)
+        except subprocess.TimeoutExpired:
+            code = -9
+            log.write(f"\n[datavc] err_cmd killed after {timeout}s\n".encode())
+        except OSError as err:
+            code = 127
+            log.write(f"[datavc] cannot run {spec.transform.err_cmd[0]!r}: {err.strerror}\n".encode())
+    verdict = (
+        "err_cmd exited 0: the datum is recovered (no output; it runs again in the next job)"
+        if code == 0
+        else f"err_cmd exited {code}: the datum failed"
+    )
+    return code == 0, f"[err_cmd]\n{_tail(log_path)}[datavc] {verdict}\n"
 
 
 class LocalExecutor:

@@ -201,10 +201,10 @@ def test_spec_is_frozen_and_hashable() -> None:
             "input.pfs.join_on: only allowed on the inputs of a join",
         ),
         # input combinators
-        ({"input": {}}, "input: must have exactly one of pfs, cross, union, join (got none)"),
+        ({"input": {}}, "input: must have exactly one of pfs, cross, union, join, group (got none)"),
         (
             {"input": {**pfs("a"), "union": [pfs("b")]}},
-            "input: must have exactly one of pfs, cross, union, join (got pfs, union)",
+            "input: must have exactly one of pfs, cross, union, join, group (got pfs, union)",
         ),
         ({"input": {"cross": [pfs("a")]}}, "input.cross: a cross needs at least 2 inputs, got 1"),
         ({"input": {"join": [pfs("a", "/(*)", join_on="$1")]}}, "input.join: a join needs at least 2 inputs"),
@@ -263,8 +263,9 @@ def test_spec_is_frozen_and_hashable() -> None:
         ),
         ({"transform": {"cmd": ["x"], "image": ""}}, "transform.image: must be an image reference"),
         (
-            {"transform": {"cmd": ["x"], "user": "root"}},
-            "transform.user: not supported yet (transforms run as the scheduler's user)",
+            # transform.user is supported now, as root, a uid or uid:gid (a name cannot be resolved)
+            {"transform": {"cmd": ["x"], "user": "alice"}},
+            "transform.user: 'alice': use 'root', a uid or 'uid:gid'",
         ),
         # pipeline
         ({"pipeline": {}}, "pipeline.name: required"),
