@@ -10,7 +10,9 @@ written for ``pachctl create pipeline -f`` is accepted by ``datavc pipeline crea
   ``resource_requests``/``resource_limits`` → ``resources`` (one amount, used as both the
   request and the limit); Go durations (``"60s"``, ``"1h30m"``) → seconds;
 - fields that change nothing here are accepted and dropped: ``pipeline.project`` and
-  ``input.pfs.project`` when empty or ``default`` (a datavc store is one project),
+  ``input.pfs.project`` when empty or ``default`` (a datavc store is one project);
+  another ``input.pfs.project`` P reads the datavc repo ``P-<repo>`` (the input keeps the
+  name ``<repo>``, as in Pachyderm);
   ``input.pfs.lazy`` and ``input.pfs.empty_files`` (datavc always copies the real files
   into the datum's input directory), and switches set to their "off" value;
 - ``egress.URL`` and ``egress.object_storage.url`` become ``egress.url``; ``join_on`` with
@@ -31,6 +33,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from datavc.names import NAME_RE
 
 __all__ = ["normalize", "parse_duration"]
 
@@ -234,6 +238,24 @@ def _project(node: dict[str, Any], path: str, problems: list[str]) -> None:
         )
 
 
+def _input_project(pfs: dict[str, Any]) -> None:
+    """``{project: P, repo: R}`` with P not the default reads datavc repo ``P-R``; the input
+    keeps the name ``R`` (the directory Pachyderm code reads), as in Pachyderm."""
+    project = pfs.get("project")
+    name = project.get("name", "") if isinstance(project, Mapping) else project
+    repo = pfs.get("repo")
+    if (
+        isinstance(name, str)
+        and name not in _DEFAULT_PROJECTS
+        and NAME_RE.fullmatch(name)
+        and isinstance(repo, str)
+        and NAME_RE.fullmatch(f"{name}-{repo}")
+    ):
+        pfs.pop("project")
+        pfs.setdefault("name", repo)
+        pfs["repo"] = f"{name}-{repo}"
+
+
 def _input(node: dict[str, Any], path: str, problems: list[str]) -> None:
     before = len(problems)
     _refuse(node, _INPUT_UNSUPPORTED, f"{path}.", problems)
@@ -244,6 +266,7 @@ def _input(node: dict[str, Any], path: str, problems: list[str]) -> None:
     pfs = node.get("pfs")
     if isinstance(pfs, dict):
         where = f"{path}.pfs."
+        _input_project(pfs)
         _project(pfs, where, problems)
         for key in ("lazy", "empty_files"):
             if key in pfs and not isinstance(pfs.pop(key), bool):

@@ -230,7 +230,8 @@ def test_every_unsupported_field_is_named_in_one_message() -> None:
         "salt": "x",
         "dryRun": True,
         "transform": {**EDGES["transform"], "debug": True, "imagePullSecrets": ["regcred"]},
-        "input": {"pfs": {"repo": "images", "glob": "/*", "project": "other", "trigger": {"size": "1M"}}},
+        "pipeline": {"name": "edges", "project": {"name": "other"}},
+        "input": {"pfs": {"repo": "images", "glob": "/*", "trigger": {"size": "1M"}}},
         "bogus": 1,
     }
     msg = problems(doc)
@@ -246,7 +247,7 @@ def test_every_unsupported_field_is_named_in_one_message() -> None:
         "transform.debug: not supported yet (read the datums' output with 'datavc job logs')",
         "transform.image_pull_secrets: not supported yet (give the namespace's service account "
         "imagePullSecrets)",
-        "input.pfs.project: datavc has no projects (a store is one project); drop it or use 'default', "
+        "pipeline.project: datavc has no projects (a store is one project); drop it or use 'default', "
         "got 'other'",
         "input.pfs.trigger: not supported yet",
         "cron: unknown field",
