@@ -118,7 +118,8 @@ def image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str
 def pachyderm_program(tmp_path: Path, name: str) -> Path:
     """One of Pachyderm's own example programs with its ``/pfs`` root made local."""
     src = (EXAMPLES / f"{name}.py.src").read_text()
-    src = src.replace('"/pfs/out', 'os.environ["DATAVC_OUT"] + "').replace('"/pfs/', 'os.environ["DATAVC_IN"] + "/')
+    src = src.replace('"/pfs/out', 'os.environ["DATAVC_OUT"] + "')
+    src = src.replace('"/pfs/', 'os.environ["DATAVC_IN"] + "/')
     path = tmp_path / f"{name}.py"
     path.write_text(src)
     return path
@@ -248,7 +249,8 @@ def test_word_count_map_and_reduce(tmp_path: Path, image: Callable[[str, str], P
     with Client.init(tmp_path / "store") as c:
         # what the scraper pipeline (wget from the internet) writes: /<url file>/<page>
         c.create_repo("scraper")
-        put(c, "scraper", "main", {"/Wikipedia/Main_Page.html": b"the cat. The dog", "/Github/x.html": b"a cat"})
+        pages = {"/Wikipedia/Main_Page.html": b"the cat. The dog", "/Github/x.html": b"a cat"}
+        put(c, "scraper", "main", pages)
         c.create_pipeline(baked(load("map.pipeline.json")))
         c.create_pipeline(baked(load("reduce.pipeline.json")))
         run_ok(c)

@@ -240,7 +240,8 @@ def test_every_unsupported_field_is_named_in_one_message() -> None:
     for part in (
         "egress.sql_database: not supported yet (egress goes to an s3:// URL)",
         "s3_out: not supported yet (write the output as files under $DATAVC_OUT)",
-        "spout: not supported yet (put data in from outside with 'datavc put', e.g. 'datavc put -i urls.txt')",
+        "spout: not supported yet (put data in from outside with 'datavc put', "
+        "e.g. 'datavc put -i urls.txt')",
         "salt: not supported yet (to run every datum again use reprocess_spec: every_job or "
         "'datavc pipeline update --reprocess')",
         "dry_run: not supported yet (preview the datums with 'datavc datum list -f SPEC')",
@@ -270,7 +271,8 @@ def test_cli_refuses_an_unsupported_spec_with_one_error_line(tmp_path: Path) -> 
     path.write_text(json.dumps(doc))
     err = assert_error(run("--home", tmp_path / "store", "pipeline", "create", "-f", path, code=None), 2)
     assert err == (
-        "error: invalid pipeline spec: s3_out: not supported yet (write the output as files under $DATAVC_OUT)\n"
+        "error: invalid pipeline spec: s3_out: not supported yet "
+        "(write the output as files under $DATAVC_OUT)\n"
     )
 
 
