@@ -20,20 +20,39 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from datavc.context import Context
 from datavc.db.models import Datum as DatumRow
+from datavc.db.models import Job
+from datavc.errors import Conflict
 from datavc.pipelines import reaper
 
 RUN_PREFIX = "datavc-run-"
 DATUM_PREFIX = "datum-"
 
 
+class JobStopped(Conflict):
+    """The job was stopped ('datavc job stop'): none of its datums may start (again)."""
+
+
+def check_running(s: Session, job_id: str) -> None:
+    """Raise ``JobStopped`` when the job was stopped (it is no longer running or created)."""
+    state = s.scalar(select(Job.state).where(Job.id == job_id))
+    if state == "killed":
+        raise JobStopped(f"job {job_id} was stopped")
+
+
 def record(ctx: Context, job_id: str, datum_hash: str, pid: int, *, scratch_dir: Path) -> None:
-    """Note that ``pid`` (a subreaper shim) runs this datum in ``scratch_dir``."""
+    """Note that ``pid`` (a subreaper shim) runs this datum in ``scratch_dir``.
+
+    Raises:
+        JobStopped: the job was stopped meanwhile; the caller kills what it just started.
+    """
     started = reaper.start_time(pid)
     note = {"boot": reaper.boot_id(), "pid": pid, "start": started, "scratch": str(scratch_dir)}
     with ctx.db.write() as s:
+        check_running(s, job_id)
         s.execute(
             update(DatumRow)
             .where(DatumRow.job_id == job_id, DatumRow.datum_hash == datum_hash)

@@ -43,6 +43,7 @@ from datavc.errors import (
     JobNotFound,
     NotFound,
 )
+from datavc.pipelines import orphans
 from datavc.pipelines.datums import Commits, Datum, compute_datums
 from datavc.pipelines.executors import Executor, Outcome
 from datavc.pipelines.spec import PipelineSpec
@@ -175,6 +176,8 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
 
         def started(d: Datum) -> None:
             with lock:
+                with ctx.db.read() as s:
+                    orphans.check_running(s, job_id)  # a stopped job starts no more datums
                 datum_started(ctx, job_id, d)
 
         def done(d: Datum, o: Outcome) -> None:
@@ -208,6 +211,9 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         return "success"
     except JobLost:
         return "lost"  # another scheduler owns it now and will finish it
+    except orphans.JobStopped:
+        orphans.clean_up_job(ctx, job_id)
+        return "killed"  # 'datavc job stop' ended it; nothing is committed
     except (JobFailed, InvalidArgument, Conflict, NotFound) as err:
         # The job's own fault (a datum failed, its outputs clash, a bad output path), or its
         # output repo was deleted (with --force) while it ran.
@@ -408,6 +414,9 @@ def _heartbeat(ctx: Context, job_id: str, worker: str, stop: threading.Event) ->
                     .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
                     .values(heartbeat_at=now())
                 )
+                stopped = s.scalar(select(Job.state).where(Job.id == job_id)) == "killed"
+            if stopped:  # 'datavc job stop' from another host: kill its datums running here
+                orphans.clean_up_job(ctx, job_id)
         except (DatavcError, SQLAlchemyError) as err:
             # One missed beat is harmless (the lease is several beats long); keep beating.
             log.warning("heartbeat of job %s failed: %s", job_id, err)
