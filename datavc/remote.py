@@ -609,6 +609,12 @@ class RemoteClient(Client):
     def stop_job(self, job: str) -> JobInfo:
         return _decode(JobInfo, self._json("POST", f"/api/v1/jobs/{_q(job)}/stop"))
 
+    def kill_job(self, job: str) -> JobInfo:
+        return self.stop_job(job)
+
+    def follow_job_logs(self, job: str, poll: float = 0.5) -> Iterator[tuple[str, str]]:
+        return super().follow_job_logs(job, poll)  # polls the methods above
+
     def restart_job(self, job: str) -> JobInfo:
         return _decode(JobInfo, self._json("POST", f"/api/v1/jobs/{_q(job)}/restart"))
 

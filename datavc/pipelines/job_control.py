@@ -55,7 +55,8 @@ def stop_job(ctx: Context, job_id: str) -> JobInfo:
                 .values(running_job=None)
             )
         jid = job.id
-    orphans.clean_up_job(ctx, jid)  # this host's running datums stop now; other hosts at their heartbeat
+    # This host's running datums stop now; other hosts' at their scheduler's next heartbeat.
+    orphans.clean_up_job(ctx, jid, remove_scratch=False)
     with ctx.db.read() as s:
         return _job_info(s, get_job(s, jid))
 

@@ -43,6 +43,12 @@ def check_running(s: Session, job_id: str) -> None:
         raise JobStopped(f"job {job_id} was stopped")
 
 
+def ensure_running(ctx: Context, job_id: str) -> None:
+    """Raise ``JobStopped`` when the job was stopped: checked before each try of a datum."""
+    with ctx.db.read() as s:
+        check_running(s, job_id)
+
+
 def record(ctx: Context, job_id: str, datum_hash: str, pid: int, *, scratch_dir: Path) -> None:
     """Note that ``pid`` (a subreaper shim) runs this datum in ``scratch_dir``.
 
@@ -79,11 +85,12 @@ def _scratch_to_remove(value: Any) -> Path | None:
     return p
 
 
-def clean_up_job(ctx: Context, job_id: str) -> bool:
+def clean_up_job(ctx: Context, job_id: str, *, remove_scratch: bool = True) -> bool:
     """Kill what an abandoned job's datums left running on this host; remove their scratch.
 
     Returns False when some recorded process would not die (the job must not be put
-    back yet), True otherwise.
+    back yet), True otherwise. A stopped job that is still being run here keeps its
+    scratch (``remove_scratch=False``): its executor removes it as it ends.
     """
     with ctx.db.read() as s:
         rows = s.execute(
@@ -115,7 +122,7 @@ def clean_up_job(ctx: Context, job_id: str) -> bool:
         ):
             all_gone = False
             continue
-        scratch = _scratch_to_remove(note.get("scratch"))
+        scratch = _scratch_to_remove(note.get("scratch")) if remove_scratch else None
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
             try:

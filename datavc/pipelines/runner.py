@@ -212,7 +212,7 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
     except JobLost:
         return "lost"  # another scheduler owns it now and will finish it
     except orphans.JobStopped:
-        orphans.clean_up_job(ctx, job_id)
+        orphans.clean_up_job(ctx, job_id, remove_scratch=False)
         return "killed"  # 'datavc job stop' ended it; nothing is committed
     except (JobFailed, InvalidArgument, Conflict, NotFound) as err:
         # The job's own fault (a datum failed, its outputs clash, a bad output path), or its
@@ -416,7 +416,7 @@ def _heartbeat(ctx: Context, job_id: str, worker: str, stop: threading.Event) ->
                 )
                 stopped = s.scalar(select(Job.state).where(Job.id == job_id)) == "killed"
             if stopped:  # 'datavc job stop' from another host: kill its datums running here
-                orphans.clean_up_job(ctx, job_id)
+                orphans.clean_up_job(ctx, job_id, remove_scratch=False)
         except (DatavcError, SQLAlchemyError) as err:
             # One missed beat is harmless (the lease is several beats long); keep beating.
             log.warning("heartbeat of job %s failed: %s", job_id, err)

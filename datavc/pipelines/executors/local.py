@@ -188,6 +188,8 @@ def run_datum(
     except SecretUnavailable as err:
         return Outcome(False, 1, 127, f"[datavc] {err}\n", time.monotonic() - started, None)
     for tries in range(1, spec.datum_tries + 1):
+        if record:
+            orphans.ensure_running(ctx, job_id)  # a stopped job tries no datum (again)
         work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
         try:
             if pfs_root is not None:
