@@ -47,7 +47,9 @@ class RootGroup(click.Group):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         # pachctl's verb-first spelling ('create repo x') gets datavc's, never a guess.
-        if args and self.get_command(ctx, args[0]) is None:
+        # 'put file ...', 'get file ...' (pachctl) would otherwise read "file" as a repo.
+        pach_file = len(args) > 1 and args[0] in ("put", "get", "diff") and args[1] in ("file", "files")
+        if args and (pach_file or self.get_command(ctx, args[0]) is None):
             from datavc.cli.pachctl import spelling
 
             hint = spelling(self, ctx, args)

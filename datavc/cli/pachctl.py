@@ -3,7 +3,9 @@
 datavc's commands are noun groups with verbs (``datavc repo create x``) plus git-like
 top-level verbs (``put``, ``ls``, ``log``). A Pachyderm user's ``datavc create repo x``
 is not run: it exits 2 with one line naming the datavc command to type instead, so
-nothing happens by accident under a guessed meaning.
+nothing happens by accident under a guessed meaning. ``put file``, ``get file`` and
+``diff file`` are caught too (``put``, ``get`` and ``diff`` are datavc commands, which
+would read ``file`` as a repo name: write a repo named ``file`` as ``file@main``).
 """
 
 from __future__ import annotations
