@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +32,7 @@ from datavc import branches, commits, config, errors, export, files, repos, work
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
+from datavc import merge as _merge
 from datavc import rollback as _rollback
 from datavc.context import Context
 from datavc.db.session import Database
@@ -47,6 +48,7 @@ from datavc.info import (
     GcInfo,
     JobInfo,
     LineageInfo,
+    MergeInfo,
     OpenCommitInfo,
     PipelineInfo,
     ReflogEntry,
@@ -80,6 +82,7 @@ else:
     _pl = _LazyModule("datavc.pipelines.pipelines")
 
 Source = bytes | BinaryIO | str | os.PathLike[str]
+Metadata = Mapping[str, str]
 Progress = Callable[[int], None]
 #: Called with (local path, reason) for each local entry a put, status or commit skips.
 Skipped = Callable[[str, str], None]
@@ -244,13 +247,21 @@ class Client:
     def inspect_branch(self, repo: str, name: str) -> BranchInfo:
         return branches.inspect_branch(self._ctx, repo, name)
 
-    def delete_branch(self, repo: str, name: str) -> None:
-        """Delete a branch; its commits stay reachable by id."""
-        branches.delete_branch(self._ctx, repo, name)
+    def delete_branch(self, repo: str, name: str, *, force: bool = False) -> None:
+        """Delete a branch; its commits stay reachable by id. ``force`` bypasses strict protection."""
+        branches.delete_branch(self._ctx, repo, name, force=force)
 
-    def reset_branch(self, repo: str, name: str, to: str) -> BranchInfo:
-        """Move a branch head to ``to`` directly (no new commit; recorded in the reflog)."""
-        return branches.reset_branch(self._ctx, repo, name, to)
+    def reset_branch(self, repo: str, name: str, to: str, *, force: bool = False) -> BranchInfo:
+        """Move a branch head to ``to`` directly (no new commit; recorded in the reflog).
+
+        ``force`` bypasses strict protection (on the server, only the repo's owner may).
+        """
+        return branches.reset_branch(self._ctx, repo, name, to, force=force)
+
+    def protect_branch(self, repo: str, name: str, level: str = "merge") -> BranchInfo:
+        """Protect a branch: ``merge`` (it moves only by merge), ``strict`` (and is never deleted or
+        reset), ``""`` (no protection). Bypassing it takes ``force`` (and the owner role on a server)."""
+        return branches.protect_branch(self._ctx, repo, name, level)
 
     def reflog(self, repo: str, branch: str, limit: int | None = None) -> list[ReflogEntry]:
         """Every head move of a branch, newest first."""
@@ -268,13 +279,29 @@ class Client:
 
     # ----- commits -----------------------------------------------------------
 
-    def start_commit(self, repo: str, branch: str = "main", message: str = "") -> CommitInfo:
-        """Open a commit on ``branch`` for several writes; finish or abort it later."""
-        return commits.start_commit(self._ctx, repo, branch, message=message)
+    def start_commit(
+        self, repo: str, branch: str = "main", message: str = "", *, metadata: Metadata | None = None
+    ) -> CommitInfo:
+        """Open a commit on ``branch`` for several writes; finish or abort it later.
 
-    def finish_commit(self, repo: str, commit: str, message: str | None = None) -> CommitInfo:
-        """Finish an open commit; the branch moves to it (re-applying its changes if the branch moved)."""
-        return commits.finish_commit(self._ctx, repo, commit, message=message)
+        ``metadata``: ``key=value`` pairs recorded with the commit (see :mod:`datavc.commit_metadata`).
+        """
+        return commits.start_commit(self._ctx, repo, branch, message=message, metadata=metadata)
+
+    def finish_commit(
+        self,
+        repo: str,
+        commit: str,
+        message: str | None = None,
+        *,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> CommitInfo:
+        """Finish an open commit; the branch moves to it (re-applying its changes if the branch moved).
+
+        ``metadata`` adds ``key=value`` pairs; ``force`` bypasses branch protection.
+        """
+        return commits.finish_commit(self._ctx, repo, commit, message=message, metadata=metadata, force=force)
 
     def abort_commit(self, repo: str, commit: str) -> None:
         """Drop an open commit; nothing it wrote becomes visible."""
@@ -653,9 +680,119 @@ class Client:
 
     # ----- rollback ----------------------------------------------------------
 
-    def rollback(self, repo: str, branch: str, to: str, *, message: str | None = None) -> CommitInfo:
+    def rollback(
+        self,
+        repo: str,
+        branch: str,
+        to: str,
+        *,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> CommitInfo:
         """A new commit on ``branch`` whose content is ``to``'s; history is kept."""
-        return _rollback.rollback(self._ctx, repo, branch, to, message=message)
+        return _rollback.rollback(
+            self._ctx, repo, branch, to, message=message, metadata=metadata, force=force
+        )
+
+    # ----- merge, revert, cherry-pick -----------------------------------------
+
+    def merge(
+        self,
+        repo: str,
+        source: str,
+        branch: str,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        no_ff: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> MergeInfo:
+        """Merge the commit ``source`` names into ``branch``: three-way at path level against the
+        merge base; a fast-forward when ``branch``'s head is an ancestor of it (unless ``no_ff``),
+        else a merge commit with two parents.
+
+        Conflicts (a path both sides changed differently, a file/directory clash) refuse the
+        merge unless ``strategy`` or a matching ``ours``/``theirs`` glob decides them.
+        ``dry_run`` returns what would happen (conflicts included) and writes nothing.
+
+        Raises:
+            MergeConflicts: conflicts left undecided (``.conflicts`` lists each with both sides).
+        """
+        return _merge.merge(
+            self._ctx,
+            repo,
+            source,
+            branch,
+            strategy=strategy,
+            ours=ours,
+            theirs=theirs,
+            dry_run=dry_run,
+            no_ff=no_ff,
+            message=message,
+            metadata=metadata,
+        )
+
+    def cherry_pick(
+        self,
+        repo: str,
+        ref: str,
+        branch: str,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> MergeInfo:
+        """Apply the change ``ref`` made (against its first parent) on ``branch``; conflicts as in merge."""
+        return _merge.cherry_pick(
+            self._ctx,
+            repo,
+            ref,
+            branch,
+            strategy=strategy,
+            ours=ours,
+            theirs=theirs,
+            dry_run=dry_run,
+            message=message,
+            metadata=metadata,
+            force=force,
+        )
+
+    def revert(
+        self,
+        repo: str,
+        ref: str,
+        branch: str | None = None,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> MergeInfo:
+        """Apply the inverse of ``ref``'s change on ``branch`` (default: the branch it was made on)."""
+        return _merge.revert(
+            self._ctx,
+            repo,
+            ref,
+            branch,
+            strategy=strategy,
+            ours=ours,
+            theirs=theirs,
+            dry_run=dry_run,
+            message=message,
+            metadata=metadata,
+            force=force,
+        )
 
 
 def _spec(spec: PipelineSpec | str | dict[str, Any] | None, fields: dict[str, Any]) -> PipelineSpec:

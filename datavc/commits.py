@@ -10,7 +10,7 @@ and history stays linear. No database transaction ever waits on the object store
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -18,9 +18,10 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from datavc import commit_metadata
 from datavc.context import Context, new_id, now
 from datavc.db.cas import cas, retrying
-from datavc.db.models import Commit, CommitOrigin, Provenance, Repo
+from datavc.db.models import Commit, CommitOrigin, CommitParent, Provenance, Repo
 from datavc.errors import BranchMoved, CommitFinished, CommitNotFound, InvalidArgument
 from datavc.heads import set_if_equals
 from datavc.info import CommitInfo, OpenCommitInfo
@@ -64,7 +65,19 @@ def commit_info(s: Session, repo: Repo, c: Commit) -> CommitInfo:
         c.tree,
         prov,
         c.job_id,
+        (c.parent_id, *extra_parents(s, c.id)) if c.parent_id else (),
+        commit_metadata.load(s, c.id),
     )
+
+
+def extra_parents(s: Session, commit_id: str) -> tuple[str, ...]:
+    """A merge commit's parents after the first, in order (empty for any other commit)."""
+    rows = s.scalars(
+        select(CommitParent.parent_id)
+        .where(CommitParent.commit_id == commit_id)
+        .order_by(CommitParent.position)
+    )
+    return tuple(rows)
 
 
 def open_commit(s: Session, repo: Repo, commit_id: str) -> Commit:
@@ -91,13 +104,17 @@ def start_commit(
     author: str | None = None,
     job_id: str | None = None,
     created_at: datetime | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> CommitInfo:
     """Open a new commit on ``branch`` whose parent is the branch's head.
+
+    ``metadata``: ``key=value`` pairs recorded with it (more may be added when it finishes).
 
     ``created_at``: when the writer began uploading objects for it, if earlier than now
     (the open-commit max age counts from there: see :mod:`datavc.open_commits`).
     """
     empty = ctx.empty_tree
+    meta = commit_metadata.check_metadata(metadata)
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
         br = get_branch(s, repo, branch)
@@ -122,6 +139,7 @@ def start_commit(
         )
         s.add(c)
         s.flush()
+        commit_metadata.record(s, c.id, meta)
         return commit_info(s, repo, c)
 
 
@@ -190,6 +208,8 @@ def finish_commit(
     mode: Mode = "rebase",
     provenance: list[str] | None = None,
     on_finish: Callable[[Session, str], None] | None = None,
+    force: bool = False,
+    metadata: Mapping[str, str] | None = None,
 ) -> CommitInfo:
     """Finish an open commit: the branch head moves to it by compare-and-swap.
 
@@ -202,8 +222,11 @@ def finish_commit(
 
     Raises:
         BranchMoved: ``strict`` and the branch moved.
+        BranchProtected: the branch moves only by merge (and no ``force``).
         Conflict: other writers kept winning the race (bounded retries).
     """
+
+    meta = commit_metadata.check_metadata(metadata)
 
     def attempt() -> CommitInfo | None:
         f = _read_finishing(ctx, repo_name, commit_id)
@@ -212,7 +235,7 @@ def finish_commit(
             f = _read_finishing(ctx, repo_name, commit_id)
             if f.head != f.parent:
                 return None  # moved again (or another writer changed the commit) meanwhile
-        return _fast_forward(ctx, repo_name, f, message, provenance or [], on_finish)
+        return _fast_forward(ctx, repo_name, f, message, provenance or [], on_finish, force, meta)
 
     return retrying(attempt, f"finishing commit {commit_id[:12]} of {repo_name!r}")
 
@@ -245,6 +268,8 @@ def _fast_forward(
     message: str | None,
     provenance: list[str],
     on_finish: Callable[[Session, str], None] | None,
+    force: bool,
+    meta: dict[str, str],
 ) -> CommitInfo | None:
     """The branch is still at the commit's parent: mark the commit finished and move the head to it.
 
@@ -267,9 +292,18 @@ def _fast_forward(
             assert final is not None
             why = f"{final.origin} commit: {final.message}".rstrip(": ")
             if not set_if_equals(
-                s, f.repo_id, f.branch, f.parent, f.commit, who=ctx.user, why=why, at=final.finished_at
+                s,
+                f.repo_id,
+                f.branch,
+                f.parent,
+                f.commit,
+                who=ctx.user,
+                why=why,
+                at=final.finished_at,
+                force=force,
             ):
                 raise _LostRace  # roll back: the commit stays open and the next attempt rebases it
+            commit_metadata.record(s, f.commit, meta)
             for input_id in provenance:
                 s.add(Provenance(commit_id=f.commit, input_commit_id=input_id, kind="input"))
             if on_finish is not None:
@@ -367,6 +401,8 @@ def one_shot(
     origin: CommitOrigin = "user",
     mode: Mode = "rebase",
     started_at: datetime | None = None,
+    force: bool = False,
+    metadata: Mapping[str, str] | None = None,
 ) -> CommitInfo:
     """Start a commit, apply ``edit``, finish it; abort it if anything fails.
 
@@ -375,7 +411,7 @@ def one_shot(
     c = start_commit(ctx, repo_name, branch, message=message, origin=origin, created_at=started_at)
     try:
         edit_commit(ctx, repo_name, c.id, edit)
-        return finish_commit(ctx, repo_name, c.id, mode=mode)
+        return finish_commit(ctx, repo_name, c.id, mode=mode, force=force, metadata=metadata)
     except BaseException:
         try:
             abort_commit(ctx, repo_name, c.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -44,6 +44,7 @@ class BranchInfo(_Info):
     name: str
     head: str | None
     created_at: datetime
+    protection: str = ""  # "" | merge (moves only by merge) | strict (also no delete or reset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class CommitInfo(_Info):
     tree: str
     provenance: tuple[str, ...] = ()  # "repo@commit" of the commits it was derived from
     job: str | None = None  # the pipeline job that made it
+    parents: tuple[str, ...] = ()  # every parent, first parent first (two or more: a merge commit)
+    metadata: dict[str, str] = field(default_factory=dict)  # the user's key=value pairs (``-M``)
 
 
 class FileInfo(NamedTuple):
@@ -259,3 +262,46 @@ class RepairInfo(_Info):
     repaired: tuple[str, ...]  # damaged objects rewritten (each verified against its id)
     not_repaired: tuple[str, ...]  # damaged objects no file in ``source`` holds the bytes of
     files_hashed: int
+
+
+@dataclass(frozen=True, slots=True)
+class MergeConflict(_Info):
+    """One path a merge (revert, cherry-pick) cannot decide: both sides changed it differently.
+
+    ``kind`` is ``content`` (both changed or deleted the file differently) or
+    ``file/directory`` (one side has a file where the other has a directory). Sizes and
+    hashes are None where that side has nothing at the path; a directory's hash is its tree id.
+    """
+
+    path: str
+    kind: str
+    base_size: int | None
+    base_hash: str | None
+    ours_size: int | None
+    ours_hash: str | None
+    theirs_size: int | None
+    theirs_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MergeInfo(_Info):
+    """What a merge, revert or cherry-pick did (or, ``dry_run``, would do).
+
+    ``result``: ``up-to-date`` (nothing to bring over), ``fast-forward`` (the branch moved
+    to the source commit), ``merged`` (a new commit), or ``conflict`` (a dry run that
+    would refuse). ``changes`` counts the paths taken from the other side; ``resolved``
+    lists the conflicting paths a strategy or glob decided, with the side that won.
+    """
+
+    repo: str
+    operation: str  # merge | revert | cherry-pick
+    source: str  # the commit brought in (merge, cherry-pick) or undone (revert)
+    branch: str
+    result: str
+    base: str | None  # the merge base (the commit the three-way comparison starts from)
+    head: str | None  # the branch head the result is built on
+    commit: CommitInfo | None  # the new head (merged / fast-forward), None otherwise
+    changes: int
+    conflicts: tuple[MergeConflict, ...] = ()
+    resolved: tuple[tuple[str, str], ...] = ()  # (path, "ours" | "theirs")
+    dry_run: bool = False

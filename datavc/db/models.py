@@ -163,6 +163,38 @@ class Branch(Base):
     name: Mapped[str] = mapped_column(String(NAME_LEN))
     head_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), ForeignKey("commits.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "" (none), "merge" (the head moves only by merge) or "strict" (also no delete or reset).
+    protection: Mapped[str] = mapped_column(String(16), default="", server_default="")
+
+
+class CommitParent(Base):
+    """A merge commit's further parents (``position`` 1, 2, ...); the first stays in ``commits.parent_id``."""
+
+    __tablename__ = "commit_parents"
+    __table_args__ = (
+        PrimaryKeyConstraint("commit_id", "position"),
+        CheckConstraint("position >= 1", name="not_first"),
+    )
+
+    commit_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    # Indexed: children lookups, and the FK check when a commit is deleted.
+    parent_id: Mapped[str] = mapped_column(String(COMMIT_ID_LEN), ForeignKey("commits.id"), index=True)
+
+
+class CommitMetadata(Base):
+    """One ``key=value`` of a commit's user metadata (``-M``); set when the commit is made, never changed."""
+
+    __tablename__ = "commit_metadata"
+    __table_args__ = (PrimaryKeyConstraint("commit_id", "key"),)
+
+    commit_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(NAME_LEN))
+    value: Mapped[str] = mapped_column(Text)
 
 
 class BranchHistory(Base):
