@@ -311,9 +311,21 @@ class Client:
         """One commit: parent, branch, origin, message, author, times, size, file count, provenance."""
         return commits.inspect_commit(self._ctx, repo, ref)
 
-    def log(self, repo: str, ref: str = "main", limit: int | None = None) -> Iterator[CommitInfo]:
-        """History from ``ref`` back, newest first."""
-        return commits.log(self._ctx, repo, ref, limit)
+    def log(
+        self,
+        repo: str,
+        ref: str = "main",
+        limit: int | None = None,
+        *,
+        where: Metadata | None = None,
+        all_parents: bool = False,
+    ) -> Iterator[CommitInfo]:
+        """History from ``ref`` back through first parents, newest first.
+
+        ``where``: only commits whose metadata has every ``key=value``. ``all_parents``:
+        merged-in history too, each commit after its children (for ``log --graph``).
+        """
+        return commits.log(self._ctx, repo, ref, limit, where=where, all_parents=all_parents)
 
     def list_open_commits(self, repo: str) -> list[CommitInfo]:
         return commits.list_open_commits(self._ctx, repo)
@@ -340,6 +352,7 @@ class Client:
         progress: Progress | None = None,
         follow_symlinks: bool = False,
         on_skip: Skipped | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
         """Store bytes, a binary stream, a local file or a local directory at ``path``.
 
@@ -349,9 +362,11 @@ class Client:
         ``progress`` is called with byte counts as the data is taken in. Symbolic links
         in a directory are skipped (reported to ``on_skip``); with ``follow_symlinks``
         those that stay inside the directory are followed. A source that is a link is
-        refused unless ``follow_symlinks``.
+        refused unless ``follow_symlinks``. ``metadata`` is recorded with the new commit
+        (with ``commit``, give it to :meth:`start_commit` or :meth:`finish_commit` instead).
         """
         p = check_path(path)
+        _no_metadata_with_open_commit(metadata, commit)
         if commit is None:
             # Open the commit before uploading: the upload is then visible as an open commit
             # (``log --open``), and its objects are younger than the commit, which is what
@@ -368,7 +383,7 @@ class Client:
                     follow_symlinks=follow_symlinks,
                     on_skip=on_skip,
                 )
-                return commits.finish_commit(self._ctx, repo, started.id)
+                return commits.finish_commit(self._ctx, repo, started.id, metadata=metadata)
             except BaseException:
                 try:
                     commits.abort_commit(self._ctx, repo, started.id)
@@ -402,22 +417,36 @@ class Client:
         return e.hash if e is not None and e.is_dir else None
 
     def _apply(
-        self, repo: str, branch: str, edit: commits.TreeEdit, message: str, commit: str | None
+        self,
+        repo: str,
+        branch: str,
+        edit: commits.TreeEdit,
+        message: str,
+        commit: str | None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
+        _no_metadata_with_open_commit(metadata, commit)
         if commit is None:
-            return commits.one_shot(self._ctx, repo, branch, edit, message=message)
+            return commits.one_shot(self._ctx, repo, branch, edit, message=message, metadata=metadata)
         commits.edit_commit(self._ctx, repo, commit, edit)
         return commits.inspect_commit(self._ctx, repo, commit)
 
     def delete_file(
-        self, repo: str, branch: str, paths: str | list[str], *, message: str = "", commit: str | None = None
+        self,
+        repo: str,
+        branch: str,
+        paths: str | list[str],
+        *,
+        message: str = "",
+        commit: str | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
         """Delete files or directories (one new commit, or into the open ``commit``)."""
         plist = [check_path(p) for p in ([paths] if isinstance(paths, str) else paths)]
         if not plist:
             raise InvalidArgument("no paths to delete")
         msg = message or "delete " + ", ".join("/" + p for p in plist)
-        return self._apply(repo, branch, files.edit_delete(plist), msg, commit)
+        return self._apply(repo, branch, files.edit_delete(plist), msg, commit, metadata)
 
     def copy_file(
         self,
@@ -430,13 +459,14 @@ class Client:
         *,
         message: str = "",
         commit: str | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
         """Copy a file or directory, within or between repos, without re-uploading any byte."""
         snap = files.snapshot(self._ctx, src_repo, src_ref)
         entry = files.entry_at(self._ctx, snap, check_path(src_path))
         dst = check_path(dst_path)
         msg = message or f"copy {src_repo}@{src_ref}:/{src_path.strip('/')} to /{dst}"
-        return self._apply(dst_repo, dst_branch, files.edit_put_entry(dst, entry), msg, commit)
+        return self._apply(dst_repo, dst_branch, files.edit_put_entry(dst, entry), msg, commit, metadata)
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         """A file's bytes (for small files; use :meth:`open_file` or :meth:`get_to_path` for large ones)."""
@@ -792,6 +822,13 @@ class Client:
             message=message,
             metadata=metadata,
             force=force,
+        )
+
+
+def _no_metadata_with_open_commit(metadata: Metadata | None, commit: str | None) -> None:
+    if metadata and commit is not None:
+        raise InvalidArgument(
+            "metadata belongs to a commit: give it when starting or finishing the open commit"
         )
 
 

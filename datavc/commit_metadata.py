@@ -1,5 +1,7 @@
 """Commit metadata: the user's ``key=value`` pairs recorded with a commit (``-M``, ``--metadata-file``).
 
+No database access here: the CLI imports this module at start (``commits`` stores them).
+
 Metadata is small, typed as text, and set once when the commit is made (a pipeline
 records its run id, a person a ticket number). It is bounded so that no commit carries
 an unbounded blob into every ``log``: at most :data:`MAX_KEYS` keys, keys of
@@ -11,10 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from datavc.db.models import CommitMetadata
 from datavc.errors import InvalidArgument
 
 KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
@@ -70,27 +68,6 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
             raise InvalidArgument(f"metadata {pair[:80]!r}: use key=value")
         out[key] = value
     return check_metadata(out)
-
-
-def load(s: Session, commit_id: str) -> dict[str, str]:
-    """A commit's metadata, by key."""
-    rows = s.execute(
-        select(CommitMetadata.key, CommitMetadata.value)
-        .where(CommitMetadata.commit_id == commit_id)
-        .order_by(CommitMetadata.key)
-    )
-    return {k: v for k, v in rows}
-
-
-def record(s: Session, commit_id: str, meta: Metadata | None) -> None:
-    """Add checked ``meta`` to a commit in the caller's transaction; a key given again replaces it."""
-    for key, value in (meta or {}).items():
-        row = s.get(CommitMetadata, (commit_id, key))
-        if row is None:
-            s.add(CommitMetadata(commit_id=commit_id, key=key, value=value))
-        else:
-            row.value = value
-    s.flush()
 
 
 def matches(meta: Metadata, where: Mapping[str, str]) -> bool:

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from datavc import commit_metadata
 from datavc.context import Context, new_id, now
 from datavc.db.cas import cas, retrying
-from datavc.db.models import Commit, CommitOrigin, CommitParent, Provenance, Repo
+from datavc.db.models import Commit, CommitMetadata, CommitOrigin, CommitParent, Provenance, Repo
 from datavc.errors import BranchMoved, CommitFinished, CommitNotFound, InvalidArgument
+from datavc.graph import parent_graph, topo_order
 from datavc.heads import set_if_equals
 from datavc.info import CommitInfo, OpenCommitInfo
 from datavc.open_commits import check_live, live
@@ -66,7 +67,7 @@ def commit_info(s: Session, repo: Repo, c: Commit) -> CommitInfo:
         prov,
         c.job_id,
         (c.parent_id, *extra_parents(s, c.id)) if c.parent_id else (),
-        commit_metadata.load(s, c.id),
+        load_metadata(s, c.id),
     )
 
 
@@ -78,6 +79,27 @@ def extra_parents(s: Session, commit_id: str) -> tuple[str, ...]:
         .order_by(CommitParent.position)
     )
     return tuple(rows)
+
+
+def load_metadata(s: Session, commit_id: str) -> dict[str, str]:
+    """A commit's metadata, by key."""
+    rows = s.execute(
+        select(CommitMetadata.key, CommitMetadata.value)
+        .where(CommitMetadata.commit_id == commit_id)
+        .order_by(CommitMetadata.key)
+    )
+    return {k: v for k, v in rows}
+
+
+def record_metadata(s: Session, commit_id: str, meta: Mapping[str, str] | None) -> None:
+    """Add checked ``meta`` to a commit in the caller's transaction; a key given again replaces it."""
+    for key, value in (meta or {}).items():
+        row = s.get(CommitMetadata, (commit_id, key))
+        if row is None:
+            s.add(CommitMetadata(commit_id=commit_id, key=key, value=value))
+        else:
+            row.value = value
+    s.flush()
 
 
 def open_commit(s: Session, repo: Repo, commit_id: str) -> Commit:
@@ -139,7 +161,7 @@ def start_commit(
         )
         s.add(c)
         s.flush()
-        commit_metadata.record(s, c.id, meta)
+        record_metadata(s, c.id, meta)
         return commit_info(s, repo, c)
 
 
@@ -303,7 +325,7 @@ def _fast_forward(
                 force=force,
             ):
                 raise _LostRace  # roll back: the commit stays open and the next attempt rebases it
-            commit_metadata.record(s, f.commit, meta)
+            record_metadata(s, f.commit, meta)
             for input_id in provenance:
                 s.add(Provenance(commit_id=f.commit, input_commit_id=input_id, kind="input"))
             if on_finish is not None:
@@ -353,16 +375,37 @@ def inspect_commit(ctx: Context, repo_name: str, ref: str) -> CommitInfo:
         return commit_info(s, repo, resolve(s, repo, ref))
 
 
-def log(ctx: Context, repo_name: str, ref: str, limit: int | None = None) -> Iterator[CommitInfo]:
-    """History from ``ref`` back through first parents, newest first, streamed in pages."""
+def log(
+    ctx: Context,
+    repo_name: str,
+    ref: str,
+    limit: int | None = None,
+    *,
+    where: Mapping[str, str] | None = None,
+    all_parents: bool = False,
+) -> Iterator[CommitInfo]:
+    """History from ``ref`` back through first parents, newest first, streamed.
+
+    ``where``: only commits whose metadata has every ``key=value`` (``limit`` counts those).
+    ``all_parents``: every ancestor through every parent (merged branches too), each after
+    all its children (the order ``log --graph`` draws).
+    """
     with ctx.db.read() as s:
         repo = get_repo(s, repo_name)
         c: Commit | None = resolve(s, repo, ref)
+    order = topo_order(parent_graph(ctx, repo_name), c.id) if all_parents and c is not None else None
+    with ctx.db.read() as s:
+        repo = get_repo(s, repo_name)
         count = 0
         while c is not None and (limit is None or count < limit):
-            yield commit_info(s, repo, c)
-            count += 1
-            c = get_commit(s, repo, c.parent_id) if c.parent_id else None
+            info = commit_info(s, repo, c)
+            if not where or commit_metadata.matches(info.metadata, where):
+                yield info
+                count += 1
+            if order is not None:
+                c = next((get_commit(s, repo, n) for n in order if n != c.id), None)
+            else:
+                c = get_commit(s, repo, c.parent_id) if c.parent_id else None
 
 
 def list_open_commits(ctx: Context, repo_name: str) -> list[CommitInfo]:

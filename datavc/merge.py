@@ -15,91 +15,21 @@ commits (their message and metadata name the commit they came from).
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy import select
 
 from datavc import commit_metadata, threeway
-from datavc.commits import commit_info
+from datavc.commits import commit_info, record_metadata
 from datavc.context import Context, new_id, now
 from datavc.db.cas import retrying
 from datavc.db.models import Commit, CommitParent
 from datavc.errors import InvalidArgument, MergeConflicts
+from datavc.graph import merge_base, parent_graph
 from datavc.heads import Move, set_if_equals
 from datavc.info import CommitInfo, MergeInfo
 from datavc.refs import get_branch, get_commit, resolve
 from datavc.repos import get_repo
 from datavc.threeway import Side
-
-Graph = dict[str, tuple[tuple[str, ...], datetime | None]]
-
-
-def parent_graph(ctx: Context, repo_name: str) -> Graph:
-    """Every finished commit of the repo: (its parents, first first; when it finished). Two queries."""
-    with ctx.db.read() as s:
-        repo = get_repo(s, repo_name)
-        graph: dict[str, tuple[list[str], datetime | None]] = {}
-        for cid, parent, at in s.execute(
-            select(Commit.id, Commit.parent_id, Commit.finished_at).where(
-                Commit.repo_id == repo.id, Commit.state == "finished"
-            )
-        ):
-            graph[cid] = ([parent] if parent else [], at)
-        for cid, parent in s.execute(
-            select(CommitParent.commit_id, CommitParent.parent_id)
-            .join(Commit, Commit.id == CommitParent.commit_id)
-            .where(Commit.repo_id == repo.id)
-            .order_by(CommitParent.commit_id, CommitParent.position)
-        ):
-            if cid in graph:
-                graph[cid][0].append(parent)
-        return {k: (tuple(v[0]), v[1]) for k, v in graph.items()}
-
-
-def ancestors(graph: Graph, start: Iterable[str]) -> set[str]:
-    """``start`` and every commit reachable from it through any parent."""
-    seen: set[str] = set()
-    todo = deque(start)
-    while todo:
-        c = todo.popleft()
-        if c in seen or c not in graph:
-            continue
-        seen.add(c)
-        todo.extend(graph[c][0])
-    return seen
-
-
-def merge_base(graph: Graph, a: str, b: str) -> str | None:
-    """The best common ancestor of ``a`` and ``b``: one no other common ancestor descends from.
-
-    With several (criss-cross merges) the newest is taken, ties broken by id, so the
-    answer is deterministic. None when the histories share no commit.
-    """
-    of_a = ancestors(graph, [a])
-    # Walk from b, stopping at the first common commits on each path: the candidates.
-    candidates: set[str] = set()
-    seen: set[str] = set()
-    todo = deque([b])
-    while todo:
-        c = todo.popleft()
-        if c in seen or c not in graph:
-            continue
-        seen.add(c)
-        if c in of_a:
-            candidates.add(c)
-            continue
-        todo.extend(graph[c][0])
-    best = [c for c in candidates if not any(c in ancestors(graph, graph[o][0]) for o in candidates - {c})]
-    if not best:
-        return None
-    return max(best, key=lambda c: (_stamp(graph[c][1]), c))
-
-
-def _stamp(at: datetime | None) -> float:
-    return at.timestamp() if at is not None else 0.0
 
 
 @dataclass(frozen=True)
@@ -358,7 +288,7 @@ def _record(
         s.flush()
         if second_parent is not None:
             s.add(CommitParent(commit_id=c.id, position=1, parent_id=second_parent))
-        commit_metadata.record(s, c.id, meta)
+        record_metadata(s, c.id, meta)
         why = f"{operation} commit: {message}"
         move: Move = "merge" if second_parent is not None else "commit"
         moved = set_if_equals(

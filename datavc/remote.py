@@ -16,8 +16,8 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import fields
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from tempfile import SpooledTemporaryFile
@@ -27,7 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from datavc import errors
-from datavc.client import Client, Progress, Source, _spec
+from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
     BranchInfo,
     CommitInfo,
@@ -39,6 +39,8 @@ from datavc.info import (
     JobInfo,
     LineageInfo,
     LineageNode,
+    MergeConflict,
+    MergeInfo,
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
@@ -177,6 +179,9 @@ class RemoteClient(Client):
             category, message = body["error"]["category"], body["error"]["message"]
         except (ValueError, KeyError, TypeError):
             pass
+        if category == errors.Conflict.category and isinstance(body["error"].get("conflicts"), list):
+            found = tuple(_decode(MergeConflict, c) for c in body["error"]["conflicts"])
+            return errors.MergeConflicts(message, found)
         by_category = {c.category: c for c in errors.CATEGORIES}
         cls = by_category.get(category)
         if cls is None:
@@ -237,12 +242,17 @@ class RemoteClient(Client):
     def inspect_branch(self, repo: str, name: str) -> BranchInfo:
         return _decode(BranchInfo, self._json("GET", f"{self._repo(repo)}/branches/{_q(name)}"))
 
-    def delete_branch(self, repo: str, name: str) -> None:
-        self._request("DELETE", f"{self._repo(repo)}/branches/{_q(name)}")
+    def delete_branch(self, repo: str, name: str, *, force: bool = False) -> None:
+        params = {"force": True} if force else None
+        self._request("DELETE", f"{self._repo(repo)}/branches/{_q(name)}", params=params)
 
-    def reset_branch(self, repo: str, name: str, to: str) -> BranchInfo:
+    def reset_branch(self, repo: str, name: str, to: str, *, force: bool = False) -> BranchInfo:
         path = f"{self._repo(repo)}/branches/{_q(name)}/reset"
-        return _decode(BranchInfo, self._json("POST", path, json={"to": to}))
+        return _decode(BranchInfo, self._json("POST", path, json={"to": to, "force": force}))
+
+    def protect_branch(self, repo: str, name: str, level: str = "merge") -> BranchInfo:
+        path = f"{self._repo(repo)}/branches/{_q(name)}/protect"
+        return _decode(BranchInfo, self._json("POST", path, json={"level": level}))
 
     def reflog(self, repo: str, branch: str, limit: int | None = None) -> list[ReflogEntry]:
         params = {"limit": limit} if limit is not None else {"limit": 10_000}
@@ -262,13 +272,24 @@ class RemoteClient(Client):
 
     # ----- commits -----------------------------------------------------------
 
-    def start_commit(self, repo: str, branch: str = "main", message: str = "") -> CommitInfo:
-        body = {"branch": branch, "message": message}
+    def start_commit(
+        self, repo: str, branch: str = "main", message: str = "", *, metadata: Metadata | None = None
+    ) -> CommitInfo:
+        body = {"branch": branch, "message": message, "metadata": dict(metadata) if metadata else None}
         return _decode(CommitInfo, self._json("POST", self._repo(repo) + "/commits", json=body))
 
-    def finish_commit(self, repo: str, commit: str, message: str | None = None) -> CommitInfo:
+    def finish_commit(
+        self,
+        repo: str,
+        commit: str,
+        message: str | None = None,
+        *,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> CommitInfo:
         path = f"{self._repo(repo)}/commits/{_q(commit)}/finish"
-        return _decode(CommitInfo, self._json("POST", path, json={"message": message}))
+        body = {"message": message, "metadata": dict(metadata) if metadata else None, "force": force}
+        return _decode(CommitInfo, self._json("POST", path, json=body))
 
     def abort_commit(self, repo: str, commit: str) -> None:
         self._request("POST", f"{self._repo(repo)}/commits/{_q(commit)}/abort")
@@ -276,9 +297,23 @@ class RemoteClient(Client):
     def inspect_commit(self, repo: str, ref: str) -> CommitInfo:
         return _decode(CommitInfo, self._json("GET", f"{self._repo(repo)}/commits/{_q(ref)}"))
 
-    def log(self, repo: str, ref: str = "main", limit: int | None = None) -> Iterator[CommitInfo]:
+    def log(
+        self,
+        repo: str,
+        ref: str = "main",
+        limit: int | None = None,
+        *,
+        where: Metadata | None = None,
+        all_parents: bool = False,
+    ) -> Iterator[CommitInfo]:
+        params: dict[str, Any] = {"ref": ref}
+        if where:
+            params["where"] = [f"{k}={v}" for k, v in where.items()]
+        if all_parents:
+            params["all_parents"] = True
+
         def gen() -> Iterator[CommitInfo]:
-            for n, d in enumerate(self._pages(self._repo(repo) + "/log", {"ref": ref})):
+            for n, d in enumerate(self._pages(self._repo(repo) + "/log", params)):
                 if limit is not None and n >= limit:
                     return
                 yield _decode(CommitInfo, d)
@@ -302,7 +337,26 @@ class RemoteClient(Client):
         progress: Progress | None = None,
         follow_symlinks: bool = False,
         on_skip: Skipped | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
+        if metadata:
+            return self._in_new_commit(
+                repo,
+                branch,
+                message or f"put /{check_path(path)}",
+                metadata,
+                commit,
+                lambda cid: self.put_file(
+                    repo,
+                    branch,
+                    path,
+                    src,
+                    commit=cid,
+                    progress=progress,
+                    follow_symlinks=follow_symlinks,
+                    on_skip=on_skip,
+                ),
+            )
         p = check_path(path)
         if isinstance(src, str | os.PathLike) and Path(src).is_symlink():
             if not follow_symlinks:
@@ -330,6 +384,25 @@ class RemoteClient(Client):
             except OSError as err:
                 raise errors.InvalidArgument(f"cannot read {os.fspath(src)}: {err.strerror}") from None
         return self._put(url, params, _chunks(src, progress))
+
+    def _in_new_commit(
+        self,
+        repo: str,
+        branch: str,
+        message: str,
+        metadata: Metadata,
+        commit: str | None,
+        write: Callable[[str], object],
+    ) -> CommitInfo:
+        """A write with metadata: into a new open commit (started with it), finished after."""
+        _no_metadata_with_open_commit(metadata, commit)
+        cid = self.start_commit(repo, branch, message, metadata=metadata).id
+        try:
+            write(cid)
+        except BaseException:
+            self.abort_commit(repo, cid)
+            raise
+        return self.finish_commit(repo, cid)
 
     def _put(self, url: str, params: dict[str, Any], content: Any) -> CommitInfo:
         params = {k: v for k, v in params.items() if v is not None}
@@ -384,8 +457,21 @@ class RemoteClient(Client):
         return self.finish_commit(repo, cid) if own else self.inspect_commit(repo, cid)
 
     def delete_file(
-        self, repo: str, branch: str, paths: str | list[str], *, message: str = "", commit: str | None = None
+        self,
+        repo: str,
+        branch: str,
+        paths: str | list[str],
+        *,
+        message: str = "",
+        commit: str | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
+        if metadata:
+            msg = message or "delete " + ", ".join(
+                "/" + check_path(p) for p in ([paths] if isinstance(paths, str) else paths)
+            )
+            write = lambda cid: self.delete_file(repo, branch, paths, commit=cid)  # noqa: E731
+            return self._in_new_commit(repo, branch, msg, metadata, commit, write)
         plist = [paths] if isinstance(paths, str) else list(paths)
         if not plist:
             raise errors.InvalidArgument("no paths to delete")
@@ -405,7 +491,15 @@ class RemoteClient(Client):
         *,
         message: str = "",
         commit: str | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
+        if metadata:
+            msg = message or f"copy {src_repo}@{src_ref}:/{src_path.strip('/')} to /{check_path(dst_path)}"
+
+            def write(cid: str) -> object:
+                return self.copy_file(src_repo, src_ref, src_path, dst_repo, dst_branch, dst_path, commit=cid)
+
+            return self._in_new_commit(dst_repo, dst_branch, msg, metadata, commit, write)
         body = {
             "src_repo": src_repo,
             "src_ref": src_ref,
@@ -534,9 +628,92 @@ class RemoteClient(Client):
 
     # ----- rollback ----------------------------------------------------------
 
-    def rollback(self, repo: str, branch: str, to: str, *, message: str | None = None) -> CommitInfo:
+    def rollback(
+        self,
+        repo: str,
+        branch: str,
+        to: str,
+        *,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> CommitInfo:
         path = f"{self._repo(repo)}/branches/{_q(branch)}/rollback"
-        return _decode(CommitInfo, self._json("POST", path, json={"to": to, "message": message}))
+        body = {
+            "to": to,
+            "message": message,
+            "metadata": dict(metadata) if metadata else None,
+            "force": force,
+        }
+        return _decode(CommitInfo, self._json("POST", path, json=body))
+
+    # ----- merge, revert, cherry-pick ----------------------------------------
+
+    def merge(
+        self,
+        repo: str,
+        source: str,
+        branch: str,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        no_ff: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> MergeInfo:
+        body = {
+            "source": source,
+            "branch": branch,
+            "no_ff": no_ff,
+            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
+        }
+        return _merge_info(self._json("POST", self._repo(repo) + "/merge", json=body))
+
+    def cherry_pick(
+        self,
+        repo: str,
+        ref: str,
+        branch: str,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> MergeInfo:
+        body = {
+            "ref": ref,
+            "branch": branch,
+            "force": force,
+            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
+        }
+        return _merge_info(self._json("POST", self._repo(repo) + "/cherry-pick", json=body))
+
+    def revert(
+        self,
+        repo: str,
+        ref: str,
+        branch: str | None = None,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> MergeInfo:
+        body = {
+            "ref": ref,
+            "branch": branch,
+            "force": force,
+            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
+        }
+        return _merge_info(self._json("POST", self._repo(repo) + "/revert", json=body))
 
     # ----- pipelines and jobs ------------------------------------------------
 
@@ -693,6 +870,32 @@ class RemoteClient(Client):
         params = {"repo": repo, "user": user, "since": since.isoformat() if since else None}
         data = self._json("GET", "/api/v1/auth/audit", params={k: v for k, v in params.items() if v})
         return [_decode(AuditInfo, d) for d in data["items"]]
+
+
+def _resolution(
+    strategy: str | None,
+    ours: Sequence[str],
+    theirs: Sequence[str],
+    dry_run: bool,
+    message: str | None,
+    metadata: Metadata | None,
+) -> dict[str, Any]:
+    return {
+        "strategy": strategy,
+        "ours": list(ours),
+        "theirs": list(theirs),
+        "dry_run": dry_run,
+        "message": message,
+        "metadata": dict(metadata) if metadata else None,
+    }
+
+
+def _merge_info(data: dict[str, Any]) -> MergeInfo:
+    """A MergeInfo from its JSON form (the commit and the conflicts are nested values)."""
+    commit = _decode(CommitInfo, data["commit"]) if data.get("commit") else None
+    conflicts = tuple(_decode(MergeConflict, c) for c in data.get("conflicts", []))
+    info = _decode(MergeInfo, {**data, "commit": None, "conflicts": []})
+    return replace(info, commit=commit, conflicts=conflicts)
 
 
 def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[bytes]:

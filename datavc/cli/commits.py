@@ -21,6 +21,7 @@ from datavc.cli.render import (
     short,
     stream_json,
 )
+from datavc.commit_metadata import parse_pairs
 
 if TYPE_CHECKING:
     from datavc.info import CommitInfo, DiffInfo
@@ -34,10 +35,32 @@ def _one_line(text: str) -> str:
 @click.argument("target", metavar="REPO@REF")
 @click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), help="Show at most N commits.")
 @click.option("--open", "open_", is_flag=True, help="List the repo's open (unfinished) commits instead.")
+@click.option(
+    "--graph", is_flag=True, help="Draw merged-in history too, as lanes ('*' a commit, '|' a lane)."
+)
+@click.option(
+    "--metadata", "show_meta", is_flag=True, help="Show each commit's metadata (key=value) below it."
+)
+@click.option(
+    "--where",
+    "where_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only commits whose metadata has KEY=VALUE (repeatable: all must match).",
+)
 @json_option
 @pass_app
-def log(app: App, target: str, limit: int | None, open_: bool, as_json: bool) -> None:
-    """History from REF back, newest first (REPO alone means REPO@main).
+def log(
+    app: App,
+    target: str,
+    limit: int | None,
+    open_: bool,
+    graph: bool,
+    show_meta: bool,
+    where_pairs: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """History from REF back through first parents, newest first (REPO alone means REPO@main).
 
     With --open: the repo's open commits, oldest first, with when each expires (a killed
     put leaves one; gc aborts it once expired, or run abort-commit).
@@ -46,15 +69,26 @@ def log(app: App, target: str, limit: int | None, open_: bool, as_json: bool) ->
     if open_:
         _log_open(app, addr.repo, limit, as_json)
         return
-    commits = app.client.log(addr.repo, ref(addr), limit)
+    where = parse_pairs(where_pairs) if where_pairs else None
+    commits = app.client.log(addr.repo, ref(addr), limit, where=where, all_parents=graph)
     if as_json:
         stream_json(commits, lambda c: c.to_json())
         return
+    lanes = Lanes() if graph else None
     for c in commits:
-        click.echo(
+        line = (
             f"{short(c.id)}  {local_time(c.created_at)}  {escape(c.author):<12}  {c.origin:<8}  "
             f"{human_size(c.size):>10}  {_one_line(c.message)}"
         )
+        if lanes is not None:
+            prefix, rest = lanes.draw(c.id, c.parents)
+            click.echo(f"{prefix} {line}")
+        else:
+            rest = ""
+            click.echo(line)
+        if show_meta:
+            for k, v in c.metadata.items():
+                click.echo(f"{rest}    {escape(k)}={escape(v)}")
 
 
 def _log_open(app: App, repo: str, limit: int | None, as_json: bool) -> None:
@@ -76,11 +110,38 @@ def _log_open(app: App, repo: str, limit: int | None, as_json: bool) -> None:
         )
 
 
+class Lanes:
+    """The lanes of ``log --graph``: one column per line of history still to be drawn."""
+
+    def __init__(self) -> None:
+        self.lanes: list[str] = []
+
+    def draw(self, commit: str, parents: tuple[str, ...]) -> tuple[str, str]:
+        """The row's prefix for ``commit`` and the prefix of the lines below it."""
+        if commit not in self.lanes:
+            self.lanes.append(commit)
+        col = self.lanes.index(commit)
+        row = " ".join("*" if i == col else "|" for i in range(len(self.lanes)))
+        rest = list(parents)
+        if rest and rest[0] not in self.lanes:
+            self.lanes[col] = rest.pop(0)
+        else:
+            del self.lanes[col]
+            rest = rest[1:] if rest else []
+        for p in rest:
+            if p not in self.lanes:
+                self.lanes.append(p)
+        below = " ".join("|" for _ in self.lanes)
+        width = max(len(row), len(below))
+        return row.ljust(width), below.ljust(width)
+
+
 def _show_fields(c: CommitInfo) -> list[tuple[str, str]]:
     return [
         ("commit", c.id),
         ("repo", c.repo),
         ("parent", c.parent or "-"),
+        *([("merged", ", ".join(c.parents[1:]))] if len(c.parents) > 1 else []),
         ("branch", c.branch or "-"),
         ("state", c.state),
         ("origin", c.origin),
@@ -90,6 +151,7 @@ def _show_fields(c: CommitInfo) -> list[tuple[str, str]]:
         ("size", f"{human_size(c.size)} ({c.size} bytes)"),
         ("files", str(c.file_count)),
         ("provenance", ", ".join(c.provenance) or "-"),
+        *[(f"metadata {k}", v) for k, v in c.metadata.items()],
         ("message", c.message),
     ]
 

@@ -120,6 +120,12 @@ def user_client(request: Request) -> Client:
     return Client(base.config, ctx)
 
 
+def require_owner_to_force(request: Request, repo: str, force: bool) -> None:
+    """``force`` bypasses branch protection: only the repo's owner (or an admin) may ask for it."""
+    if force:
+        check_repo_role(request, current_identity(request), repo, "owner")
+
+
 CurrentUser = Annotated[Identity, Depends(current_identity)]
 UserClient = Annotated[Client, Depends(user_client)]
 BaseClient = Annotated[Client, Depends(base_client)]

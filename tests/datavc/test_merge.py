@@ -10,7 +10,7 @@ import pytest
 
 from datavc.client import Client
 from datavc.errors import BranchProtected, InvalidArgument, MergeConflicts, NotFound
-from datavc.merge import merge_base, parent_graph
+from datavc.graph import merge_base, parent_graph
 from tests.datavc.helpers import assert_fsck_clean, files_of, ids, snapshot_state
 
 
