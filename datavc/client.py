@@ -334,9 +334,11 @@ class Client:
         """Open commits (of ``repo``, or of every repo), oldest first, with when each expires."""
         return commits.list_open_commits_expiry(self._ctx, repo)
 
-    def commit(self, repo: str, branch: str = "main", message: str = "") -> CommitTransaction:
+    def commit(
+        self, repo: str, branch: str = "main", message: str = "", *, metadata: Metadata | None = None
+    ) -> CommitTransaction:
         """A context manager: an open commit finished on success, aborted on an exception."""
-        return CommitTransaction(self, repo, branch, message)
+        return CommitTransaction(self, repo, branch, message, metadata)
 
     # ----- files -------------------------------------------------------------
 
@@ -588,13 +590,16 @@ class Client:
         *,
         rebase: bool = False,
         on_skip: Skipped | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
         """Commit a checkout's changes to its branch; refuses if the branch moved, unless ``rebase``.
 
         Symbolic links are never followed or committed (reported to ``on_skip``); an
         interrupted checkout must be finished first (Conflict).
         """
-        return workdir.commit_workdir(self._ctx, dir, message, rebase=rebase, on_skip=on_skip)
+        return workdir.commit_workdir(
+            self._ctx, dir, message, rebase=rebase, on_skip=on_skip, metadata=metadata
+        )
 
     # ----- maintenance -------------------------------------------------------
 
@@ -850,8 +855,11 @@ def _spec(spec: PipelineSpec | str | dict[str, Any] | None, fields: dict[str, An
 class CommitTransaction:
     """``with client.commit(repo, branch) as tx:`` — writes join one commit, finished at the end."""
 
-    def __init__(self, client: Client, repo: str, branch: str, message: str) -> None:
+    def __init__(
+        self, client: Client, repo: str, branch: str, message: str, metadata: Metadata | None = None
+    ) -> None:
         self._client = client
+        self._metadata = metadata
         self.repo = repo
         self.branch = branch
         self._message = message
@@ -864,7 +872,7 @@ class CommitTransaction:
         return self.info.id
 
     def __enter__(self) -> CommitTransaction:
-        self.info = self._client.start_commit(self.repo, self.branch, self._message)
+        self.info = self._client.start_commit(self.repo, self.branch, self._message, metadata=self._metadata)
         return self
 
     def __exit__(

@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -473,8 +473,9 @@ def commit_workdir(
     *,
     rebase: bool = False,
     on_skip: Skipped | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> CommitInfo:
-    """Commit a checkout's changes to the branch it was checked out from.
+    """Commit a checkout's changes to the branch it was checked out from (``metadata`` recorded with it).
 
     Raises:
         InvalidArgument: not a checkout, checked out from a commit rather than a branch, or nothing to commit;
@@ -521,6 +522,7 @@ def commit_workdir(
             message=message or f"commit {len(changes)} changes from {co.root.name}",
             mode="rebase" if rebase else "strict",
             started_at=started,
+            metadata=metadata,
         )
         for rel, entry in changes.items():
             if entry is None:

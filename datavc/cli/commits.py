@@ -9,6 +9,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, name_address, ref, ref_option
+from datavc.cli.meta import metadata, metadata_options
 from datavc.cli.render import (
     echo_json,
     escape,
@@ -214,12 +215,21 @@ def diff(app: App, a: str, b: str | None, as_json: bool) -> None:
 @click.command("start-commit")
 @click.argument("target", metavar="REPO@BRANCH")
 @click.option("-m", "--message", default="", help="Commit message.")
+@metadata_options
 @json_option
 @pass_app
-def start_commit(app: App, target: str, message: str, as_json: bool) -> None:
+def start_commit(
+    app: App,
+    target: str,
+    message: str,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
+    as_json: bool,
+) -> None:
     """Open a commit on BRANCH for several writes; prints its id (alone on a line)."""
     addr = address(target, path=False)
-    c = app.client.start_commit(addr.repo, ref(addr), message)
+    meta = metadata(metadata_pairs, metadata_file)
+    c = app.client.start_commit(addr.repo, ref(addr), message, metadata=meta)
     if as_json:
         echo_json(c.to_json())
     else:
@@ -229,12 +239,23 @@ def start_commit(app: App, target: str, message: str, as_json: bool) -> None:
 @click.command("finish-commit")
 @click.argument("target", metavar="REPO@ID")
 @click.option("-m", "--message", default=None, help="Replace the commit message.")
+@click.option("--force", is_flag=True, help="Finish even on a protected branch (the owner role on a server).")
+@metadata_options
 @json_option
 @pass_app
-def finish_commit(app: App, target: str, message: str | None, as_json: bool) -> None:
+def finish_commit(
+    app: App,
+    target: str,
+    message: str | None,
+    force: bool,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
+    as_json: bool,
+) -> None:
     """Finish an open commit: its branch moves to it."""
     repo, commit_id = name_address(target, "id")
-    c = app.client.finish_commit(repo, commit_id, message)
+    meta = metadata(metadata_pairs, metadata_file)
+    c = app.client.finish_commit(repo, commit_id, message, metadata=meta, force=force)
     if as_json:
         echo_json(c.to_json())
     else:
@@ -259,12 +280,25 @@ def abort_commit(app: App, target: str) -> None:
     "--to", "to", required=True, metavar="REF", help="The commit whose content comes back (REF or REPO@REF)."
 )
 @click.option("-m", "--message", default=None, help="Commit message.")
+@click.option("--force", is_flag=True, help="Commit even on a protected branch (the owner role on a server).")
+@metadata_options
 @json_option
 @pass_app
-def rollback(app: App, target: str, to: str, message: str | None, as_json: bool) -> None:
+def rollback(
+    app: App,
+    target: str,
+    to: str,
+    message: str | None,
+    force: bool,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
+    as_json: bool,
+) -> None:
     """A new commit on BRANCH with REF's content; history is kept (see also 'branch reset')."""
     repo, branch = name_address(target, "branch")
-    c = app.client.rollback(repo, branch, ref_option(to, repo, "--to", verb="roll back"), message=message)
+    meta = metadata(metadata_pairs, metadata_file)
+    to_ref = ref_option(to, repo, "--to", verb="roll back")
+    c = app.client.rollback(repo, branch, to_ref, message=message, metadata=meta, force=force)
     if as_json:
         echo_json(c.to_json())
     else:

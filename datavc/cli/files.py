@@ -11,6 +11,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, check_readable, local_path_errors, ref
+from datavc.cli.meta import metadata, metadata_options
 from datavc.cli.render import (
     activity,
     echo_json,
@@ -66,6 +67,7 @@ def _commit_line(info: CommitInfo) -> str:
     is_flag=True,
     help="Store what symbolic links point to, for links that stay inside the source directory.",
 )
+@metadata_options
 @json_option
 @pass_app
 def put(
@@ -75,6 +77,8 @@ def put(
     message: str,
     commit_id: str | None,
     follow_symlinks: bool,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
     as_json: bool,
 ) -> None:
     """Upload files or directories (SRC '-' reads stdin) as one new commit.
@@ -88,6 +92,7 @@ def put(
     """
     addr = address(dest)
     branch = ref(addr)
+    meta = metadata(metadata_pairs, metadata_file)
     into_dir = addr.path is None or addr.dir_hint or len(srcs) > 1
     plan: list[tuple[str, str | BinaryIO]] = []
     files = size = 0
@@ -127,12 +132,14 @@ def put(
         }
         if commit_id is not None or len(plan) == 1:
             path, src0 = plan[0]
-            info = client.put_file(addr.repo, branch, path, src0, message=message, commit=commit_id, **opts)
+            info = client.put_file(
+                addr.repo, branch, path, src0, message=message, commit=commit_id, metadata=meta, **opts
+            )
             for path, src0 in plan[1:]:
                 info = client.put_file(addr.repo, branch, path, src0, commit=commit_id, **opts)
         else:
             # Several sources, one commit: aborted if any put fails.
-            with client.commit(addr.repo, branch, message or f"put {len(plan)} sources") as tx:
+            with client.commit(addr.repo, branch, message or f"put {len(plan)} sources", metadata=meta) as tx:
                 for path, src0 in plan:
                     client.put_file(addr.repo, branch, path, src0, commit=tx.id, **opts)
             assert tx.info is not None
@@ -188,9 +195,18 @@ def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
 @click.argument("targets", metavar="REPO@BRANCH:PATH...", nargs=-1, required=True)
 @click.option("-m", "--message", default="", help="Commit message.")
 @click.option("--commit", "commit_id", metavar="ID", help="Delete in this open commit instead of a new one.")
+@metadata_options
 @json_option
 @pass_app
-def rm(app: App, targets: tuple[str, ...], message: str, commit_id: str | None, as_json: bool) -> None:
+def rm(
+    app: App,
+    targets: tuple[str, ...],
+    message: str,
+    commit_id: str | None,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
+    as_json: bool,
+) -> None:
     """Delete files or directories in one new commit (all on the same REPO@BRANCH)."""
     addrs = [address(t, path=True) for t in targets]
     first = addrs[0]
@@ -200,7 +216,12 @@ def rm(app: App, targets: tuple[str, ...], message: str, commit_id: str | None, 
                 f"rm: {a.repo}@{a.ref} differs from {first.repo}@{first.ref}: one branch per rm"
             )
     info = app.client.delete_file(
-        first.repo, ref(first), [a.path or "" for a in addrs], message=message, commit=commit_id
+        first.repo,
+        ref(first),
+        [a.path or "" for a in addrs],
+        message=message,
+        commit=commit_id,
+        metadata=metadata(metadata_pairs, metadata_file),
     )
     if as_json:
         echo_json(info.to_json())
@@ -212,9 +233,18 @@ def rm(app: App, targets: tuple[str, ...], message: str, commit_id: str | None, 
 @click.argument("src", metavar="SRC_REPO@REF:PATH")
 @click.argument("dst", metavar="DST_REPO@BRANCH[:PATH]")
 @click.option("-m", "--message", default="", help="Commit message.")
+@metadata_options
 @json_option
 @pass_app
-def cp(app: App, src: str, dst: str, message: str, as_json: bool) -> None:
+def cp(
+    app: App,
+    src: str,
+    dst: str,
+    message: str,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
+    as_json: bool,
+) -> None:
     """Copy a file or directory, within or between repos, without re-uploading it.
 
     The copy goes to PATH, or to PATH/<name> when PATH ends with '/' or is omitted.
@@ -225,7 +255,10 @@ def cp(app: App, src: str, dst: str, message: str, as_json: bool) -> None:
     target = _join(d.path, name) if d.path is None or d.dir_hint else d.path
     if not target.strip("/"):
         raise InvalidArgument(f"cp: {src} is the root: give a destination path")
-    info = app.client.copy_file(s.repo, ref(s), s.path or "", d.repo, ref(d), target, message=message)
+    meta = metadata(metadata_pairs, metadata_file)
+    info = app.client.copy_file(
+        s.repo, ref(s), s.path or "", d.repo, ref(d), target, message=message, metadata=meta
+    )
     if as_json:
         echo_json(info.to_json())
     else:

@@ -6,6 +6,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, local_path_errors, ref
+from datavc.cli.meta import metadata, metadata_options
 from datavc.cli.render import activity, echo_json, escape, human_size, json_option, plural
 
 
@@ -82,16 +83,28 @@ def status(app: App, directory: str | None, as_json: bool) -> None:
 @click.option(
     "--rebase", is_flag=True, help="Commit even if the branch moved: re-apply the changes on its head."
 )
+@metadata_options
 @json_option
 @pass_app
-def commit(app: App, directory: str | None, message: str, rebase: bool, as_json: bool) -> None:
+def commit(
+    app: App,
+    directory: str | None,
+    message: str,
+    rebase: bool,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
+    as_json: bool,
+) -> None:
     """Commit a checkout's changes to its branch (refused, exit 5, if the branch moved, unless --rebase).
 
     Refused (exit 5) while an interrupted checkout is unfinished. Symbolic links are
     skipped with a warning, never followed.
     """
+    meta = metadata(metadata_pairs, metadata_file)
     with local_path_errors(directory or "."):
-        c = app.client.commit_workdir(directory or ".", message, rebase=rebase, on_skip=warn_skipped)
+        c = app.client.commit_workdir(
+            directory or ".", message, rebase=rebase, on_skip=warn_skipped, metadata=meta
+        )
     if as_json:
         echo_json(c.to_json())
     else:

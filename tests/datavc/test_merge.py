@@ -213,7 +213,7 @@ def test_concurrent_merges_into_one_branch_lose_nothing(api: Client) -> None:
 
 
 def test_revert_and_cherry_pick(api: Client) -> None:
-    main, dev = diverged(api)
+    _main, dev = diverged(api)
     bad = api.put_file("r", "main", "/b.csv", b"h\nbroken\n", message="break b").id
     api.put_file("r", "main", "/later", b"later")
     rv = api.revert("r", bad)
@@ -241,7 +241,7 @@ def test_revert_and_cherry_pick(api: Client) -> None:
 
 
 def test_branch_protection(api: Client) -> None:
-    main, dev = diverged(api)
+    main, _dev = diverged(api)
     info = api.protect_branch("r", "main")
     assert info.protection == "merge" and api.inspect_branch("r", "main").protection == "merge"
     before = snapshot_state(api)

@@ -53,14 +53,18 @@ def edit(files: Files, edits: list[tuple[str, bytes | None]]) -> Files:
 
 def tree(store: ObjectStore, files: Files) -> str:
     with store.writer() as w:
-        return w.update_tree(store.empty_tree(), {p: w.put_bytes(d, p.rsplit("/", 1)[-1]) for p, d in files.items()})
+        return w.update_tree(
+            store.empty_tree(), {p: w.put_bytes(d, p.rsplit("/", 1)[-1]) for p, d in files.items()}
+        )
 
 
 def read(store: ObjectStore, root: str) -> Files:
     return {p: store.read_bytes(e) for p, e in store.walk(root)}
 
 
-def merged(store: ObjectStore, base: Files, ours: Files, theirs: Files, side: Side | None) -> tuple[Files, set[str]]:
+def merged(
+    store: ObjectStore, base: Files, ours: Files, theirs: Files, side: Side | None
+) -> tuple[Files, set[str]]:
     """The merge result and the conflicting paths (the result is ours when there are conflicts)."""
     b, o, t = tree(store, base), tree(store, ours), tree(store, theirs)
     tw = compare(store.trees, b, o, t, resolver(side))
