@@ -959,9 +959,35 @@ def scale_rollback(sc: Scale) -> Row:
     return sc.row("branch rollback to main~1", "s", med, "≤ 0.2 s", med <= 0.2, runs=rb_times)
 
 
+def scale_merge(sc: Scale) -> Row:
+    """Three-way merge of a branch with 10 changed files (5 changed, 5 new) into a main that moved
+    (3 runs, each on a new branch; median). Its cost must follow the changes, not the 200k files."""
+    n = sc.n
+    merge_times = []
+    for run in range(3):
+        c = Client.open(sc.home)
+        c.create_branch("big", f"feat{run}", "main")
+        with c.commit("big", f"feat{run}", message="10 files") as tx:
+            for i in range(10):
+                d = 20 + run * 7 + i * (sc.dirs // 10 - 3)
+                tx.put_file(
+                    f"/d{d:04d}/m{run}-{i}.txt" if i % 2 else f"/d{d:04d}/f{d * (n // sc.dirs):07d}.txt",
+                    b"merged %d %d\n" % (run, i),
+                )
+        c.put_file("big", "main", f"/d0001/main-moved-{run}.txt", b"so the merge is three-way")
+        c.close()
+        s, info = fresh_client(sc.home, lambda cl, r=run: cl.merge("big", f"feat{r}", "main"))
+        check(info.result == "merged" and info.changes == 10, f"merge: {info.result}, {info.changes} changes")
+        merge_times.append(s)
+    med = statistics.median(merge_times)
+    log(f"scale: merge of 10 files {merge_times}")
+    return sc.row("merge of a branch with 10 changed files", "s", med, "≤ 0.5 s", med <= 0.5, runs=merge_times)
+
+
 def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
     sc = scale_build(work, sizes)
     rows = [scale_commit(sc), scale_diff(sc), scale_ls_api(sc), scale_ls_cli(sc, work), scale_rollback(sc)]
+    rows.append(scale_merge(sc))
     rmtree(sc.home)
     return rows
 
