@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from datavc import branches, commits, config, errors, export, files, repos, workdir
+from datavc import branches, commits, config, errors, export, files, history, repos, workdir
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
@@ -319,12 +319,20 @@ class Client:
         *,
         where: Metadata | None = None,
         all_parents: bool = False,
+        path: str | None = None,
+        follow: bool = False,
     ) -> Iterator[CommitInfo]:
         """History from ``ref`` back through first parents, newest first.
 
         ``where``: only commits whose metadata has every ``key=value``. ``all_parents``:
         merged-in history too, each commit after its children (for ``log --graph``).
+        ``path``: only the commits that changed that file or directory (``follow``: on
+        through the ``cp`` that created it); costs the history length times log n.
         """
+        if path is not None and check_path(path):
+            if where or all_parents:
+                raise InvalidArgument("a file's history takes neither where nor all_parents")
+            return history.file_log(self._ctx, repo, ref, check_path(path), follow=follow, limit=limit)
         return commits.log(self._ctx, repo, ref, limit, where=where, all_parents=all_parents)
 
     def list_open_commits(self, repo: str) -> list[CommitInfo]:
@@ -463,11 +471,21 @@ class Client:
         commit: str | None = None,
         metadata: Metadata | None = None,
     ) -> CommitInfo:
-        """Copy a file or directory, within or between repos, without re-uploading any byte."""
+        """Copy a file or directory, within or between repos, without re-uploading any byte.
+
+        A copy made as its own commit records ``copied_from`` (``repo@commit:/path``) and
+        ``copied_to`` in the commit's metadata: ``log --follow`` follows them.
+        """
         snap = files.snapshot(self._ctx, src_repo, src_ref)
         entry = files.entry_at(self._ctx, snap, check_path(src_path))
         dst = check_path(dst_path)
         msg = message or f"copy {src_repo}@{src_ref}:/{src_path.strip('/')} to /{dst}"
+        if commit is None:
+            origin = {
+                "copied_from": f"{snap.repo}@{snap.commit}:/{check_path(src_path)}",
+                "copied_to": f"/{dst}",
+            }
+            metadata = {**origin, **(metadata or {})}
         return self._apply(dst_repo, dst_branch, files.edit_put_entry(dst, entry), msg, commit, metadata)
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:

@@ -305,8 +305,14 @@ class RemoteClient(Client):
         *,
         where: Metadata | None = None,
         all_parents: bool = False,
+        path: str | None = None,
+        follow: bool = False,
     ) -> Iterator[CommitInfo]:
         params: dict[str, Any] = {"ref": ref}
+        if path is not None:
+            params["path"] = "/" + check_path(path)
+        if follow:
+            params["follow"] = True
         if where:
             params["where"] = [f"{k}={v}" for k, v in where.items()]
         if all_parents:

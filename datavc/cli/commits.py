@@ -33,8 +33,9 @@ def _one_line(text: str) -> str:
 
 
 @click.command()
-@click.argument("target", metavar="REPO@REF")
+@click.argument("target", metavar="REPO@REF[:PATH]")
 @click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), help="Show at most N commits.")
+@click.option("--follow", is_flag=True, help="With PATH: go on through the 'cp' that created it.")
 @click.option("--open", "open_", is_flag=True, help="List the repo's open (unfinished) commits instead.")
 @click.option(
     "--graph", is_flag=True, help="Draw merged-in history too, as lanes ('*' a commit, '|' a lane)."
@@ -55,6 +56,7 @@ def log(
     app: App,
     target: str,
     limit: int | None,
+    follow: bool,
     open_: bool,
     graph: bool,
     show_meta: bool,
@@ -63,15 +65,20 @@ def log(
 ) -> None:
     """History from REF back through first parents, newest first (REPO alone means REPO@main).
 
+    With :PATH, only the commits that changed that file or directory (--follow: and,
+    where a 'cp' created it, the history of its source).
+
     With --open: the repo's open commits, oldest first, with when each expires (a killed
     put leaves one; gc aborts it once expired, or run abort-commit).
     """
-    addr = address(target, path=False)
+    addr = address(target)
     if open_:
         _log_open(app, addr.repo, limit, as_json)
         return
     where = parse_pairs(where_pairs) if where_pairs else None
-    commits = app.client.log(addr.repo, ref(addr), limit, where=where, all_parents=graph)
+    commits = app.client.log(
+        addr.repo, ref(addr), limit, where=where, all_parents=graph, path=addr.path, follow=follow
+    )
     if as_json:
         stream_json(commits, lambda c: c.to_json())
         return

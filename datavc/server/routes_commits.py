@@ -71,12 +71,18 @@ def log(
     after: After = None,
     where: Annotated[list[str] | None, Query()] = None,
     all_parents: bool = False,
+    path: str | None = None,
+    follow: bool = False,
 ) -> dict[str, Any]:
     """History from ``ref`` back, newest first; ``next`` is the id of the commit to continue from.
 
     ``where=key=value`` (repeatable) keeps commits whose metadata matches; ``all_parents``
     walks merged-in history too (each commit after its children; not paged: ``next`` is null).
+    ``path``: the commits that changed that path (``follow``: through ``cp``), not paged.
     """
+    if path is not None:
+        changed = c.log(repo, ref, path=path, follow=follow)
+        return {"items": [i.to_json() for i in changed], "next": None}
     meta = parse_pairs(where) if where else None
     if all_parents:
         everything = c.log(repo, ref, where=meta, all_parents=True)

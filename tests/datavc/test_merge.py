@@ -281,3 +281,19 @@ def test_commit_metadata(api: Client) -> None:
         with pytest.raises(InvalidArgument):
             api.start_commit("r", "main", metadata=bad)
     assert api.list_open_commits("r") == []
+
+
+def test_file_history_follows_first_parents_and_copies(api: Client) -> None:
+    api.create_repo("r")
+    a1 = api.put_file("r", "main", "/raw/a.csv", b"1").id
+    api.put_file("r", "main", "/other", b"x")
+    a2 = api.put_file("r", "main", "/raw/a.csv", b"2").id
+    cp = api.copy_file("r", "main", "/raw/a.csv", "r", "main", "/clean/a.csv")
+    assert cp.metadata == {"copied_from": f"r@{a2}:/raw/a.csv", "copied_to": "/clean/a.csv"}
+    c2 = api.put_file("r", "main", "/clean/a.csv", b"3").id
+    assert [c.id for c in api.log("r", "main", path="/raw/a.csv")] == [a2, a1]
+    assert [c.id for c in api.log("r", "main", path="/clean/a.csv")] == [c2, cp.id]
+    assert [c.id for c in api.log("r", "main", path="/clean/a.csv", follow=True)] == [c2, cp.id, a2, a1]
+    assert [c.id for c in api.log("r", "main", path="/raw")] == [a2, a1]  # a directory's history
+    assert [c.id for c in api.log("r", "main", path="/clean", limit=1)] == [c2]
+    assert list(api.log("r", "main", path="/nosuch")) == []

@@ -53,6 +53,10 @@ def test_merge_scenario(cli: Run, tmp_path: Path) -> None:
     where = json.loads(run("log", "data", "--where", "source=crm", "--json").stdout)
     assert [c["metadata"]["batch"] for c in where] == ["2", "1"]
     assert "batch=1" in run("log", "data", "--metadata").stdout
+    history = json.loads(run("log", "data@main:/people.csv", "--json").stdout)
+    assert [c["message"] for c in history] == ["merge clean into main", "put /people.csv"]
+    run("cp", "data@main:/people.csv", "data@main:/copy.csv")
+    assert len(json.loads(run("log", "data@main:/copy.csv", "--follow", "--json").stdout)) == 3
 
     # both sides change the same file: refused with every conflict listed, exit 5
     csv.write_text("id,name\n1,ANA\n2,bob\n")
