@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from datavc import branches, commits, config, errors, export, files, history, repos, workdir
+from datavc import branches, commits, config, content_diff, errors, export, files, history, repos, workdir
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
@@ -41,6 +41,7 @@ from datavc.info import (
     BranchInfo,
     CheckoutInfo,
     CommitInfo,
+    ContentDiffInfo,
     DatumInfo,
     DiffInfo,
     FileInfo,
@@ -575,6 +576,28 @@ class Client:
             old = files.snapshot(self._ctx, repo, a)
             new = files.snapshot(self._ctx, b_repo or repo, b)
         return files.diff_snapshots(self._ctx, old, new)
+
+    def diff_content(
+        self,
+        repo: str,
+        a: str,
+        b: str | None = None,
+        *,
+        b_repo: str | None = None,
+        max_bytes: int = 1 << 20,
+    ) -> Iterator[ContentDiffInfo]:
+        """Like :meth:`diff`, with what changed inside each file: a unified diff for text,
+        plus rows and columns added and removed for CSV; files over ``max_bytes`` (either
+        side) or binary get sizes only."""
+        if max_bytes < 0:
+            raise InvalidArgument("max_bytes must not be negative")
+        if b is None:
+            new = files.snapshot(self._ctx, repo, a)
+            old = files.parent_snapshot(self._ctx, new)
+        else:
+            old = files.snapshot(self._ctx, repo, a)
+            new = files.snapshot(self._ctx, b_repo or repo, b)
+        return content_diff.content_diffs(self._ctx, old, new, max_bytes=max_bytes)
 
     # ----- working copies ----------------------------------------------------
 

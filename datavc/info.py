@@ -103,6 +103,30 @@ class DiffInfo(_Info):
 
 
 @dataclass(frozen=True, slots=True)
+class ContentDiffInfo(_Info):
+    """What changed inside one changed file (``diff --content``).
+
+    ``kind``: ``text`` (a unified diff), ``csv`` (also columns and rows added and removed;
+    rows compared as a multiset), ``binary`` or ``too-large`` (sizes only).
+    """
+
+    path: str
+    status: str  # added | deleted | modified
+    kind: str
+    old_size: int | None
+    new_size: int | None
+    unified: str = ""
+    truncated: bool = False  # the unified diff was cut (datavc.content_diff.MAX_DIFF_LINES)
+    lines_added: int = 0
+    lines_removed: int = 0
+    columns_added: tuple[str, ...] = ()
+    columns_removed: tuple[str, ...] = ()
+    rows_added: int = 0
+    rows_removed: int = 0
+    header_changed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ReflogEntry(_Info):
     repo: str
     branch: str

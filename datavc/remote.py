@@ -31,6 +31,7 @@ from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_
 from datavc.info import (
     BranchInfo,
     CommitInfo,
+    ContentDiffInfo,
     DatumInfo,
     DiffInfo,
     FileInfo,
@@ -631,6 +632,19 @@ class RemoteClient(Client):
     ) -> Iterator[DiffInfo]:
         items = self._pages(self._repo(repo) + "/diff", {"a": a, "b": b, "b_repo": b_repo})
         return (_decode(DiffInfo, d) for d in items)
+
+    def diff_content(
+        self,
+        repo: str,
+        a: str,
+        b: str | None = None,
+        *,
+        b_repo: str | None = None,
+        max_bytes: int = 1 << 20,
+    ) -> Iterator[ContentDiffInfo]:
+        params = {"a": a, "b": b, "b_repo": b_repo, "max_bytes": max_bytes}
+        items = self._pages(self._repo(repo) + "/diff/content", params)
+        return (_decode(ContentDiffInfo, d) for d in items)
 
     # ----- rollback ----------------------------------------------------------
 

@@ -23,6 +23,7 @@ from datavc.cli.render import (
     stream_json,
 )
 from datavc.commit_metadata import parse_pairs
+from datavc.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from datavc.info import CommitInfo, DiffInfo
@@ -190,13 +191,36 @@ def _diff_line(d: DiffInfo) -> str:
 @click.command()
 @click.argument("a", metavar="REPO@REF")
 @click.argument("b", metavar="[REPO@REF2]", required=False)
+@click.option(
+    "--content", is_flag=True, help="Show what changed inside files: unified diffs, CSV rows/columns."
+)
+@click.option("--stat", is_flag=True, help="One line per file with lines (or bytes) added and removed.")
+@click.option("--name-only", is_flag=True, help="Only the changed paths.")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=0),
+    default=1 << 20,
+    show_default=True,
+    help="With --content/--stat: larger files get sizes only.",
+)
 @json_option
 @pass_app
-def diff(app: App, a: str, b: str | None, as_json: bool) -> None:
-    """Changes made by REF (against its parent), or from REF to REF2.
+def diff(
+    app: App,
+    a: str,
+    b: str | None,
+    content: bool,
+    stat: bool,
+    name_only: bool,
+    max_bytes: int,
+    as_json: bool,
+) -> None:
+    """Changes made by REF (against its parent; for a merge commit, its first parent), or from REF to REF2.
 
     REF2 may be a bare ref of the same repo, or REPO@REF2 of another repo.
     """
+    if sum((content, stat, name_only)) > 1:
+        raise InvalidArgument("give one of --content, --stat, --name-only")
     old = address(a, path=False)
     if b is None:
         changes = app.client.diff(old.repo, ref(old))
@@ -209,6 +233,14 @@ def diff(app: App, a: str, b: str | None, as_json: bool) -> None:
         changes = app.client.diff(
             old.repo, ref(old), new_ref, b_repo=None if new_repo == old.repo else new_repo
         )
+    if content or stat:
+        other = None if b is None else (new_repo, new_ref)
+        _diff_content(app, old.repo, ref(old), other, max_bytes, stat, as_json)
+        return
+    if name_only and not as_json:
+        for d in changes:
+            click.echo(escape(d.path))
+        return
     if as_json:
         stream_json(changes, lambda d: d.to_json())
         return
@@ -217,6 +249,40 @@ def diff(app: App, a: str, b: str | None, as_json: bool) -> None:
         counts[d.status] = counts.get(d.status, 0) + 1
         click.echo(_diff_line(d))
     click.echo(f"{counts['added']} added, {counts['modified']} modified, {counts['deleted']} deleted")
+
+
+def _diff_content(
+    app: App, repo: str, a: str, other: tuple[str, str] | None, max_bytes: int, stat: bool, as_json: bool
+) -> None:
+    b_repo, b = other if other is not None else (repo, None)
+    diffs = app.client.diff_content(
+        repo, a, b, b_repo=None if b_repo == repo else b_repo, max_bytes=max_bytes
+    )
+    if as_json:
+        stream_json(diffs, lambda d: d.to_json())
+        return
+    for d in diffs:
+        if stat:
+            if d.kind in ("text", "csv"):
+                click.echo(f"{escape(d.path)} | +{d.lines_added} -{d.lines_removed}")
+            else:
+                click.echo(
+                    f"{escape(d.path)} | {d.kind} {human_size(d.old_size)} -> {human_size(d.new_size)}"
+                )
+            continue
+        click.echo(f"{d.status} {escape(d.path)} ({d.kind})")
+        if d.kind == "csv":
+            cols = f", columns added: {', '.join(d.columns_added)}" if d.columns_added else ""
+            if d.columns_removed:
+                cols += f", columns removed: {', '.join(d.columns_removed)}"
+            header = "header changed" if d.header_changed else "same header"
+            click.echo(f"  {header}; rows +{d.rows_added} -{d.rows_removed}{escape(cols)}")
+        if d.kind in ("binary", "too-large"):
+            click.echo(f"  {human_size(d.old_size)} -> {human_size(d.new_size)}")
+        elif d.unified:
+            click.echo(escape(d.unified, newlines=True), nl=False)
+            if d.truncated:
+                click.echo("  ... (diff cut)")
 
 
 @click.command("start-commit")

@@ -11,9 +11,9 @@ import re
 import tempfile
 from collections.abc import Iterator
 from itertools import chain
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -214,3 +214,22 @@ def diff(
     if b_repo is not None and b_repo != repo:
         check_repo_role(request, current_identity(request), b_repo, "reader")
     return page(c.diff(repo, a, b, b_repo=b_repo), limit, after, lambda d: d.path, lambda d: d.to_json())
+
+
+@router.get("/diff/content", dependencies=[REQUIRE.reader])
+def diff_content(
+    repo: str,
+    a: str,
+    request: Request,
+    c: UserClient,
+    b: str | None = None,
+    b_repo: str | None = None,
+    max_bytes: Annotated[int, Query(ge=0, le=1 << 30)] = 1 << 20,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> dict[str, Any]:
+    """What changed inside each changed file: unified diffs for text, row/column summaries for CSV."""
+    if b_repo is not None and b_repo != repo:
+        check_repo_role(request, current_identity(request), b_repo, "reader")
+    changes = c.diff_content(repo, a, b, b_repo=b_repo, max_bytes=max_bytes)
+    return page(changes, limit, after, lambda d: d.path, lambda d: d.to_json())

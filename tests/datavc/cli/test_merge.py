@@ -53,6 +53,14 @@ def test_merge_scenario(cli: Run, tmp_path: Path) -> None:
     where = json.loads(run("log", "data", "--where", "source=crm", "--json").stdout)
     assert [c["metadata"]["batch"] for c in where] == ["2", "1"]
     assert "batch=1" in run("log", "data", "--metadata").stdout
+    content = run("diff", "data@main", "--content").stdout  # a merge commit against its first parent
+    assert "modified /people.csv (csv)" in content and "-2,bob \n+2,bob\n" in content
+    assert "same header; rows +1 -1" in content
+    assert run("diff", "data@main", "--stat").stdout == "/people.csv | +1 -1\n"
+    assert run("diff", "data@main~1", "data@main", "--name-only").stdout == "/people.csv\n"
+    as_json = json.loads(run("diff", "data@main", "--content", "--json").stdout)
+    assert as_json[0]["rows_added"] == 1 and as_json[0]["kind"] == "csv"
+    assert_error(run("diff", "data@main", "--stat", "--name-only", code=2), 2)
     history = json.loads(run("log", "data@main:/people.csv", "--json").stdout)
     assert [c["message"] for c in history] == ["merge clean into main", "put /people.csv"]
     run("cp", "data@main:/people.csv", "data@main:/copy.csv")

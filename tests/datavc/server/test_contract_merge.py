@@ -33,6 +33,8 @@ def test_merge_revert_cherry_pick_protection_and_metadata(api: Client) -> None: 
     assert [c.id for c in api.log("r", where={"run": "r1"})] == [base.id]
     assert [c.id for c in api.log("r", where={"ticket": "T-1"})] == [m.commit.id]
     assert [c.id for c in api.log("r", "main", path="/a.csv")] == [m.commit.id, base.id]
+    (inside,) = api.diff_content("r", "main")
+    assert (inside.path, inside.kind, inside.lines_added, inside.lines_removed) == ("/a.csv", "csv", 1, 1)
 
     # conflicts come back with every path and both sides, also through the server
     api.put_file("r", "dev", "/b.csv", b"dev's b")
