@@ -28,7 +28,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from datavc import branches, commits, config, content_diff, errors, export, files, history, repos, workdir
+from datavc import (
+    branches,
+    commits,
+    config,
+    content_diff,
+    errors,
+    export,
+    files,
+    history,
+    hooks,
+    repos,
+    workdir,
+)
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
@@ -47,6 +59,8 @@ from datavc.info import (
     FileInfo,
     FsckInfo,
     GcInfo,
+    HookInfo,
+    HookResultInfo,
     JobInfo,
     LineageInfo,
     MergeInfo,
@@ -770,6 +784,47 @@ class Client:
         return _rollback.rollback(
             self._ctx, repo, branch, to, message=message, metadata=metadata, force=force
         )
+
+    # ----- hooks -------------------------------------------------------------
+
+    def add_hook(
+        self,
+        repo: str,
+        name: str,
+        event: str,
+        *,
+        cmd: Sequence[str] | None = None,
+        url: str | None = None,
+        branches: str = "*",
+        image: str | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> HookInfo:
+        """Declare a ``pre-commit``/``pre-merge`` hook (a command that may refuse the candidate
+        commit) or a ``post-commit``/``post-merge`` one (a command or webhook URL that is told);
+        see :mod:`datavc.hooks`."""
+        return hooks.add_hook(
+            self._ctx,
+            repo,
+            name,
+            event,
+            cmd=list(cmd) if cmd else None,
+            url=url,
+            branches=branches,
+            image=image,
+            timeout=timeout,
+            env=dict(env or {}),
+        )
+
+    def list_hooks(self, repo: str) -> list[HookInfo]:
+        return hooks.list_hooks(self._ctx, repo)
+
+    def delete_hook(self, repo: str, name: str) -> None:
+        hooks.delete_hook(self._ctx, repo, name)
+
+    def hook_results(self, repo: str, ref: str) -> list[HookResultInfo]:
+        """What the hooks said about the commit ``ref`` names (post-hooks once they have run)."""
+        return hooks.results(self._ctx, self.inspect_commit(repo, ref).id)
 
     # ----- merge, revert, cherry-pick -----------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from datavc import commit_metadata
+from datavc import commit_metadata, hooks
 from datavc.context import Context, new_id, now
 from datavc.db.cas import cas, retrying
 from datavc.db.models import Commit, CommitMetadata, CommitOrigin, CommitParent, Provenance, Repo
@@ -245,6 +245,7 @@ def finish_commit(
     Raises:
         BranchMoved: ``strict`` and the branch moved.
         BranchProtected: the branch moves only by merge (and no ``force``).
+        HookRefused: a pre-commit hook refused the commit (it stays open).
         Conflict: other writers kept winning the race (bounded retries).
     """
 
@@ -257,9 +258,20 @@ def finish_commit(
             f = _read_finishing(ctx, repo_name, commit_id)
             if f.head != f.parent:
                 return None  # moved again (or another writer changed the commit) meanwhile
-        return _fast_forward(ctx, repo_name, f, message, provenance or [], on_finish, force, meta)
+        # Pre-commit hooks judge exactly the tree that lands (refusal: HookRefused, nothing lands).
+        judged = hooks.run_pre_hooks(ctx, repo_name, f.branch, "pre-commit", f.commit, f.tree, f.head_tree)
 
-    return retrying(attempt, f"finishing commit {commit_id[:12]} of {repo_name!r}")
+        def finishing(s: Session, cid: str) -> None:
+            hooks.record(s, cid, judged)
+            if on_finish is not None:
+                on_finish(s, cid)
+
+        return _fast_forward(ctx, repo_name, f, message, provenance or [], finishing, force, meta)
+
+    info = retrying(attempt, f"finishing commit {commit_id[:12]} of {repo_name!r}")
+    if info.branch is not None:
+        hooks.notify(ctx, repo_name, info.branch, "post-commit", info.to_json())
+    return info
 
 
 def _read_finishing(ctx: Context, repo_name: str, commit_id: str) -> _Finishing:

@@ -329,3 +329,34 @@ class MergeInfo(_Info):
     conflicts: tuple[MergeConflict, ...] = ()
     resolved: tuple[tuple[str, str], ...] = ()  # (path, "ours" | "theirs")
     dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HookInfo(_Info):
+    """A hook of ``event`` (pre-commit | pre-merge | post-commit | post-merge) on branches ``branches``."""
+
+    repo: str
+    name: str
+    event: str
+    branches: str  # a glob over branch names
+    cmd: tuple[str, ...]
+    url: str | None  # post-hooks: a webhook instead of a command
+    image: str | None
+    timeout: float
+    env: dict[str, str]
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class HookResultInfo(_Info):
+    """What one hook said about the commit it judged (pre-hooks) or heard about (post-hooks)."""
+
+    commit: str
+    hook: str
+    event: str
+    passed: bool
+    exit_code: int | None  # -9: killed at its timeout; 127: could not start
+    log: str  # the end of its output
+    duration: float
+    at: datetime

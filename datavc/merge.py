@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from datavc import commit_metadata, threeway
+from datavc import commit_metadata, hooks, threeway
 from datavc.commits import commit_info, record_metadata
 from datavc.context import Context, new_id, now
 from datavc.db.cas import retrying
@@ -88,6 +88,9 @@ def merge(
         if p.head is None or (p.base == p.head and not no_ff):
             if dry_run:
                 return _info(repo_name, "merge", p, branch, "fast-forward", None, 0, dry_run=True)
+            judged = hooks.run_pre_hooks(
+                ctx, repo_name, branch, "pre-merge", p.source, p.theirs_tree, p.head_tree
+            )
             with ctx.db.write() as s:
                 why = f"merge {src_ref} ({p.source[:12]}): fast-forward"
                 moved = set_if_equals(
@@ -96,7 +99,9 @@ def merge(
                 if not moved:
                     return None
                 repo = get_repo(s, repo_name)
+                hooks.record(s, p.source, judged)
                 c = commit_info(s, repo, get_commit(s, repo, p.source))
+            hooks.notify(ctx, repo_name, branch, "post-merge", c.to_json())
             return _info(repo_name, "merge", p, branch, "fast-forward", c, 0)
         msg = message or f"merge {src_ref} into {branch}"
         return _combine(ctx, repo_name, branch, "merge", p, decide, dry_run, msg, meta, p.source)
@@ -241,10 +246,30 @@ def _combine(
         return _info(repo_name, operation, p, branch, result, None, 0, tw)
     with ctx.store.writer() as w:
         tree = tw.apply(w, p.head_tree)
+    commit_id = new_id()
+    event = "merge" if operation == "merge" else "commit"
+    judged = hooks.run_pre_hooks(ctx, repo_name, branch, f"pre-{event}", commit_id, tree, p.head_tree)
     try:
-        return _record(ctx, repo_name, branch, operation, p, tree, message, meta, second_parent, tw, force)
+        info = _record(
+            ctx,
+            repo_name,
+            branch,
+            operation,
+            p,
+            tree,
+            message,
+            meta,
+            second_parent,
+            tw,
+            force,
+            commit_id,
+            judged,
+        )
     except _LostRace:
         return None
+    if info.commit is not None:
+        hooks.notify(ctx, repo_name, branch, f"post-{event}", info.commit.to_json())
+    return info
 
 
 class _LostRace(Exception):
@@ -263,13 +288,15 @@ def _record(
     second_parent: str | None,
     tw: threeway.ThreeWay,
     force: bool,
+    commit_id: str,
+    judged: list[hooks.Outcome],
 ) -> MergeInfo:
     _, files, size = ctx.store.trees.totals(tree)
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
         at = now()
         c = Commit(
-            id=new_id(),
+            id=commit_id,
             repo_id=repo.id,
             parent_id=p.head,
             branch=branch,
@@ -289,6 +316,7 @@ def _record(
         if second_parent is not None:
             s.add(CommitParent(commit_id=c.id, position=1, parent_id=second_parent))
         record_metadata(s, c.id, meta)
+        hooks.record(s, c.id, judged)
         why = f"{operation} commit: {message}"
         move: Move = "merge" if second_parent is not None else "commit"
         moved = set_if_equals(

@@ -16,7 +16,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,8 @@ from datavc.info import (
     FileInfo,
     FsckInfo,
     GcInfo,
+    HookInfo,
+    HookResultInfo,
     JobInfo,
     LineageInfo,
     LineageNode,
@@ -666,6 +668,43 @@ class RemoteClient(Client):
             "force": force,
         }
         return _decode(CommitInfo, self._json("POST", path, json=body))
+
+    # ----- hooks -------------------------------------------------------------
+
+    def add_hook(
+        self,
+        repo: str,
+        name: str,
+        event: str,
+        *,
+        cmd: Sequence[str] | None = None,
+        url: str | None = None,
+        branches: str = "*",
+        image: str | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> HookInfo:
+        body = {
+            "name": name,
+            "event": event,
+            "cmd": list(cmd) if cmd else None,
+            "url": url,
+            "branches": branches,
+            "image": image,
+            "timeout": timeout,
+            "env": dict(env or {}),
+        }
+        return _decode(HookInfo, self._json("POST", self._repo(repo) + "/hooks", json=body))
+
+    def list_hooks(self, repo: str) -> list[HookInfo]:
+        return [_decode(HookInfo, d) for d in self._json("GET", self._repo(repo) + "/hooks")["items"]]
+
+    def delete_hook(self, repo: str, name: str) -> None:
+        self._request("DELETE", f"{self._repo(repo)}/hooks/{_q(name)}")
+
+    def hook_results(self, repo: str, ref: str) -> list[HookResultInfo]:
+        data = self._json("GET", f"{self._repo(repo)}/commits/{_q(ref)}/hooks")
+        return [_decode(HookResultInfo, d) for d in data["items"]]
 
     # ----- merge, revert, cherry-pick ----------------------------------------
 

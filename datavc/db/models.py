@@ -197,6 +197,40 @@ class CommitMetadata(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class Hook(Base):
+    """A pre-commit / pre-merge / post-commit / post-merge hook of a repo (see ``datavc.hooks``)."""
+
+    __tablename__ = "hooks"
+    __table_args__ = (UniqueConstraint("repo_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    event: Mapped[str] = mapped_column(String(16))
+    branches: Mapped[str] = mapped_column(String(255), default="*", server_default="*")  # a glob
+    spec: Mapped[str] = mapped_column(Text)  # JSON {cmd, image, timeout, env, url}
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(USER_LEN))
+
+
+class HookResult(Base):
+    """What a hook said about the commit it judged (recorded with that commit)."""
+
+    __tablename__ = "hook_results"
+    __table_args__ = (PrimaryKeyConstraint("commit_id", "hook"),)
+
+    commit_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE")
+    )
+    hook: Mapped[str] = mapped_column(String(NAME_LEN))
+    event: Mapped[str] = mapped_column(String(16))
+    passed: Mapped[bool]
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    log: Mapped[str] = mapped_column(Text, default="", server_default="")
+    duration: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class BranchHistory(Base):
     """The reflog: one row per head move, also the source of "as of" reads."""
 

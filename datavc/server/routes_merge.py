@@ -1,7 +1,7 @@
-"""Merge, revert, cherry-pick and branch protection (``/api/v1/repos/{repo}/...``).
+"""Merge, revert, cherry-pick, branch protection and hooks (``/api/v1/repos/{repo}/...``).
 
 Bypassing a branch's protection (``force``) needs the ``owner`` role on the repo, on top
-of the ``writer`` role the route declares; protecting a branch needs ``owner``.
+of the ``writer`` role the route declares; protecting a branch and managing hooks need ``owner``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,17 @@ class PickBody(_Resolution):
     ref: str
     branch: str | None = None
     force: bool = False
+
+
+class HookBody(BaseModel):
+    name: str
+    event: str
+    cmd: list[str] | None = None
+    url: str | None = None
+    branches: str = "*"
+    image: str | None = None
+    timeout: float = 60.0
+    env: dict[str, str] = Field(default_factory=dict)
 
 
 class ProtectBody(BaseModel):
@@ -110,3 +121,36 @@ def protect_branch(
     """Set the branch's protection: ``merge``, ``strict`` or ``""`` (none)."""
     note_commit(request, None, branch)
     return c.protect_branch(repo, branch, body.level).to_json()
+
+
+@router.post("/hooks", status_code=201, dependencies=[REQUIRE.owner])
+def add_hook(repo: str, body: HookBody, c: UserClient) -> dict[str, Any]:
+    """Declare a hook (pre-commit, pre-merge: may refuse; post-commit, post-merge: notify)."""
+    info = c.add_hook(
+        repo,
+        body.name,
+        body.event,
+        cmd=body.cmd,
+        url=body.url,
+        branches=body.branches,
+        image=body.image,
+        timeout=body.timeout,
+        env=body.env,
+    )
+    return info.to_json()
+
+
+@router.get("/hooks", dependencies=[REQUIRE.reader])
+def list_hooks(repo: str, c: UserClient) -> dict[str, Any]:
+    return {"items": [h.to_json() for h in c.list_hooks(repo)], "next": None}
+
+
+@router.delete("/hooks/{name}", status_code=204, dependencies=[REQUIRE.owner])
+def delete_hook(repo: str, name: str, c: UserClient) -> None:
+    c.delete_hook(repo, name)
+
+
+@router.get("/commits/{commit}/hooks", dependencies=[REQUIRE.reader])
+def hook_results(repo: str, commit: str, c: UserClient) -> dict[str, Any]:
+    """What the hooks said about a commit."""
+    return {"items": [r.to_json() for r in c.hook_results(repo, commit)], "next": None}
