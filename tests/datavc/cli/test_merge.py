@@ -118,3 +118,33 @@ def test_protection_and_bad_input(cli: Run, tmp_path: Path) -> None:
     assert_error(run("merge", "p@dev", "other@main", code=2), 2)
     assert_error(run("merge", "p@nosuch", "main", code=3), 3)
     assert "ours" in run("merge", "p@dev", "main", "--strategy", "mine", code=2).stderr  # click usage error
+
+
+def test_hook_commands(cli: Run, tmp_path: Path) -> None:
+    run = cli
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    run("repo", "create", "h")
+    out = run(
+        "hook",
+        "add",
+        "h@guard",
+        "--event",
+        "pre-commit",
+        "--branches",
+        "main",
+        "--",
+        "sh",
+        "-c",
+        "echo no; exit 4",
+    )
+    assert out.stdout == "added pre-commit hook h@guard on branches 'main'\n"
+    assert "guard" in run("hook", "list", "h").stdout
+    err = assert_error(run("put", "h@main:/f", f, code=5), 5)
+    assert "pre-commit hook 'guard' refused h@main (exit 4): no" in err
+    run("hook", "delete", "h@guard")
+    run("hook", "add", "h@fine", "--event", "pre-commit", "--", "true")
+    run("put", "h@main:/f", f)
+    (res,) = json.loads(run("hook", "results", "h@main", "--json").stdout)
+    assert (res["hook"], res["passed"]) == ("fine", True)
+    assert_error(run("hook", "add", "h@x", "--event", "pre-commit", code=2), 2)
