@@ -1,4 +1,4 @@
-"""``Client.diff_content`` (``datavc/content_diff.py``): unified diffs for text, row/column summaries for CSV."""
+"""``Client.diff_content`` (``datavc/content_diff.py``): unified diffs for text, CSV row/column summaries."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def test_content_diff_text_csv_binary_and_size_cap(tmp_path: Path) -> None:
         got = {d.path: d for d in c.diff_content("r", "main", max_bytes=1000)}
         notes = got["/notes.txt"]
         assert (notes.kind, notes.lines_added, notes.lines_removed) == ("text", 2, 1)
-        assert "-two\n+2\n" in notes.unified and notes.unified.startswith("--- a/notes.txt\n+++ b/notes.txt\n")
+        assert "-two\n+2\n" in notes.unified and notes.unified.startswith(
+            "--- a/notes.txt\n+++ b/notes.txt\n"
+        )
         people = got["/people.csv"]
         assert (people.kind, people.header_changed, people.columns_added, people.columns_removed) == (
             "csv",

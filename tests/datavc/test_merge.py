@@ -15,9 +15,18 @@ from tests.datavc.helpers import assert_fsck_clean, files_of, ids, snapshot_stat
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Client]:
+def both(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Client]:
+    """A fresh store on SQLite and on PostgreSQL: for merge commits in history, conflicts, concurrency."""
     db = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
     c = Client.init(tmp_path / "store", db=db)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Client]:
+    """A fresh SQLite store (the rest: the contract suite runs these verbs on PostgreSQL too)."""
+    c = Client.init(tmp_path / "store")
     yield c
     c.close()
 
@@ -106,11 +115,11 @@ def conflicting(api: Client) -> None:
         tx.put_file("/main-only", b"m")
 
 
-def test_conflicts_of_every_kind_refuse_and_list_both_sides(api: Client) -> None:
-    conflicting(api)
-    before = snapshot_state(api)
+def test_conflicts_of_every_kind_refuse_and_list_both_sides(both: Client) -> None:
+    conflicting(both)
+    before = snapshot_state(both)
     with pytest.raises(MergeConflicts) as err:
-        api.merge("r", "dev", "main")
+        both.merge("r", "dev", "main")
     found = {c.path: c for c in err.value.conflicts}  # type: ignore[attr-defined]
     assert set(found) == {"/both.csv", "/moddel.csv", "/added.csv", "/f", "/dir"}
     assert {p: c.kind for p, c in found.items()} == {
@@ -120,19 +129,19 @@ def test_conflicts_of_every_kind_refuse_and_list_both_sides(api: Client) -> None
         "/f": "file/directory",
         "/dir": "file/directory",
     }
-    both = found["/both.csv"]
-    assert (both.ours_size, both.theirs_size, both.base_size) == (4, 4, 4)
-    assert both.ours_hash and both.theirs_hash and both.ours_hash != both.theirs_hash
+    same = found["/both.csv"]
+    assert (same.ours_size, same.theirs_size, same.base_size) == (4, 4, 4)
+    assert same.ours_hash and same.theirs_hash and same.ours_hash != same.theirs_hash
     assert (found["/moddel.csv"].theirs_hash, found["/moddel.csv"].ours_size) == (None, 15)
     assert "/both.csv (content: ours 4 B" in str(err.value) and "/dir (file/directory" in str(err.value)
-    assert snapshot_state(api) == before  # nothing written
-    dry = api.merge("r", "dev", "main", dry_run=True)
+    assert snapshot_state(both) == before  # nothing written
+    dry = both.merge("r", "dev", "main", dry_run=True)
     assert dry.result == "conflict" and [c.path for c in dry.conflicts] == sorted(found)
-    assert snapshot_state(api) == before
+    assert snapshot_state(both) == before
 
-    theirs = api.merge("r", "dev", "main", strategy="theirs")
+    theirs = both.merge("r", "dev", "main", strategy="theirs")
     assert dict(theirs.resolved) == {p.lstrip("/"): "theirs" for p in found}
-    got = files_of(api, "r")
+    got = files_of(both, "r")
     assert got == {
         "/both.csv": b"dev!",
         "/added.csv": b"dev version",
@@ -142,7 +151,7 @@ def test_conflicts_of_every_kind_refuse_and_list_both_sides(api: Client) -> None
         "/dev-only": b"d",
         "/main-only": b"m",
     }
-    assert_fsck_clean(api)
+    assert_fsck_clean(both)
 
 
 def test_strategy_ours_and_per_path_globs(api: Client) -> None:
@@ -181,19 +190,19 @@ def test_merge_base_after_earlier_merges(api: Client) -> None:
     assert merge_base(graph, api.inspect_branch("r", "dev").head or "", main) == main
 
 
-def test_concurrent_merges_into_one_branch_lose_nothing(api: Client) -> None:
-    api.create_repo("r")
-    api.put_file("r", "main", "/base", b"base")
+def test_concurrent_merges_into_one_branch_lose_nothing(both: Client) -> None:
+    both.create_repo("r")
+    both.put_file("r", "main", "/base", b"base")
     n = 4
     for i in range(n):
-        api.create_branch("r", f"b{i}")
-        api.put_file("r", f"b{i}", f"/from-b{i}", str(i).encode())
-    api.put_file("r", "main", "/main-moved", b"so no merge is a fast-forward")
+        both.create_branch("r", f"b{i}")
+        both.put_file("r", f"b{i}", f"/from-b{i}", str(i).encode())
+    both.put_file("r", "main", "/main-moved", b"so no merge is a fast-forward")
     errors: list[BaseException] = []
 
     def run(i: int) -> None:
         try:
-            api.merge("r", f"b{i}", "main")
+            both.merge("r", f"b{i}", "main")
         except BaseException as err:  # pragma: no cover - reported below
             errors.append(err)
 
@@ -203,12 +212,12 @@ def test_concurrent_merges_into_one_branch_lose_nothing(api: Client) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    got = files_of(api, "r")
+    got = files_of(both, "r")
     assert {f"/from-b{i}" for i in range(n)} <= set(got)
-    graph = parent_graph(api.context, "r")
-    head = api.inspect_branch("r", "main").head
+    graph = parent_graph(both.context, "r")
+    head = both.inspect_branch("r", "main").head
     for i in range(n):
-        src = api.inspect_branch("r", f"b{i}").head
+        src = both.inspect_branch("r", f"b{i}").head
         assert src is not None and head is not None and merge_base(graph, head, src) == src
 
 

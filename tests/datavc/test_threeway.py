@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datavc.threeway import Side, compare, resolver
@@ -73,6 +73,11 @@ def merged(
     return read(store, result), {c.path.lstrip("/") for c in tw.conflicts}
 
 
+#: Each law's examples (the CI profile's 50 would cost seconds the suite's budget does not have).
+FEW = settings(max_examples=25)
+
+
+@FEW
 @given(base=EDITS, edits=EDITS)
 def test_merging_a_tree_with_itself_changes_nothing(store: ObjectStore, base: list, edits: list) -> None:
     b = edit({}, base)
@@ -83,6 +88,7 @@ def test_merging_a_tree_with_itself_changes_nothing(store: ObjectStore, base: li
     assert (result, conflicts) == (x, set())
 
 
+@FEW
 @given(base=EDITS, a=EDITS, b=EDITS)
 def test_merge_is_symmetric_up_to_strategy(store: ObjectStore, base: list, a: list, b: list) -> None:
     root = edit({}, base)
@@ -97,6 +103,7 @@ def test_merge_is_symmetric_up_to_strategy(store: ObjectStore, base: list, a: li
     assert merged(store, root, tb, ta, "ours")[0] == merged(store, root, ta, tb, "theirs")[0]
 
 
+@FEW
 @given(base=EDITS, a=EDITS, b=EDITS, side=st.sampled_from(["ours", "theirs"]))
 def test_merge_holds_every_non_conflicting_change(
     store: ObjectStore, base: list, a: list, b: list, side: Side

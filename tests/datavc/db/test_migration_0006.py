@@ -31,7 +31,9 @@ def test_a_0005_store_with_data_upgrades_and_merges(db_url: str, tmp_path: Path)
         db.dispose()
     with Client.open(tmp_path / "store") as c:  # opening migrates
         assert [x.id for x in c.log("r")] == [second, first]
-        assert c.inspect_commit("r", "main").parents == (first,) and c.inspect_commit("r", first).parents == ()
+        assert (
+            c.inspect_commit("r", "main").parents == (first,) and c.inspect_commit("r", first).parents == ()
+        )
         assert {b.name: b.protection for b in c.list_branches("r")} == {"dev": "", "main": ""}
         m = c.merge("r", "dev", "main", metadata={"after": "upgrade"})
         assert m.commit is not None and m.commit.parents[1] == c.inspect_branch("r", "dev").head

@@ -63,6 +63,17 @@ def test_merge_revert_cherry_pick_protection_and_metadata(api: Client) -> None: 
     rb = api.rollback("r", "main", to=base.id, force=True, metadata={"why": "bad merge"})
     assert rb.metadata == {"why": "bad merge"}
 
+    # hooks
+    api.create_repo("h")
+    api.add_hook("h", "guard", "pre-commit", cmd=["sh", "-c", "test ! -e $DATAVC_COMMIT_DIR/bad"], timeout=20)
+    assert [(x.name, x.event, x.cmd[0]) for x in api.list_hooks("h")] == [("guard", "pre-commit", "sh")]
+    ok = api.put_file("h", "main", "/good", b"1")
+    assert [(r.hook, r.passed) for r in api.hook_results("h", ok.id)] == [("guard", True)]
+    with pytest.raises(errors.Conflict, match="pre-commit hook 'guard' refused h@main"):
+        api.put_file("h", "main", "/bad", b"2")
+    api.delete_hook("h", "guard")
+    assert api.list_hooks("h") == []
+
 
 def test_forcing_past_protection_needs_the_owner_role(tmp_path: Path) -> None:
     direct = Client.init(tmp_path / "store")
@@ -92,15 +103,3 @@ def test_forcing_past_protection_needs_the_owner_role(tmp_path: Path) -> None:
     finally:
         srv.stop()
         direct.close()
-
-
-def test_hooks(api: Client) -> None:  # noqa: F811
-    api.create_repo("h")
-    api.add_hook("h", "guard", "pre-commit", cmd=["sh", "-c", "test ! -e $DATAVC_COMMIT_DIR/bad"], timeout=20)
-    assert [(x.name, x.event, x.cmd[0]) for x in api.list_hooks("h")] == [("guard", "pre-commit", "sh")]
-    ok = api.put_file("h", "main", "/good", b"1")
-    assert [(r.hook, r.passed) for r in api.hook_results("h", ok.id)] == [("guard", True)]
-    with pytest.raises(errors.Conflict, match="pre-commit hook 'guard' refused h@main"):
-        api.put_file("h", "main", "/bad", b"2")
-    api.delete_hook("h", "guard")
-    assert api.list_hooks("h") == []
