@@ -145,9 +145,9 @@ def list_hooks(repo: str, c: UserClient) -> dict[str, Any]:
     return {"items": [h.to_json() for h in c.list_hooks(repo)], "next": None}
 
 
-@router.delete("/hooks/{name}", status_code=204, dependencies=[REQUIRE.owner])
-def delete_hook(repo: str, name: str, c: UserClient) -> None:
-    c.delete_hook(repo, name)
+@router.delete("/hooks/{hook}", status_code=204, dependencies=[REQUIRE.owner])
+def delete_hook(repo: str, hook: str, c: UserClient) -> None:
+    c.delete_hook(repo, hook)
 
 
 @router.get("/commits/{commit}/hooks", dependencies=[REQUIRE.reader])

@@ -34,6 +34,7 @@ SAMPLE = {
     "token": "0000000000000000",
     "job": "0123456789abcdef0123456789abcdef",
     "path": "f.txt",
+    "hook": "h1",
 }
 
 
