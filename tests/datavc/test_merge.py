@@ -306,3 +306,17 @@ def test_file_history_follows_first_parents_and_copies(api: Client) -> None:
     assert [c.id for c in api.log("r", "main", path="/raw")] == [a2, a1]  # a directory's history
     assert [c.id for c in api.log("r", "main", path="/clean", limit=1)] == [c2]
     assert list(api.log("r", "main", path="/nosuch")) == []
+
+
+def test_pipelines_trigger_on_merge_commits_and_fast_forwards(api: Client) -> None:
+    _main, _dev = diverged(api)
+    api.create_pipeline(name="p", input={"pfs": {"repo": "r", "glob": "/"}}, transform={"cmd": ["true"]})
+    before = {j.id for j in api.list_jobs("p")}
+    m = api.merge("r", "dev", "main")
+    assert m.commit is not None
+    new = [j for j in api.list_jobs("p") if j.id not in before]
+    assert [j.trigger_commit for j in new] == [m.commit.id]
+    api.create_branch("r", "ff", "main")
+    ff_head = api.put_file("r", "ff", "/ff", b"ff").id
+    assert api.merge("r", "ff", "main").result == "fast-forward"
+    assert api.list_jobs("p")[0].trigger_commit == ff_head
