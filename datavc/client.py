@@ -40,6 +40,7 @@ from datavc.info import (
     BranchInfo,
     CheckoutInfo,
     CommitInfo,
+    CommitSetInfo,
     DatumInfo,
     DiffInfo,
     FileInfo,
@@ -639,6 +640,18 @@ class Client:
     def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
         """Block until every job triggered by ``repo@branch``'s head, transitively downstream, is done."""
         return _pl.wait_commit(self._ctx, repo, branch, timeout=timeout)
+
+    def inspect_commit_set(self, commit_set: str) -> CommitSetInfo:
+        """A commit set (id or a prefix of 6+ characters): its commits and its jobs' states."""
+        from datavc.pipelines import commit_sets
+
+        return commit_sets.inspect_commit_set(self._ctx, commit_set)
+
+    def wait_commit_set(self, commit_set: str, timeout: float | None = None) -> CommitSetInfo:
+        """Block until no job of the commit set is pending (something else runs them)."""
+        from datavc.pipelines import commit_sets
+
+        return commit_sets.wait_commit_set(self._ctx, commit_set, timeout=timeout)
 
     def lineage(
         self,

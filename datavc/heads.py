@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from datavc.db.cas import cas
 from datavc.db.models import Branch, BranchHistory, utcnow
-from datavc.triggers import on_commit_finished
+from datavc.triggers import on_commit_finished, start_commit_set
 
 
 def head_is(expected: str | None) -> ColumnElement[bool]:
@@ -35,12 +35,16 @@ def set_if_equals(
     who: str,
     why: str,
     at: datetime | None = None,
+    commit_set: str | None = None,
 ) -> bool:
     """Move ``branch``'s head from ``old`` to ``new`` if it still is ``old``.
 
     On success (True) the move is in the reflog and, when the head now points at a
     different commit, every running pipeline reading the branch has a new job, all in
     the caller's transaction. On a lost race (False) nothing is written.
+
+    ``commit_set``: the commit set the move belongs to (a finished commit passes its
+    own); None starts a new set when the move triggers pipelines (a branch reset).
     """
     moved = cas(
         s,
@@ -50,12 +54,23 @@ def set_if_equals(
     )
     if not moved:
         return False
+    triggers = new is not None and new != old
+    if triggers and commit_set is None:
+        commit_set = start_commit_set(s, None, why, who)
     s.add(
         BranchHistory(
-            repo_id=repo_id, branch=branch, old_head=old, new_head=new, who=who, why=why, at=at or utcnow()
+            repo_id=repo_id,
+            branch=branch,
+            old_head=old,
+            new_head=new,
+            who=who,
+            why=why,
+            at=at or utcnow(),
+            commit_set_id=commit_set if triggers else None,
         )
     )
     s.flush()
-    if new is not None and new != old:
-        on_commit_finished(s, repo_id, branch, new)
+    if triggers:
+        assert new is not None and commit_set is not None
+        on_commit_finished(s, repo_id, branch, new, commit_set)
     return True

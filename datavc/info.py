@@ -72,6 +72,7 @@ class CommitInfo(_Info):
     tree: str
     provenance: tuple[str, ...] = ()  # "repo@commit" of the commits it was derived from
     job: str | None = None  # the pipeline job that made it
+    commit_set: str | None = None  # the commit set it belongs to (see docs/pipelines.md)
 
 
 class FileInfo(NamedTuple):
@@ -204,10 +205,38 @@ class JobInfo(_Info):
     datums_processed: int
     datums_skipped: int
     datums_failed: int
+    commit_set: str | None = None  # the commit set it runs for
 
     @property
     def done(self) -> bool:
         return self.state in ("success", "failure", "killed")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSetMember(_Info):
+    """One head move of a commit set: ``repo@branch`` moved to ``commit``."""
+
+    repo: str
+    branch: str
+    commit: str
+    origin: str  # user | pipeline | rollback (of the commit)
+    job: str | None  # the job that made it, for pipeline outputs
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSetInfo(_Info):
+    """A commit set: what started it, its commits and its jobs (see docs/pipelines.md)."""
+
+    id: str
+    origin: str
+    created_by: str
+    created_at: datetime
+    commits: tuple[CommitSetMember, ...]
+    jobs: tuple[JobInfo, ...]
+
+    @property
+    def done(self) -> bool:
+        return all(j.done for j in self.jobs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +258,7 @@ class LineageNode(_Info):
     origin: str
     pipeline: str | None  # the pipeline that made it, for outputs
     job: str | None
+    commit_set: str | None = None  # the commit set it belongs to
 
 
 @dataclass(frozen=True, slots=True)

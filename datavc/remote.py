@@ -31,6 +31,8 @@ from datavc.client import Client, Progress, Source, _spec
 from datavc.info import (
     BranchInfo,
     CommitInfo,
+    CommitSetInfo,
+    CommitSetMember,
     DatumInfo,
     DiffInfo,
     FileInfo,
@@ -90,6 +92,14 @@ def load_saved_token(url: str) -> str | None:
         data.get("servers", {}).get(normalize_url(url), {}).get("token") if isinstance(data, dict) else None
     )
     return token if isinstance(token, str) else None
+
+
+def _commit_set(data: dict[str, Any]) -> CommitSetInfo:
+    """A CommitSetInfo from its JSON form (its commits and jobs decoded too)."""
+    data = dict(data)
+    data["commits"] = tuple(_decode(CommitSetMember, m) for m in data["commits"])
+    data["jobs"] = tuple(_decode(JobInfo, j) for j in data["jobs"])
+    return _decode(CommitSetInfo, data)
 
 
 def _decode(cls: type[T], data: dict[str, Any]) -> T:
@@ -592,6 +602,21 @@ class RemoteClient(Client):
                 return info
             if deadline is not None and time.monotonic() > deadline:
                 raise errors.Conflict(f"job {info.id} is still {info.state} after {timeout}s")
+            time.sleep(WAIT_POLL)
+
+    def inspect_commit_set(self, commit_set: str) -> CommitSetInfo:
+        return _commit_set(self._json("GET", f"/api/v1/commit-sets/{_q(commit_set)}"))
+
+    def wait_commit_set(self, commit_set: str, timeout: float | None = None) -> CommitSetInfo:
+        """Poll the set until none of its jobs is pending (the same Conflict as the direct client)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            data = self._json("GET", f"/api/v1/commit-sets/{_q(commit_set)}")
+            info = _commit_set(data)
+            if not data["pending"]:
+                return info
+            if deadline is not None and time.monotonic() > deadline:
+                raise errors.Conflict(f"commit set {info.id} still has pending jobs after {timeout}s")
             time.sleep(WAIT_POLL)
 
     def list_datums(self, job: str) -> Iterator[DatumInfo]:

@@ -170,7 +170,7 @@ def create_pipeline(ctx: Context, spec: PipelineSpec) -> PipelineInfo:
         for input_name, repo_id, branch in inputs:
             s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
         s.flush()
-        create_job(s, p, None)
+        create_job(s, p, None, who=ctx.user)
         return _info(s, p)
 
 
@@ -199,7 +199,7 @@ def update_pipeline(ctx: Context, spec: PipelineSpec, *, reprocess: bool = False
                 .where(Job.pipeline_id == p.id, Job.state == "created")
                 .values(state="killed", finished_at=now(), message=f"superseded by version {p.version}")
             )
-            create_job(s, p, None, reprocess=reprocess)
+            create_job(s, p, None, reprocess=reprocess, who=ctx.user)
         return _info(s, p)
 
 
@@ -259,7 +259,7 @@ def set_state(ctx: Context, name: str, state: PipelineState) -> PipelineInfo:
                 select(Job.inputs).where(Job.pipeline_id == p.id).order_by(Job.created_at.desc()).limit(1)
             ).first()
             if repo_deleted or last is None or json.loads(last) != input_heads(s, p.id):
-                create_job(s, p, None)
+                create_job(s, p, None, who=ctx.user)
         return _info(s, p)
 
 
@@ -286,6 +286,7 @@ def _job_info(s: Session, j: Job, pipeline: str | None = None) -> JobInfo:
         j.datums_processed,
         j.datums_skipped,
         j.datums_failed,
+        j.commit_set_id,
     )
 
 
