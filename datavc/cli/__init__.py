@@ -9,22 +9,9 @@ from __future__ import annotations
 import click
 
 from datavc import __version__
-from datavc.cli import (
-    auth,
-    branch,
-    commit_set,
-    commits,
-    files,
-    jobs,
-    pipeline,
-    repo,
-    server,
-    store,
-    tag,
-    workdir,
-    worker,
-)
+from datavc.cli import auth, branch, commits, files, jobs, pipeline, repo, server, store, tag, workdir, worker
 from datavc.cli.app import App, RootGroup
+from datavc.cli.commit_set import COMMANDS as COMMIT_SET_COMMANDS
 
 EPILOG = """\b
 Exit codes:
@@ -61,6 +48,8 @@ def main(ctx: click.Context, home: str | None) -> None:
     ctx.obj = App(home)
 
 
-for _module in (store, repo, files, commits, branch, tag, workdir, pipeline, jobs, commit_set, worker, server, auth):
+for _module in (store, repo, files, commits, branch, tag, workdir, pipeline, jobs, worker, server, auth):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+for _command in COMMIT_SET_COMMANDS:
+    main.add_command(_command)
