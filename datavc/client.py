@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
@@ -46,6 +46,7 @@ from datavc.info import (
     FileInfo,
     FsckInfo,
     GcInfo,
+    InlineOutcome,
     JobInfo,
     LineageInfo,
     OpenCommitInfo,
@@ -640,6 +641,21 @@ class Client:
     def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
         """Block until every job triggered by ``repo@branch``'s head, transitively downstream, is done."""
         return _pl.wait_commit(self._ctx, repo, branch, timeout=timeout)
+
+    def run_triggered(
+        self, since: datetime | None = None, on_job: Callable[[str, str], None] | None = None
+    ) -> InlineOutcome:
+        """After a change: run pending jobs here if the store runs them inline (``pipelines.run``)
+        and no daemon is running; otherwise report the jobs queued since ``since``."""
+        from datavc.pipelines import inline
+
+        return inline.run_triggered(self._ctx, since, on_job)
+
+    def pipelines_run_mode(self, value: str | None = None) -> str:
+        """The store's ``pipelines.run`` option (``inline`` or ``daemon``); with ``value``, set it."""
+        from datavc.pipelines import inline
+
+        return inline.set_run_mode(self._ctx, value) if value is not None else inline.run_mode(self._ctx)
 
     def inspect_commit_set(self, commit_set: str) -> CommitSetInfo:
         """A commit set (id or a prefix of 6+ characters): its commits and its jobs' states."""

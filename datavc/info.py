@@ -240,6 +240,14 @@ class CommitSetInfo(_Info):
 
 
 @dataclass(frozen=True, slots=True)
+class InlineOutcome(_Info):
+    """What became of the jobs a command triggered (see datavc/pipelines/inline.py)."""
+
+    mode: str  # inline: they ran here | daemon: a running daemon runs them | queued | server
+    jobs: tuple[str, ...]  # the job ids run (inline) or waiting (daemon, queued)
+
+
+@dataclass(frozen=True, slots=True)
 class DatumInfo(_Info):
     job: str
     id: str  # the datum's hash

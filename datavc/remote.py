@@ -38,6 +38,7 @@ from datavc.info import (
     FileInfo,
     FsckInfo,
     GcInfo,
+    InlineOutcome,
     JobInfo,
     LineageInfo,
     LineageNode,
@@ -603,6 +604,17 @@ class RemoteClient(Client):
             if deadline is not None and time.monotonic() > deadline:
                 raise errors.Conflict(f"job {info.id} is still {info.state} after {timeout}s")
             time.sleep(WAIT_POLL)
+
+    def run_triggered(
+        self, since: datetime | None = None, on_job: Callable[[str, str], None] | None = None
+    ) -> InlineOutcome:
+        """The server's scheduler runs jobs: nothing runs in this process."""
+        return InlineOutcome("server", ())
+
+    def pipelines_run_mode(self, value: str | None = None) -> str:
+        raise errors.InvalidArgument(
+            "pipelines.run is not available through the datavc server API: the server's scheduler runs jobs"
+        )
 
     def inspect_commit_set(self, commit_set: str) -> CommitSetInfo:
         return _commit_set(self._json("GET", f"/api/v1/commit-sets/{_q(commit_set)}"))

@@ -21,6 +21,7 @@ from datavc.cli.render import (
     short,
     stream_json,
 )
+from datavc.cli.triggered import settle, started
 
 if TYPE_CHECKING:
     from datavc.info import CommitInfo, DiffInfo
@@ -172,6 +173,7 @@ def start_commit(app: App, target: str, message: str, as_json: bool) -> None:
 def finish_commit(app: App, target: str, message: str | None, as_json: bool) -> None:
     """Finish an open commit: its branch moves to it."""
     repo, commit_id = name_address(target, "id")
+    since = started()
     c = app.client.finish_commit(repo, commit_id, message)
     if as_json:
         echo_json(c.to_json())
@@ -179,6 +181,7 @@ def finish_commit(app: App, target: str, message: str | None, as_json: bool) -> 
         click.echo(
             f"finished {c.id} on {c.repo}@{c.branch}: {plural(c.file_count, 'file')}, {human_size(c.size)}"
         )
+    settle(app, since, quiet=as_json)
 
 
 @click.command("abort-commit")
@@ -202,11 +205,13 @@ def abort_commit(app: App, target: str) -> None:
 def rollback(app: App, target: str, to: str, message: str | None, as_json: bool) -> None:
     """A new commit on BRANCH with REF's content; history is kept (see also 'branch reset')."""
     repo, branch = name_address(target, "branch")
+    since = started()
     c = app.client.rollback(repo, branch, ref_option(to, repo, "--to", verb="roll back"), message=message)
     if as_json:
         echo_json(c.to_json())
     else:
         click.echo(f"{c.repo}@{c.branch} commit {c.id}: {_one_line(c.message)}")
+    settle(app, since, quiet=as_json)
 
 
 @click.command()

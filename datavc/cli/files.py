@@ -21,6 +21,7 @@ from datavc.cli.render import (
     stream_json,
     write_lines,
 )
+from datavc.cli.triggered import settle, started
 from datavc.cli.workdir import warn_skipped
 from datavc.errors import InvalidArgument
 
@@ -118,6 +119,7 @@ def put(
             f, s = _local_size(src, is_dir)
         files, size = files + f, size + s
     client = app.client
+    since = started()
     with activity(f"uploading to {addr.repo}@{branch}", total=size) as act:
         act.files, act.bytes = files, size
         opts: dict[str, Any] = {
@@ -141,6 +143,7 @@ def put(
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 @click.command()
@@ -199,6 +202,7 @@ def rm(app: App, targets: tuple[str, ...], message: str, commit_id: str | None, 
             raise InvalidArgument(
                 f"rm: {a.repo}@{a.ref} differs from {first.repo}@{first.ref}: one branch per rm"
             )
+    since = started()
     info = app.client.delete_file(
         first.repo, ref(first), [a.path or "" for a in addrs], message=message, commit=commit_id
     )
@@ -206,6 +210,7 @@ def rm(app: App, targets: tuple[str, ...], message: str, commit_id: str | None, 
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 @click.command()
@@ -225,11 +230,13 @@ def cp(app: App, src: str, dst: str, message: str, as_json: bool) -> None:
     target = _join(d.path, name) if d.path is None or d.dir_hint else d.path
     if not target.strip("/"):
         raise InvalidArgument(f"cp: {src} is the root: give a destination path")
+    since = started()
     info = app.client.copy_file(s.repo, ref(s), s.path or "", d.repo, ref(d), target, message=message)
     if as_json:
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 COMMANDS = (put, get, ls, rm, cp)

@@ -7,6 +7,7 @@ import click
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, local_path_errors, ref
 from datavc.cli.render import activity, echo_json, escape, human_size, json_option, plural
+from datavc.cli.triggered import settle, started
 
 
 def warn_skipped(path: str, reason: str) -> None:
@@ -90,12 +91,14 @@ def commit(app: App, directory: str | None, message: str, rebase: bool, as_json:
     Refused (exit 5) while an interrupted checkout is unfinished. Symbolic links are
     skipped with a warning, never followed.
     """
+    since = started()
     with local_path_errors(directory or "."):
         c = app.client.commit_workdir(directory or ".", message, rebase=rebase, on_skip=warn_skipped)
     if as_json:
         echo_json(c.to_json())
     else:
         click.echo(f"{c.repo}@{c.branch} commit {c.id}: {plural(c.file_count, 'file')}, {human_size(c.size)}")
+    settle(app, since, quiet=as_json)
 
 
 COMMANDS = (checkout, status, commit)

@@ -11,6 +11,7 @@ datums it finished are not run again.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -22,13 +23,17 @@ from datetime import timedelta
 from uuid import uuid4
 
 from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
 from datavc.db.models import Job, Pipeline
-from datavc.pipelines import commit_sets, orphans
+from datavc.errors import DatavcError
+from datavc.pipelines import commit_sets, orphans, presence
 from datavc.pipelines.executors import executor_for
 from datavc.pipelines.runner import run_job
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=float(os.environ.get("DATAVC_JOB_LEASE", "30")))
 
@@ -223,8 +228,27 @@ def daemon(
 
     old_term = signal.signal(signal.SIGTERM, handler)
     old_int = signal.signal(signal.SIGINT, handler)
+    beat = threading.Thread(target=_announce, args=(ctx, stop), daemon=True)
+    beat.start()
     try:
         return _loop(ctx, stop, idle, lease, on_job)
     finally:
+        stop.set()
+        beat.join(timeout=5)
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
+        try:
+            presence.daemon_gone(ctx)
+        except (DatavcError, SQLAlchemyError) as err:
+            log.warning("could not record that the daemon stopped: %s", err)
+
+
+def _announce(ctx: Context, stop: threading.Event) -> None:
+    """Tell commands a daemon runs the jobs (``daemon.seen``), also while a long job runs."""
+    while True:
+        try:
+            presence.daemon_beat(ctx, None)
+        except (DatavcError, SQLAlchemyError) as err:
+            log.warning("daemon heartbeat failed: %s", err)  # the next beat may succeed
+        if stop.wait(presence.DAEMON_BEAT.total_seconds()):
+            return
