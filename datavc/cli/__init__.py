@@ -12,6 +12,7 @@ from datavc import __version__
 from datavc.cli import auth, branch, commits, files, jobs, pipeline, repo, server, store, tag, workdir, worker
 from datavc.cli.app import App, RootGroup
 from datavc.cli.commit_set import COMMANDS as COMMIT_SET_COMMANDS
+from datavc.cli.config import COMMANDS as CONFIG_COMMANDS
 
 EPILOG = """\b
 Exit codes:
@@ -51,5 +52,5 @@ def main(ctx: click.Context, home: str | None) -> None:
 for _module in (store, repo, files, commits, branch, tag, workdir, pipeline, jobs, worker, server, auth):
     for _command in _module.COMMANDS:
         main.add_command(_command)
-for _command in COMMIT_SET_COMMANDS:
+for _command in COMMIT_SET_COMMANDS + CONFIG_COMMANDS:
     main.add_command(_command)

@@ -104,8 +104,13 @@ def test_help_lists_pipeline_commands(run: Run) -> None:
 
 def test_scenario(texts: Path, specs: tuple[Path, Path], tmp_path: Path, run: Run) -> None:
     wc_spec, total_spec = specs
-    out = run("pipeline", "create", "-f", wc_spec).stdout
-    assert re.fullmatch(rf"created pipeline wordcount \(output repo wordcount\); job {SHORT} created\n", out)
+    created = run("pipeline", "create", "-f", wc_spec)
+    assert created.stdout == "created pipeline wordcount (output repo wordcount)\n"
+    # Nothing runs the job yet (pipelines.run: daemon, no daemon): the command says what will.
+    assert re.fullmatch(
+        rf"job {SHORT} of pipeline wordcount queued: run 'datavc run' or start 'datavc daemon'\n",
+        created.stderr,
+    )
     out = run("pipeline", "create", "-f", total_spec).stdout
     assert out == "created pipeline total (output repo total); no job yet (its inputs have no commits)\n"
 
