@@ -107,7 +107,6 @@ def init(
         [("metadata", _hide_password(cfg.db)), ("objects", cfg.objects)]
         + ([("cache", cfg.cache)] if cfg.cache else [])
         + [("executor", " ".join(f"{k}={v}" for k, v in cfg.executor.items()))]
-        + [("pipelines.run", run_mode)]
     )
 
 
