@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
 
+from datavc import branch_triggers
 from datavc.db.cas import cas
 from datavc.db.models import Branch, BranchHistory, utcnow
 from datavc.triggers import on_commit_finished, start_commit_set
@@ -73,4 +74,19 @@ def set_if_equals(
     if triggers:
         assert new is not None and commit_set is not None
         on_commit_finished(s, repo_id, branch, new, commit_set)
+        for d in branch_triggers.due(s, repo_id, branch, new):
+            # An input branch with a trigger follows this branch: same transaction, same set.
+            if not d.exists:
+                s.add(Branch(repo_id=repo_id, name=d.branch, head_id=None, created_at=utcnow()))
+                s.flush()
+            set_if_equals(
+                s,
+                repo_id,
+                d.branch,
+                d.old,
+                new,
+                who=who,
+                why=f"trigger: {branch} moved",
+                commit_set=commit_set,
+            )
     return True

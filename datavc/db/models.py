@@ -258,6 +258,9 @@ class PipelineInput(Base):
     name: Mapped[str] = mapped_column(String(NAME_LEN))
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
     branch: Mapped[str] = mapped_column(String(NAME_LEN))
+    # A branch trigger (JSON: branch, all, cron_spec, size, commits): ``branch`` moves to the
+    # head of the watched branch when its conditions hold (datavc/branch_triggers.py).
+    trigger: Mapped[str | None] = mapped_column(Text)
 
 
 class Job(Base):

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from datavc.context import Context, now
 from datavc.db.models import Job, Pipeline
 from datavc.errors import DatavcError
-from datavc.pipelines import commit_sets, orphans, presence
+from datavc.pipelines import commit_sets, cron, orphans, presence
 from datavc.pipelines.executors import executor_for
 from datavc.pipelines.runner import run_job
 
@@ -200,6 +200,8 @@ def run_until_idle(
 ) -> RunReport:
     """Run jobs until none is pending (also waiting for jobs other schedulers are running)."""
 
+    cron.tick(ctx)  # ticks that came due while nothing ran
+
     def idle() -> bool:
         if wait_for_others and pending_jobs(ctx):
             time.sleep(poll)
@@ -224,6 +226,7 @@ def daemon(
 
     def idle() -> bool:
         stop.wait(poll)
+        cron.tick(ctx)
         return False
 
     old_term = signal.signal(signal.SIGTERM, handler)

@@ -7,9 +7,10 @@ Create Date: 2026-11-30
 ``commit_sets`` records each set (who started it, how); ``commits.commit_set_id``,
 ``jobs.commit_set_id`` and ``branch_history.commit_set_id`` tie commits, jobs and head
 moves to their set, so a pipeline whose inputs share an upstream runs once per set on
-inputs from that set only. Rows written before this revision have no set (NULL) and run
-as before. ``pipeline_cron`` keeps each cron input's last tick. Additive only;
-self-contained (it does not import datavc.db.models).
+inputs from that set only. ``pipeline_inputs.trigger`` holds an input's branch trigger
+(JSON), read when a commit lands on the branch it watches. Rows written before this
+revision have no set (NULL) and run as before. ``pipeline_cron`` keeps each cron
+input's last tick. Additive only; self-contained (it does not import datavc.db.models).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("pipeline_id", "name", name=op.f("pk_pipeline_cron")),
     )
+    op.add_column("pipeline_inputs", sa.Column("trigger", sa.Text(), nullable=True))
     for table in ("commits", "jobs", "branch_history"):
         op.add_column(table, sa.Column("commit_set_id", sa.String(length=32), nullable=True))
         op.create_index(op.f(f"ix_{table}_commit_set_id"), table, ["commit_set_id"])
@@ -60,5 +62,6 @@ def downgrade() -> None:
         # A plain ALTER TABLE DROP COLUMN (SQLite 3.35+): a batch copy of ``commits`` would
         # drop the table that branch heads and tags point at, which SQLite's FK check refuses.
         op.drop_column(table, "commit_set_id")
+    op.drop_column("pipeline_inputs", "trigger")
     op.drop_table("pipeline_cron")
     op.drop_table("commit_sets")
