@@ -23,6 +23,7 @@ from datavc.context import Context
 from datavc.db.models import Job, Pipeline
 from datavc.errors import InvalidArgument
 from datavc.info import InlineOutcome
+from datavc.pipelines import cron
 from datavc.pipelines.presence import daemon_alive
 
 PIPELINES_RUN = "pipelines.run"
@@ -85,6 +86,7 @@ def run_triggered(
     from datavc.pipelines.scheduler import run_until_idle
 
     if run_mode(ctx) == "inline" and not daemon_alive(ctx):
+        cron.tick(ctx)  # cron ticks that came due are committed (and run) now too
         if not _pending(ctx, None):
             return InlineOutcome("inline", ())
         report = run_until_idle(ctx, wait_for_others=False, on_job=on_job)
