@@ -216,8 +216,9 @@ def test_scenario(texts: Path, specs: tuple[Path, Path], tmp_path: Path, run: Ru
     assert [p["state"] for p in json.loads(run("pipeline", "list", "--json").stdout)] == ["running"] * 2
 
     wc_spec.write_text(WORDCOUNT_YAML.replace("words per file", "word counts"))
-    out = run("pipeline", "update", "-f", wc_spec, "--reprocess").stdout
-    assert re.fullmatch(rf"pipeline wordcount at version 2; job {SHORT} created\n", out)
+    updated = run("pipeline", "update", "-f", wc_spec, "--reprocess")
+    assert updated.stdout == "pipeline wordcount at version 2\n"
+    assert re.fullmatch(rf"job {SHORT} of pipeline wordcount queued: run 'datavc run' .*\n", updated.stderr)
     run("run")
     latest = jobs(run, "wordcount")[0]
     assert latest["pipeline_version"] == 2 and counts(latest) == (2, 0, 0)
