@@ -22,6 +22,7 @@ A job that already started once (a reclaimed job resuming) keeps the inputs it h
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -35,6 +36,7 @@ from datavc.errors import Conflict, InvalidArgument, NotFound
 from datavc.info import CommitSetInfo, CommitSetMember, JobInfo
 
 PENDING = ("created", "running")
+_HEX = re.compile(r"[0-9a-f]{6,32}")
 
 
 class CommitSetNotFound(NotFound):
@@ -132,6 +134,8 @@ def get_commit_set(s: Session, set_id: str) -> CommitSet:
     if len(set_id) < 6:
         raise InvalidArgument(f"commit set id {set_id!r} is too short: give at least 6 characters")
     set_id = set_id.lower()
+    if not _HEX.fullmatch(set_id):
+        raise InvalidArgument(f"commit set id {set_id!r} is not hexadecimal (at most 32 digits)")
     found = s.scalars(
         select(CommitSet).where(CommitSet.id >= set_id, CommitSet.id < set_id + "g").limit(2)
     ).all()
