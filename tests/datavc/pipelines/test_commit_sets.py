@@ -115,6 +115,8 @@ def test_diamond_runs_once_per_commit_set_on_matching_inputs(client: Client) -> 
         client.inspect_commit_set("f" * 32)
     with pytest.raises(InvalidArgument):
         client.inspect_commit_set("abc")
+    with pytest.raises(InvalidArgument, match="not hexadecimal"):
+        client.inspect_commit_set("zzzzzzzz")
 
 
 def test_commits_while_a_scheduler_runs_never_pair_sets(client: Client, tmp_path: Path) -> None:
