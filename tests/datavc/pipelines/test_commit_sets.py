@@ -119,6 +119,7 @@ def test_diamond_runs_once_per_commit_set_on_matching_inputs(client: Client) -> 
         client.inspect_commit_set("zzzzzzzz")
 
 
+@pytest.mark.parametrize("client", ["postgresql"], indirect=True)  # claims race there (SKIP LOCKED)
 def test_commits_while_a_scheduler_runs_never_pair_sets(client: Client, tmp_path: Path) -> None:
     """A scheduler in another thread (its own client) runs jobs while commits keep coming."""
     stop = threading.Event()
@@ -151,6 +152,7 @@ def test_commits_while_a_scheduler_runs_never_pair_sets(client: Client, tmp_path
     check_consistent(client)
 
 
+@pytest.mark.parametrize("client", ["sqlite"], indirect=True)  # scheduling logic, not the database
 def test_a_failed_upstream_job_leaves_the_diamond_unrun(client: Client) -> None:
     run_ok(client)
     client.update_pipeline(
