@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
@@ -53,6 +53,7 @@ from datavc.info import (
     BranchInfo,
     CheckoutInfo,
     CommitInfo,
+    CommitSetInfo,
     ContentDiffInfo,
     DatumInfo,
     DiffInfo,
@@ -61,6 +62,7 @@ from datavc.info import (
     GcInfo,
     HookInfo,
     HookResultInfo,
+    InlineOutcome,
     JobInfo,
     LineageInfo,
     MergeInfo,
@@ -756,6 +758,33 @@ class Client:
     def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
         """Block until every job triggered by ``repo@branch``'s head, transitively downstream, is done."""
         return _pl.wait_commit(self._ctx, repo, branch, timeout=timeout)
+
+    def run_triggered(
+        self, since: datetime | None = None, on_job: Callable[[str, str], None] | None = None
+    ) -> InlineOutcome:
+        """After a change: run pending jobs here if the store runs them inline (``pipelines.run``)
+        and no daemon is running; otherwise report the jobs queued since ``since``."""
+        from datavc.pipelines import inline
+
+        return inline.run_triggered(self._ctx, since, on_job)
+
+    def pipelines_run_mode(self, value: str | None = None) -> str:
+        """The store's ``pipelines.run`` option (``inline`` or ``daemon``); with ``value``, set it."""
+        from datavc.pipelines import inline
+
+        return inline.set_run_mode(self._ctx, value) if value is not None else inline.run_mode(self._ctx)
+
+    def inspect_commit_set(self, commit_set: str) -> CommitSetInfo:
+        """A commit set (id or a prefix of 6+ characters): its commits and its jobs' states."""
+        from datavc.pipelines import commit_sets
+
+        return commit_sets.inspect_commit_set(self._ctx, commit_set)
+
+    def wait_commit_set(self, commit_set: str, timeout: float | None = None) -> CommitSetInfo:
+        """Block until no job of the commit set is pending (something else runs them)."""
+        from datavc.pipelines import commit_sets
+
+        return commit_sets.wait_commit_set(self._ctx, commit_set, timeout=timeout)
 
     def lineage(
         self,

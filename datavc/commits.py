@@ -30,6 +30,7 @@ from datavc.open_commits import check_live, live
 from datavc.refs import get_branch, get_commit, resolve
 from datavc.repos import get_repo
 from datavc.settings import open_commit_max_age
+from datavc.triggers import start_commit_set
 from storage.model import Entry
 from storage.writer import Writer
 
@@ -68,6 +69,7 @@ def commit_info(s: Session, repo: Repo, c: Commit) -> CommitInfo:
         c.job_id,
         (c.parent_id, *extra_parents(s, c.id)) if c.parent_id else (),
         load_metadata(s, c.id),
+        c.commit_set_id,
     )
 
 
@@ -127,6 +129,7 @@ def start_commit(
     job_id: str | None = None,
     created_at: datetime | None = None,
     metadata: Mapping[str, str] | None = None,
+    commit_set: str | None = None,
 ) -> CommitInfo:
     """Open a new commit on ``branch`` whose parent is the branch's head.
 
@@ -134,6 +137,8 @@ def start_commit(
 
     ``created_at``: when the writer began uploading objects for it, if earlier than now
     (the open-commit max age counts from there: see :mod:`datavc.open_commits`).
+    ``commit_set``: the set a pipeline's output commit continues (None: finishing the
+    commit starts a new set with the commit's id).
     """
     empty = ctx.empty_tree
     meta = commit_metadata.check_metadata(metadata)
@@ -156,6 +161,7 @@ def start_commit(
             created_at=min(created_at, now()) if created_at is not None else now(),
             finished_at=None,
             job_id=job_id,
+            commit_set_id=commit_set,
             size=parent.size if parent else 0,
             file_count=parent.file_count if parent else 0,
         )
@@ -325,6 +331,11 @@ def _fast_forward(
             final = s.get(Commit, f.commit)
             assert final is not None
             why = f"{final.origin} commit: {final.message}".rstrip(": ")
+            if final.commit_set_id is None:
+                # A user commit (or rollback, or cron tick) starts a commit set named after it.
+                final.commit_set_id = start_commit_set(
+                    s, final.id, f"{final.origin} commit {repo_name}@{f.branch}", ctx.user
+                )
             if not set_if_equals(
                 s,
                 f.repo_id,
@@ -335,6 +346,7 @@ def _fast_forward(
                 why=why,
                 at=final.finished_at,
                 force=force,
+                commit_set=final.commit_set_id,
             ):
                 raise _LostRace  # roll back: the commit stays open and the next attempt rebases it
             record_metadata(s, f.commit, meta)

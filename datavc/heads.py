@@ -16,10 +16,11 @@ from typing import Literal
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from datavc import branch_triggers
 from datavc.db.cas import cas
 from datavc.db.models import Branch, BranchHistory, utcnow
 from datavc.errors import BranchProtected
-from datavc.triggers import on_commit_finished
+from datavc.triggers import on_commit_finished, start_commit_set
 
 
 def head_is(expected: str | None) -> ColumnElement[bool]:
@@ -60,6 +61,7 @@ def set_if_equals(
     at: datetime | None = None,
     move: Move = "commit",
     force: bool = False,
+    commit_set: str | None = None,
 ) -> bool:
     """Move ``branch``'s head from ``old`` to ``new`` if it still is ``old``.
 
@@ -73,6 +75,8 @@ def set_if_equals(
 
     Raises:
         BranchProtected: the branch's protection refuses this kind of move (and no ``force``).
+    ``commit_set``: the commit set the move belongs to (a finished commit passes its
+    own); None starts a new set when the move triggers pipelines (a branch reset).
     """
     if not force and move != "merge":
         check_protection(s, repo_id, branch, move)
@@ -84,12 +88,38 @@ def set_if_equals(
     )
     if not moved:
         return False
+    triggers = new is not None and new != old
+    if triggers and commit_set is None:
+        commit_set = start_commit_set(s, None, why, who)
     s.add(
         BranchHistory(
-            repo_id=repo_id, branch=branch, old_head=old, new_head=new, who=who, why=why, at=at or utcnow()
+            repo_id=repo_id,
+            branch=branch,
+            old_head=old,
+            new_head=new,
+            who=who,
+            why=why,
+            at=at or utcnow(),
+            commit_set_id=commit_set if triggers else None,
         )
     )
     s.flush()
-    if new is not None and new != old:
-        on_commit_finished(s, repo_id, branch, new)
+    if triggers:
+        assert new is not None and commit_set is not None
+        on_commit_finished(s, repo_id, branch, new, commit_set)
+        for d in branch_triggers.due(s, repo_id, branch, new):
+            # An input branch with a trigger follows this branch: same transaction, same set.
+            if not d.exists:
+                s.add(Branch(repo_id=repo_id, name=d.branch, head_id=None, created_at=utcnow()))
+                s.flush()
+            set_if_equals(
+                s,
+                repo_id,
+                d.branch,
+                d.old,
+                new,
+                who=who,
+                why=f"trigger: {branch} moved",
+                commit_set=commit_set,
+            )
     return True

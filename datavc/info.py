@@ -75,6 +75,7 @@ class CommitInfo(_Info):
     job: str | None = None  # the pipeline job that made it
     parents: tuple[str, ...] = ()  # every parent, first parent first (two or more: a merge commit)
     metadata: dict[str, str] = field(default_factory=dict)  # the user's key=value pairs (``-M``)
+    commit_set: str | None = None  # the commit set it belongs to (see docs/pipelines.md)
 
 
 class FileInfo(NamedTuple):
@@ -231,10 +232,46 @@ class JobInfo(_Info):
     datums_processed: int
     datums_skipped: int
     datums_failed: int
+    commit_set: str | None = None  # the commit set it runs for
 
     @property
     def done(self) -> bool:
         return self.state in ("success", "failure", "killed")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSetMember(_Info):
+    """One head move of a commit set: ``repo@branch`` moved to ``commit``."""
+
+    repo: str
+    branch: str
+    commit: str
+    origin: str  # user | pipeline | rollback (of the commit)
+    job: str | None  # the job that made it, for pipeline outputs
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSetInfo(_Info):
+    """A commit set: what started it, its commits and its jobs (see docs/pipelines.md)."""
+
+    id: str
+    origin: str
+    created_by: str
+    created_at: datetime
+    commits: tuple[CommitSetMember, ...]
+    jobs: tuple[JobInfo, ...]
+
+    @property
+    def done(self) -> bool:
+        return all(j.done for j in self.jobs)
+
+
+@dataclass(frozen=True, slots=True)
+class InlineOutcome(_Info):
+    """What became of the jobs a command triggered (see datavc/pipelines/inline.py)."""
+
+    mode: str  # inline: they ran here | daemon: a running daemon runs them | queued | server
+    jobs: tuple[str, ...]  # the job ids run (inline) or waiting (daemon, queued)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +293,7 @@ class LineageNode(_Info):
     origin: str
     pipeline: str | None  # the pipeline that made it, for outputs
     job: str | None
+    commit_set: str | None = None  # the commit set it belongs to
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_
 from datavc.info import (
     BranchInfo,
     CommitInfo,
+    CommitSetInfo,
+    CommitSetMember,
     ContentDiffInfo,
     DatumInfo,
     DiffInfo,
@@ -39,6 +41,7 @@ from datavc.info import (
     GcInfo,
     HookInfo,
     HookResultInfo,
+    InlineOutcome,
     JobInfo,
     LineageInfo,
     LineageNode,
@@ -95,6 +98,14 @@ def load_saved_token(url: str) -> str | None:
         data.get("servers", {}).get(normalize_url(url), {}).get("token") if isinstance(data, dict) else None
     )
     return token if isinstance(token, str) else None
+
+
+def _commit_set(data: dict[str, Any]) -> CommitSetInfo:
+    """A CommitSetInfo from its JSON form (its commits and jobs decoded too)."""
+    data = dict(data)
+    data["commits"] = tuple(_decode(CommitSetMember, m) for m in data["commits"])
+    data["jobs"] = tuple(_decode(JobInfo, j) for j in data["jobs"])
+    return _decode(CommitSetInfo, data)
 
 
 def _decode(cls: type[T], data: dict[str, Any]) -> T:
@@ -828,6 +839,32 @@ class RemoteClient(Client):
                 return info
             if deadline is not None and time.monotonic() > deadline:
                 raise errors.Conflict(f"job {info.id} is still {info.state} after {timeout}s")
+            time.sleep(WAIT_POLL)
+
+    def run_triggered(
+        self, since: datetime | None = None, on_job: Callable[[str, str], None] | None = None
+    ) -> InlineOutcome:
+        """The server's scheduler runs jobs: nothing runs in this process."""
+        return InlineOutcome("server", ())
+
+    def pipelines_run_mode(self, value: str | None = None) -> str:
+        raise errors.InvalidArgument(
+            "pipelines.run is not available through the datavc server API: the server's scheduler runs jobs"
+        )
+
+    def inspect_commit_set(self, commit_set: str) -> CommitSetInfo:
+        return _commit_set(self._json("GET", f"/api/v1/commit-sets/{_q(commit_set)}"))
+
+    def wait_commit_set(self, commit_set: str, timeout: float | None = None) -> CommitSetInfo:
+        """Poll the set until none of its jobs is pending (the same Conflict as the direct client)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            data = self._json("GET", f"/api/v1/commit-sets/{_q(commit_set)}")
+            info = _commit_set(data)
+            if not data["pending"]:
+                return info
+            if deadline is not None and time.monotonic() > deadline:
+                raise errors.Conflict(f"commit set {info.id} still has pending jobs after {timeout}s")
             time.sleep(WAIT_POLL)
 
     def list_datums(self, job: str) -> Iterator[DatumInfo]:

@@ -981,7 +981,9 @@ def scale_merge(sc: Scale) -> Row:
         merge_times.append(s)
     med = statistics.median(merge_times)
     log(f"scale: merge of 10 files {merge_times}")
-    return sc.row("merge of a branch with 10 changed files", "s", med, "≤ 0.5 s", med <= 0.5, runs=merge_times)
+    return sc.row(
+        "merge of a branch with 10 changed files", "s", med, "≤ 0.5 s", med <= 0.5, runs=merge_times
+    )
 
 
 def bench_scale(work: Path, sizes: Sizes) -> list[Row]:

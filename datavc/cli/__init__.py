@@ -26,6 +26,8 @@ from datavc.cli import (
     worker,
 )
 from datavc.cli.app import App, RootGroup
+from datavc.cli.commit_set import COMMANDS as COMMIT_SET_COMMANDS
+from datavc.cli.config import COMMANDS as CONFIG_COMMANDS
 
 EPILOG = """\b
 Exit codes:
@@ -80,3 +82,5 @@ for _module in (
 ):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+for _command in COMMIT_SET_COMMANDS + CONFIG_COMMANDS:
+    main.add_command(_command)

@@ -22,6 +22,7 @@ from datavc.cli.render import (
     short,
     stream_json,
 )
+from datavc.cli.triggered import settle, started
 from datavc.commit_metadata import parse_pairs
 from datavc.errors import InvalidArgument
 
@@ -328,6 +329,7 @@ def finish_commit(
     """Finish an open commit: its branch moves to it."""
     repo, commit_id = name_address(target, "id")
     meta = metadata(metadata_pairs, metadata_file)
+    since = started()
     c = app.client.finish_commit(repo, commit_id, message, metadata=meta, force=force)
     if as_json:
         echo_json(c.to_json())
@@ -335,6 +337,7 @@ def finish_commit(
         click.echo(
             f"finished {c.id} on {c.repo}@{c.branch}: {plural(c.file_count, 'file')}, {human_size(c.size)}"
         )
+    settle(app, since, quiet=as_json)
 
 
 @click.command("abort-commit")
@@ -371,11 +374,13 @@ def rollback(
     repo, branch = name_address(target, "branch")
     meta = metadata(metadata_pairs, metadata_file)
     to_ref = ref_option(to, repo, "--to", verb="roll back")
+    since = started()
     c = app.client.rollback(repo, branch, to_ref, message=message, metadata=meta, force=force)
     if as_json:
         echo_json(c.to_json())
     else:
         click.echo(f"{c.repo}@{c.branch} commit {c.id}: {_one_line(c.message)}")
+    settle(app, since, quiet=as_json)
 
 
 @click.command()

@@ -22,6 +22,7 @@ from datavc.cli.render import (
     stream_json,
     write_lines,
 )
+from datavc.cli.triggered import settle, started
 from datavc.cli.workdir import warn_skipped
 from datavc.errors import InvalidArgument
 
@@ -123,6 +124,7 @@ def put(
             f, s = _local_size(src, is_dir)
         files, size = files + f, size + s
     client = app.client
+    since = started()
     with activity(f"uploading to {addr.repo}@{branch}", total=size) as act:
         act.files, act.bytes = files, size
         opts: dict[str, Any] = {
@@ -148,6 +150,7 @@ def put(
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 @click.command()
@@ -215,6 +218,7 @@ def rm(
             raise InvalidArgument(
                 f"rm: {a.repo}@{a.ref} differs from {first.repo}@{first.ref}: one branch per rm"
             )
+    since = started()
     info = app.client.delete_file(
         first.repo,
         ref(first),
@@ -227,6 +231,7 @@ def rm(
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 @click.command()
@@ -256,6 +261,7 @@ def cp(
     if not target.strip("/"):
         raise InvalidArgument(f"cp: {src} is the root: give a destination path")
     meta = metadata(metadata_pairs, metadata_file)
+    since = started()
     info = app.client.copy_file(
         s.repo, ref(s), s.path or "", d.repo, ref(d), target, message=message, metadata=meta
     )
@@ -263,6 +269,7 @@ def cp(
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 COMMANDS = (put, get, ls, rm, cp)

@@ -8,6 +8,7 @@ from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, local_path_errors, ref
 from datavc.cli.meta import metadata, metadata_options
 from datavc.cli.render import activity, echo_json, escape, human_size, json_option, plural
+from datavc.cli.triggered import settle, started
 
 
 def warn_skipped(path: str, reason: str) -> None:
@@ -101,6 +102,7 @@ def commit(
     skipped with a warning, never followed.
     """
     meta = metadata(metadata_pairs, metadata_file)
+    since = started()
     with local_path_errors(directory or "."):
         c = app.client.commit_workdir(
             directory or ".", message, rebase=rebase, on_skip=warn_skipped, metadata=meta
@@ -109,6 +111,7 @@ def commit(
         echo_json(c.to_json())
     else:
         click.echo(f"{c.repo}@{c.branch} commit {c.id}: {plural(c.file_count, 'file')}, {human_size(c.size)}")
+    settle(app, since, quiet=as_json)
 
 
 COMMANDS = (checkout, status, commit)

@@ -152,6 +152,8 @@ class Commit(Base):
     file_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     # The pipeline job whose output this is (no FK: a commit outlives its pipeline's records).
     job_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    # The commit set it belongs to (a user commit starts one: its own id); no FK, like job_id.
+    commit_set_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), index=True)
 
 
 class Branch(Base):
@@ -249,6 +251,8 @@ class BranchHistory(Base):
     who: Mapped[str] = mapped_column(String(USER_LEN))
     why: Mapped[str] = mapped_column(Text, default="", server_default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The commit set this move belongs to: where a job of that set finds its input commit.
+    commit_set_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), index=True)
 
 
 class Tag(Base):
@@ -320,6 +324,9 @@ class PipelineInput(Base):
     name: Mapped[str] = mapped_column(String(NAME_LEN))
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
     branch: Mapped[str] = mapped_column(String(NAME_LEN))
+    # A branch trigger (JSON: branch, all, cron_spec, size, commits): ``branch`` moves to the
+    # head of the watched branch when its conditions hold (datavc/branch_triggers.py).
+    trigger: Mapped[str | None] = mapped_column(Text)
 
 
 class Job(Base):
@@ -351,6 +358,33 @@ class Job(Base):
     datums_processed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     datums_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     datums_failed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The commit set it runs for: its inputs are that set's commits (resolved when claimed).
+    commit_set_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), index=True)
+
+
+class CommitSet(Base):
+    """A commit set: started by a user commit, a head move, a cron tick or a pipeline change.
+
+    Its id is shared by every commit and job it causes downstream (see datavc/triggers.py).
+    """
+
+    __tablename__ = "commit_sets"
+
+    id: Mapped[str] = mapped_column(String(COMMIT_ID_LEN), primary_key=True)
+    origin: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by: Mapped[str] = mapped_column(String(USER_LEN))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineCron(Base):
+    """The last tick of one cron input of a pipeline (the next is due one schedule step later)."""
+
+    __tablename__ = "pipeline_cron"
+    __table_args__ = (PrimaryKeyConstraint("pipeline_id", "name"),)
+
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    last_tick: Mapped[datetime | None]
 
 
 class Datum(Base):

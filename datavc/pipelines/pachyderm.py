@@ -63,14 +63,13 @@ _TOP_UNSUPPORTED = {
     "reprocess": "use 'datavc pipeline update --reprocess'",
     "dry_run": _NOT_YET,
 }
-_INPUT_UNSUPPORTED = {"group": _NOT_YET, "cron": _NOT_YET}
+_INPUT_UNSUPPORTED = {"group": _NOT_YET}
 _PFS_UNSUPPORTED = {
     "outer_join": _NOT_YET,
     "group_by": _NOT_YET + " (group inputs are not supported)",
     "commit": "datavc reads the branch head; pin data with a branch pointing at that commit",
     "repo_type": _NOT_YET,
     "s3": _NOT_YET,
-    "trigger": _NOT_YET,
 }
 _TRANSFORM_UNSUPPORTED = {
     "user": _NOT_YET + " (transforms run as the scheduler's user)",

@@ -303,8 +303,16 @@ def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:
 def _commit_output(
     ctx: Context, repo: str, job_id: str, pipeline_id: int, tree: str, inputs: list[str], worker: str
 ) -> None:
+    with ctx.db.read() as s:
+        commit_set = s.scalar(select(Job.commit_set_id).where(Job.id == job_id))
     c = start_commit(
-        ctx, repo, "main", message=f"output of job {job_id[:12]}", origin="pipeline", job_id=job_id
+        ctx,
+        repo,
+        "main",
+        message=f"output of job {job_id[:12]}",
+        origin="pipeline",
+        job_id=job_id,
+        commit_set=commit_set,
     )
     try:
         edit_commit(ctx, repo, c.id, lambda w, old: tree)

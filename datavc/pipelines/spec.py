@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -51,6 +53,7 @@ from datavc.errors import InvalidArgument
 from datavc.names import NAME_RE, check_name
 from datavc.pipelines import pachyderm
 from datavc.pipelines.glob import InvalidGlob, compile_glob, join_on_refs
+from datavc.schedule import check_schedule, parse_size
 
 __all__ = [
     "Gpu",
@@ -148,6 +151,69 @@ class _Frozen(BaseModel):
 # --- models ---------------------------------------------------------------------------
 
 
+class Trigger(_Frozen):
+    """A branch trigger (Pachyderm's ``input.pfs.trigger``): the input's branch moves to the
+    head of the watched ``branch`` when the conditions are met, and only then runs the job.
+
+    Attributes:
+        branch: the watched branch (default ``main``); commits land there.
+        all: every condition set must hold (default: any one of them).
+        cron_spec: a schedule tick passed since the input branch last moved.
+        size: the watched branch grew by at least this much since then (``"1K"``, ``"10MB"``).
+        commits: at least this many commits landed on the watched branch since then.
+
+    With no condition, every commit on the watched branch moves the input branch.
+    """
+
+    branch: BranchName | None = None
+    all: StrictBool = False
+    cron_spec: StrictStr | None = None
+    size: StrictStr | None = None
+    commits: PositiveInt | None = None
+
+    @field_validator("cron_spec")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_schedule(value)
+            except InvalidArgument as err:
+                raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_size(value)
+            except InvalidArgument as err:
+                raise ValueError(str(err)) from None
+        return value
+
+
+class CronTick(_Frozen):
+    """What makes a pfs input a cron input (``input.cron``): its repo gets a commit per tick.
+
+    Attributes:
+        spec: the schedule (``"@every 60s"``, ``"*/10 * * * *"``; UTC).
+        overwrite: each tick replaces the previous tick file (default: tick files accumulate).
+        start: ticks are counted from this time (default: when the pipeline was created).
+    """
+
+    spec: StrictStr
+    overwrite: StrictBool = False
+    start: datetime | None = None
+
+    @field_validator("spec")
+    @classmethod
+    def _check_spec(cls, value: str) -> str:
+        try:
+            return check_schedule(value)
+        except InvalidArgument as err:
+            raise ValueError(str(err)) from None
+
+
 class PfsInput(_Frozen):
     """One repo branch, split into datums by a glob.
 
@@ -170,6 +236,8 @@ class PfsInput(_Frozen):
     name: InputName = Field(default="", validate_default=True)
     join_on: StrictStr | None = None
     dir: InputName | None = None
+    trigger: Trigger | None = None
+    cron: CronTick | None = None
 
     @property
     def mount(self) -> str:
@@ -189,7 +257,7 @@ class PfsInput(_Frozen):
     @model_serializer(mode="wrap")
     def _drop_unset_join_on(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for key in ("join_on", "dir"):
+        for key in ("join_on", "dir", "trigger", "cron"):
             if data.get(key) is None:
                 data.pop(key, None)
         return data
@@ -432,6 +500,18 @@ class PipelineSpec(_Frozen):
             data.pop("job_timeout", None)
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _cron_and_trigger_defaults(cls, data: Any) -> Any:
+        """``input.cron`` becomes a pfs input of its tick repo; a triggered input's branch and
+        a cron input's repo get Pachyderm's defaults (they are named after the pipeline)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("pipeline"), Mapping):
+            return data
+        name = data["pipeline"].get("name")
+        if not isinstance(name, str) or not isinstance(data.get("input"), Mapping):
+            return data
+        return {**data, "input": _input_defaults(data["input"], name, {})}
+
     @field_validator("datum_timeout", "job_timeout")
     @classmethod
     def _integral_timeout(cls, value: float | None) -> float | None:
@@ -624,6 +704,31 @@ class PipelineSpec(_Frozen):
 
 
 # --- helpers --------------------------------------------------------------------------
+
+
+def _input_defaults(node: Mapping[str, Any], pipeline: str, triggered: dict[str, int]) -> dict[str, Any]:
+    """Pachyderm's input defaults for cron inputs and triggers (``setInputDefaults``)."""
+    out = dict(node)
+    cron = node.get("cron")
+    if isinstance(cron, Mapping):
+        out.pop("cron")
+        tick = {k: v for k, v in cron.items() if k not in ("name", "repo")}
+        cname = cron.get("name")
+        repo = cron.get("repo") or (f"{pipeline}_{cname}" if isinstance(cname, str) else None)
+        out["pfs"] = {"repo": repo, "branch": "main", "glob": "/", "name": cname, "cron": tick}
+        return out
+    pfs = node.get("pfs")
+    if isinstance(pfs, Mapping) and isinstance(pfs.get("trigger"), Mapping) and not pfs.get("branch"):
+        repo = str(pfs.get("repo"))
+        triggered[repo] = triggered.get(repo, 0) + 1
+        out["pfs"] = {**pfs, "branch": f"{pipeline}-trigger-{triggered[repo]}"}
+    for kind in ("cross", "union", "join", "group"):
+        children = node.get(kind)
+        if isinstance(children, list | tuple):
+            out[kind] = [
+                _input_defaults(c, pipeline, triggered) if isinstance(c, Mapping) else c for c in children
+            ]
+    return out
 
 
 def _canonical(data: Any) -> str:

@@ -139,3 +139,19 @@ def job_logs(job: str, request: Request, c: UserClient, datum: str | None = None
     """``[datum id, logs of its last try]`` for each datum that ran (or the one ``datum`` prefix)."""
     info = _job(request, c, job)
     return {"items": [list(pair) for pair in c.job_logs(info.id, datum)], "next": None}
+
+
+@router.get("/commit-sets/{commit_set}", dependencies=[REQUIRE.authenticated])
+def inspect_commit_set(commit_set: str, c: UserClient, base: BaseClient, me: CurrentUser) -> dict[str, Any]:
+    """A commit set's commits and jobs, limited to the repos the caller can read; ``pending``
+    says whether any of its jobs (visible or not) is still to run."""
+    from dataclasses import replace
+
+    info = c.inspect_commit_set(commit_set)
+    pending = not info.done
+    info = replace(
+        info,
+        commits=tuple(visible(list(info.commits), me, base, lambda m: m.repo)),
+        jobs=tuple(visible(list(info.jobs), me, base, lambda j: j.pipeline)),
+    )
+    return {**info.to_json(), "pending": pending}

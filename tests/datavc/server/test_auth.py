@@ -33,6 +33,7 @@ SAMPLE = {
     "user": "nobody",
     "token": "0000000000000000",
     "job": "0123456789abcdef0123456789abcdef",
+    "commit_set": "0123456789abcdef0123456789abcdef",
     "path": "f.txt",
     "hook": "h1",
 }
