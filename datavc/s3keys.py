@@ -149,3 +149,21 @@ def lookup(ctx: Context, access_key_id: str, master: bytes) -> tuple[Identity, s
         k, u = row
         ident = Identity(u.id, u.name, u.is_admin, "s3:" + k.id)
     return ident, derive_secret(master, access_key_id)
+
+
+class S3Keys:
+    """The S3 key operations of ``RemoteClient`` (same names), run directly on a store."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def create_s3_key(self, user: str | None = None, *, name: str = "") -> S3KeyInfo:
+        if user is None:
+            raise InvalidArgument("name the key's user (--user) when working on a store directly")
+        return create_key(self._ctx, user, name=name)
+
+    def list_s3_keys(self, user: str | None = None) -> list[S3KeyInfo]:
+        return list_keys(self._ctx, None if user in (None, "*") else user)
+
+    def revoke_s3_key(self, access_key_id: str) -> S3KeyInfo:
+        return revoke_key(self._ctx, access_key_id)
