@@ -131,6 +131,10 @@ class _Gateway:
         request.state.audit_result = f"{err.code}: {err.message}"
         err.resource = err.resource or resource
         headers = dict(err.headers)
+        if request.method in ("PUT", "POST"):
+            # The body may be unread (a refusal comes before it is needed): close the connection
+            # rather than let its bytes be taken for the next request.
+            headers["Connection"] = "close"
         if request.method == "HEAD":
             return Response(status_code=err.status, headers=headers)
         return Response(

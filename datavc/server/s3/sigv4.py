@@ -88,6 +88,10 @@ def parse(headers: dict[str, str], query: list[tuple[str, str]]) -> Auth | None:
         if not payload:
             raise S3Error("InvalidRequest", "missing x-amz-content-sha256")
         return Auth(ak, date, region, service, amz_date, signed, sig, payload, presigned=False)
+    if "AWSAccessKeyId" in q:
+        raise S3Error(
+            "InvalidRequest", "signature version 2 is not supported: presign with AWS Signature V4 (s3v4)"
+        )
     if "X-Amz-Signature" in q:
         if q.get("X-Amz-Algorithm") != ALGORITHM:
             raise S3Error("AuthorizationQueryParametersError", "X-Amz-Algorithm must be AWS4-HMAC-SHA256")

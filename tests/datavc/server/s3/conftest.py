@@ -41,7 +41,7 @@ class Gateway:
     tmp: Path
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def boto3(self, user: str = "alice", **kw: Any) -> Any:
+    def boto3(self, user: str = "alice", signature_version: str = "s3v4") -> Any:
         import boto3
         from botocore.config import Config
 
@@ -52,7 +52,11 @@ class Gateway:
             aws_access_key_id=ak,
             aws_secret_access_key=sk,
             region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **kw),
+            config=Config(
+                signature_version=signature_version,
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 1},
+            ),
         )
 
 
@@ -77,8 +81,9 @@ def start_gateway(tmp: Path) -> Gateway:
         keys[name] = (k.access_key_id, k.secret)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(direct, upload_dir=tmp / "uploads"), host="127.0.0.1", port=port,
-                       log_level="warning")
+        uvicorn.Config(
+            create_app(direct, upload_dir=tmp / "uploads"), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, name=f"datavc-s3-{port}", daemon=True)
     thread.start()
