@@ -82,7 +82,9 @@ def test_minio_sdk(gateway: Gateway, tmp_path: Path) -> None:
 
     _branch(gateway, "mn")
     ak, sk = gateway.keys["alice"]
-    m = Minio(gateway.url.removeprefix("http://"), access_key=ak, secret_key=sk, secure=False, region="us-east-1")
+    m = Minio(
+        gateway.url.removeprefix("http://"), access_key=ak, secret_key=sk, secure=False, region="us-east-1"
+    )
     assert m.bucket_exists("data")
     big = os.urandom(6 * 1024 * 1024 + 7)
     src = tmp_path / "big.bin"
