@@ -271,3 +271,23 @@ def test_presigned_urls(gateway: Gateway) -> None:
     )
     assert httpx.put(put, content=b"via presigned url").status_code == 200
     assert gateway.direct.get_file("data", "main", "presigned.txt") == b"via presigned url"
+
+
+def test_keys_that_escape_their_ref_are_refused(gateway: Gateway) -> None:
+    s3 = gateway.boto3("alice")
+    before = gateway.direct.inspect_commit("data", "main").id
+    for key in ("main/../../etc/x", "main/a/../../b", "../main/x"):
+        with pytest.raises(botocore.exceptions.ClientError) as exc:
+            s3.put_object(Bucket="data", Key=key, Body=b"x")
+        assert _code(exc) == "InvalidArgument"
+    assert gateway.direct.inspect_commit("data", "main").id == before
+
+
+def test_writes_are_audited_as_s3_operations(gateway: Gateway) -> None:
+    gateway.direct.create_branch("data", "aud", "main")
+    gateway.boto3("alice").put_object(Bucket="data", Key="aud/x.txt", Body=b"x")
+    entries = [e for e in audit.list_entries(gateway.direct.context, repo="data") if e.branch == "aud"]
+    assert [(e.user, e.action, e.method, e.path, e.status) for e in entries] == [
+        ("alice", "s3:PutObject", "PUT", "/data/aud/x.txt", 200)
+    ]
+    assert entries[0].commit == gateway.direct.inspect_commit("data", "aud").id
