@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from datavc.accounts import RoleInfo, TokenInfo, UserInfo
     from datavc.audit import AuditInfo
     from datavc.pipelines.spec import PipelineSpec
+    from datavc.s3keys import S3KeyInfo
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
@@ -942,6 +943,24 @@ class RemoteClient(Client):
         from datavc.accounts import TokenInfo
 
         return _decode(TokenInfo, self._json("DELETE", f"/api/v1/auth/tokens/{_q(token_id)}"))
+
+    def create_s3_key(self, user: str | None = None, *, name: str = "") -> S3KeyInfo:
+        from datavc.s3keys import S3KeyInfo
+
+        body = {"user": user, "name": name}
+        return _decode(S3KeyInfo, self._json("POST", "/api/v1/auth/s3-keys", json=body))
+
+    def list_s3_keys(self, user: str | None = None) -> list[S3KeyInfo]:
+        from datavc.s3keys import S3KeyInfo
+
+        params = {"user": user} if user is not None else None
+        items = self._json("GET", "/api/v1/auth/s3-keys", params=params)["items"]
+        return [_decode(S3KeyInfo, d) for d in items]
+
+    def revoke_s3_key(self, access_key_id: str) -> S3KeyInfo:
+        from datavc.s3keys import S3KeyInfo
+
+        return _decode(S3KeyInfo, self._json("DELETE", f"/api/v1/auth/s3-keys/{_q(access_key_id)}"))
 
     def grant_role(self, repo: str, user: str, role: str) -> RoleInfo:
         from datavc.accounts import RoleInfo

@@ -512,3 +512,16 @@ class AuditEntry(Base):
     commit_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
     status: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class S3Key(Base):
+    """An S3 gateway access key of a user. No secret is stored: it is derived on demand
+    (HMAC of the id under the server's S3 master key, see ``datavc.s3keys``)."""
+
+    __tablename__ = "s3_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the access key id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

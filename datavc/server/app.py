@@ -26,6 +26,7 @@ from datavc.server import (
     routes_pipelines,
     routes_refs,
     routes_repos,
+    routes_s3keys,
 )
 from datavc.server.audit import AuditMiddleware
 from datavc.server.auth import PERMISSIONS, REQUIRE, BaseClient, Permission
@@ -68,6 +69,7 @@ def create_app(client: Client) -> FastAPI:
         routes_auth.router,
         routes_pipelines.router,
         routes_admin.router,
+        routes_s3keys.router,
     ):
         # The routes themselves, not include_router: the app's route table stays a flat list
         # of APIRoute (what check_permissions, the audit log and the tests walk).

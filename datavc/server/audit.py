@@ -58,9 +58,9 @@ class AuditMiddleware:
             audit.record(
                 self.client.context,
                 user=ident.name if ident else None,
-                action=getattr(route, "name", None) or "unrouted",
+                action=state.get("audit_action") or getattr(route, "name", None) or "unrouted",
                 method=scope["method"],
-                path=getattr(route, "path", None) or scope.get("path", ""),
+                path=state.get("audit_path") or getattr(route, "path", None) or scope.get("path", ""),
                 status=status,
                 result=state.get("audit_result") or ("ok" if status < 400 else f"status {status}"),
                 repo=state.get("audit_repo") or params.get("repo"),

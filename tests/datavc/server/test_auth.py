@@ -32,6 +32,7 @@ SAMPLE = {
     "tag": "v1",
     "user": "nobody",
     "token": "0000000000000000",
+    "key": "DVCNOSUCHKEY0000000",  # an S3 access key id
     "job": "0123456789abcdef0123456789abcdef",
     "commit_set": "0123456789abcdef0123456789abcdef",
     "path": "f.txt",
