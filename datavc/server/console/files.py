@@ -52,13 +52,13 @@ def _browse(repo: str, ref: str, path: str, request: Request, after: str | None)
             c.list_files(repo, info.commit, info.path), after, lambda f: f.path, DIR_PAGE
         )
         return page(
-            request, "tree.html", entries=entries, next=nxt, title=f"{repo}@{ref}:/{info.path}", **common
+            request, "tree.html", entries=entries, next=nxt, title=f"{repo}@{ref}:/{info.path.strip('/')}", **common
         )
     return page(
         request,
         "file.html",
         preview=preview(c, info),
-        title=f"{repo}@{ref}:/{info.path}",
+        title=f"{repo}@{ref}:/{info.path.strip('/')}",
         **common,
     )
 

@@ -89,7 +89,7 @@ SECURITY_HEADERS = {
 
 def _error_page(request: Request, status: int, category: str, message: str) -> Response:
     request.state.audit_result = f"{category}: {message}"
-    return page(request, "error.html", status=status, category=category, message=message)
+    return page(request, "error.html", status=status, category=category, message=message, title=category)
 
 
 async def _datavc_error(request: Request, exc: Exception) -> Response:
