@@ -1,6 +1,6 @@
 """Pages: the pipeline DAG (live job states), one pipeline (start/stop), one job, a datum's logs.
 
-The DAG page polls ``/pipelines/state.json`` (every two seconds) and recolours the
+The DAG page polls ``/pipelines/state.json`` (every second) and recolours the
 graph and the table in place: plain polling needs no long-lived connection per tab
 and passes through any proxy.
 """

@@ -1,5 +1,5 @@
 // Draws the pipeline DAG or a lineage graph with cytoscape + dagre; on the pipelines page,
-// polls the job states every two seconds and recolours the graph and the table in place.
+// polls the job states every second and recolours the graph and the table in place.
 "use strict";
 
 (function () {
@@ -17,6 +17,7 @@
     container: box,
     elements: elements,
     userZoomingEnabled: true,
+    maxZoom: 1.2,
     wheelSensitivity: 0.3,
     layout: { name: "dagre", rankDir: "LR", nodeSep: 30, rankSep: 70 },
     style: [
@@ -65,7 +66,7 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) { if (s) update(s); })
       .catch(function () { /* the server is restarting: try again at the next tick */ })
-      .then(function () { setTimeout(poll, 2000); });
+      .then(function () { setTimeout(poll, 1000); });
   }
-  setTimeout(poll, 2000);
+  setTimeout(poll, 1000);
 })();
