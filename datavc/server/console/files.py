@@ -39,6 +39,7 @@ def _browse(repo: str, ref: str, path: str, request: Request, after: str | None)
     c = user_client(request)
     info = c.inspect_file(repo, ref, path or "/")
     commit = c.inspect_commit(repo, info.commit)
+    title = f"{repo}@{ref}:/{info.path.strip('/')}"
     common: dict[str, Any] = {
         "repo": repo,
         "ref": ref,
@@ -51,14 +52,12 @@ def _browse(repo: str, ref: str, path: str, request: Request, after: str | None)
         entries, nxt = after_key(
             c.list_files(repo, info.commit, info.path), after, lambda f: f.path, DIR_PAGE
         )
-        return page(
-            request, "tree.html", entries=entries, next=nxt, title=f"{repo}@{ref}:/{info.path.strip('/')}", **common
-        )
+        return page(request, "tree.html", entries=entries, next=nxt, title=title, **common)
     return page(
         request,
         "file.html",
         preview=preview(c, info),
-        title=f"{repo}@{ref}:/{info.path.strip('/')}",
+        title=title,
         **common,
     )
 

@@ -20,7 +20,9 @@ from datavc.server.console import STATIC
 from tests.datavc.pipelines.helpers import sh
 from tests.datavc.server.console.conftest import Console
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright (the test extra)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the browser tests need playwright (the test extra)"
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = STATIC / "vendor" / "axe-core" / "axe.min.js"
@@ -121,8 +123,10 @@ def test_a_job_goes_from_running_to_success_in_the_dag(
         name="slow",
         input={"pfs": {"repo": "raw", "branch": "main", "glob": "/"}},
         transform={
-            "cmd": sh(f'i=0; while [ ! -e {release} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; '
-                      'echo done > "$DATAVC_OUT/done"'),
+            "cmd": sh(
+                f"i=0; while [ ! -e {release} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; "
+                'echo done > "$DATAVC_OUT/done"'
+            ),
         },
     )
     page = new_page(browser, console, "admin")

@@ -45,7 +45,14 @@ def test_every_console_route_declares_and_enforces_its_permission(console: Conso
     c = console.srv.direct
     job = c.list_jobs("upper")[0].id
     datum = next(iter(c.list_datums(job))).id
-    sample = {"repo": "raw", "ref": "main", "commit": "main", "path": "labels.csv", "job": job, "datum": datum}
+    sample = {
+        "repo": "raw",
+        "ref": "main",
+        "commit": "main",
+        "path": "labels.csv",
+        "job": job,
+        "datum": datum,
+    }
     routes = [r for r in create_console(c).routes if isinstance(r, APIRoute)]
     assert len(routes) >= 18
     routes.sort(key=lambda r: r.path == "/logout")  # last: it ends the sessions
