@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 
 from datavc import accounts
@@ -47,11 +48,12 @@ def page_times(home: Path, repo: str) -> dict[str, float]:
         some_dir = top.path if top.kind == "dir" else "/"
         some_file = next(f for f in client.list_files(repo, "main", some_dir, recursive=True))
         d, f = some_dir.strip("/"), some_file.path.strip("/")
+        older = list(islice(client.log(repo, "main"), 3))[-1].id
         pages = {
             "repos": "/ui/",
             "repo (log)": f"/ui/repos/{repo}",
             "commit + diff": f"/ui/repos/{repo}/commits/main",
-            "diff vs main~2": f"/ui/repos/{repo}/commits/main?against=main~2",
+            "diff vs main~2": f"/ui/repos/{repo}/commits/main?against={older}",
             "tree /": f"/ui/repos/{repo}/tree/main",
             f"tree /{d}": f"/ui/repos/{repo}/tree/main/{d}",
             "file preview": f"/ui/repos/{repo}/tree/main/{f}",
