@@ -53,7 +53,7 @@ def page_times(home: Path, repo: str) -> dict[str, float]:
             "repos": "/ui/",
             "repo (log)": f"/ui/repos/{repo}",
             "commit + diff": f"/ui/repos/{repo}/commits/main",
-            "diff vs main~2": f"/ui/repos/{repo}/commits/main?against={older}",
+            "diff vs an older commit": f"/ui/repos/{repo}/commits/main?against={older}",
             "tree /": f"/ui/repos/{repo}/tree/main",
             f"tree /{d}": f"/ui/repos/{repo}/tree/main/{d}",
             "file preview": f"/ui/repos/{repo}/tree/main/{f}",
