@@ -7,7 +7,6 @@ output can be followed back, file by file, to the input that changed.
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ from datavc.errors import NotFound
 from datavc.server.auth import user_client
 from datavc.server.console.common import need_reader
 from datavc.server.console.pipelines import input_repos
-from datavc.server.console.render import page
+from datavc.server.console.render import page, script_json
 from datavc.server.console.sessions import REQUIRE_UI
 
 router = APIRouter()
@@ -74,6 +73,6 @@ def lineage_page(
         path=(path or "").strip("/"),
         direction=direction,
         sources=sources,
-        graph_json=json.dumps(elements),
+        graph_json=script_json(elements),
         title=f"lineage of {repo}@{ref}" + (f":/{info.path}" if info.path else ""),
     )

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from datavc.info import JobInfo, PipelineInfo
 from datavc.server.auth import base_client, current_identity, user_client, visible
 from datavc.server.console.common import PAGE, after_key, can, need_reader
-from datavc.server.console.render import page
+from datavc.server.console.render import page, script_json
 from datavc.server.console.sessions import CSRF, REQUIRE_UI
 
 router = APIRouter()
@@ -74,7 +74,7 @@ def pipelines_page(request: Request) -> Response:
         request,
         "pipelines.html",
         pipelines=pls,
-        graph_json=json.dumps(graph(pls)),
+        graph_json=script_json(graph(pls)),
         title="Pipelines",
     )
 

@@ -7,6 +7,7 @@ base URL, so a template never builds a form without the token.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,13 @@ def when(t: datetime | None) -> str:
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def script_json(value: object) -> str:
+    """JSON to embed in ``<script type="application/json">``: ``<``, ``>``, ``&`` escaped so no
+    value (a name, a path) can close the element, whatever it holds."""
+    text = json.dumps(value)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def path_url(path: str) -> str:

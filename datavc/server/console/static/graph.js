@@ -55,6 +55,8 @@
       var row = table.querySelector('tr[data-pipeline="' + CSS.escape(name) + '"]');
       if (!row) return;
       row.querySelector(".pstate").textContent = st.state;
+      var link = row.querySelector("a.id");
+      if (link && st.job) { link.href = base + "/jobs/" + st.job; link.textContent = st.job.slice(0, 10); }
       var badge = row.querySelector(".jobstate");
       badge.textContent = st.job_state;
       badge.dataset.jobState = st.job_state;
