@@ -1,4 +1,4 @@
-"""Console fixtures: one server per module over quickstart-like data, and log-in helpers."""
+"""Console fixtures: one server over quickstart-like data for all console tests, and log-in helpers."""
 
 from __future__ import annotations
 
@@ -100,8 +100,10 @@ def make_data(c: Client) -> tuple[str, str]:
     return first, second
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """One server for every console test module (the tests only add branches, users and
+    pipelines of their own, so they do not see each other's changes)."""
     direct = Client.init(tmp_path_factory.mktemp("console") / "store")
     first, second = make_data(direct)
     srv = start_server(direct)
@@ -116,7 +118,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     direct.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the browser tests save their screenshots (under the test run's tmp output dir)."""
     return tmp_path_factory.mktemp("console-screenshots")

@@ -7,6 +7,7 @@ axe-core: no critical accessibility violations.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -29,8 +30,10 @@ AXE = STATIC / "vendor" / "axe-core" / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
+# On CI (scripts/test.sh installs chromium) a missing browser is a failure, not a skip.
 pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/test.sh installs it)"
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (scripts/test.sh installs it)",
 )
 
 
@@ -42,17 +45,24 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+_STATES: dict[str, Any] = {}
+
+
 def new_page(browser: Any, console: Console, who: str, viewport: dict[str, int] = DESKTOP) -> Any:
-    """A fresh browser context logged in as ``who`` through the log-in form."""
+    """A fresh browser context logged in as ``who``: through the log-in form the first time,
+    then with that session's cookie (saved storage state), which is what a browser keeps."""
     # bypass_csp: only so the test can inject axe-core; the pages' own scripts are all 'self'.
-    ctx = browser.new_context(viewport=viewport, bypass_csp=True)
+    ctx = browser.new_context(viewport=viewport, bypass_csp=True, storage_state=_STATES.get(who))
     page = ctx.new_page()
     page.set_default_timeout(10_000)
     page.goto(console.url + "/")
-    assert "/ui/login" in page.url
-    page.fill("#token", console.tokens[who])
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(re.compile(r".*/ui/$"))
+    if who not in _STATES:
+        assert "/ui/login" in page.url
+        page.fill("#token", console.tokens[who])
+        page.click("button:has-text('Log in')")
+        page.wait_for_url(re.compile(r".*/ui/$"))
+        _STATES[who] = ctx.storage_state()
+    assert page.url.endswith("/ui/")
     return page
 
 
@@ -62,7 +72,9 @@ def check_page(page: Any, shots: Path, name: str) -> None:
     page.add_script_tag(path=str(AXE))
     critical = page.evaluate(
         """async () => {
-            const r = await axe.run(document, {resultTypes: ["violations"]});
+            // color-contrast is never "critical" (it is "serious") and is the slowest rule.
+            const r = await axe.run(document, {
+                resultTypes: ["violations"], rules: {"color-contrast": {enabled: false}}});
             return r.violations.filter(v => v.impact === "critical")
                 .map(v => v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", "));
         }"""
@@ -201,5 +213,5 @@ def test_a_reader_sees_no_write_controls_and_a_forged_post_is_refused(
     )
     assert resp.status == 403
     assert console.srv.direct.inspect_pipeline("upper").state == "running"
-    assert [b.name for b in console.srv.direct.list_branches("raw")] == ["main"]
+    assert "x" not in [b.name for b in console.srv.direct.list_branches("raw")]
     reader.context.close()
