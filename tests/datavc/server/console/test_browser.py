@@ -48,11 +48,15 @@ def browser() -> Iterator[Any]:
 _STATES: dict[str, Any] = {}
 
 
-def new_page(browser: Any, console: Console, who: str, viewport: dict[str, int] = DESKTOP) -> Any:
+def new_page(
+    browser: Any, console: Console, who: str, viewport: dict[str, int] = DESKTOP, scheme: str = "light"
+) -> Any:
     """A fresh browser context logged in as ``who``: through the log-in form the first time,
     then with that session's cookie (saved storage state), which is what a browser keeps."""
     # bypass_csp: only so the test can inject axe-core; the pages' own scripts are all 'self'.
-    ctx = browser.new_context(viewport=viewport, bypass_csp=True, storage_state=_STATES.get(who))
+    ctx = browser.new_context(
+        viewport=viewport, color_scheme=scheme, bypass_csp=True, storage_state=_STATES.get(who)
+    )
     page = ctx.new_page()
     page.set_default_timeout(10_000)
     page.goto(console.url + "/")
@@ -117,10 +121,12 @@ def test_log_in_open_a_commit_its_diff_and_a_csv_preview(browser: Any, console: 
     assert page.evaluate("document.querySelector('.preview img').naturalWidth") == 1
     page.goto(console.url + "/audit")
     check_page(page, shots, "audit")
-    phone = new_page(browser, console, "admin", PHONE)
+    phone = new_page(browser, console, "admin", PHONE, scheme="dark")
     phone.goto(console.url + f"/repos/raw/commits/{console.second_commit}")
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-    screenshot(phone, shots, "commit-phone")
+    dark = phone.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert dark == "rgb(13, 17, 23)", dark  # the dark palette follows the system preference
+    screenshot(phone, shots, "commit-phone-dark")
     page.context.close()
     phone.context.close()
 
