@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 from fastapi.routing import APIRoute
 
-from datavc import accounts
+from datavc import accounts, audit
 from datavc.accounts import ROLE_RANK
 from datavc.server.app import route_permission
 from datavc.server.console import create_console
@@ -144,6 +144,9 @@ def test_forms_need_the_sessions_csrf_token(console: Console) -> None:
         assert console.srv.direct.inspect_pipeline("upper").state == "stopped"
         resp = http.post("/pipelines/upper/start", data={"csrf": csrf_of(http.get("/").text)})
         assert console.srv.direct.inspect_pipeline("upper").state == "running"
+    entries = [e for e in audit.list_entries(console.srv.direct.context, user="writer") if "stop" in e.path]
+    assert [e.status for e in entries][-4:] == [403, 403, 403, 303]
+    assert "CSRF" in entries[-2].result and entries[-1].repo == "upper"
 
 
 def test_the_server_root_leads_to_the_console_and_errors_are_pages(console: Console) -> None:
