@@ -15,7 +15,8 @@ Steps, each timed for both tools (S3 = one moto server started here, shared by b
 
 B: v1 into S3 vs one raw boto3 ``put_object`` per file (and vs DVC add+push), and the
 new bytes stored by v2. Scale (datavc only): a 200,000-file repo; commit of one changed
-file, diff of two commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback.
+file, diff of two commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback, and
+the server time of the slowest web console page (``bench_console.py`` has every page).
 
 ``--with-dvc`` installs DVC (``dvc[s3]``) into ``<workdir or ~/.cache/datavc-bench>/dvc-venv``
 (reused when present); without it the DVC column says n/a. ``--quick`` for a smoke run,
@@ -986,10 +987,28 @@ def scale_merge(sc: Scale) -> Row:
     )
 
 
+def scale_console(sc: Scale) -> Row:
+    """The slowest console page's server time (each page: median of 3; see bench_console.py)."""
+    from bench_console import TARGET_S, page_times
+
+    times = page_times(sc.home, "big")
+    worst = max(times.values())
+    log("scale: console pages " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in times.items()))
+    return sc.row(
+        "console: slowest page, server time",
+        "s",
+        worst,
+        f"≤ {TARGET_S:g} s",
+        worst <= TARGET_S,
+        pages_ms={k: round(v * 1000, 1) for k, v in times.items()},
+    )
+
+
 def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
     sc = scale_build(work, sizes)
     rows = [scale_commit(sc), scale_diff(sc), scale_ls_api(sc), scale_ls_cli(sc, work), scale_rollback(sc)]
     rows.append(scale_merge(sc))
+    rows.append(scale_console(sc))
     rmtree(sc.home)
     return rows
 

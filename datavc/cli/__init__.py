@@ -22,6 +22,7 @@ from datavc.cli import (
     server,
     store,
     tag,
+    ui,
     workdir,
     worker,
 )
@@ -79,6 +80,7 @@ for _module in (
     worker,
     server,
     auth,
+    ui,
 ):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from datavc import __version__
@@ -30,6 +31,8 @@ from datavc.server import (
 )
 from datavc.server.audit import AuditMiddleware
 from datavc.server.auth import PERMISSIONS, REQUIRE, BaseClient, Permission
+from datavc.server.console import PREFIX as CONSOLE_PREFIX
+from datavc.server.console import create_console
 
 API_PREFIX = "/api/v1"
 
@@ -77,8 +80,19 @@ def create_app(client: Client) -> FastAPI:
     app.add_api_route("/healthz", healthz, methods=["GET"], dependencies=[REQUIRE.public], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], dependencies=[REQUIRE.public], tags=["health"])
     check_permissions(app)
+    console = create_console(client)
+    check_permissions(console)
+    app.mount(CONSOLE_PREFIX, console, name="console")
+    app.add_api_route(
+        "/", to_console, methods=["GET"], dependencies=[REQUIRE.public], include_in_schema=False
+    )
     app.add_middleware(AuditMiddleware, client=client)
     return app
+
+
+def to_console() -> RedirectResponse:
+    """A browser opening the server's address lands on the console."""
+    return RedirectResponse(CONSOLE_PREFIX + "/", status_code=307)
 
 
 def healthz() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,30 @@ def run(
         if gateway is not None and thread is not None:
             gateway.should_exit = True
             thread.join(timeout=10)
+
+
+UI_TOKEN_HOURS = 12
+
+
+def ui_token(client: Client) -> tuple[str, str]:
+    """A short-lived token for ``datavc ui``: whoever can open the embedded store is its admin.
+
+    Bootstraps user ``admin`` on a store with no users (its token file as ``serve`` writes
+    it), then makes a new token for ``admin`` (or the first admin) that expires in
+    ``UI_TOKEN_HOURS``; ``datavc ui`` revokes it when it stops.
+
+    Returns:
+        ``(token id, secret)``.
+    """
+    bootstrap(client)
+    admins = [u.name for u in accounts.list_users(client.context) if u.is_admin]
+    if not admins:
+        raise InvalidArgument("the store has users but no admin: run `datavc serve` and log in with a token")
+    who = BOOTSTRAP_USER if BOOTSTRAP_USER in admins else admins[0]
+    tok = accounts.create_token(client.context, who, name="ui", expires_in=timedelta(hours=UI_TOKEN_HOURS))
+    assert tok.secret is not None
+    return tok.id, tok.secret
+
+
+def revoke_ui_token(client: Client, token_id: str) -> None:
+    accounts.revoke_token(client.context, token_id)
