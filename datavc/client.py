@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from datavc import branches, commits, config, errors, export, files, repos, workdir
+from datavc import batch, branches, commits, config, errors, export, files, repos, workdir
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
@@ -364,6 +364,49 @@ class Client:
         )
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
+
+    def put_batch(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+        progress: Progress | None = None,
+    ) -> CommitInfo:
+        """Store a batch stream's files (:mod:`datavc.batch`) under ``path``, merged as a directory is.
+
+        The batch form of :meth:`put_file` for many files in one stream (the remote
+        client sends a directory this way). One new commit, or the open ``commit``.
+
+        Raises:
+            InvalidArgument: not a batch stream, a cut one, a path the store refuses.
+        """
+        p = check_path(path)
+        msg = message or f"put /{p}"
+        if commit is None:
+            started = commits.start_commit(self._ctx, repo, branch, message=msg)
+            try:
+                self.put_batch(repo, branch, path, stream, commit=started.id, progress=progress)
+                return commits.finish_commit(self._ctx, repo, started.id)
+            except BaseException:
+                try:
+                    commits.abort_commit(self._ctx, repo, started.id)
+                except (errors.CommitNotFound, errors.CommitFinished):
+                    pass
+                raise
+        base = self._existing_dir(repo, commit, p)
+        entry = batch.store_batch(self._ctx, stream, p.rsplit("/", 1)[-1], at=p, base=base, progress=progress)
+        return self._apply(repo, branch, files.edit_merge_dir(p, entry.hash), msg, commit)
+
+    def iter_batch(self, repo: str, ref: str, path: str = "/") -> Iterator[bytes]:
+        """A file, or every file below a directory, as a batch stream (paths relative to ``path``)."""
+        snap = files.snapshot(self._ctx, repo, ref)
+        p = check_path(path)
+        e = files.entry_at(self._ctx, snap, p)
+        return batch.batch_entry(self._ctx.store, e, p.rsplit("/", 1)[-1] or snap.repo)
 
     def _existing_dir(self, repo: str, ref: str, path: str) -> str | None:
         """The tree id of directory ``path`` at ``ref``, if there is one to merge into."""
