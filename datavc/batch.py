@@ -43,6 +43,7 @@ MAGIC = b"DATAVC-BATCH-1\n"
 RECORD = struct.Struct(">HQ")
 MAX_PATH = 4096
 PIECE = 1024 * 1024  # output is gathered into pieces of about this size before it is sent
+_DIRECT = 256 * 1024  # content pieces at least this large are sent without being copied
 
 Progress = Callable[[int], None]
 Skipped = Callable[[str, str], None]
@@ -73,6 +74,13 @@ def iter_batch(files: Iterable[tuple[str, int, Iterable[bytes]]]) -> Iterator[by
             got += len(piece)
             if got > size:
                 break
+            if len(piece) >= _DIRECT:
+                # a large piece goes out as it is (no copy); what was gathered goes first
+                if buf:
+                    yield bytes(buf)
+                    buf.clear()
+                yield piece
+                continue
             if len(buf) + len(piece) > PIECE and buf:
                 yield bytes(buf)
                 buf.clear()

@@ -392,7 +392,7 @@ class RemoteClient(Client):
 
     def _body(self, resp: httpx.Response, what: str) -> Iterator[bytes]:
         try:
-            yield from resp.iter_bytes(CHUNK)
+            yield from resp.iter_raw()  # as received: the batch reader re-frames, no copy here
         except httpx.TransportError as err:
             raise errors.BackendUnavailable(f"the download of {what} from {self.url} failed: {err}") from None
         finally:
