@@ -332,6 +332,18 @@ class RemoteClient(Client):
                 raise errors.InvalidArgument(f"cannot read {os.fspath(src)}: {err.strerror}") from None
         return self._put(url, params, _chunks(src, progress))
 
+    def put_stream(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        return self.put_file(repo, branch, path, stream, message=message, commit=commit)
+
     def _put(self, url: str, params: dict[str, Any], content: Any) -> CommitInfo:
         params = {k: v for k, v in params.items() if v is not None}
         return _decode(CommitInfo, self._json("PUT", url, params=params, content=content))

@@ -57,7 +57,7 @@ async def put_file(
     """Store the request body at ``path``: a new commit on ``branch``, or into the open ``commit``."""
     body = bodies.reader(request.stream())
     info = await run_in_threadpool(
-        lambda: c.put_file(repo, branch, path, body, message=message, commit=commit)
+        lambda: c.put_stream(repo, branch, path, body, message=message, commit=commit)
     )
     note_commit(request, info.id, branch)
     return info.to_json()
