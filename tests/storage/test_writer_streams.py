@@ -1,4 +1,4 @@
-"""``Writer.iter_put_streams``: files that arrive as (path, size, stream), stored as a directory put stores them."""
+"""``Writer.iter_put_streams``: files arriving as (path, size, stream), stored as a directory put does."""
 
 from __future__ import annotations
 
