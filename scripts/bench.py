@@ -14,8 +14,10 @@ Steps, each timed for both tools (S3 = one moto server started here, shared by b
 6. bytes / objects in the bucket after two versions.
 
 B: v1 into S3 vs one raw boto3 ``put_object`` per file (and vs DVC add+push), and the
-new bytes stored by v2. Scale (datavc only): a 200,000-file repo; commit of one changed
-file, diff of two commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback.
+new bytes stored by v2. Remote: put and get of A and B through ``datavc serve`` vs the
+direct client (``scripts/bench_remote.py``; target ≥ 0.7x of direct).
+Scale (datavc only): a 200,000-file repo; commit of one changed file, diff of two
+commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback.
 
 ``--with-dvc`` installs DVC (``dvc[s3]``) into ``<workdir or ~/.cache/datavc-bench>/dvc-venv``
 (reused when present); without it the DVC column says n/a. ``--quick`` for a smoke run,
@@ -959,6 +961,35 @@ def scale_rollback(sc: Scale) -> Row:
     return sc.row("branch rollback to main~1", "s", med, "≤ 0.2 s", med <= 0.2, runs=rb_times)
 
 
+def bench_remote(work: Path, sizes: Sizes) -> list[Row]:
+    """Remote (through ``datavc serve``) versus direct put and get of A and B (scripts/bench_remote.py)."""
+    from bench_remote import TARGET, bench_remote_data
+
+    src_a, src_b = work / "remote-A", work / "remote-B"
+    gen_a(src_a, sizes)
+    gen_b(src_b, sizes)
+    try:
+        found = bench_remote_data(work / "remote", src_a, src_b)
+    finally:
+        rmtree(src_a)
+        rmtree(src_b)
+    return [
+        Row(
+            r["step"],
+            "time: remote client / direct client",
+            "s",
+            r["remote_s"],
+            r["direct_s"],
+            "direct",
+            r["ratio"],
+            f"{r['ratio']:.2f}x of direct",
+            f"≥ {TARGET}x of direct",
+            r["ok"],
+        )
+        for r in found
+    ]
+
+
 def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
     sc = scale_build(work, sizes)
     rows = [scale_commit(sc), scale_diff(sc), scale_ls_api(sc), scale_ls_cli(sc, work), scale_rollback(sc)]
@@ -1028,6 +1059,7 @@ def run(work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, reps: int, sc
         rows += bench_a(work, sizes, dvc, dvc_note, endpoint, s3)
         rows += bench_b(work, sizes, dvc, dvc_note, endpoint, s3, reps)
         s3.close()
+    rows += bench_remote(work, sizes)
     if scale:
         rows += bench_scale(work, sizes)
     return rows

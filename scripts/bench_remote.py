@@ -93,6 +93,7 @@ def one_round(work: Path, src_a: Path, src_b: Path) -> dict[str, tuple[float, fl
     Fresh each round, so neither side deduplicates against an earlier round's objects.
     """
     times: dict[str, tuple[float, float]] = {}
+    work.mkdir(parents=True, exist_ok=True)
     d_home, r_home = work / "rd-direct", work / "rd-served"
     rmtree(d_home)
     rmtree(r_home)
