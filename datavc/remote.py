@@ -40,6 +40,7 @@ from datavc.info import (
     JobInfo,
     LineageInfo,
     LineageNode,
+    OpenCommitInfo,
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
@@ -59,6 +60,7 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 CREDENTIALS_FILE = "credentials.json"
 PAGE_SIZE = 1000
 WAIT_POLL = 0.2
+WAIT_SLICE = 20.0  # seconds per wait request (the server blocks at most this long)
 
 
 class NotSupportedRemotely(errors.InvalidArgument):
@@ -288,6 +290,17 @@ class RemoteClient(Client):
 
     def list_open_commits(self, repo: str) -> list[CommitInfo]:
         return [_decode(CommitInfo, d) for d in self._json("GET", self._repo(repo) + "/commits")["items"]]
+
+    def open_commits(self, repo: str | None = None) -> list[OpenCommitInfo]:
+        data = self._json("GET", "/api/v1/open-commits", params={"repo": repo} if repo else None)
+        return [
+            OpenCommitInfo(
+                commit=_decode(CommitInfo, d["commit"]),
+                expires_at=datetime.fromisoformat(d["expires_at"]),
+                expired=d["expired"],
+            )
+            for d in data["items"]
+        ]
 
     # ----- files -------------------------------------------------------------
 
@@ -611,6 +624,22 @@ class RemoteClient(Client):
                 raise errors.Conflict(f"job {info.id} is still {info.state} after {timeout}s")
             time.sleep(WAIT_POLL)
 
+    def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
+        """Wait for the jobs downstream of the branch's head as it is now (the head is pinned first)."""
+        head = self.inspect_commit(repo, branch).id
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = WAIT_SLICE if deadline is None else max(0.0, min(WAIT_SLICE, deadline - time.monotonic()))
+            data = self._json(
+                "GET", self._repo(repo) + "/wait", params={"ref": head, "timeout": left}, timeout=left + 30
+            )
+            if data["done"]:
+                return [_decode(JobInfo, d) for d in data["items"]]
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.Conflict(
+                    f"jobs downstream of {repo}@{branch} are still running after {timeout}s"
+                )
+
     def list_datums(self, job: str) -> Iterator[DatumInfo]:
         return (_decode(DatumInfo, d) for d in self._pages(f"/api/v1/jobs/{_q(job)}/datums"))
 
@@ -760,8 +789,6 @@ REMOTE_UNSUPPORTED = (
     "commit_workdir",
     "run",
     "daemon",
-    "wait",
-    "open_commits",  # with expiry times; list_open_commits (ids and infos) is covered
     "repair_objects",  # reads files on the caller's disk: run it on the store's host
 )
 """``Client`` operations the server API does not cover yet (docs/server.md lists them)."""

@@ -63,6 +63,7 @@ def create_app(client: Client) -> FastAPI:
         routes_repos.router,
         routes_refs.router,
         routes_commits.router,
+        routes_commits.top,
         routes_files.router,
         routes_batch.router,
         routes_auth.router,
