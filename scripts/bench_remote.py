@@ -33,8 +33,11 @@ START_TIMEOUT = 30.0
 
 
 @contextmanager
-def serve(home: Path, logf: Path) -> Iterator[tuple[str, str]]:
-    """``datavc serve`` over ``home`` in its own process; yields (url, admin token)."""
+def serve(home: Path, logf: Path, token: str | None = None) -> Iterator[tuple[str, str]]:
+    """``datavc serve`` over ``home`` in its own process; yields (url, admin token).
+
+    ``token``: an admin token made beforehand (a store with users gets no bootstrap token).
+    """
     port = free_port()
     token_file = home / "admin-token"
     env = {**os.environ, "DATAVC_HOME": str(home)}
@@ -63,14 +66,16 @@ def serve(home: Path, logf: Path) -> Iterator[tuple[str, str]]:
             try:
                 import httpx
 
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200 and token_file.exists():
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200 and (
+                    token or token_file.exists()
+                ):
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"datavc serve did not start; see {logf}")
             time.sleep(0.1)
-        yield url, token_file.read_text().strip()
+        yield url, token or token_file.read_text().strip()
     finally:
         proc.terminate()
         try:
