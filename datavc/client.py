@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from datavc import (
+    batch,
     branches,
     commits,
     config,
@@ -46,7 +47,7 @@ from datavc import gc as _gc
 from datavc import lineage as _lineage
 from datavc import merge as _merge
 from datavc import rollback as _rollback
-from datavc.context import Context
+from datavc.context import Context, now
 from datavc.db.session import Database
 from datavc.errors import Conflict, InvalidArgument, NotFound
 from datavc.info import (
@@ -433,6 +434,92 @@ class Client:
         )
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
+
+    def put_batch(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+        progress: Progress | None = None,
+    ) -> CommitInfo:
+        """Store a batch stream's files (:mod:`datavc.batch`) under ``path``, merged as a directory is.
+
+        The batch form of :meth:`put_file` for many files in one stream (the remote
+        client sends a directory this way). Into the open ``commit``, or one new commit
+        made only once the stream is complete: a cut stream leaves no open commit.
+
+        Raises:
+            InvalidArgument: not a batch stream, a cut one, a path the store refuses.
+        """
+        p = check_path(path)
+        name = p.rsplit("/", 1)[-1]
+
+        def store(base: str | None) -> Entry:
+            return batch.store_batch(self._ctx, stream, name, at=p, base=base, progress=progress)
+
+        return self._put_stored(repo, branch, p, message, commit, store, is_dir=True)
+
+    def put_stream(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        """Store one file from a stream, as :meth:`put_file` does, for data arriving over a network.
+
+        Without ``commit``, the commit is made once the stream has been read to its end
+        (not opened before, as :meth:`put_file` does): an upload cut half-way, or a server
+        killed during it, leaves no open commit behind.
+        """
+        p = check_path(path)
+        name = p.rsplit("/", 1)[-1]
+
+        def store(base: str | None) -> Entry:
+            return files.store_source(self._ctx, stream, name)
+
+        return self._put_stored(repo, branch, p, message, commit, store, is_dir=False)
+
+    def _put_stored(
+        self,
+        repo: str,
+        branch: str,
+        p: str,
+        message: str,
+        commit: str | None,
+        store: Callable[[str | None], Entry],
+        *,
+        is_dir: bool,
+    ) -> CommitInfo:
+        """Store with ``store(base tree)``, then publish: into ``commit``, or as one new commit.
+
+        A new commit is dated from before the upload began (``started_at``), so the
+        open-commit age limit, and with it gc's grace period, covers every object the
+        upload wrote (datavc.open_commits).
+        """
+        msg = message or f"put /{p}"
+        repos.inspect_repo(self._ctx, repo)  # a missing repo fails before any byte is stored
+        started = now()
+        base = self._existing_dir(repo, commit or branch, p) if is_dir else None
+        entry = store(base)
+        edit = files.edit_merge_dir(p, entry.hash) if is_dir else files.edit_put_entry(p, entry)
+        if commit is None:
+            return commits.one_shot(self._ctx, repo, branch, edit, message=msg, started_at=started)
+        return self._apply(repo, branch, edit, msg, commit)
+
+    def iter_batch(self, repo: str, ref: str, path: str = "/") -> Iterator[bytes]:
+        """A file, or every file below a directory, as a batch stream (paths relative to ``path``)."""
+        snap = files.snapshot(self._ctx, repo, ref)
+        p = check_path(path)
+        e = files.entry_at(self._ctx, snap, p)
+        return batch.batch_entry(self._ctx.store, e, p.rsplit("/", 1)[-1] or snap.repo)
 
     def _existing_dir(self, repo: str, ref: str, path: str) -> str | None:
         """The tree id of directory ``path`` at ``ref``, if there is one to merge into."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,7 +60,8 @@ class Exporter:
     """Writes repo paths below one local root directory (created on first use).
 
     Args:
-        store: where file contents are read from.
+        store: where file contents are read from (None for an exporter fed only through
+            :meth:`write_stream`, as a remote download is).
         root: the local directory paths are relative to.
         reserved: top-level names the root keeps for itself (a checkout's metadata
             directory): a path under one is refused.
@@ -71,7 +72,7 @@ class Exporter:
 
     def __init__(
         self,
-        store: ObjectStore,
+        store: ObjectStore | None,
         root: str | os.PathLike[str],
         *,
         reserved: Collection[str] = (),
@@ -160,6 +161,26 @@ class Exporter:
             Conflict: a file or directory is in the way;
             InvalidArgument: the destination cannot be written (permissions, a link out of the root).
         """
+        store = self.store
+        assert store is not None, "an exporter without a store writes through write_stream only"
+        parent, target = self._target(rel, replace_dir)
+        with _local_errors(target):
+            _write_atomic(store, entry, self.tmp_dir or parent, target)
+            return os.lstat(target)
+
+    def write_stream(self, rel: str, pieces: Iterable[bytes], *, replace_dir: bool = False) -> os.stat_result:
+        """Write a file whose content arrives as ``pieces`` (a download) at ``rel``; as :meth:`write`."""
+        parent, target = self._target(rel, replace_dir)
+        with _local_errors(target):
+            atomic_write(target, pieces, fsync=False, tmp_dir=self.tmp_dir or parent, prefix=TEMP_PREFIX)
+            return os.lstat(target)
+
+    def ensure_root(self) -> None:
+        """Create the root directory if it is missing (an export of an empty directory)."""
+        self._ensure_root()
+
+    def _target(self, rel: str, replace_dir: bool) -> tuple[Path, Path]:
+        """The checked parent directory and target path of a file at ``rel``; clears a directory there."""
         parts = self._parts(rel)
         parent = self._parent(parts, create=True)
         assert parent is not None
@@ -175,8 +196,7 @@ class Exporter:
                         raise Conflict(f"{target} is a directory: cannot write a file there")
                     shutil.rmtree(target)  # a real directory inside the root (lstat): links not followed
                     self._last_parent = None
-            _write_atomic(self.store, entry, self.tmp_dir or parent, target)
-            return os.lstat(target)
+        return parent, target
 
     def write_tree(self, tree: str, base: str = "", *, progress: Progress | None = None) -> int:
         """Write every file of the tree ``tree`` under the repo path ``base``; returns files written.
@@ -188,6 +208,7 @@ class Exporter:
         else:
             self._ensure_root()
         n = 0
+        assert self.store is not None, "an exporter without a store writes through write_stream only"
         with storage_errors():
             for rel, f in self.store.trees.walk(tree, base + "/" if base else ""):
                 self.write(rel, f)

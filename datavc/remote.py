@@ -12,6 +12,7 @@ Operations the API does not cover yet raise :class:`NotSupportedRemotely`
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import ssl
@@ -26,7 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
-from datavc import errors
+from datavc import batch, errors
 from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
     BranchInfo,
@@ -47,6 +48,7 @@ from datavc.info import (
     LineageNode,
     MergeConflict,
     MergeInfo,
+    OpenCommitInfo,
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
@@ -67,6 +69,7 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 CREDENTIALS_FILE = "credentials.json"
 PAGE_SIZE = 1000
 WAIT_POLL = 0.2
+WAIT_SLICE = 20.0  # seconds per wait request (the server blocks at most this long)
 
 
 class NotSupportedRemotely(errors.InvalidArgument):
@@ -344,6 +347,17 @@ class RemoteClient(Client):
     def list_open_commits(self, repo: str) -> list[CommitInfo]:
         return [_decode(CommitInfo, d) for d in self._json("GET", self._repo(repo) + "/commits")["items"]]
 
+    def open_commits(self, repo: str | None = None) -> list[OpenCommitInfo]:
+        data = self._json("GET", "/api/v1/open-commits", params={"repo": repo} if repo else None)
+        return [
+            OpenCommitInfo(
+                commit=_decode(CommitInfo, d["commit"]),
+                expires_at=datetime.fromisoformat(d["expires_at"]),
+                expired=d["expired"],
+            )
+            for d in data["items"]
+        ]
+
     # ----- files -------------------------------------------------------------
 
     def put_file(
@@ -424,6 +438,17 @@ class RemoteClient(Client):
             self.abort_commit(repo, cid)
             raise
         return self.finish_commit(repo, cid)
+    def put_stream(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        return self.put_file(repo, branch, path, stream, message=message, commit=commit)
 
     def _put(self, url: str, params: dict[str, Any], content: Any) -> CommitInfo:
         params = {k: v for k, v in params.items() if v is not None}
@@ -441,41 +466,55 @@ class RemoteClient(Client):
         follow_symlinks: bool,
         on_skip: Skipped | None,
     ) -> CommitInfo:
-        """A directory: every file below it, into one commit (the open one, or a new one).
+        """A directory: every file below it as one batch stream, into one commit (the open one, or a new one).
 
         Links are never followed out of ``src`` (the same policy as a direct put): skipped,
         and reported to ``on_skip``, unless ``follow_symlinks`` and the link's target is a
-        file inside ``src``. Directory links are not descended into.
+        file inside ``src``. Directory links are not descended into (:func:`batch.local_files`).
         """
-        own = commit is None
-        cid = self.start_commit(repo, branch, message).id if own else commit
-        assert cid is not None
-        real_top = os.path.realpath(src)
+        url = f"{self._repo(repo)}/branches/{_q(branch)}/batch"
+        params = {"path": p or "/", "message": message, "commit": commit}
+        body = batch.batch_local_dir(src, follow_symlinks=follow_symlinks, on_skip=on_skip, progress=progress)
+        return self._put(url, params, body)
 
-        def wanted(x: Path) -> bool:
-            if x.is_symlink():
-                target = os.path.realpath(x)
-                inside = os.path.commonpath([real_top, target]) == real_top
-                if follow_symlinks and inside and os.path.isfile(target):
-                    return True
-                if on_skip is not None:
-                    on_skip(str(x), "symbolic link" if not inside else "symbolic link (not followed)")
-                return False
-            if x.is_file():
-                return True
-            if not x.is_dir() and on_skip is not None:
-                on_skip(str(x), "not a regular file")
-            return False
+    def put_batch(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+        progress: Progress | None = None,
+    ) -> CommitInfo:
+        p = check_path(path)
+        url = f"{self._repo(repo)}/branches/{_q(branch)}/batch"
+        params = {"path": p or "/", "message": message or f"put /{p}", "commit": commit}
+        return self._put(url, params, _chunks(stream, progress))
 
+    def iter_batch(self, repo: str, ref: str, path: str = "/") -> Iterator[bytes]:
+        url = f"{self._repo(repo)}/refs/{_q(ref)}/batch"
+        params = {"path": check_path(path) or "/"}
+        # Ask now (errors at the call, as the direct client gives); stream as the caller iterates.
         try:
-            for file in sorted(x for x in src.rglob("*") if wanted(x)):
-                rel = file.relative_to(src).as_posix()
-                self.put_file(repo, branch, f"{p}/{rel}" if p else rel, file, commit=cid, progress=progress)
-        except BaseException:
-            if own:
-                self.abort_commit(repo, cid)
-            raise
-        return self.finish_commit(repo, cid) if own else self.inspect_commit(repo, cid)
+            resp = self._http.send(self._http.build_request("GET", url, params=params), stream=True)
+        except httpx.TransportError as err:
+            raise errors.BackendUnavailable(f"cannot reach the datavc server at {self.url}: {err}") from None
+        if resp.status_code >= 400:
+            try:
+                raise self._error(resp)
+            finally:
+                resp.close()
+        return self._body(resp, f"{repo}@{ref}:/{check_path(path)}")
+
+    def _body(self, resp: httpx.Response, what: str) -> Iterator[bytes]:
+        try:
+            yield from resp.iter_raw()  # as received: the batch reader re-frames, no copy here
+        except httpx.TransportError as err:
+            raise errors.BackendUnavailable(f"the download of {what} from {self.url} failed: {err}") from None
+        finally:
+            resp.close()
 
     def delete_file(
         self,
@@ -599,21 +638,11 @@ class RemoteClient(Client):
             if progress is not None:
                 progress(info.size)
             return 1
-        n = 0
-        root = out.resolve()
-        prefix = info.path.rstrip("/") + "/"
-        for f in self.list_files(repo, info.commit, info.path or "/", recursive=True):
-            rel = check_path(f.path[len(prefix) :] if f.path.startswith(prefix) else f.path)
-            target = (root / rel).resolve()
-            if root not in target.parents:
-                raise errors.Integrity(f"the server sent path {f.path!r}, outside {info.path!r}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._download(repo, info.commit, f.path, target)
-            if progress is not None:
-                progress(f.size)
-            n += 1
-        out.mkdir(parents=True, exist_ok=True)
-        return n
+        if out.exists() and not out.is_dir():
+            raise errors.AlreadyExists(f"{out} exists and is not a directory: cannot write a directory there")
+        # One batch stream of the whole directory, read from the commit the ref named.
+        body = io.BufferedReader(_PiecesReader(self.iter_batch(repo, info.commit, info.path or "/")), CHUNK)
+        return batch.extract_batch(body, out, progress=progress)
 
     def _download(self, repo: str, commit: str, path: str, target: Path) -> None:
         """Stream one file to ``target`` through a temporary file renamed into place."""
@@ -867,6 +896,21 @@ class RemoteClient(Client):
             if deadline is not None and time.monotonic() > deadline:
                 raise errors.Conflict(f"commit set {info.id} still has pending jobs after {timeout}s")
             time.sleep(WAIT_POLL)
+    def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
+        """Wait for the jobs downstream of the branch's head as it is now (the head is pinned first)."""
+        head = self.inspect_commit(repo, branch).id
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = WAIT_SLICE if deadline is None else max(0.0, min(WAIT_SLICE, deadline - time.monotonic()))
+            data = self._json(
+                "GET", self._repo(repo) + "/wait", params={"ref": head, "timeout": left}, timeout=left + 30
+            )
+            if data["done"]:
+                return [_decode(JobInfo, d) for d in data["items"]]
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.Conflict(
+                    f"jobs downstream of {repo}@{branch} are still running after {timeout}s"
+                )
 
     def list_datums(self, job: str) -> Iterator[DatumInfo]:
         return (_decode(DatumInfo, d) for d in self._pages(f"/api/v1/jobs/{_q(job)}/datums"))
@@ -1011,6 +1055,27 @@ def _merge_info(data: dict[str, Any]) -> MergeInfo:
     conflicts = tuple(_decode(MergeConflict, c) for c in data.get("conflicts", []))
     info = _decode(MergeInfo, {**data, "commit": None, "conflicts": []})
     return replace(info, commit=commit, conflicts=conflicts)
+class _PiecesReader(io.RawIOBase):
+    """A blocking raw reader over an iterator of byte pieces (a streamed download)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        super().__init__()
+        self._pieces = pieces
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._buf = memoryview(piece)
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
 
 
 def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[bytes]:
@@ -1038,8 +1103,6 @@ REMOTE_UNSUPPORTED = (
     "commit_workdir",
     "run",
     "daemon",
-    "wait",
-    "open_commits",  # with expiry times; list_open_commits (ids and infos) is covered
     "repair_objects",  # reads files on the caller's disk: run it on the store's host
 )
 """``Client`` operations the server API does not cover yet (docs/server.md lists them)."""

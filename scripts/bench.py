@@ -17,6 +17,10 @@ B: v1 into S3 vs one raw boto3 ``put_object`` per file (and vs DVC add+push), an
 new bytes stored by v2. Scale (datavc only): a 200,000-file repo; commit of one changed
 file, diff of two commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback, and
 the server time of the slowest web console page (``bench_console.py`` has every page).
+new bytes stored by v2. Remote: put and get of A and B through ``datavc serve`` vs the
+direct client (``scripts/bench_remote.py``; target ≥ 0.7x of direct).
+Scale (datavc only): a 200,000-file repo; commit of one changed file, diff of two
+commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback.
 
 ``--with-dvc`` installs DVC (``dvc[s3]``) into ``<workdir or ~/.cache/datavc-bench>/dvc-venv``
 (reused when present); without it the DVC column says n/a. ``--quick`` for a smoke run,
@@ -1002,6 +1006,33 @@ def scale_console(sc: Scale) -> Row:
         worst <= TARGET_S,
         pages_ms={k: round(v * 1000, 1) for k, v in times.items()},
     )
+def bench_remote(work: Path, sizes: Sizes) -> list[Row]:
+    """Remote (through ``datavc serve``) versus direct put and get of A and B (scripts/bench_remote.py)."""
+    from bench_remote import TARGET, bench_remote_data
+
+    src_a, src_b = work / "remote-A", work / "remote-B"
+    gen_a(src_a, sizes)
+    gen_b(src_b, sizes)
+    try:
+        found = bench_remote_data(work / "remote", src_a, src_b)
+    finally:
+        rmtree(src_a)
+        rmtree(src_b)
+    return [
+        Row(
+            r["step"],
+            "time: remote client / direct client",
+            "s",
+            r["remote_s"],
+            r["direct_s"],
+            "direct",
+            r["ratio"],
+            f"{r['ratio']:.2f}x of direct",
+            f"≥ {TARGET}x of direct",
+            r["ok"],
+        )
+        for r in found
+    ]
 
 
 def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
@@ -1075,6 +1106,7 @@ def run(work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, reps: int, sc
         rows += bench_a(work, sizes, dvc, dvc_note, endpoint, s3)
         rows += bench_b(work, sizes, dvc, dvc_note, endpoint, s3, reps)
         s3.close()
+    rows += bench_remote(work, sizes)
     if scale:
         rows += bench_scale(work, sizes)
     return rows

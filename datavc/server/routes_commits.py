@@ -9,10 +9,20 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from datavc.commit_metadata import parse_pairs
-from datavc.server.auth import REQUIRE, UserClient, note_commit, require_owner_to_force
+from datavc.server.auth import (
+    REQUIRE,
+    BaseClient,
+    CurrentUser,
+    UserClient,
+    check_repo_role,
+    note_commit,
+    require_owner_to_force,
+    visible,
+)
 from datavc.server.pages import DEFAULT_LIMIT, After, Limit
 
 router = APIRouter(prefix="/api/v1/repos/{repo}", tags=["commits"])
+top = APIRouter(prefix="/api/v1", tags=["commits"])
 
 
 class CommitStart(BaseModel):
@@ -91,3 +101,15 @@ def log(
     items = list(islice(c.log(repo, start, limit + 1, where=meta), limit + 1))
     more = len(items) > limit
     return {"items": [i.to_json() for i in items[:limit]], "next": items[limit].id if more else None}
+
+
+@top.get("/open-commits", dependencies=[REQUIRE.authenticated])
+def open_commits(
+    request: Request, c: UserClient, base: BaseClient, me: CurrentUser, repo: str | None = None
+) -> dict[str, Any]:
+    """Open commits, oldest first, with when each expires: of ``repo`` (needs ``reader``), or of
+    every repo the caller can read."""
+    if repo is not None:
+        check_repo_role(request, me, repo, "reader")
+    items = visible(c.open_commits(repo), me, base, lambda o: o.commit.repo)
+    return {"items": [i.to_json() for i in items], "next": None}
