@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
+import logging
 import os
 import shutil
 import signal
@@ -49,6 +50,8 @@ from datavc.export import Exporter
 from datavc.info import HookInfo, HookResultInfo
 from datavc.names import check_name
 from datavc.repos import get_repo
+
+_log = logging.getLogger(__name__)
 
 EVENTS = ("pre-commit", "pre-merge", "post-commit", "post-merge")
 DEFAULT_TIMEOUT = 60.0
@@ -266,8 +269,9 @@ def notify(ctx: Context, repo_name: str, branch: str, event: str, commit: dict[s
         try:
             with ctx.db.write() as s:
                 record(s, commit["id"], outcomes)
-        except Exception:
-            pass
+        except Exception as err:
+            # A notification never fails the commit it reports, but a lost record is said.
+            _log.warning("datavc: could not record %s hook results for %s: %s", event, commit["id"], err)
 
     t = threading.Thread(target=run_all, name=f"datavc-{event}", daemon=False)
     with _PENDING_LOCK:
