@@ -164,17 +164,13 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         datums = job_datums(ctx, spec, inputs)
         todo = _record_datums(ctx, job_id, pipeline_id, datums, reprocess)
         pending = [d for d in datums if d.hash in todo]
-        lock = threading.Lock()
+        from datavc.pipelines.recorder import DatumRecorder  # it imports this module
 
-        def started(d: Datum) -> None:
-            with lock:
-                datum_started(ctx, job_id, d)
-
-        def done(d: Datum, o: Outcome) -> None:
-            with lock:
-                datum_done(ctx, job_id, pipeline_id, d, o)
-
-        executor.run(ctx, spec, job_id, pending, started, done)
+        recorder = DatumRecorder(ctx, job_id, pipeline_id)
+        try:
+            executor.run(ctx, spec, job_id, pending, recorder.started, recorder.done)
+        finally:
+            recorder.close()
         with ctx.db.read() as s:
             failed = s.scalars(
                 select(DatumRow.datum_hash).where(
@@ -211,16 +207,19 @@ def datum_started(ctx: Context, job_id: str, d: Datum) -> None:
     failed while it runs again: the job's counters keep adding up.
     """
     with ctx.db.write() as s:
-        before = s.scalar(
-            select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-        )
-        if before == "failed":
-            s.execute(update(Job).where(Job.id == job_id).values(datums_failed=Job.datums_failed - 1))
-        s.execute(
-            update(DatumRow)
-            .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-            .values(state="running", started_at=now())
-        )
+        mark_started(s, job_id, d)
+
+
+def mark_started(s: Session, job_id: str, d: Datum, process: str | None = None) -> None:
+    """``datum_started`` inside the caller's transaction (``process``: the orphans note, if any)."""
+    before = s.scalar(select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash))
+    if before == "failed":
+        s.execute(update(Job).where(Job.id == job_id).values(datums_failed=Job.datums_failed - 1))
+    s.execute(
+        update(DatumRow)
+        .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        .values(state="running", started_at=now(), **({"process": process} if process else {}))
+    )
 
 
 def datum_done(
@@ -232,40 +231,45 @@ def datum_done(
     a datum by running its pod again).
     """
     with ctx.db.write() as s:
-        before = s.scalar(
-            select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        mark_done(s, job_id, pipeline_id, d, o, accumulate_tries=accumulate_tries)
+
+
+def mark_done(
+    s: Session, job_id: str, pipeline_id: int, d: Datum, o: Outcome, *, accumulate_tries: bool = False
+) -> None:
+    """``datum_done`` inside the caller's transaction (the recorder batches several in one)."""
+    before = s.scalar(select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash))
+    tries = DatumRow.tries + o.tries if accumulate_tries else o.tries
+    s.execute(
+        update(DatumRow)
+        .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        .values(
+            state="success" if o.ok else "failed",
+            tries=tries,
+            exit_code=o.exit_code,
+            logs=o.logs,
+            duration=o.duration,
+            output_tree=o.output_tree,
+            finished_at=now(),
+            process=None,
         )
-        tries = DatumRow.tries + o.tries if accumulate_tries else o.tries
-        s.execute(
-            update(DatumRow)
-            .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-            .values(
-                state="success" if o.ok else "failed",
-                tries=tries,
-                exit_code=o.exit_code,
-                logs=o.logs,
-                duration=o.duration,
-                output_tree=o.output_tree,
-                finished_at=now(),
-                process=None,
-            )
+    )
+    # Move the datum between counters: one that failed before (a retried pod, a
+    # resumed job) is no longer counted as failed.
+    delta = {"success": 0, "failed": 0}
+    delta["success" if o.ok else "failed"] += 1
+    if before in delta:
+        delta[before] -= 1
+    s.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            datums_processed=Job.datums_processed + delta["success"],
+            datums_failed=Job.datums_failed + delta["failed"],
         )
-        # Move the datum between counters: one that failed before (a retried pod, a
-        # resumed job) is no longer counted as failed.
-        delta = {"success": 0, "failed": 0}
-        delta["success" if o.ok else "failed"] += 1
-        if before in delta:
-            delta[before] -= 1
-        s.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(
-                datums_processed=Job.datums_processed + delta["success"],
-                datums_failed=Job.datums_failed + delta["failed"],
-            )
-        )
-        if o.ok and o.output_tree is not None:
-            _remember(s, pipeline_id, d, o.output_tree)
+    )
+    if o.ok and o.output_tree is not None:
+        _remember(s, pipeline_id, d, o.output_tree)
 
 
 def load_job(ctx: Context, job_id: str) -> tuple[PipelineSpec, dict[str, str | None], int, str, bool]:

@@ -32,6 +32,12 @@ class Outcome:
     output_tree: str | None
 
 
+class OnStart(Protocol):
+    """Called when a datum starts; ``process`` is the orphans note of what runs it (local only)."""
+
+    def __call__(self, d: Datum, process: str | None = None, /) -> None: ...
+
+
 class Executor(Protocol):
     """Runs a job's datums; the runner records what they did (the interface every executor has)."""
 
@@ -43,7 +49,7 @@ class Executor(Protocol):
         spec: PipelineSpec,
         job_id: str,
         datums: list[Datum],
-        on_start: Callable[[Datum], None],
+        on_start: OnStart,
         on_done: Callable[[Datum, Outcome], None],
     ) -> None:
         """Run ``datums``; a local executor reports through the callbacks, remote workers record

@@ -26,7 +26,7 @@ from datavc.errors import BackendUnavailable, InvalidArgument
 if TYPE_CHECKING:
     from datavc.context import Context
     from datavc.pipelines.datums import Datum
-    from datavc.pipelines.executors import Outcome
+    from datavc.pipelines.executors import OnStart, Outcome
     from datavc.pipelines.spec import PipelineSpec
 
 MANAGED_BY = "datavc"
@@ -218,7 +218,7 @@ class KubernetesExecutor:
         spec: PipelineSpec,
         job_id: str,
         datums: list[Datum],
-        on_start: Callable[[Datum], None],
+        on_start: OnStart,
         on_done: Callable[[Datum, Outcome], None],
     ) -> None:
         """Run the datums as pods; returns when the Kubernetes Job has ended (workers record results)."""

@@ -33,8 +33,10 @@ from datavc.context import Context
 from datavc.export import Exporter
 from datavc.pipelines import orphans, reaper
 from datavc.pipelines.datums import Datum
-from datavc.pipelines.executors import Outcome
+from datavc.pipelines.executors import OnStart, Outcome
+from datavc.pipelines.executors.outputs import OutputStore
 from datavc.pipelines.glob import expand_join_key
+from datavc.pipelines.shim import Shim, ShimPool
 from datavc.pipelines.spec import PipelineSpec
 
 LOG_LIMIT = 64 * 1024
@@ -161,6 +163,8 @@ def run_datum(
     pfs_root: Path | None = None,
     record: bool = True,
     deadline: float | None = None,
+    shim: Shim | None = None,
+    outputs: OutputStore | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -169,6 +173,10 @@ def run_datum(
     With ``record``, the running shim and scratch directory are noted in the datum's row
     (``datavc.pipelines.orphans``) so a scheduler reclaiming the job can clean up.
     ``deadline`` (a ``time.monotonic()`` value: the job's ``job_timeout``) bounds every try.
+    With ``shim`` (a serving shim of the calling thread) the transform runs there, and the
+    caller has recorded it; otherwise under a one-shot shim, recorded here if ``record``.
+    With ``outputs`` the outputs go to that shared writer: durable only at its next flush, so
+    the caller reports the outcome through ``outputs.report``.
     The command runs in ``transform.working_dir`` when set (a missing directory fails the
     datum with a message saying so), else in the scratch directory; an exit code listed in
     ``transform.accept_return_code`` counts as success.
@@ -222,39 +230,84 @@ def run_datum(
                 exit_code = -9 if left is not None and left <= 0 else 127
                 logs = f"[try {tries}/{spec.datum_tries}]\n" + refusal
                 break
-            with open(log_path, "wb") as log:
-                if left is not None and left < timeout:
-                    timeout = left
-                try:
-                    exit_code = _run(
-                        list(spec.transform.cmd),
-                        cwd,
-                        env,
-                        stdin.encode(),
-                        log,
-                        timeout,
-                        on_spawn=(
-                            functools.partial(orphans.record, ctx, job_id, datum.hash, scratch_dir=work)
-                            if record
-                            else None
-                        ),
-                    )
-                except subprocess.TimeoutExpired:
-                    exit_code = -9
-                    which = "datum" if timeout == spec.datum_timeout else "job"
-                    limit = spec.datum_timeout if which == "datum" else spec.job_timeout
-                    log.write(f"\n[datavc] killed after the {which} timeout of {limit}s\n".encode())
-                except OSError as err:
-                    exit_code = 127
-                    log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {err.strerror}\n".encode())
+            if left is not None and left < timeout:
+                timeout = left
+            if shim is not None:
+                exit_code = _run_in_shim(shim, spec, cwd, env, stdin, log_path, timeout)
+            else:
+                exit_code = _run_once(
+                    ctx, spec, job_id, datum, cwd, env, stdin, log_path, timeout, record, work
+                )
             logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
             if spec.transform.succeeded(exit_code):
-                with ctx.store.writer() as w:
-                    tree = w.put_dir(out_dir, follow_symlinks=False)
+                if outputs is not None:
+                    tree = outputs.put_dir(out_dir)
+                else:
+                    with ctx.store.writer() as w:
+                        tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
+
+
+def _timeout_note(spec: PipelineSpec, timeout: float) -> bytes:
+    which = "datum" if timeout == spec.datum_timeout else "job"
+    limit = spec.datum_timeout if which == "datum" else spec.job_timeout
+    return f"\n[datavc] killed after the {which} timeout of {limit}s\n".encode()
+
+
+def _run_in_shim(
+    shim: Shim, spec: PipelineSpec, cwd: Path, env: dict[str, str], stdin: str, log_path: Path, timeout: float
+) -> int:
+    log_path.touch()
+    got = shim.run(list(spec.transform.cmd), cwd, env, stdin, log_path, timeout)
+    if got.error:
+        with open(log_path, "ab") as log:
+            log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {got.error}\n".encode())
+    elif got.timed_out:
+        with open(log_path, "ab") as log:
+            log.write(_timeout_note(spec, timeout))
+    return got.code
+
+
+def _run_once(
+    ctx: Context,
+    spec: PipelineSpec,
+    job_id: str,
+    datum: Datum,
+    cwd: Path,
+    env: dict[str, str],
+    stdin: str,
+    log_path: Path,
+    timeout: float,
+    record: bool,
+    work: Path,
+) -> int:
+    """Run the transform under a one-shot shim (worker pods, and callers without a shim)."""
+    exit_code: int
+    with open(log_path, "wb") as log:
+        try:
+            exit_code = _run(
+                list(spec.transform.cmd),
+                cwd,
+                env,
+                stdin.encode(),
+                log,
+                timeout,
+                on_spawn=(
+                    functools.partial(orphans.record, ctx, job_id, datum.hash, scratch_dir=work)
+                    if record
+                    else None
+                ),
+            )
+        except subprocess.TimeoutExpired:
+            exit_code = -9
+            log.write(_timeout_note(spec, timeout))
+        except OSError as err:
+            exit_code = 127
+            log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {err.strerror}\n".encode())
+    return exit_code
 
 
 class LocalExecutor:
@@ -276,7 +329,7 @@ class LocalExecutor:
         spec: PipelineSpec,
         job_id: str,
         datums: list[Datum],
-        on_start: Callable[[Datum], None],
+        on_start: OnStart,
         on_done: Callable[[Datum, Outcome], None],
     ) -> None:
         """Run ``datums``; report each one's start and end (callbacks run in worker threads)."""
@@ -284,13 +337,32 @@ class LocalExecutor:
         root = Path(tempfile.mkdtemp(prefix=orphans.RUN_PREFIX, dir=self.scratch))  # mode 0700
         deadline = None if spec.job_timeout is None else time.monotonic() + spec.job_timeout
 
+        shims = ShimPool() if reaper.SUPPORTED else None
+        outputs = OutputStore(ctx, on_done)
+
         def one(d: Datum) -> None:
-            on_start(d)
-            on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline))
+            if shims is None:
+                on_start(d)
+                on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline))
+                return
+            shim = shims.get()
+            # The datum's tries make their directories in here: the orphans note names it.
+            scratch = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{d.hash[:12]}-", dir=root))
+            try:
+                on_start(d, shim.note(scratch))
+                o = run_datum(ctx, spec, job_id, d, scratch, deadline=deadline, shim=shim, outputs=outputs)
+                outputs.report(d, o)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:
                 for fut in [pool.submit(one, d) for d in datums]:
                     fut.result()
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            if shims is not None:
+                shims.close()
+            try:
+                outputs.close()
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
