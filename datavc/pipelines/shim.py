@@ -86,6 +86,9 @@ class Shim:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.kill()
+        with contextlib.suppress(OSError, ValueError):
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
 
     def kill(self, grace: float = 5.0) -> None:
         """Stop the shim and its tree: SIGTERM (it kills and reaps everything below it), then SIGKILL."""

@@ -65,7 +65,7 @@ def executor_for(ctx: Context, settings: dict[str, Any] | None = None) -> Execut
     if kind == "local":
         from datavc.pipelines.executors.local import LocalExecutor, scratch_dir
 
-        return LocalExecutor(scratch_dir(ctx))
+        return LocalExecutor(scratch_dir(ctx), cfg)
     if kind == "kubernetes":
         return kubernetes_executor(cfg)
     raise InvalidArgument(f"unknown executor {kind!r}: use 'local' or 'kubernetes'")

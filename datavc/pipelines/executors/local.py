@@ -27,15 +27,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from datavc.context import Context
 from datavc.export import Exporter
 from datavc.pipelines import orphans, reaper
+from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
 from datavc.pipelines.executors.outputs import OutputStore
 from datavc.pipelines.glob import expand_join_key
+from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.shim import Shim, ShimPool
 from datavc.pipelines.spec import PipelineSpec
 
@@ -165,6 +167,7 @@ def run_datum(
     deadline: float | None = None,
     shim: Shim | None = None,
     outputs: OutputStore | None = None,
+    sandbox: SandboxConfig | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -198,7 +201,8 @@ def run_datum(
                             child.unlink()
                 pfs_root.mkdir(parents=True, exist_ok=True)
             else:
-                in_dir, out_dir = work / "in", work / "out"
+                in_dir = work / ("pfs" if sandbox is not None else "in")
+                out_dir = in_dir / "out" if sandbox is not None else work / "out"
                 in_dir.mkdir()
             out_dir.mkdir()
             stage(ctx, datum, in_dir)
@@ -220,7 +224,7 @@ def run_datum(
             refusal = ""
             if left is not None and left <= 0:
                 refusal = f"[datavc] not run: the job timeout of {spec.job_timeout}s passed\n"
-            elif not cwd.is_dir():
+            elif sandbox is None and not cwd.is_dir():
                 refusal = (
                     f"[datavc] transform.working_dir {str(cwd)!r} does not exist or is not a directory "
                     "where this datum runs\n"
@@ -232,11 +236,15 @@ def run_datum(
                 break
             if left is not None and left < timeout:
                 timeout = left
+            cmd = list(spec.transform.cmd)
+            if sandbox is not None:
+                cf = sandbox.confine(in_dir, [f.dir for f in datum.files], spec.transform.working_dir)
+                cmd, env, cwd = _sandbox.argv(cmd, cf, sandbox.exe), _sandbox.inner_env(env), work
             if shim is not None:
-                exit_code = _run_in_shim(shim, spec, cwd, env, stdin, log_path, timeout)
+                exit_code = _run_in_shim(shim, spec, cmd, cwd, env, stdin, log_path, timeout)
             else:
                 exit_code = _run_once(
-                    ctx, spec, job_id, datum, cwd, env, stdin, log_path, timeout, record, work
+                    ctx, spec, job_id, datum, cmd, cwd, env, stdin, log_path, timeout, record, work
                 )
             logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
             if spec.transform.succeeded(exit_code):
@@ -258,10 +266,17 @@ def _timeout_note(spec: PipelineSpec, timeout: float) -> bytes:
 
 
 def _run_in_shim(
-    shim: Shim, spec: PipelineSpec, cwd: Path, env: dict[str, str], stdin: str, log_path: Path, timeout: float
+    shim: Shim,
+    spec: PipelineSpec,
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    stdin: str,
+    log_path: Path,
+    timeout: float,
 ) -> int:
     log_path.touch()
-    got = shim.run(list(spec.transform.cmd), cwd, env, stdin, log_path, timeout)
+    got = shim.run(cmd, cwd, env, stdin, log_path, timeout)
     if got.error:
         with open(log_path, "ab") as log:
             log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {got.error}\n".encode())
@@ -276,6 +291,7 @@ def _run_once(
     spec: PipelineSpec,
     job_id: str,
     datum: Datum,
+    cmd: list[str],
     cwd: Path,
     env: dict[str, str],
     stdin: str,
@@ -289,7 +305,7 @@ def _run_once(
     with open(log_path, "wb") as log:
         try:
             exit_code = _run(
-                list(spec.transform.cmd),
+                cmd,
                 cwd,
                 env,
                 stdin.encode(),
@@ -320,8 +336,18 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, scratch: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, scratch: str | os.PathLike[str] | None = None, settings: dict[str, Any] | None = None
+    ) -> None:
         self.scratch = Path(scratch) if scratch else Path(tempfile.gettempdir())
+        self.settings = dict(settings or {})
+
+    def sandbox(self, ctx: Context, spec: PipelineSpec) -> SandboxConfig | None:
+        """The sandbox this job's datums run in (``datavc.pipelines.sandbox.for_job``)."""
+        objects = getattr(ctx.store.backend, "root", None)  # a local object store outside .datavc
+        hide = [Path(p).resolve() for p in (ctx.home, objects, os.environ.get("HOME")) if p]
+        network = None if spec.sandbox is None else spec.sandbox.network
+        return _sandbox.for_job(network, spec.transform.user, self.settings, hide)
 
     def run(
         self,
@@ -336,21 +362,33 @@ class LocalExecutor:
         self.scratch.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=orphans.RUN_PREFIX, dir=self.scratch))  # mode 0700
         deadline = None if spec.job_timeout is None else time.monotonic() + spec.job_timeout
+        box = self.sandbox(ctx, spec)
+        if spec.transform.datum_batching:
+            from datavc.pipelines.executors.batched import run_batched
 
+            try:
+                run_batched(
+                    ctx, spec, job_id, datums, root, on_start, on_done, deadline=deadline, sandbox=box
+                )
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            return
         shims = ShimPool() if reaper.SUPPORTED else None
         outputs = OutputStore(ctx, on_done)
 
         def one(d: Datum) -> None:
             if shims is None:
                 on_start(d)
-                on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline))
+                on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline, sandbox=box))
                 return
             shim = shims.get()
             # The datum's tries make their directories in here: the orphans note names it.
             scratch = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{d.hash[:12]}-", dir=root))
             try:
                 on_start(d, shim.note(scratch))
-                o = run_datum(ctx, spec, job_id, d, scratch, deadline=deadline, shim=shim, outputs=outputs)
+                o = run_datum(
+                    ctx, spec, job_id, d, scratch, deadline=deadline, shim=shim, outputs=outputs, sandbox=box
+                )
                 outputs.report(d, o)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
