@@ -9,7 +9,21 @@ from __future__ import annotations
 import click
 
 from datavc import __version__
-from datavc.cli import auth, branch, commits, files, jobs, pipeline, repo, server, store, tag, workdir, worker
+from datavc.cli import (
+    auth,
+    branch,
+    commits,
+    datum,
+    files,
+    jobs,
+    pipeline,
+    repo,
+    server,
+    store,
+    tag,
+    workdir,
+    worker,
+)
 from datavc.cli.app import App, RootGroup
 
 EPILOG = """\b
@@ -47,6 +61,20 @@ def main(ctx: click.Context, home: str | None) -> None:
     ctx.obj = App(home)
 
 
-for _module in (store, repo, files, commits, branch, tag, workdir, pipeline, jobs, worker, server, auth):
+for _module in (
+    store,
+    repo,
+    files,
+    commits,
+    branch,
+    tag,
+    workdir,
+    pipeline,
+    jobs,
+    worker,
+    datum,
+    server,
+    auth,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -245,8 +245,10 @@ def main(argv: list[str]) -> int:
         return 128 + signal.SIGTERM  # the scheduler died before we asked to be told
     if argv[1] == "--serve":
         return serve(stopping)
+    # A batched transform's datum socket (datavc.batching) passes through to it.
+    fd = os.environ.get("DATAVC_DATUM_FD", "")
     try:
-        child = subprocess.Popen(cmd)
+        child = subprocess.Popen(cmd, pass_fds=(int(fd),) if fd.isdigit() else ())
     except OSError as err:
         sys.stderr.write(f"[datavc] cannot run {cmd[0]!r}: {err.strerror}\n")
         return 127

@@ -110,11 +110,13 @@ class _Worker:
         # Every input's directory exists from the start: the sandbox mounts them once.
         self.mounts = _sandbox.input_dirs(p.mount for p in spec.inputs())
 
-    def run(self) -> None:
-        """Start processes until no datum is left (or a process takes none)."""
+    def run(self) -> str:
+        """Start processes until no datum is left; returns the log of a process that took none."""
         while not self.queue.empty():
+            offset = self.log.stat().st_size
             if not self._one_process():
-                return
+                return _read_log(self.log, offset)
+        return ""
 
     def _env(self, fd: int) -> dict[str, str]:
         from datavc.pipelines.executors.local import transform_env
@@ -221,10 +223,9 @@ class _Worker:
                 took = True
                 d, tries = got
                 current = (d, tries, time.monotonic(), self.log.stat().st_size)
-                _clear(self.pfs)
-                for name in self.mounts:
-                    (self.pfs / name).mkdir()
-                (self.pfs / "out").mkdir()
+                # Empty the mounted directories, keeping them: the sandbox's binds point at them.
+                for name in (*self.mounts, "out"):
+                    _clear(self.pfs / name)
                 from datavc.pipelines.executors.local import pach_env, stage
 
                 stage(self.ctx, d, self.pfs)
@@ -294,15 +295,14 @@ def run_batched(
     workers = max(1, min(spec.parallelism, len(datums)))
     try:
 
-        def one(i: int) -> None:
+        def one(i: int) -> str:
             home = Path(tempfile.mkdtemp(prefix=f"worker-{i}-", dir=root))
-            _Worker(
-                ctx, spec, job_id, queue, home, on_start, outputs.report, outputs, sandbox, deadline
-            ).run()
+            w = _Worker(ctx, spec, job_id, queue, home, on_start, outputs.report, outputs, sandbox, deadline)
+            return w.run()
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batched") as pool:
-            for fut in [pool.submit(one, i) for i in range(workers)]:
-                fut.result()
+            futures = [pool.submit(one, i) for i in range(workers)]
+            silent = [log for log in (fut.result() for fut in futures) if log]
         # A process that ended without asking for a datum leaves the rest: they fail, saying why.
         while (got := queue.take()) is not None:
             d, tries = got
@@ -314,7 +314,8 @@ def run_batched(
                     tries,
                     None,
                     "[datavc] the batched transform exited without asking for this datum "
-                    "(it must loop over datavc.datums() or 'datavc datum next')\n",
+                    "(it must loop over datavc.datums() or 'datavc datum next'); its output:\n"
+                    + (silent[0] if silent else ""),
                     0.0,
                     None,
                 ),

@@ -7,12 +7,14 @@ directory: four fsyncs, several milliseconds on most disks, more than the datum 
 packs, and a datum is reported done only after a ``flush`` that covers it: the reporter
 thread flushes once for every datum that finished while the previous flush ran, then
 reports them all. A datum's result is therefore never recorded before its outputs are
-durable, and slow datums see no added delay (the reporter waits for work, not for time).
+durable. Barriers are at least ``WINDOW`` apart, so a slow datum's report waits at most
+that long, while a burst of fast datums shares one barrier.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from datavc.context import Context
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
 from storage.writer import Writer
+
+WINDOW = 0.05  # seconds between durability barriers
 
 
 class OutputStore:
@@ -64,10 +68,16 @@ class OutputStore:
             raise self._error
 
     def _loop(self) -> None:
+        last = 0.0
         while True:
             with self._cond:
                 while not self._pending and not self._closing:
                     self._cond.wait()
+                # At most one barrier per WINDOW: fast datums share it, a slow one waits
+                # at most WINDOW to be reported (its process has ended already).
+                wait = last + WINDOW - time.monotonic()
+                if wait > 0 and not self._closing:
+                    self._cond.wait(wait)
                 batch, self._pending = self._pending, []
                 if not batch and self._closing:
                     return
@@ -77,6 +87,7 @@ class OutputStore:
                 if any(o.output_tree for _, o in batch):
                     with self._lock:
                         self._writer.flush()
+                    last = time.monotonic()
                 for d, o in batch:
                     self._on_done(d, o)
             except BaseException as err:
