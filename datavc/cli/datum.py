@@ -35,8 +35,6 @@ def next_(fail: str | None) -> None:
         raise InvalidArgument(str(err)) from None
     try:
         d = chan.next("fail" if fail is not None else "ok", fail or "")
-            None if fail is None and not _handed_out() else ("fail" if fail is not None else "ok"), fail or ""
-        )
     except (ConnectionError, OSError) as err:
         raise InvalidArgument(f"the datum channel is gone: {err}") from None
     finally:
