@@ -382,8 +382,15 @@ class Transform(_Frozen):
 class Gpu(_Frozen):
     """GPUs per worker: ``number`` of the extended resource ``type`` (e.g. ``nvidia.com/gpu``)."""
 
-    type: StrictStr = Field(min_length=1)
+    type: Annotated[StrictStr, Field(min_length=1)] | None = None  # None: the executor's gpu_resource
     number: Annotated[StrictInt, Field(ge=0)]
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("type") is None:
+            data.pop("type", None)
+        return data
 
 
 class Resources(_Frozen):

@@ -84,6 +84,7 @@ def kubernetes_executor(settings: dict[str, Any]) -> KubernetesExecutor:
         namespace=os.environ.get("DATAVC_K8S_NAMESPACE") or cfg.get("namespace") or "default",
         secret=os.environ.get("DATAVC_K8S_SECRET") or cfg.get("secret") or "datavc-credentials",
         image=os.environ.get("DATAVC_K8S_IMAGE") or cfg.get("image"),
+        gpu_resource=os.environ.get("DATAVC_K8S_GPU_RESOURCE") or cfg.get("gpu_resource"),
         unreachable_timeout=float(
             os.environ.get("DATAVC_K8S_UNREACHABLE_TIMEOUT") or cfg.get("unreachable_timeout") or 300
         ),
