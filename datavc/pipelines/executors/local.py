@@ -35,7 +35,7 @@ from datavc.pipelines import orphans, reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
-from datavc.pipelines.executors.outputs import OutputStore
+from datavc.pipelines.executors.outputs import OutputStore, Trash
 from datavc.pipelines.glob import expand_join_key
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.shim import Shim, ShimPool
@@ -168,6 +168,7 @@ def run_datum(
     shim: Shim | None = None,
     outputs: OutputStore | None = None,
     sandbox: SandboxConfig | None = None,
+    trash: Trash | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -255,7 +256,10 @@ def run_datum(
                         tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if trash is not None:
+                trash.discard(work)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
 
 
@@ -375,6 +379,7 @@ class LocalExecutor:
             return
         shims = ShimPool() if reaper.SUPPORTED else None
         outputs = OutputStore(ctx, on_done)
+        trash = Trash(root)
 
         def one(d: Datum) -> None:
             if shims is None:
@@ -387,11 +392,20 @@ class LocalExecutor:
             try:
                 on_start(d, shim.note(scratch))
                 o = run_datum(
-                    ctx, spec, job_id, d, scratch, deadline=deadline, shim=shim, outputs=outputs, sandbox=box
+                    ctx,
+                    spec,
+                    job_id,
+                    d,
+                    scratch,
+                    deadline=deadline,
+                    shim=shim,
+                    outputs=outputs,
+                    sandbox=box,
+                    trash=trash,
                 )
                 outputs.report(d, o)
             finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+                trash.discard(scratch)
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:
@@ -403,4 +417,5 @@ class LocalExecutor:
             try:
                 outputs.close()
             finally:
+                trash.close()
                 shutil.rmtree(root, ignore_errors=True)

@@ -13,6 +13,10 @@ that long, while a burst of fast datums shares one barrier.
 
 from __future__ import annotations
 
+import itertools
+import os
+import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +34,7 @@ class OutputStore:
     """One writer shared by a job's datum threads; ``report`` hands outcomes on once durable."""
 
     def __init__(self, ctx: Context, on_done: Callable[[Datum, Outcome], None]) -> None:
+        self._ctx = ctx
         self._writer: Writer = ctx.store.writer()
         self._on_done = on_done
         self._lock = threading.Lock()  # guards the writer
@@ -85,10 +90,48 @@ class OutputStore:
                 continue
             try:
                 if any(o.output_tree for _, o in batch):
+                    # Swap in a fresh writer and make the old one durable outside the lock:
+                    # datum threads keep storing outputs while the fsyncs run.
                     with self._lock:
-                        self._writer.flush()
+                        full, self._writer = self._writer, self._ctx.store.writer()
+                    full.close()
                     last = time.monotonic()
                 for d, o in batch:
                     self._on_done(d, o)
             except BaseException as err:
                 self._error = err
+
+
+class Trash:
+    """Removes finished datums' scratch directories in a background thread.
+
+    Why: removing even a tiny directory tree costs milliseconds of file system metadata
+    work, as much as a trivial datum; a rename into ``<root>/.trash`` is one call, and the
+    removal overlaps the next datum. Whatever is left at ``close`` goes with the job's root.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._dir = root / ".trash"
+        self._dir.mkdir(exist_ok=True)
+        self._queue: queue.SimpleQueue[Path | None] = queue.SimpleQueue()
+        self._n = itertools.count()
+        self._thread = threading.Thread(target=self._loop, name="datum-trash", daemon=True)
+        self._thread.start()
+
+    def discard(self, path: Path) -> None:
+        """Move ``path`` out of the way now; it is deleted soon."""
+        target = self._dir / f"{next(self._n)}"
+        try:
+            os.rename(path, target)
+        except OSError:
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        self._queue.put(target)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while (p := self._queue.get()) is not None:
+            shutil.rmtree(p, ignore_errors=True)
