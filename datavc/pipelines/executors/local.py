@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import shutil
 import signal
@@ -169,6 +170,7 @@ def run_datum(
     outputs: OutputStore | None = None,
     sandbox: SandboxConfig | None = None,
     trash: Trash | None = None,
+    work_dir: Path | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -180,7 +182,8 @@ def run_datum(
     With ``shim`` (a serving shim of the calling thread) the transform runs there, and the
     caller has recorded it; otherwise under a one-shot shim, recorded here if ``record``.
     With ``outputs`` the outputs go to that shared writer: durable only at its next flush, so
-    the caller reports the outcome through ``outputs.report``.
+    the caller reports the outcome through ``outputs.report``. With ``work_dir`` (a path
+    that does not exist yet) each try works there instead of a new directory in ``scratch``.
     The command runs in ``transform.working_dir`` when set (a missing directory fails the
     datum with a message saying so), else in the scratch directory; an exit code listed in
     ``transform.accept_return_code`` counts as success.
@@ -190,7 +193,11 @@ def run_datum(
     logs = ""
     tries = 0
     for tries in range(1, spec.datum_tries + 1):
-        work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
+        if work_dir is not None:
+            work = work_dir
+            work.mkdir(mode=0o700)
+        else:
+            work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
         try:
             if pfs_root is not None:
                 in_dir, out_dir = pfs_root, pfs_root / "out"
@@ -380,6 +387,7 @@ class LocalExecutor:
         shims = ShimPool() if reaper.SUPPORTED else None
         outputs = OutputStore(ctx, on_done)
         trash = Trash(root)
+        serial = itertools.count()
 
         def one(d: Datum) -> None:
             if shims is None:
@@ -387,8 +395,9 @@ class LocalExecutor:
                 on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline, sandbox=box))
                 return
             shim = shims.get()
-            # The datum's tries make their directories in here: the orphans note names it.
-            scratch = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{d.hash[:12]}-", dir=root))
+            # Every try of the datum works in this directory (inside the 0700 job root, so a
+            # predictable name is safe): the orphans note can name it before it exists.
+            scratch = root / f"{orphans.DATUM_PREFIX}{d.hash[:12]}-{next(serial)}"
             try:
                 on_start(d, shim.note(scratch))
                 o = run_datum(
@@ -402,10 +411,12 @@ class LocalExecutor:
                     outputs=outputs,
                     sandbox=box,
                     trash=trash,
+                    work_dir=scratch,
                 )
                 outputs.report(d, o)
             finally:
-                trash.discard(scratch)
+                if scratch.exists():
+                    trash.discard(scratch)
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from datavc.context import Context
+from datavc.pipelines import orphans
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
 from storage.writer import Writer
@@ -111,7 +112,7 @@ class Trash:
     """
 
     def __init__(self, root: Path) -> None:
-        self._dir = root / ".trash"
+        self._dir = root / orphans.TRASH
         self._dir.mkdir(exist_ok=True)
         self._queue: queue.SimpleQueue[Path | None] = queue.SimpleQueue()
         self._n = itertools.count()
