@@ -99,13 +99,14 @@ class _Worker:
         outputs: OutputStore,
         sandbox: SandboxConfig | None,
         deadline: float | None,
+        pfs: Path | None = None,
     ) -> None:
         self.ctx, self.spec, self.job_id, self.queue = ctx, spec, job_id, queue
-        self.pfs = home / "pfs"
+        self.pfs = pfs or home / "pfs"
         self.log = home / "log"
         self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
         self.deadline = deadline
-        self.pfs.mkdir()
+        self.pfs.mkdir(parents=True, exist_ok=True)
         self.log.touch()
         # Every input's directory exists from the start: the sandbox mounts them once.
         self.mounts = _sandbox.input_dirs(p.mount for p in spec.inputs())
@@ -286,18 +287,24 @@ def run_batched(
     *,
     deadline: float | None,
     sandbox: SandboxConfig | None,
+    pfs_root: Path | None = None,
 ) -> None:
-    """Run ``datums`` with ``min(parallelism, len(datums))`` batched transform processes."""
+    """Run ``datums`` with ``min(parallelism, len(datums))`` batched transform processes.
+
+    With ``pfs_root`` (a worker pod's ``/pfs``) one process works there.
+    """
     if not datums:
         return
     queue = _Queue(datums)
     outputs = OutputStore(ctx, on_done)
-    workers = max(1, min(spec.parallelism, len(datums)))
+    workers = 1 if pfs_root is not None else max(1, min(spec.parallelism, len(datums)))
     try:
 
         def one(i: int) -> str:
             home = Path(tempfile.mkdtemp(prefix=f"worker-{i}-", dir=root))
-            w = _Worker(ctx, spec, job_id, queue, home, on_start, outputs.report, outputs, sandbox, deadline)
+            w = _Worker(
+                ctx, spec, job_id, queue, home, on_start, outputs.report, outputs, sandbox, deadline, pfs_root
+            )
             return w.run()
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batched") as pool:

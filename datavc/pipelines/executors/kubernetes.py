@@ -303,6 +303,8 @@ class KubernetesExecutor:
         )
         if not any(j.metadata.name == name for j in existing.items):
             shards = min(len(datums), self.max_shards)
+            if spec.transform.datum_batching:
+                shards = min(shards, spec.parallelism)  # a pod's one process works through its shard
             self._assign_shards(ctx, job_id, datums, shards)
             body = job_manifest(
                 spec,

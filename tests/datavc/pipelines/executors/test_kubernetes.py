@@ -149,3 +149,30 @@ def test_worker_pods_run_in_a_namespace_enforcing_restricted(restricted: tuple[C
     assert report.ok, [c.inspect_job(j).message for j in report.failed]
     assert server.forbidden_pods == []
     assert files_of(c, "wc") == {"/n": b"2\n"}
+
+
+BATCHED = """
+import os, datavc
+for d in datavc.datums():
+    for name in os.listdir(d.inputs["texts"]):
+        open(os.path.join(d.output_dir, name), "w").write(str(os.getpid()))
+"""
+
+
+def test_a_batched_transform_runs_once_per_pod(restricted: tuple[Client, Any]) -> None:
+    c, server = restricted
+    c.create_repo("texts")
+    with c.commit("texts") as tx:
+        for i in range(4):
+            tx.put_file(f"/t{i}", b"x")
+    c.create_pipeline(
+        name="b",
+        input={"pfs": {"repo": "texts", "glob": "/*"}},
+        transform={"image": "img:1", "cmd": ["python", "-c", BATCHED], "datum_batching": True},
+        parallelism=2,
+    )
+    report = c.run()
+    assert report.ok, [c.inspect_job(j).message for j in report.failed]
+    assert server.created_jobs[-1]["spec"]["completions"] == 2  # shards = parallelism, not datums
+    pids = set(files_of(c, "b").values())
+    assert len(files_of(c, "b")) == 4 and len(pids) == 2  # two pods, one process each
