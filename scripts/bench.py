@@ -16,6 +16,8 @@ Steps, each timed for both tools (S3 = one moto server started here, shared by b
 B: v1 into S3 vs one raw boto3 ``put_object`` per file (and vs DVC add+push), and the
 new bytes stored by v2. Scale (datavc only): a 200,000-file repo; commit of one changed
 file, diff of two commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback.
+Pipelines (``scripts/bench_pipelines.py``; ``--pipelines only`` runs just them): datums
+against bare processes, the sandbox's overhead, batched against unbatched, job scale.
 
 ``--with-dvc`` installs DVC (``dvc[s3]``) into ``<workdir or ~/.cache/datavc-bench>/dvc-venv``
 (reused when present); without it the DVC column says n/a. ``--quick`` for a smoke run,
@@ -966,6 +968,28 @@ def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
     return rows
 
 
+def pipeline_rows(work: Path, quick: bool) -> list[Row]:
+    """The pipelines section (bench_pipelines.py): local executor vs bare processes, batching, scale."""
+    import bench_pipelines as bp
+
+    got = bp.bench_pipelines(work, bp.PIPE_QUICK if quick else bp.PIPE_FULL, log=log)
+    return [
+        Row(
+            "pipelines: " + r.step,
+            r.measure,
+            r.unit,
+            r.datavc,
+            r.ref,
+            r.ref_label,
+            None if r.ref is None or r.datavc is None else r.datavc / r.ref,
+            r.ratio_text,
+            r.target,
+            r.ok,
+        )
+        for r in got
+    ]
+
+
 # ----- output ------------------------------------------------------------------------
 
 
@@ -1050,6 +1074,12 @@ def main(argv: list[str] | None = None) -> int:
         "--reps", type=int, default=2, help="runs of B v1 (raw vs datavc, alternating); best kept"
     )
     parser.add_argument("--no-scale", action="store_true", help="skip the 200k-file scale figures")
+    parser.add_argument(
+        "--pipelines",
+        choices=("yes", "no", "only"),
+        default="yes",
+        help="the pipelines section (scripts/bench_pipelines.py): include it, skip it, or run only it",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     base = args.workdir if args.workdir is not None else Path.home() / ".cache" / "datavc-bench"
@@ -1064,7 +1094,13 @@ def main(argv: list[str] | None = None) -> int:
             dvc_note = "not installed: " + dvc_note
     t0 = time.perf_counter()
     try:
-        rows = run(work, sizes, dvc, dvc_note, max(1, args.reps), not args.no_scale)
+        rows = (
+            []
+            if args.pipelines == "only"
+            else run(work, sizes, dvc, dvc_note, max(1, args.reps), not args.no_scale)
+        )
+        if args.pipelines != "no":
+            rows += pipeline_rows(work, args.quick)
     except BenchError as err:
         print(f"bench: {err}", file=sys.stderr)
         return 1
