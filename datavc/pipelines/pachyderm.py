@@ -71,9 +71,6 @@ _PFS_UNSUPPORTED = {
     "trigger": _NOT_YET,
 }
 _TRANSFORM_UNSUPPORTED = {
-    # Kept refused for Pachyderm specs (tests/datavc/pipelines/test_pachyderm_specs.py pins the
-    # message); datavc's own spec has transform.user (the sandbox's and the pod's user).
-    "user": _NOT_YET + " (transforms run as the scheduler's user)",
     "err_cmd": _NOT_YET,
     "err_stdin": _NOT_YET,
     "secrets": _NOT_YET + " (set values with transform.env)",

@@ -29,7 +29,6 @@ from datavc.db.models import Datum as DatumRow
 from datavc.db.models import DatumResult, Job
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
-from datavc.pipelines.runner import mark_done, mark_started
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,3 +201,67 @@ class DatumRecorder:
                 last = time.monotonic()
             except BaseException as err:
                 self._error = err
+
+
+def mark_started(s: Session, job_id: str, d: Datum, process: str | None = None) -> None:
+    """``datum_started`` inside the caller's transaction (``process``: the orphans note, if any)."""
+    before = s.scalar(select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash))
+    if before == "failed":
+        s.execute(update(Job).where(Job.id == job_id).values(datums_failed=Job.datums_failed - 1))
+    s.execute(
+        update(DatumRow)
+        .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        .values(state="running", started_at=now(), **({"process": process} if process else {}))
+    )
+
+
+def mark_done(
+    s: Session, job_id: str, pipeline_id: int, d: Datum, o: Outcome, *, accumulate_tries: bool = False
+) -> None:
+    """``datum_done`` inside the caller's transaction (the recorder batches several in one)."""
+    before = s.scalar(select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash))
+    tries = DatumRow.tries + o.tries if accumulate_tries else o.tries
+    s.execute(
+        update(DatumRow)
+        .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        .values(
+            state="success" if o.ok else "failed",
+            tries=tries,
+            exit_code=o.exit_code,
+            logs=o.logs,
+            duration=o.duration,
+            output_tree=o.output_tree,
+            finished_at=now(),
+            process=None,
+        )
+    )
+    # Move the datum between counters: one that failed before (a retried pod, a
+    # resumed job) is no longer counted as failed.
+    delta = {"success": 0, "failed": 0}
+    delta["success" if o.ok else "failed"] += 1
+    if before in delta:
+        delta[before] -= 1
+    s.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            datums_processed=Job.datums_processed + delta["success"],
+            datums_failed=Job.datums_failed + delta["failed"],
+        )
+    )
+    if o.ok and o.output_tree is not None:
+        _remember(s, pipeline_id, d, o.output_tree)
+
+
+def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:
+    exists = s.get(DatumResult, (pipeline_id, d.hash))
+    if exists is None:
+        s.add(
+            DatumResult(
+                pipeline_id=pipeline_id, datum_hash=d.hash, output_tree=tree, inputs=json.dumps(d.key)
+            )
+        )
+    else:
+        # A datum run again (reprocess) replaces its earlier result: later jobs that skip
+        # it must reuse the output now in the output commit, not the one before.
+        exists.output_tree = tree

@@ -66,9 +66,8 @@ class Confinement:
 
 def _python_roots() -> list[Path]:
     """Where this Python and datavc live, so a batched Python transform can ``import datavc``."""
-    import datavc
-
-    roots = {Path(sys.base_prefix), Path(sys.prefix), Path(datavc.__file__).resolve().parent.parent}
+    package_parent = Path(__file__).resolve().parents[2]  # .../datavc/pipelines/sandbox.py
+    roots = {Path(sys.base_prefix), Path(sys.prefix), package_parent}
     return sorted(r for r in roots if not any(r.is_relative_to(d) for d in _SYSTEM_DIRS))
 
 

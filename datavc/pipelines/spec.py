@@ -651,6 +651,11 @@ class PipelineSpec(_Frozen):
         """Every leaf pfs input, depth-first, in the order written."""
         return list(self.input.walk())
 
+    def __hash__(self) -> int:
+        # Mappings (node_selector, tolerations, pod_patch) are not hashable: hash the canonical
+        # form, which equal specs share.
+        return hash(self.canonical_json())
+
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able data, every default filled in."""
         return self.model_dump(mode="json")

@@ -36,6 +36,7 @@ from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
 from datavc.pipelines.executors.outputs import OutputStore
+from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.spec import PipelineSpec
 
@@ -120,8 +121,6 @@ class _Worker:
         return ""
 
     def _env(self, fd: int) -> dict[str, str]:
-        from datavc.pipelines.executors.local import transform_env
-
         env = transform_env(
             dict(self.spec.transform.env),
             {
@@ -227,8 +226,6 @@ class _Worker:
                 # Empty the mounted directories, keeping them: the sandbox's binds point at them.
                 for name in (*self.mounts, "out"):
                     _clear(self.pfs / name)
-                from datavc.pipelines.executors.local import pach_env, stage
-
                 stage(self.ctx, d, self.pfs)
                 self.on_start(d)
                 root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
