@@ -263,7 +263,10 @@ def test_spec_is_frozen_and_hashable() -> None:
         ),
         ({"transform": {"cmd": ["x"], "image": ""}}, "transform.image: must be an image reference"),
         # transform.user is supported since issue 16; an empty one is still refused.
-        ({"transform": {"cmd": ["x"], "user": ""}}, "transform.user: string should have at least 1 character"),
+        (
+            {"transform": {"cmd": ["x"], "user": ""}},
+            "transform.user: string should have at least 1 character",
+        ),
         # pipeline
         ({"pipeline": {}}, "pipeline.name: required"),
         ({"pipeline": {"name": "a.b"}}, "pipeline.name: invalid pipeline name 'a.b'"),
