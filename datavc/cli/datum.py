@@ -1,4 +1,7 @@
-"""``datavc datum next``: a batched shell transform asks for its next datum."""
+"""``datavc datum next``: a batched shell transform asks for its next datum.
+
+It joins the ``datum`` group of ``datavc.cli.jobs`` (``datavc datum list`` ...).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,7 @@ import shlex
 
 import click
 
-
-@click.group()
-def datum() -> None:
-    """Datums, from inside a transform (datum batching)."""
+from datavc.cli.jobs import datum
 
 
 @datum.command(name="next")
@@ -45,4 +45,4 @@ def next_(fail: str | None) -> None:
         click.echo(f"export {key}={shlex.quote(value)}")
 
 
-COMMANDS = [datum]
+COMMANDS: list[click.Command] = []  # `next` is registered on the datum group above
