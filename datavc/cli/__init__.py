@@ -13,6 +13,7 @@ from datavc.cli import (
     auth,
     branch,
     commits,
+    datum,
     files,
     hook,
     jobs,
@@ -81,6 +82,7 @@ for _module in (
     server,
     auth,
     ui,
+    datum,
 ):
     for _command in _module.COMMANDS:
         main.add_command(_command)
