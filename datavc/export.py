@@ -27,7 +27,10 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Callable, Collection, Iterator
+import threading
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,9 +132,12 @@ class Exporter:
                 except FileNotFoundError:
                     if not create:
                         return None
-                    os.mkdir(nxt)
-                    cur = nxt
-                    continue
+                    try:
+                        os.mkdir(nxt)
+                        cur = nxt
+                        continue
+                    except FileExistsError:  # made meanwhile by a parallel write: check what it is
+                        st = os.lstat(nxt)
             if stat.S_ISLNK(st.st_mode):
                 if not self._inside(nxt):
                     raise InvalidArgument(
@@ -178,6 +184,47 @@ class Exporter:
             _write_atomic(self.store, entry, self.tmp_dir or parent, target)
             return os.lstat(target)
 
+    def write_files(
+        self, items: Iterable[tuple[str, Entry]], *, replace_dir: bool = False, workers: int | None = None
+    ) -> Iterator[tuple[str, Entry, os.stat_result]]:
+        """:meth:`write` each ``(rel, entry)``, several files at once; yields ``(rel, entry, stat)`` in order.
+
+        A remote store's files are written ``workers`` at a time (default 4), so the
+        object fetches of the next files overlap the last ones of a file instead of
+        draining the read window at every file boundary; a local store writes one at a
+        time. At most ``2 * workers`` files are in progress, whatever the number of items.
+        On an error the files not started are dropped and the first error is raised.
+        """
+        n = workers if workers is not None else (4 if self.store.read_window > 1 else 1)
+        if n <= 1:
+            for rel, entry in items:
+                yield rel, entry, self.write(rel, entry, replace_dir=replace_dir)
+            return
+        local = threading.local()
+
+        def one(rel: str, entry: Entry) -> os.stat_result:
+            ex = getattr(local, "exporter", None)
+            if ex is None:  # per thread: an Exporter remembers the last directory it checked
+                ex = local.exporter = Exporter(
+                    self.store, self.root, reserved=self._reserved, tmp_dir=self.tmp_dir
+                )
+            return ex.write(rel, entry, replace_dir=replace_dir)
+
+        pending: deque[tuple[str, Entry, Future[os.stat_result]]] = deque()
+        with ThreadPoolExecutor(n, thread_name_prefix="datavc-export") as pool:
+            try:
+                for rel, entry in items:
+                    pending.append((rel, entry, pool.submit(one, rel, entry)))
+                    while len(pending) >= 2 * n:
+                        rel0, e0, fut = pending.popleft()
+                        yield rel0, e0, fut.result()
+                while pending:
+                    rel0, e0, fut = pending.popleft()
+                    yield rel0, e0, fut.result()
+            finally:
+                for _rel, _e, fut in pending:
+                    fut.cancel()
+
     def write_tree(self, tree: str, base: str = "", *, progress: Progress | None = None) -> int:
         """Write every file of the tree ``tree`` under the repo path ``base``; returns files written.
 
@@ -189,8 +236,7 @@ class Exporter:
             self._ensure_root()
         n = 0
         with storage_errors():
-            for rel, f in self.store.trees.walk(tree, base + "/" if base else ""):
-                self.write(rel, f)
+            for _rel, f, _st in self.write_files(self.store.trees.walk(tree, base + "/" if base else "")):
                 n += 1
                 if progress is not None:
                     progress(f.size)
@@ -236,7 +282,9 @@ def _write_atomic(store: ObjectStore, entry: Entry, tmp_dir: Path, target: Path)
     fixed prefix: a 255-byte name plus the default ``.<name>.`` prefix would be too long.
     """
     with storage_errors():
-        atomic_write(target, store.iter_content(entry), fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX)
+        atomic_write(
+            target, store.iter_content(entry, cache=False), fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX
+        )
 
 
 def export_entry(
@@ -269,7 +317,7 @@ def export_entry(
         Exporter(store, out).write(name, entry)
     elif out.exists() and not out.is_file():
         with _local_errors(out), open(out, "wb") as f, storage_errors():
-            for piece in store.iter_content(entry):
+            for piece in store.iter_content(entry, cache=False):
                 f.write(piece)
     else:
         parent = out.parent

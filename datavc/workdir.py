@@ -327,17 +327,43 @@ def checkout(
 def _apply_diff(
     ctx: Context, co: _Checkout, old: str, new: str, progress: Callable[[int], None] | None
 ) -> tuple[int, int]:
-    """Bring files checked out from tree ``old`` to tree ``new``; returns (written, deleted)."""
-    written = deleted = 0
+    """Bring files checked out from tree ``old`` to tree ``new``; returns (written, deleted).
+
+    Deletions go first, then the writes run through :meth:`Exporter.write_files` (several
+    files at once from a remote store): with the deletions done, no write can race one
+    (a file replacing a deleted directory, or the reverse). The index is updated here, in
+    path order, on this thread.
+    """
+    deleted = 0
     for d in ctx.store.diff(old, new):
         if d.new is None:
             deleted += _remove(co, d.path)
-        else:
-            _export(ctx, co, d.path, d.new)
-            written += 1
-            if progress is not None:
-                progress(d.new.size)
+    writes = ((d.path, d.new) for d in ctx.store.diff(old, new) if d.new is not None)
+    exporter = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp)
+    written = 0
+    for rel, e, st in _local_writes(co, exporter.write_files(writes, replace_dir=True)):
+        _index_put(co, rel, e, st)
+        co.exported += 1
+        if co.exported % _INDEX_COMMIT_EVERY == 0:
+            co.db.commit()  # a crash then re-hashes fewer files
+        written += 1
+        if progress is not None:
+            progress(e.size)
     return written, deleted
+
+
+def _local_writes(
+    co: _Checkout, results: Iterator[tuple[str, Entry, os.stat_result]]
+) -> Iterator[tuple[str, Entry, os.stat_result]]:
+    """``results``, with a local write error (disk full, name too long) as one clear error."""
+    try:
+        yield from results
+    except OSError as err:
+        filename = getattr(err, "filename", None)
+        where = f"{filename}" if filename else str(co.root)
+        raise InvalidArgument(
+            f"cannot write {where}: {err.strerror or err}; the checkout is incomplete"
+        ) from err
 
 
 def _reconcile(

@@ -154,16 +154,46 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
         cache_bytes = dir_bytes(cache) if cache.exists() else 0
         rmtree(work / "out")
         get_times.append(fresh(lambda c: c.get_to_path("b", "main", "/", work / "out")))
-        log(f"B download rep {rep}: raw {raws[-1]:.2f}s checkout {co_times[-1]:.2f}s get -o {get_times[-1]:.2f}s")
+        log(
+            f"B download rep {rep}: raw {raws[-1]:.2f}s checkout {co_times[-1]:.2f}s "
+            f"get -o {get_times[-1]:.2f}s"
+        )
     same_files(work / "co", src, names)
     same_files(work / "out", src, names)
     raw, co, get = min(raws), min(co_times), min(get_times)
-    rows.append(Row(f"B fresh checkout from S3 ({total / MiB:,.0f} MiB)", "s", co, raw,
-                    "raw boto3 GET, 16 threads", "≥ 0.8x raw speed", raw / co >= 0.8))
-    rows.append(Row("B fresh get -o (directory) from S3", "s", get, raw,
-                    "raw boto3 GET, 16 threads", "≥ 0.8x raw speed", raw / get >= 0.8))
-    rows.append(Row("read-through cache after a cold checkout", "MiB", cache_bytes / MiB, total / MiB,
-                    "bytes checked out", "no second copy", cache_bytes < total / 10))
+    rows.append(
+        Row(
+            f"B fresh checkout from S3 ({total / MiB:,.0f} MiB)",
+            "s",
+            co,
+            raw,
+            "raw boto3 GET, 16 threads",
+            "≥ 0.8x raw speed",
+            raw / co >= 0.8,
+        )
+    )
+    rows.append(
+        Row(
+            "B fresh get -o (directory) from S3",
+            "s",
+            get,
+            raw,
+            "raw boto3 GET, 16 threads",
+            "≥ 0.8x raw speed",
+            raw / get >= 0.8,
+        )
+    )
+    rows.append(
+        Row(
+            "read-through cache after a cold checkout",
+            "MiB",
+            cache_bytes / MiB,
+            total / MiB,
+            "bytes checked out",
+            "no second copy",
+            cache_bytes < total / 10,
+        )
+    )
 
     # Working-copy rollback: v2 appends 1 MiB to two files; check out v2, then v1 again.
     changed = names[:2]
@@ -187,8 +217,17 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
     for n in changed:
         shutil.copyfile(src / n, copy_dir / n)
     raw_copy = time.perf_counter() - t0
-    rows.append(Row("B working-copy rollback (2 files changed)", "s", secs, raw_copy,
-                    "raw copy of the 2 changed files", "≤ 1.5x raw copy", secs <= 1.5 * raw_copy))
+    rows.append(
+        Row(
+            "B working-copy rollback (2 files changed)",
+            "s",
+            secs,
+            raw_copy,
+            "raw copy of the 2 changed files",
+            "≤ 1.5x raw copy",
+            secs <= 1.5 * raw_copy,
+        )
+    )
     rmtree(src)
     rmtree(raw_dir)
     rmtree(work / "co")
@@ -234,10 +273,24 @@ def bench_cli(work: Path, objects: str | None, label: str) -> list[Row]:
     rmtree(src)
     rmtree(home)
     return [
-        Row(f"CLI ls REPO@main, {label} store (median)", "s", ls, version, "datavc --version",
-            f"≤ {limit} s", ls <= limit),
-        Row(f"CLI status, clean checkout, {label} store (median)", "s", status, version,
-            "datavc --version", f"≤ {limit} s", status <= limit),
+        Row(
+            f"CLI ls REPO@main, {label} store (median)",
+            "s",
+            ls,
+            version,
+            "datavc --version",
+            f"≤ {limit} s",
+            ls <= limit,
+        ),
+        Row(
+            f"CLI status, clean checkout, {label} store (median)",
+            "s",
+            status,
+            version,
+            "datavc --version",
+            f"≤ {limit} s",
+            status <= limit,
+        ),
     ]
 
 
@@ -298,10 +351,24 @@ def bench_writers(work: Path, db: str | None, label: str, n: int = 8, per: int =
         rmtree(home)
     puts = n * per
     return [
-        Row(f"{n} writers, one branch, {label}", "puts/s", puts / conc, puts / seq, "same puts in sequence",
-            "≥ sequence", conc <= seq),
-        Row(f"{n} writers, own branches, {label}", "puts/s", puts / diff_conc, puts / diff_seq,
-            "same puts in sequence", "≥ sequence", diff_conc <= diff_seq),
+        Row(
+            f"{n} writers, one branch, {label}",
+            "puts/s",
+            puts / conc,
+            puts / seq,
+            "same puts in sequence",
+            "≥ sequence",
+            conc <= seq,
+        ),
+        Row(
+            f"{n} writers, own branches, {label}",
+            "puts/s",
+            puts / diff_conc,
+            puts / diff_seq,
+            "same puts in sequence",
+            "≥ sequence",
+            diff_conc <= diff_seq,
+        ),
     ]
 
 
@@ -339,8 +406,14 @@ def main(argv: list[str] | None = None) -> int:
     print_table(
         "datavc: where users wait",
         "Each figure beside its reference, measured in the same run.",
-        [("what", False), ("datavc", True), ("reference", True), ("ratio", True), ("target", False),
-         ("met", False)],
+        [
+            ("what", False),
+            ("datavc", True),
+            ("reference", True),
+            ("ratio", True),
+            ("target", False),
+            ("met", False),
+        ],
         [
             [
                 f"{r.what} ({r.unit}; ref: {r.ref_label})",

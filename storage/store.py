@@ -14,6 +14,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from storage.errors import CorruptObject, InvalidInput, ObjectNotFound, StoreCon
 from storage.fileio import atomic_write
 from storage.hashing import XXH3_128, HashAlgorithm, ObjectId
 from storage.model import DataRef, DiffEntry, Entry, normalize_path
+from storage.prefetch import REMOTE_WINDOW, fetch_in_order
 from storage.tree import Trees, is_tree_object
 from storage.writer import Writer
 
@@ -94,6 +96,10 @@ class ObjectStore:
         self._cache_bytes = 0
         self._lock = threading.Lock()
         self.trees = Trees(self.get_object, self._no_write)
+        #: Object fetches kept in flight by a file read: a remote endpoint serves many at
+        #: once; a local disk is read one object at a time (the page cache reads ahead).
+        self.read_window = 1 if backend.cheap_exists else REMOTE_WINDOW
+        self._pool: ThreadPoolExecutor | None = None
 
     # ----- lifecycle ---------------------------------------------------------
 
@@ -152,7 +158,17 @@ class ObjectStore:
         return cls(backend, cfg)
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
+
+    def _read_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.read_window, thread_name_prefix="datavc-read")
+            return self._pool
 
     def __enter__(self) -> ObjectStore:
         return self
@@ -173,8 +189,13 @@ class ObjectStore:
 
     # ----- objects -----------------------------------------------------------
 
-    def get_object(self, oid: str) -> bytes:
+    def get_object(self, oid: str, *, cache: bool = True) -> bytes:
         """An object's bytes, verified against its id.
+
+        Args:
+            cache: whether a read-through cache may keep a copy. A reader that writes the
+                bytes to local disk anyway (a checkout, ``get -o``) passes False, so a cold
+                read does not write every byte twice; small objects (trees) are still cached.
 
         Raises:
             ObjectNotFound, CorruptObject, BackendUnavailable
@@ -186,7 +207,7 @@ class ObjectStore:
                 return data
         if not self.algorithm.is_id(oid):
             raise InvalidInput(f"{oid!r} is not an object id")
-        data = self.backend.get(oid)
+        data = self.backend.get(oid) if cache else self.backend.get_transient(oid)
         actual = self.algorithm.digest(data)
         if actual != oid:
             raise CorruptObject(oid, actual, self.backend.url)
@@ -204,10 +225,16 @@ class ObjectStore:
 
     # ----- files -------------------------------------------------------------
 
-    def iter_content(self, entry: Entry, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+    def iter_content(
+        self, entry: Entry, start: int = 0, length: int | None = None, *, cache: bool = True
+    ) -> Iterator[bytes]:
         """A file's bytes (or the range ``[start, start+length)``), fetching only the objects needed.
 
-        A whole-file read also checks the file's content hash.
+        A whole-file read also checks the file's content hash. On a remote backend up to
+        :attr:`read_window` objects are fetched ahead in parallel (see :mod:`storage.prefetch`).
+
+        Args:
+            cache: see :meth:`get_object`.
 
         Raises:
             InvalidInput: a directory entry or a range outside the file.
@@ -220,22 +247,40 @@ class ObjectStore:
             raise InvalidInput(f"range {start}..{end} is outside {entry.name} ({entry.size} bytes)")
         whole = start == 0 and end == entry.size
         hasher = self.algorithm.new() if whole else None
+        wanted: list[tuple[int, DataRef]] = []  # (position in the file, ref) of the refs in range
         pos = 0
         for ref in entry.refs:
             ref_end = pos + ref.length
             if ref_end > start and pos < end:
-                data = self.get_object(ref.oid)
+                wanted.append((pos, ref))
+            pos = ref_end
+            if pos >= end:
+                break
+
+        def fetch(oid: str) -> bytes:
+            return self.get_object(oid, cache=cache)
+
+        oids = [r.oid for _at, r in wanted]
+        if self.read_window > 1 and len(oids) > 1:
+            objects: Iterator[bytes] = (
+                data for _oid, data in fetch_in_order(self._read_pool(), fetch, oids, self.read_window)
+            )
+        else:
+            objects = map(fetch, oids)
+        try:
+            for (at, ref), data in zip(wanted, objects, strict=True):
                 if ref.offset + ref.length > len(data):
                     raise CorruptObject(ref.oid, "(too short for its reference)", self.backend.url)
-                lo = ref.offset + max(start - pos, 0)
-                hi = ref.offset + min(end, ref_end) - pos
+                lo = ref.offset + max(start - at, 0)
+                hi = ref.offset + min(end, at + ref.length) - at
                 piece = data[lo:hi] if (lo, hi) != (0, len(data)) else data
                 if hasher is not None:
                     hasher.update(piece)
                 yield piece
-            pos = ref_end
-            if pos >= end:
-                break
+        finally:
+            close = getattr(objects, "close", None)
+            if close is not None:
+                close()  # cancels fetches not yet started
         if hasher is not None and pos >= entry.size and hasher.hexdigest() != entry.hash:
             raise CorruptObject(entry.hash, hasher.hexdigest(), f"file {entry.name}")
 
