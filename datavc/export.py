@@ -40,6 +40,9 @@ from storage.fileio import atomic_write
 from storage.model import Entry, name_problem
 from storage.store import ObjectStore
 
+#: An earlier version of a file and the local file that holds it (see :meth:`Exporter.write`).
+LocalCopy = tuple[Entry, Path]
+
 TEMP_PREFIX = ".datavc-"  # atomic_write adds 12 hex digits and ".tmp"
 Progress = Callable[[int], None]
 
@@ -154,12 +157,17 @@ class Exporter:
 
     # ----- writing -----------------------------------------------------------
 
-    def write(self, rel: str, entry: Entry, *, replace_dir: bool = False) -> os.stat_result:
+    def write(
+        self, rel: str, entry: Entry, *, replace_dir: bool = False, local: LocalCopy | None = None
+    ) -> os.stat_result:
         """Write the file ``entry`` at the repo path ``rel`` (relative to the root); returns its stat.
 
         Args:
             replace_dir: a local directory where the file goes is removed (a checkout
                 taking the commit's shape); otherwise it is a conflict.
+            local: ``(old entry, local file)``: a file believed to hold an earlier version,
+                whose shared ranges are copied instead of fetched (a working copy's update);
+                if it turns out not to hold it, the file is written from the store.
 
         Raises:
             Integrity: the stored data is corrupt or missing (nothing is left at the target);
@@ -181,13 +189,24 @@ class Exporter:
                         raise Conflict(f"{target} is a directory: cannot write a file there")
                     shutil.rmtree(target)  # a real directory inside the root (lstat): links not followed
                     self._last_parent = None
+            if local is not None:
+                try:
+                    _write_atomic(self.store, entry, self.tmp_dir or parent, target, local=local)
+                    return os.lstat(target)
+                except (CorruptData, OSError):
+                    pass  # the local copy was not what the index said: fetch everything
             _write_atomic(self.store, entry, self.tmp_dir or parent, target)
             return os.lstat(target)
 
     def write_files(
-        self, items: Iterable[tuple[str, Entry]], *, replace_dir: bool = False, workers: int | None = None
+        self,
+        items: Iterable[tuple[str, Entry, LocalCopy | None]],
+        *,
+        replace_dir: bool = False,
+        workers: int | None = None,
     ) -> Iterator[tuple[str, Entry, os.stat_result]]:
-        """:meth:`write` each ``(rel, entry)``, several files at once; yields ``(rel, entry, stat)`` in order.
+        """:meth:`write` each ``(rel, entry, local)``, several files at once; yields
+        ``(rel, entry, stat)`` in order.
 
         A remote store's files are written ``workers`` at a time (default 4), so the
         object fetches of the next files overlap the last ones of a file instead of
@@ -197,24 +216,24 @@ class Exporter:
         """
         n = workers if workers is not None else (4 if self.store.read_window > 1 else 1)
         if n <= 1:
-            for rel, entry in items:
-                yield rel, entry, self.write(rel, entry, replace_dir=replace_dir)
+            for rel, entry, copy in items:
+                yield rel, entry, self.write(rel, entry, replace_dir=replace_dir, local=copy)
             return
         local = threading.local()
 
-        def one(rel: str, entry: Entry) -> os.stat_result:
+        def one(rel: str, entry: Entry, copy: LocalCopy | None) -> os.stat_result:
             ex = getattr(local, "exporter", None)
             if ex is None:  # per thread: an Exporter remembers the last directory it checked
                 ex = local.exporter = Exporter(
                     self.store, self.root, reserved=self._reserved, tmp_dir=self.tmp_dir
                 )
-            return ex.write(rel, entry, replace_dir=replace_dir)
+            return ex.write(rel, entry, replace_dir=replace_dir, local=copy)
 
         pending: deque[tuple[str, Entry, Future[os.stat_result]]] = deque()
         with ThreadPoolExecutor(n, thread_name_prefix="datavc-export") as pool:
             try:
-                for rel, entry in items:
-                    pending.append((rel, entry, pool.submit(one, rel, entry)))
+                for rel, entry, copy in items:
+                    pending.append((rel, entry, pool.submit(one, rel, entry, copy)))
                     while len(pending) >= 2 * n:
                         rel0, e0, fut = pending.popleft()
                         yield rel0, e0, fut.result()
@@ -236,7 +255,8 @@ class Exporter:
             self._ensure_root()
         n = 0
         with storage_errors():
-            for _rel, f, _st in self.write_files(self.store.trees.walk(tree, base + "/" if base else "")):
+            files = ((rel, f, None) for rel, f in self.store.trees.walk(tree, base + "/" if base else ""))
+            for _rel, f, _st in self.write_files(files):
                 n += 1
                 if progress is not None:
                     progress(f.size)
@@ -275,16 +295,21 @@ class Exporter:
             dirs = dirs[:-1]
 
 
-def _write_atomic(store: ObjectStore, entry: Entry, tmp_dir: Path, target: Path) -> None:
+def _write_atomic(
+    store: ObjectStore, entry: Entry, tmp_dir: Path, target: Path, *, local: LocalCopy | None = None
+) -> None:
     """Write ``entry``'s content to a new temporary file in ``tmp_dir``, then rename it to ``target``.
 
     The temp file is created with ``O_EXCL`` (never through an existing link) under a short
     fixed prefix: a 255-byte name plus the default ``.<name>.`` prefix would be too long.
     """
+    content = (
+        store.iter_content(entry, cache=False)
+        if local is None
+        else store.iter_content_reusing(entry, local[0], local[1], cache=False)
+    )
     with storage_errors():
-        atomic_write(
-            target, store.iter_content(entry, cache=False), fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX
-        )
+        atomic_write(target, content, fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX)
 
 
 def export_entry(

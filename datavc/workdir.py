@@ -33,7 +33,7 @@ from pathlib import Path
 from datavc.commits import one_shot
 from datavc.context import Context, now
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
-from datavc.export import Exporter
+from datavc.export import Exporter, LocalCopy
 from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
 from datavc.refs import get_branch
@@ -338,7 +338,9 @@ def _apply_diff(
     for d in ctx.store.diff(old, new):
         if d.new is None:
             deleted += _remove(co, d.path)
-    writes = ((d.path, d.new) for d in ctx.store.diff(old, new) if d.new is not None)
+    writes = (
+        (d.path, d.new, _local_copy(co, d.path, d.old)) for d in ctx.store.diff(old, new) if d.new is not None
+    )
     exporter = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp)
     written = 0
     for rel, e, st in _local_writes(co, exporter.write_files(writes, replace_dir=True)):
@@ -350,6 +352,25 @@ def _apply_diff(
         if progress is not None:
             progress(e.size)
     return written, deleted
+
+
+def _local_copy(co: _Checkout, rel: str, old: Entry | None) -> LocalCopy | None:
+    """The checked-out file at ``rel`` as a source of ``old``'s bytes, if the index says it
+    still holds them (same size, mtime and hash as when written): a changed large file is
+    then rebuilt from its unchanged local ranges plus the fetched new chunks."""
+    if old is None or old.is_dir or not old.refs:
+        return None
+    path = co.root / rel
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or not _inside(co, path.parent):
+        return None
+    row = co.db.execute("SELECT size, mtime_ns, hash FROM files WHERE key = ?", (_key(rel),)).fetchone()
+    if row is None or tuple(row) != (st.st_size, st.st_mtime_ns, old.hash):
+        return None
+    return old, path
 
 
 def _local_writes(

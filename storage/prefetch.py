@@ -56,9 +56,10 @@ def fetch_in_order(
                 del inflight[oid]
             else:
                 inflight[oid] = (f, uses - 1)
+            data = fut.result()
             if more:
-                more = submit()
-            yield oid, fut.result()
+                more = submit()  # the window moves on once this fetch is done: at most ``window`` run
+            yield oid, data
     finally:
         for _oid, fut in pending:
             fut.cancel()

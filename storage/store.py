@@ -284,6 +284,77 @@ class ObjectStore:
         if hasher is not None and pos >= entry.size and hasher.hexdigest() != entry.hash:
             raise CorruptObject(entry.hash, hasher.hexdigest(), f"file {entry.name}")
 
+    def iter_content_reusing(
+        self, entry: Entry, old: Entry, old_file: str | os.PathLike[str], *, cache: bool = True
+    ) -> Iterator[bytes]:
+        """``entry``'s bytes, taking the ranges it shares with ``old`` from ``old_file``.
+
+        ``old_file`` is a local file believed to hold ``old``'s content (a working copy's
+        previous version): an edit to a large file changes a few chunks, so the rest is
+        read from local disk instead of fetched again. Nothing read locally is trusted: a
+        range that is a whole object is checked against its id (else fetched), and the
+        file as a whole against ``entry``'s hash.
+
+        Raises:
+            CorruptObject: the result does not match ``entry``'s hash (``old_file`` did not
+                hold ``old`` after all: read from the store instead), or a fetched object is corrupt.
+        """
+        if entry.is_dir or old.is_dir:
+            raise InvalidInput(f"{entry.name} is a directory")
+        local: dict[tuple[str, int, int], int] = {}  # (oid, offset, length) -> position in old_file
+        at = 0
+        for r in old.refs:
+            local.setdefault((r.oid, r.offset, r.length), at)
+            at += r.length
+        hasher = self.algorithm.new()
+
+        def fetch(oid: str) -> bytes:
+            return self.get_object(oid, cache=cache)
+
+        remote = [r.oid for r in entry.refs if (r.oid, r.offset, r.length) not in local]
+        if self.read_window > 1 and len(remote) > 1:
+            fetched: Iterator[bytes] = (
+                d for _o, d in fetch_in_order(self._read_pool(), fetch, remote, self.read_window)
+            )
+        else:
+            fetched = map(fetch, remote)
+        try:
+            with open(old_file, "rb", buffering=0) as f:
+                for r in entry.refs:
+                    where = local.get((r.oid, r.offset, r.length))
+                    piece: bytes | None = None
+                    if where is not None:
+                        piece = os.pread(f.fileno(), r.length, where)
+                        whole_object = r.offset == 0 and r.length == len(piece)
+                        if len(piece) != r.length or (
+                            whole_object and self.algorithm.digest(piece) != r.oid and r.length > 0
+                        ):
+                            piece = None
+                        if piece is None:
+                            data = fetch(r.oid)
+                            if r.offset + r.length > len(data):
+                                raise CorruptObject(r.oid, "(too short for its reference)", self.backend.url)
+                            piece = data[r.offset : r.offset + r.length]
+                    else:
+                        data = next(fetched)
+                        if r.offset + r.length > len(data):
+                            raise CorruptObject(r.oid, "(too short for its reference)", self.backend.url)
+                        piece = (
+                            data
+                            if (r.offset, r.length) == (0, len(data))
+                            else data[r.offset : r.offset + r.length]
+                        )
+                    hasher.update(piece)
+                    yield piece
+        finally:
+            close = getattr(fetched, "close", None)
+            if close is not None:
+                close()
+        if hasher.hexdigest() != entry.hash:
+            raise CorruptObject(
+                entry.hash, hasher.hexdigest(), f"file {entry.name} (rebuilt from {old_file})"
+            )
+
     def read_bytes(self, entry: Entry, start: int = 0, length: int | None = None) -> bytes:
         """A file's bytes (or a range of them) in memory: for small files."""
         return b"".join(self.iter_content(entry, start, length))
