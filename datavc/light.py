@@ -26,13 +26,16 @@ from urllib.parse import quote
 
 from datavc import config
 from datavc.errors import DatavcError
-from datavc.info import FileInfo
+from datavc.info import FileInfo, StatusInfo
 from datavc.names import check_path
 from storage.errors import StorageError
 from storage.store import ObjectStore
 
 if TYPE_CHECKING:
     from datavc.client import Client
+
+#: Called with (local path, reason) for each local entry status skips (as :data:`datavc.client.Skipped`).
+Skipped = Callable[[str, str], None]
 
 #: The object store's store-id marker (``datavc.identity.MARKER``; a test checks they agree).
 MARKER = "datavc-identity.json"
@@ -95,9 +98,23 @@ class LightReader:
                 db.close()
             return None
 
+    @property
+    def store(self) -> ObjectStore:
+        """The object store (what :func:`datavc.workdir.status` needs)."""
+        return self._store
+
     def close(self) -> None:
         self._store.close()
         self._db.close()
+
+    def status(self, dir: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
+        """:meth:`Client.status`: it reads only the checkout's index and local files."""
+        from datavc import workdir
+
+        try:
+            return workdir.status(self, dir, on_skip=on_skip)
+        except StorageError:
+            return self._fallback().status(dir, on_skip=on_skip)  # reports it as the client does
 
     def list_files(
         self, repo: str, ref: str, path: str = "/", *, recursive: bool = False

@@ -29,19 +29,30 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from datavc.commits import one_shot
-from datavc.context import Context, now
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
-from datavc.export import Exporter, LocalCopy
-from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
-from datavc.refs import get_branch
-from datavc.repos import get_repo
 from storage.errors import InvalidInput
 from storage.fileio import atomic_write
 from storage.model import Entry, check_name
+from storage.store import ObjectStore
 from storage.tree import tree_order
+
+# ``status`` needs only the object store's hash algorithm and the checkout's own index:
+# ``datavc status`` runs it through datavc.light without SQLAlchemy, so the modules that
+# bring SQLAlchemy (services, contexts, export) are imported by the functions that use them.
+if TYPE_CHECKING:
+    from datavc.context import Context
+    from datavc.export import LocalCopy
+
+
+class HasStore(Protocol):
+    """What local-change detection needs: a :class:`Context`, or a light reader."""
+
+    @property
+    def store(self) -> ObjectStore: ...
+
 
 META = ".datavc-checkout"
 #: Suffix of the temp files :meth:`storage.store.ObjectStore.export` writes beside a target:
@@ -206,7 +217,7 @@ def _walk_local(
             on_skip("/" + rel, "not a regular file")
 
 
-def _hash_file(ctx: Context, path: Path) -> str:
+def _hash_file(ctx: HasStore, path: Path) -> str:
     h = ctx.store.algorithm.new()
     with open(path, "rb", buffering=0) as f:
         while block := f.read(_HASH_BLOCK):
@@ -215,7 +226,7 @@ def _hash_file(ctx: Context, path: Path) -> str:
 
 
 def _changes(
-    ctx: Context, co: _Checkout, on_skip: Skipped | None = None
+    ctx: HasStore, co: _Checkout, on_skip: Skipped | None = None
 ) -> Iterator[tuple[str, str, os.stat_result | None]]:
     """(path, status, stat) of every local change, in tree order; refreshes touched-but-same index rows."""
     rows = co.db.execute("SELECT key, path, size, mtime_ns, hash FROM files ORDER BY key")
@@ -269,6 +280,10 @@ def checkout(
         Conflict: the checkout has local changes (unless ``force``);
         InvalidArgument: ``dest`` is a non-empty directory that is not a checkout.
     """
+    from datavc.files import snapshot
+    from datavc.refs import get_branch
+    from datavc.repos import get_repo
+
     snap = snapshot(ctx, repo, ref)
     with ctx.db.read() as s:
         r = get_repo(s, repo)
@@ -341,6 +356,8 @@ def _apply_diff(
     writes = (
         (d.path, d.new, _local_copy(co, d.path, d.old)) for d in ctx.store.diff(old, new) if d.new is not None
     )
+    from datavc.export import Exporter
+
     exporter = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp)
     written = 0
     for rel, e, st in _local_writes(co, exporter.write_files(writes, replace_dir=True)):
@@ -480,6 +497,8 @@ def _export(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
 
 
 def _write_file(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
+    from datavc.export import Exporter
+
     st = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp).write(rel, e, replace_dir=True)
     _index_put(co, rel, e, st)
 
@@ -491,7 +510,9 @@ def _prune_empty(d: Path, root: Path) -> None:
         d = d.parent
 
 
-def status(ctx: Context, dest: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
+def status(
+    ctx: HasStore, dest: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None
+) -> StatusInfo:
     """What changed in a checkout since it was checked out (or last committed).
 
     An interrupted checkout has no meaningful changes: it is reported as incomplete
@@ -528,6 +549,10 @@ def commit_workdir(
         Conflict: a checkout into it was interrupted and is not finished;
         BranchMoved: the branch moved since the checkout (unless ``rebase``).
     """
+    from datavc.commits import one_shot
+    from datavc.context import now
+    from datavc.files import snapshot
+
     co = _Checkout.find(Path(dest).absolute())
     try:
         st = co.load()

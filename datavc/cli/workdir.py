@@ -51,7 +51,7 @@ def status(app: App, directory: str | None, as_json: bool) -> None:
     this says so, and how to finish it.
     """
     with local_path_errors(directory or "."):
-        info = app.client.status(directory or ".", on_skip=warn_skipped)
+        info = app.reader.status(directory or ".", on_skip=warn_skipped)
     if as_json:
         echo_json(
             {**info.to_json(), "changes": [d.to_json() for d in info.changes], "incomplete": info.incomplete}

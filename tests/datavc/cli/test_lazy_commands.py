@@ -41,6 +41,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Client.init(root) as c:
         c.create_repo("r")
         c.put_file("r", "main", "/d/a.txt", b"a")
+        c.checkout("r", "main", root.parent / "co")
     return root
 
 
@@ -52,6 +53,17 @@ def test_a_plain_ls_imports_no_heavy_library(home: Path) -> None:
     assert not [m for m in modules if m.startswith(("datavc.pipelines", "datavc.server", "datavc.client"))]
     cli = {m for m in modules if m.startswith("datavc.cli.")}
     assert "datavc.cli.auth" not in cli and "datavc.cli.jobs" not in cli
+
+
+def test_status_of_a_clean_checkout_imports_no_heavy_library(home: Path) -> None:
+    co = home.parent / "co"
+    out, modules = _modules(home, "status", str(co))
+    assert "nothing to commit" in out
+    assert sorted(m for m in modules if m.split(".")[0] in HEAVY) == []
+    (co / "d" / "new.txt").write_text("new")
+    out, _ = _modules(home, "status", str(co))
+    assert "A /d/new.txt" in out
+    (co / "d" / "new.txt").unlink()
 
 
 def test_ls_of_something_light_reads_decline_still_works(home: Path) -> None:
