@@ -45,6 +45,7 @@ from storage.tree import tree_order
 if TYPE_CHECKING:
     from datavc.context import Context
     from datavc.export import LocalCopy
+    from datavc.files import Snapshot
 
 
 class HasStore(Protocol):
@@ -261,6 +262,24 @@ def _index_put(co: _Checkout, rel: str, entry: Entry, st: os.stat_result) -> Non
     )
 
 
+def _resolve(ctx: Context, repo: str, ref: str) -> tuple[Snapshot, bool]:
+    """``(snapshot of ref, whether ref is a branch)``; a branch with no commits yet is the
+    empty tree (commit ``""``), so a new repo can be checked out, filled and committed as in git."""
+    from datavc.files import Snapshot, snapshot
+    from datavc.refs import get_branch
+    from datavc.repos import get_repo
+
+    with ctx.db.read() as s:
+        r = get_repo(s, repo)
+        try:
+            unborn = get_branch(s, r, ref).head_id is None
+        except NotFound:
+            return snapshot(ctx, repo, ref), False
+    if unborn:
+        return Snapshot(repo, "", ctx.empty_tree, None), True
+    return snapshot(ctx, repo, ref), True
+
+
 def checkout(
     ctx: Context,
     repo: str,
@@ -280,18 +299,7 @@ def checkout(
         Conflict: the checkout has local changes (unless ``force``);
         InvalidArgument: ``dest`` is a non-empty directory that is not a checkout.
     """
-    from datavc.files import snapshot
-    from datavc.refs import get_branch
-    from datavc.repos import get_repo
-
-    snap = snapshot(ctx, repo, ref)
-    with ctx.db.read() as s:
-        r = get_repo(s, repo)
-        is_branch = True
-        try:
-            get_branch(s, r, ref)
-        except NotFound:
-            is_branch = False
+    snap, is_branch = _resolve(ctx, repo, ref)
     branch = ref if is_branch else None
     root = Path(dest).absolute()
     co = _Checkout(root)
@@ -551,7 +559,6 @@ def commit_workdir(
     """
     from datavc.commits import one_shot
     from datavc.context import now
-    from datavc.files import snapshot
 
     co = _Checkout.find(Path(dest).absolute())
     try:
@@ -563,7 +570,7 @@ def commit_workdir(
             )
         if st.branch is None:
             raise InvalidArgument(f"{co.root} was checked out from commit {st.commit[:12]}, not a branch")
-        head = snapshot(ctx, st.repo, st.branch)
+        head, _ = _resolve(ctx, st.repo, st.branch)
         if head.commit != st.commit and not rebase:
             raise BranchMoved(
                 st.repo,

@@ -23,8 +23,9 @@ def warn_skipped(path: str, reason: str) -> None:
 def checkout(app: App, target: str, directory: str, force: bool, as_json: bool) -> None:
     """Materialise REPO@REF in DIR; an existing checkout only gets the files that differ.
 
-    Checked out from a branch, DIR can commit back with 'datavc commit'. An interrupted
-    checkout (killed half-way) is finished by running checkout again.
+    Checked out from a branch, DIR can commit back with 'datavc commit'; a branch with
+    no commits yet gives an empty DIR to fill and commit. An interrupted checkout (killed
+    half-way) is finished by running checkout again.
     """
     addr = address(target, path=False)
     with activity(f"checking out {addr}") as act, local_path_errors(directory):
@@ -34,8 +35,9 @@ def checkout(app: App, target: str, directory: str, force: bool, as_json: bool) 
         echo_json(info.to_json())
         return
     where = f"{info.repo}@{info.branch}" if info.branch else f"{info.repo}@{info.ref}"
+    commit = info.commit or "no commits yet"
     click.echo(
-        f"checked out {where} ({info.commit}) in {info.dir}: {info.files_written} written, "
+        f"checked out {where} ({commit}) in {info.dir}: {info.files_written} written, "
         f"{info.files_deleted} deleted, {info.files_unchanged} unchanged"
     )
 
@@ -66,7 +68,7 @@ def status(app: App, directory: str | None, as_json: bool) -> None:
         click.echo(f"  run 'datavc checkout {info.repo}@{info.pending_ref} {info.dir}' to finish it")
         click.echo(f"  (last complete checkout: {where} at {info.commit or 'none'})")
         return
-    click.echo(f"on {where} at {info.commit}")
+    click.echo(f"on {where} at {info.commit or '(no commits yet)'}")
     if not info.changes:
         click.echo("nothing to commit")
         return
