@@ -205,6 +205,19 @@ def finish_commit(
         Conflict: other writers kept winning the race (bounded retries).
     """
 
+    if ctx.db.dialect == "postgresql":
+        from datavc.commit_queue import finish_queued
+
+        return finish_queued(
+            ctx,
+            repo_name,
+            commit_id,
+            message=message,
+            mode=mode,
+            provenance=provenance or [],
+            on_finish=on_finish,
+        )
+
     def attempt() -> CommitInfo | None:
         f = _read_finishing(ctx, repo_name, commit_id)
         if f.head != f.parent:
