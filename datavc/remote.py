@@ -718,6 +718,7 @@ REMOTE_UNSUPPORTED = (
     "checkout",
     "status",
     "commit_workdir",
+    "adopt",
     "run",
     "daemon",
     "wait",

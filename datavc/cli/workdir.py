@@ -18,19 +18,33 @@ def warn_skipped(path: str, reason: str) -> None:
 @click.argument("target", metavar="REPO@REF")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite local changes in an existing checkout.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="DIR holds the files already: commit them to the branch and make DIR its working copy "
+    "(one pass, the files are not rewritten).",
+)
+@click.option("-m", "--message", default="", help="Commit message for --adopt.")
 @json_option
 @pass_app
-def checkout(app: App, target: str, directory: str, force: bool, as_json: bool) -> None:
+def checkout(
+    app: App, target: str, directory: str, force: bool, adopt: bool, message: str, as_json: bool
+) -> None:
     """Materialise REPO@REF in DIR; an existing checkout only gets the files that differ.
 
     Checked out from a branch, DIR can commit back with 'datavc commit'; a branch with
     no commits yet gives an empty DIR to fill and commit. An interrupted checkout (killed
-    half-way) is finished by running checkout again.
+    half-way) is finished by running checkout again. With --adopt, DIR's existing files
+    become the branch's new commit and DIR its working copy, without copying them.
     """
     addr = address(target, path=False)
-    with activity(f"checking out {addr}") as act, local_path_errors(directory):
-        info = app.client.checkout(addr.repo, ref(addr), directory, force=force, progress=act.advance)
-        act.files = info.files_written
+    if adopt:
+        with activity(f"adopting {directory} as {addr}"), local_path_errors(directory):
+            info = app.client.adopt(addr.repo, ref(addr), directory, message=message, on_skip=warn_skipped)
+    else:
+        with activity(f"checking out {addr}") as act, local_path_errors(directory):
+            info = app.client.checkout(addr.repo, ref(addr), directory, force=force, progress=act.advance)
+            act.files = info.files_written
     if as_json:
         echo_json(info.to_json())
         return
