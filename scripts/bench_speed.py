@@ -240,6 +240,53 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
     return rows
 
 
+# ----- adopt ----------------------------------------------------------------------------
+
+
+def bench_adopt(work: Path, files: int) -> list[Row]:
+    """Adopting a directory of small files (dataset A's shape) against ``put`` of the same files."""
+    import random
+
+    src = work / "A"
+    rnd = random.Random(42)
+    for i in range(files):
+        p = src / f"d{i % 100:03d}" / f"f{i:06d}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(rnd.randbytes(rnd.randint(1024, 8192)))
+    puts, adopts = [], []
+    for rep in range(2):
+        home = work / f"adopt-{rep}"
+        c = Client.init(home)
+        try:
+            c.create_repo("p")
+            c.create_repo("a")
+            sync()
+            puts.append(timed(lambda c=c: c.put_file("p", "main", "/", src))[0])
+            sync()
+            secs, info = timed(lambda c=c: c.adopt("a", "main", src))
+            adopts.append(secs)
+            check(info.files_unchanged == files, f"adopt indexed {info.files_unchanged} files")
+            check(c.status(src).clean, "an adopted directory is clean")
+        finally:
+            c.close()
+        rmtree(src / ".datavc-checkout")
+        rmtree(home)
+        log(f"adopt rep {rep}: put {puts[-1]:.2f}s adopt {adopts[-1]:.2f}s")
+    rmtree(src)
+    put, adopt = min(puts), min(adopts)
+    return [
+        Row(
+            f"adopt a {files:,}-file directory",
+            "s",
+            adopt,
+            put,
+            "put of the same files",
+            "≤ 1.2x put",
+            adopt <= 1.2 * put,
+        )
+    ]
+
+
 # ----- CLI start -----------------------------------------------------------------------
 
 
@@ -413,10 +460,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="B = 4 x 8 MiB")
     ap.add_argument("--json", action="store_true", help="also print the rows as JSON")
-    ap.add_argument("--only", choices=["downloads", "cli", "writers"], action="append")
+    ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers"], action="append")
     ap.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
     args = ap.parse_args(argv)
-    only = set(args.only or ["downloads", "cli", "writers"])
+    only = set(args.only or ["downloads", "adopt", "cli", "writers"])
     count, size = (4, 8 * MiB) if args.quick else (20, 50 * MiB)
     work = Path(tempfile.mkdtemp(prefix="datavc-speed-", dir=args.workdir))
     rows: list[Row] = []
@@ -427,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
             s3.create_bucket(Bucket=BUCKET)
             if "downloads" in only:
                 rows += bench_downloads(work, count, size, s3)
+            if "adopt" in only:
+                rows += bench_adopt(work, 2_000 if args.quick else 20_000)
             if "cli" in only:
                 rows += bench_cli(work, None, "local")
                 rows += bench_cli(work, f"s3://{BUCKET}/speed-cli", "S3")
