@@ -27,7 +27,7 @@ from datavc.workdir import (
     TEMP_SUFFIX,
     Skipped,
     _Checkout,
-    _index_put,
+    _key,
     _resolve,
     _State,
 )
@@ -89,11 +89,14 @@ def adopt(
     home = str(ctx.home) if ctx.home else ""
     try:
         co.clean_tmp()
-        for rel, entry, st in rows:
-            _index_put(co, rel, entry, st)
-            if st.st_mtime_ns >= started_ns:
-                # Changed while it was read: its index row must not vouch for the stored hash.
-                co.db.execute("UPDATE files SET mtime_ns = -1 WHERE path = ?", (rel,))
+        # A file changed while it was read gets mtime -1: its row must not vouch for the stored hash.
+        co.db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+            (
+                (_key(rel), rel, st.st_size, st.st_mtime_ns if st.st_mtime_ns < started_ns else -1, e.hash)
+                for rel, e, st in rows
+            ),
+        )
         co.db.commit()
         co.save(_State(home, repo, branch, commit, commit_tree))
     finally:
