@@ -1,4 +1,4 @@
-"""datavc.commit_queue: on PostgreSQL, writers to one branch queue on its row instead of racing."""
+"""datavc.commits on PostgreSQL: writers to one branch queue on its row (FOR UPDATE) instead of racing."""
 
 from __future__ import annotations
 
