@@ -45,4 +45,4 @@ def next_(fail: str | None) -> None:
         click.echo(f"export {key}={shlex.quote(value)}")
 
 
-COMMANDS: list[click.Command] = []  # `next` is registered on the datum group above
+COMMANDS = (datum,)  # the jobs module's group, now with `next` registered on it
