@@ -77,4 +77,4 @@ def _route_path(scope: Scope, route: Any) -> str:
     template = getattr(route, "path", None)
     if template is None:
         return str(scope.get("path", ""))
-    return str(scope.get("root_path", "")) + template
+    return str(scope.get("root_path", "")) + str(template)
