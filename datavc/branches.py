@@ -17,7 +17,7 @@ from datavc.repos import DEFAULT_BRANCH, get_repo
 
 
 def _branch_info(repo: Repo, br: Branch) -> BranchInfo:
-    return BranchInfo(repo.name, br.name, br.head_id, br.created_at)
+    return BranchInfo(repo.name, br.name, br.head_id, br.created_at, br.protection)
 
 
 def create_branch(ctx: Context, repo_name: str, name: str, from_ref: str | None = None) -> BranchInfo:
@@ -37,7 +37,7 @@ def create_branch(ctx: Context, repo_name: str, name: str, from_ref: str | None 
             s.flush()
             # Pipelines reading this branch see its first head, as after any head move.
             why = f"create branch from {from_ref or DEFAULT_BRANCH}"
-            if not set_if_equals(s, repo.id, name, None, head, who=ctx.user, why=why):
+            if not set_if_equals(s, repo.id, name, None, head, who=ctx.user, why=why, move="create"):
                 raise AssertionError("a branch created in this transaction cannot have moved")
             s.refresh(br)
             return _branch_info(repo, br)
@@ -66,19 +66,32 @@ def inspect_branch(ctx: Context, repo_name: str, name: str) -> BranchInfo:
         return _branch_info(repo, get_branch(s, repo, name))
 
 
-def delete_branch(ctx: Context, repo_name: str, name: str) -> None:
-    """Delete a branch (its commits stay reachable by id, tags and other branches)."""
+def delete_branch(ctx: Context, repo_name: str, name: str, *, force: bool = False) -> None:
+    """Delete a branch (its commits stay reachable by id, tags and other branches).
+
+    Raises:
+        BranchProtected: the branch is strictly protected (and no ``force``).
+    """
     check_name(name, "branch")
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
         br = get_branch(s, repo, name)
-        if not set_if_equals(s, repo.id, name, br.head_id, None, who=ctx.user, why="delete branch"):
+        moved = set_if_equals(
+            s, repo.id, name, br.head_id, None, who=ctx.user, why="delete branch", move="delete", force=force
+        )
+        if not moved:
             raise BranchMoved(repo_name, name, f"branch {name!r} moved during the delete; try again")
         s.delete(br)
 
 
-def reset_branch(ctx: Context, repo_name: str, name: str, to: str, *, why: str = "reset") -> BranchInfo:
-    """Move a branch head directly to ``to`` (recorded in the reflog; no new commit)."""
+def reset_branch(
+    ctx: Context, repo_name: str, name: str, to: str, *, why: str = "reset", force: bool = False
+) -> BranchInfo:
+    """Move a branch head directly to ``to`` (recorded in the reflog; no new commit).
+
+    Raises:
+        BranchProtected: the branch is strictly protected (and no ``force``).
+    """
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
         br = get_branch(s, repo, name)
@@ -86,9 +99,40 @@ def reset_branch(ctx: Context, repo_name: str, name: str, to: str, *, why: str =
         if target.state != "finished":
             raise Conflict(f"commit {target.id} is still open; finish it first")
         # A moved head triggers pipelines like a new commit does (set_if_equals does that).
-        if not set_if_equals(s, repo.id, name, br.head_id, target.id, who=ctx.user, why=f"{why} to {to}"):
+        moved = set_if_equals(
+            s,
+            repo.id,
+            name,
+            br.head_id,
+            target.id,
+            who=ctx.user,
+            why=f"{why} to {to}",
+            move="reset",
+            force=force,
+        )
+        if not moved:
             raise BranchMoved(repo_name, name, f"branch {name!r} moved during the reset; try again")
         s.refresh(br)
+        return _branch_info(repo, br)
+
+
+PROTECTIONS = ("", "merge", "strict")
+
+
+def protect_branch(ctx: Context, repo_name: str, name: str, level: str = "merge") -> BranchInfo:
+    """Set a branch's protection: ``merge`` (it moves only by merge), ``strict`` (also never
+    deleted or reset), or ``""`` (none). ``force`` on a move bypasses it.
+
+    Raises:
+        InvalidArgument: an unknown level; BranchNotFound.
+    """
+    if level not in PROTECTIONS:
+        raise InvalidArgument(f"unknown protection {level!r}: use merge, strict or none")
+    with ctx.db.write() as s:
+        repo = get_repo(s, repo_name)
+        br = get_branch(s, repo, name)
+        br.protection = level
+        s.flush()
         return _branch_info(repo, br)
 
 

@@ -22,31 +22,51 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from datavc import branches, commits, config, errors, export, files, repos, workdir
+from datavc import (
+    batch,
+    branches,
+    commits,
+    config,
+    content_diff,
+    errors,
+    export,
+    files,
+    history,
+    hooks,
+    repos,
+    workdir,
+)
 from datavc import fsck as _fsck
 from datavc import gc as _gc
 from datavc import lineage as _lineage
+from datavc import merge as _merge
 from datavc import rollback as _rollback
-from datavc.context import Context
+from datavc.context import Context, now
 from datavc.db.session import Database
 from datavc.errors import Conflict, InvalidArgument, NotFound
 from datavc.info import (
     BranchInfo,
     CheckoutInfo,
     CommitInfo,
+    CommitSetInfo,
+    ContentDiffInfo,
     DatumInfo,
     DiffInfo,
     FileInfo,
     FsckInfo,
     GcInfo,
+    HookInfo,
+    HookResultInfo,
+    InlineOutcome,
     JobInfo,
     LineageInfo,
+    MergeInfo,
     OpenCommitInfo,
     PipelineInfo,
     ReflogEntry,
@@ -80,6 +100,7 @@ else:
     _pl = _LazyModule("datavc.pipelines.pipelines")
 
 Source = bytes | BinaryIO | str | os.PathLike[str]
+Metadata = Mapping[str, str]
 Progress = Callable[[int], None]
 #: Called with (local path, reason) for each local entry a put, status or commit skips.
 Skipped = Callable[[str, str], None]
@@ -244,13 +265,21 @@ class Client:
     def inspect_branch(self, repo: str, name: str) -> BranchInfo:
         return branches.inspect_branch(self._ctx, repo, name)
 
-    def delete_branch(self, repo: str, name: str) -> None:
-        """Delete a branch; its commits stay reachable by id."""
-        branches.delete_branch(self._ctx, repo, name)
+    def delete_branch(self, repo: str, name: str, *, force: bool = False) -> None:
+        """Delete a branch; its commits stay reachable by id. ``force`` bypasses strict protection."""
+        branches.delete_branch(self._ctx, repo, name, force=force)
 
-    def reset_branch(self, repo: str, name: str, to: str) -> BranchInfo:
-        """Move a branch head to ``to`` directly (no new commit; recorded in the reflog)."""
-        return branches.reset_branch(self._ctx, repo, name, to)
+    def reset_branch(self, repo: str, name: str, to: str, *, force: bool = False) -> BranchInfo:
+        """Move a branch head to ``to`` directly (no new commit; recorded in the reflog).
+
+        ``force`` bypasses strict protection (on the server, only the repo's owner may).
+        """
+        return branches.reset_branch(self._ctx, repo, name, to, force=force)
+
+    def protect_branch(self, repo: str, name: str, level: str = "merge") -> BranchInfo:
+        """Protect a branch: ``merge`` (it moves only by merge), ``strict`` (and is never deleted or
+        reset), ``""`` (no protection). Bypassing it takes ``force`` (and the owner role on a server)."""
+        return branches.protect_branch(self._ctx, repo, name, level)
 
     def reflog(self, repo: str, branch: str, limit: int | None = None) -> list[ReflogEntry]:
         """Every head move of a branch, newest first."""
@@ -268,13 +297,29 @@ class Client:
 
     # ----- commits -----------------------------------------------------------
 
-    def start_commit(self, repo: str, branch: str = "main", message: str = "") -> CommitInfo:
-        """Open a commit on ``branch`` for several writes; finish or abort it later."""
-        return commits.start_commit(self._ctx, repo, branch, message=message)
+    def start_commit(
+        self, repo: str, branch: str = "main", message: str = "", *, metadata: Metadata | None = None
+    ) -> CommitInfo:
+        """Open a commit on ``branch`` for several writes; finish or abort it later.
 
-    def finish_commit(self, repo: str, commit: str, message: str | None = None) -> CommitInfo:
-        """Finish an open commit; the branch moves to it (re-applying its changes if the branch moved)."""
-        return commits.finish_commit(self._ctx, repo, commit, message=message)
+        ``metadata``: ``key=value`` pairs recorded with the commit (see :mod:`datavc.commit_metadata`).
+        """
+        return commits.start_commit(self._ctx, repo, branch, message=message, metadata=metadata)
+
+    def finish_commit(
+        self,
+        repo: str,
+        commit: str,
+        message: str | None = None,
+        *,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> CommitInfo:
+        """Finish an open commit; the branch moves to it (re-applying its changes if the branch moved).
+
+        ``metadata`` adds ``key=value`` pairs; ``force`` bypasses branch protection.
+        """
+        return commits.finish_commit(self._ctx, repo, commit, message=message, metadata=metadata, force=force)
 
     def abort_commit(self, repo: str, commit: str) -> None:
         """Drop an open commit; nothing it wrote becomes visible."""
@@ -284,9 +329,29 @@ class Client:
         """One commit: parent, branch, origin, message, author, times, size, file count, provenance."""
         return commits.inspect_commit(self._ctx, repo, ref)
 
-    def log(self, repo: str, ref: str = "main", limit: int | None = None) -> Iterator[CommitInfo]:
-        """History from ``ref`` back, newest first."""
-        return commits.log(self._ctx, repo, ref, limit)
+    def log(
+        self,
+        repo: str,
+        ref: str = "main",
+        limit: int | None = None,
+        *,
+        where: Metadata | None = None,
+        all_parents: bool = False,
+        path: str | None = None,
+        follow: bool = False,
+    ) -> Iterator[CommitInfo]:
+        """History from ``ref`` back through first parents, newest first.
+
+        ``where``: only commits whose metadata has every ``key=value``. ``all_parents``:
+        merged-in history too, each commit after its children (for ``log --graph``).
+        ``path``: only the commits that changed that file or directory (``follow``: on
+        through the ``cp`` that created it); costs the history length times log n.
+        """
+        if path is not None and check_path(path):
+            if where or all_parents:
+                raise InvalidArgument("a file's history takes neither where nor all_parents")
+            return history.file_log(self._ctx, repo, ref, check_path(path), follow=follow, limit=limit)
+        return commits.log(self._ctx, repo, ref, limit, where=where, all_parents=all_parents)
 
     def list_open_commits(self, repo: str) -> list[CommitInfo]:
         return commits.list_open_commits(self._ctx, repo)
@@ -295,9 +360,11 @@ class Client:
         """Open commits (of ``repo``, or of every repo), oldest first, with when each expires."""
         return commits.list_open_commits_expiry(self._ctx, repo)
 
-    def commit(self, repo: str, branch: str = "main", message: str = "") -> CommitTransaction:
+    def commit(
+        self, repo: str, branch: str = "main", message: str = "", *, metadata: Metadata | None = None
+    ) -> CommitTransaction:
         """A context manager: an open commit finished on success, aborted on an exception."""
-        return CommitTransaction(self, repo, branch, message)
+        return CommitTransaction(self, repo, branch, message, metadata)
 
     # ----- files -------------------------------------------------------------
 
@@ -313,6 +380,7 @@ class Client:
         progress: Progress | None = None,
         follow_symlinks: bool = False,
         on_skip: Skipped | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
         """Store bytes, a binary stream, a local file or a local directory at ``path``.
 
@@ -322,9 +390,11 @@ class Client:
         ``progress`` is called with byte counts as the data is taken in. Symbolic links
         in a directory are skipped (reported to ``on_skip``); with ``follow_symlinks``
         those that stay inside the directory are followed. A source that is a link is
-        refused unless ``follow_symlinks``.
+        refused unless ``follow_symlinks``. ``metadata`` is recorded with the new commit
+        (with ``commit``, give it to :meth:`start_commit` or :meth:`finish_commit` instead).
         """
         p = check_path(path)
+        _no_metadata_with_open_commit(metadata, commit)
         if commit is None:
             # Open the commit before uploading: the upload is then visible as an open commit
             # (``log --open``), and its objects are younger than the commit, which is what
@@ -341,7 +411,7 @@ class Client:
                     follow_symlinks=follow_symlinks,
                     on_skip=on_skip,
                 )
-                return commits.finish_commit(self._ctx, repo, started.id)
+                return commits.finish_commit(self._ctx, repo, started.id, metadata=metadata)
             except BaseException:
                 try:
                     commits.abort_commit(self._ctx, repo, started.id)
@@ -365,6 +435,92 @@ class Client:
         edit = files.edit_merge_dir(p, entry.hash) if entry.is_dir else files.edit_put_entry(p, entry)
         return self._apply(repo, branch, edit, message or f"put /{p}", commit)
 
+    def put_batch(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+        progress: Progress | None = None,
+    ) -> CommitInfo:
+        """Store a batch stream's files (:mod:`datavc.batch`) under ``path``, merged as a directory is.
+
+        The batch form of :meth:`put_file` for many files in one stream (the remote
+        client sends a directory this way). Into the open ``commit``, or one new commit
+        made only once the stream is complete: a cut stream leaves no open commit.
+
+        Raises:
+            InvalidArgument: not a batch stream, a cut one, a path the store refuses.
+        """
+        p = check_path(path)
+        name = p.rsplit("/", 1)[-1]
+
+        def store(base: str | None) -> Entry:
+            return batch.store_batch(self._ctx, stream, name, at=p, base=base, progress=progress)
+
+        return self._put_stored(repo, branch, p, message, commit, store, is_dir=True)
+
+    def put_stream(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        """Store one file from a stream, as :meth:`put_file` does, for data arriving over a network.
+
+        Without ``commit``, the commit is made once the stream has been read to its end
+        (not opened before, as :meth:`put_file` does): an upload cut half-way, or a server
+        killed during it, leaves no open commit behind.
+        """
+        p = check_path(path)
+        name = p.rsplit("/", 1)[-1]
+
+        def store(base: str | None) -> Entry:
+            return files.store_source(self._ctx, stream, name)
+
+        return self._put_stored(repo, branch, p, message, commit, store, is_dir=False)
+
+    def _put_stored(
+        self,
+        repo: str,
+        branch: str,
+        p: str,
+        message: str,
+        commit: str | None,
+        store: Callable[[str | None], Entry],
+        *,
+        is_dir: bool,
+    ) -> CommitInfo:
+        """Store with ``store(base tree)``, then publish: into ``commit``, or as one new commit.
+
+        A new commit is dated from before the upload began (``started_at``), so the
+        open-commit age limit, and with it gc's grace period, covers every object the
+        upload wrote (datavc.open_commits).
+        """
+        msg = message or f"put /{p}"
+        repos.inspect_repo(self._ctx, repo)  # a missing repo fails before any byte is stored
+        started = now()
+        base = self._existing_dir(repo, commit or branch, p) if is_dir else None
+        entry = store(base)
+        edit = files.edit_merge_dir(p, entry.hash) if is_dir else files.edit_put_entry(p, entry)
+        if commit is None:
+            return commits.one_shot(self._ctx, repo, branch, edit, message=msg, started_at=started)
+        return self._apply(repo, branch, edit, msg, commit)
+
+    def iter_batch(self, repo: str, ref: str, path: str = "/") -> Iterator[bytes]:
+        """A file, or every file below a directory, as a batch stream (paths relative to ``path``)."""
+        snap = files.snapshot(self._ctx, repo, ref)
+        p = check_path(path)
+        e = files.entry_at(self._ctx, snap, p)
+        return batch.batch_entry(self._ctx.store, e, p.rsplit("/", 1)[-1] or snap.repo)
+
     def _existing_dir(self, repo: str, ref: str, path: str) -> str | None:
         """The tree id of directory ``path`` at ``ref``, if there is one to merge into."""
         try:
@@ -375,22 +531,36 @@ class Client:
         return e.hash if e is not None and e.is_dir else None
 
     def _apply(
-        self, repo: str, branch: str, edit: commits.TreeEdit, message: str, commit: str | None
+        self,
+        repo: str,
+        branch: str,
+        edit: commits.TreeEdit,
+        message: str,
+        commit: str | None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
+        _no_metadata_with_open_commit(metadata, commit)
         if commit is None:
-            return commits.one_shot(self._ctx, repo, branch, edit, message=message)
+            return commits.one_shot(self._ctx, repo, branch, edit, message=message, metadata=metadata)
         commits.edit_commit(self._ctx, repo, commit, edit)
         return commits.inspect_commit(self._ctx, repo, commit)
 
     def delete_file(
-        self, repo: str, branch: str, paths: str | list[str], *, message: str = "", commit: str | None = None
+        self,
+        repo: str,
+        branch: str,
+        paths: str | list[str],
+        *,
+        message: str = "",
+        commit: str | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
         """Delete files or directories (one new commit, or into the open ``commit``)."""
         plist = [check_path(p) for p in ([paths] if isinstance(paths, str) else paths)]
         if not plist:
             raise InvalidArgument("no paths to delete")
         msg = message or "delete " + ", ".join("/" + p for p in plist)
-        return self._apply(repo, branch, files.edit_delete(plist), msg, commit)
+        return self._apply(repo, branch, files.edit_delete(plist), msg, commit, metadata)
 
     def copy_file(
         self,
@@ -403,13 +573,24 @@ class Client:
         *,
         message: str = "",
         commit: str | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
-        """Copy a file or directory, within or between repos, without re-uploading any byte."""
+        """Copy a file or directory, within or between repos, without re-uploading any byte.
+
+        A copy made as its own commit records ``copied_from`` (``repo@commit:/path``) and
+        ``copied_to`` in the commit's metadata: ``log --follow`` follows them.
+        """
         snap = files.snapshot(self._ctx, src_repo, src_ref)
         entry = files.entry_at(self._ctx, snap, check_path(src_path))
         dst = check_path(dst_path)
         msg = message or f"copy {src_repo}@{src_ref}:/{src_path.strip('/')} to /{dst}"
-        return self._apply(dst_repo, dst_branch, files.edit_put_entry(dst, entry), msg, commit)
+        if commit is None:
+            origin = {
+                "copied_from": f"{snap.repo}@{snap.commit}:/{check_path(src_path)}",
+                "copied_to": f"/{dst}",
+            }
+            metadata = {**origin, **(metadata or {})}
+        return self._apply(dst_repo, dst_branch, files.edit_put_entry(dst, entry), msg, commit, metadata)
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         """A file's bytes (for small files; use :meth:`open_file` or :meth:`get_to_path` for large ones)."""
@@ -499,6 +680,28 @@ class Client:
             new = files.snapshot(self._ctx, b_repo or repo, b)
         return files.diff_snapshots(self._ctx, old, new)
 
+    def diff_content(
+        self,
+        repo: str,
+        a: str,
+        b: str | None = None,
+        *,
+        b_repo: str | None = None,
+        max_bytes: int = 1 << 20,
+    ) -> Iterator[ContentDiffInfo]:
+        """Like :meth:`diff`, with what changed inside each file: a unified diff for text,
+        plus rows and columns added and removed for CSV; files over ``max_bytes`` (either
+        side) or binary get sizes only."""
+        if max_bytes < 0:
+            raise InvalidArgument("max_bytes must not be negative")
+        if b is None:
+            new = files.snapshot(self._ctx, repo, a)
+            old = files.parent_snapshot(self._ctx, new)
+        else:
+            old = files.snapshot(self._ctx, repo, a)
+            new = files.snapshot(self._ctx, b_repo or repo, b)
+        return content_diff.content_diffs(self._ctx, old, new, max_bytes=max_bytes)
+
     # ----- working copies ----------------------------------------------------
 
     def checkout(
@@ -516,6 +719,24 @@ class Client:
         """
         return workdir.checkout(self._ctx, repo, ref, dir, force=force, progress=progress)
 
+    def adopt(
+        self,
+        repo: str,
+        branch: str,
+        dir: str | os.PathLike[str],
+        *,
+        message: str = "",
+        on_skip: Skipped | None = None,
+    ) -> CheckoutInfo:
+        """Make an existing directory a working copy of ``repo@branch`` in one pass (see :mod:`datavc.adopt`).
+
+        Its files are hashed, uploaded and indexed, never rewritten; the branch gets a commit
+        holding exactly them. Raises BranchMoved if the branch moved meanwhile.
+        """
+        from datavc.adopt import adopt
+
+        return adopt(self._ctx, repo, branch, dir, message=message, on_skip=on_skip)
+
     def status(self, dir: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
         """Local changes in a checkout (hashes only files whose size or mtime changed).
 
@@ -531,13 +752,16 @@ class Client:
         *,
         rebase: bool = False,
         on_skip: Skipped | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
         """Commit a checkout's changes to its branch; refuses if the branch moved, unless ``rebase``.
 
         Symbolic links are never followed or committed (reported to ``on_skip``); an
         interrupted checkout must be finished first (Conflict).
         """
-        return workdir.commit_workdir(self._ctx, dir, message, rebase=rebase, on_skip=on_skip)
+        return workdir.commit_workdir(
+            self._ctx, dir, message, rebase=rebase, on_skip=on_skip, metadata=metadata
+        )
 
     # ----- maintenance -------------------------------------------------------
 
@@ -690,6 +914,33 @@ class Client:
         """Block until every job triggered by ``repo@branch``'s head, transitively downstream, is done."""
         return _pl.wait_commit(self._ctx, repo, branch, timeout=timeout)
 
+    def run_triggered(
+        self, since: datetime | None = None, on_job: Callable[[str, str], None] | None = None
+    ) -> InlineOutcome:
+        """After a change: run pending jobs here if the store runs them inline (``pipelines.run``)
+        and no daemon is running; otherwise report the jobs queued since ``since``."""
+        from datavc.pipelines import inline
+
+        return inline.run_triggered(self._ctx, since, on_job)
+
+    def pipelines_run_mode(self, value: str | None = None) -> str:
+        """The store's ``pipelines.run`` option (``inline`` or ``daemon``); with ``value``, set it."""
+        from datavc.pipelines import inline
+
+        return inline.set_run_mode(self._ctx, value) if value is not None else inline.run_mode(self._ctx)
+
+    def inspect_commit_set(self, commit_set: str) -> CommitSetInfo:
+        """A commit set (id or a prefix of 6+ characters): its commits and its jobs' states."""
+        from datavc.pipelines import commit_sets
+
+        return commit_sets.inspect_commit_set(self._ctx, commit_set)
+
+    def wait_commit_set(self, commit_set: str, timeout: float | None = None) -> CommitSetInfo:
+        """Block until no job of the commit set is pending (something else runs them)."""
+        from datavc.pipelines import commit_sets
+
+        return commit_sets.wait_commit_set(self._ctx, commit_set, timeout=timeout)
+
     def lineage(
         self,
         repo: str,
@@ -703,9 +954,167 @@ class Client:
 
     # ----- rollback ----------------------------------------------------------
 
-    def rollback(self, repo: str, branch: str, to: str, *, message: str | None = None) -> CommitInfo:
+    def rollback(
+        self,
+        repo: str,
+        branch: str,
+        to: str,
+        *,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> CommitInfo:
         """A new commit on ``branch`` whose content is ``to``'s; history is kept."""
-        return _rollback.rollback(self._ctx, repo, branch, to, message=message)
+        return _rollback.rollback(
+            self._ctx, repo, branch, to, message=message, metadata=metadata, force=force
+        )
+
+    # ----- hooks -------------------------------------------------------------
+
+    def add_hook(
+        self,
+        repo: str,
+        name: str,
+        event: str,
+        *,
+        cmd: Sequence[str] | None = None,
+        url: str | None = None,
+        branches: str = "*",
+        image: str | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> HookInfo:
+        """Declare a ``pre-commit``/``pre-merge`` hook (a command that may refuse the candidate
+        commit) or a ``post-commit``/``post-merge`` one (a command or webhook URL that is told);
+        see :mod:`datavc.hooks`."""
+        return hooks.add_hook(
+            self._ctx,
+            repo,
+            name,
+            event,
+            cmd=list(cmd) if cmd else None,
+            url=url,
+            branches=branches,
+            image=image,
+            timeout=timeout,
+            env=dict(env or {}),
+        )
+
+    def list_hooks(self, repo: str) -> list[HookInfo]:
+        return hooks.list_hooks(self._ctx, repo)
+
+    def delete_hook(self, repo: str, name: str) -> None:
+        hooks.delete_hook(self._ctx, repo, name)
+
+    def hook_results(self, repo: str, ref: str) -> list[HookResultInfo]:
+        """What the hooks said about the commit ``ref`` names (post-hooks once they have run)."""
+        return hooks.results(self._ctx, self.inspect_commit(repo, ref).id)
+
+    # ----- merge, revert, cherry-pick -----------------------------------------
+
+    def merge(
+        self,
+        repo: str,
+        source: str,
+        branch: str,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        no_ff: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> MergeInfo:
+        """Merge the commit ``source`` names into ``branch``: three-way at path level against the
+        merge base; a fast-forward when ``branch``'s head is an ancestor of it (unless ``no_ff``),
+        else a merge commit with two parents.
+
+        Conflicts (a path both sides changed differently, a file/directory clash) refuse the
+        merge unless ``strategy`` or a matching ``ours``/``theirs`` glob decides them.
+        ``dry_run`` returns what would happen (conflicts included) and writes nothing.
+
+        Raises:
+            MergeConflicts: conflicts left undecided (``.conflicts`` lists each with both sides).
+        """
+        return _merge.merge(
+            self._ctx,
+            repo,
+            source,
+            branch,
+            strategy=strategy,
+            ours=ours,
+            theirs=theirs,
+            dry_run=dry_run,
+            no_ff=no_ff,
+            message=message,
+            metadata=metadata,
+        )
+
+    def cherry_pick(
+        self,
+        repo: str,
+        ref: str,
+        branch: str,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> MergeInfo:
+        """Apply the change ``ref`` made (against its first parent) on ``branch``; conflicts as in merge."""
+        return _merge.cherry_pick(
+            self._ctx,
+            repo,
+            ref,
+            branch,
+            strategy=strategy,
+            ours=ours,
+            theirs=theirs,
+            dry_run=dry_run,
+            message=message,
+            metadata=metadata,
+            force=force,
+        )
+
+    def revert(
+        self,
+        repo: str,
+        ref: str,
+        branch: str | None = None,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> MergeInfo:
+        """Apply the inverse of ``ref``'s change on ``branch`` (default: the branch it was made on)."""
+        return _merge.revert(
+            self._ctx,
+            repo,
+            ref,
+            branch,
+            strategy=strategy,
+            ours=ours,
+            theirs=theirs,
+            dry_run=dry_run,
+            message=message,
+            metadata=metadata,
+            force=force,
+        )
+
+
+def _no_metadata_with_open_commit(metadata: Metadata | None, commit: str | None) -> None:
+    if metadata and commit is not None:
+        raise InvalidArgument(
+            "metadata belongs to a commit: give it when starting or finishing the open commit"
+        )
 
 
 def _spec(spec: PipelineSpec | str | dict[str, Any] | None, fields: dict[str, Any]) -> PipelineSpec:
@@ -726,8 +1135,11 @@ def _spec(spec: PipelineSpec | str | dict[str, Any] | None, fields: dict[str, An
 class CommitTransaction:
     """``with client.commit(repo, branch) as tx:`` — writes join one commit, finished at the end."""
 
-    def __init__(self, client: Client, repo: str, branch: str, message: str) -> None:
+    def __init__(
+        self, client: Client, repo: str, branch: str, message: str, metadata: Metadata | None = None
+    ) -> None:
         self._client = client
+        self._metadata = metadata
         self.repo = repo
         self.branch = branch
         self._message = message
@@ -740,7 +1152,7 @@ class CommitTransaction:
         return self.info.id
 
     def __enter__(self) -> CommitTransaction:
-        self.info = self._client.start_commit(self.repo, self.branch, self._message)
+        self.info = self._client.start_commit(self.repo, self.branch, self._message, metadata=self._metadata)
         return self
 
     def __exit__(

@@ -10,7 +10,7 @@ and history stays linear. No database transaction ever waits on the object store
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -18,16 +18,19 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from datavc import commit_metadata, hooks
 from datavc.context import Context, new_id, now
 from datavc.db.cas import cas, retrying
-from datavc.db.models import Commit, CommitOrigin, Provenance, Repo
-from datavc.errors import BranchMoved, CommitFinished, CommitNotFound, InvalidArgument
+from datavc.db.models import Branch, Commit, CommitMetadata, CommitOrigin, CommitParent, Provenance, Repo
+from datavc.errors import BranchMoved, BranchNotFound, CommitFinished, CommitNotFound, InvalidArgument
+from datavc.graph import parent_graph, topo_order
 from datavc.heads import set_if_equals
 from datavc.info import CommitInfo, OpenCommitInfo
 from datavc.open_commits import check_live, live
 from datavc.refs import get_branch, get_commit, resolve
 from datavc.repos import get_repo
 from datavc.settings import open_commit_max_age
+from datavc.triggers import start_commit_set
 from storage.model import Entry
 from storage.writer import Writer
 
@@ -64,7 +67,41 @@ def commit_info(s: Session, repo: Repo, c: Commit) -> CommitInfo:
         c.tree,
         prov,
         c.job_id,
+        (c.parent_id, *extra_parents(s, c.id)) if c.parent_id else (),
+        load_metadata(s, c.id),
+        c.commit_set_id,
     )
+
+
+def extra_parents(s: Session, commit_id: str) -> tuple[str, ...]:
+    """A merge commit's parents after the first, in order (empty for any other commit)."""
+    rows = s.scalars(
+        select(CommitParent.parent_id)
+        .where(CommitParent.commit_id == commit_id)
+        .order_by(CommitParent.position)
+    )
+    return tuple(rows)
+
+
+def load_metadata(s: Session, commit_id: str) -> dict[str, str]:
+    """A commit's metadata, by key."""
+    rows = s.execute(
+        select(CommitMetadata.key, CommitMetadata.value)
+        .where(CommitMetadata.commit_id == commit_id)
+        .order_by(CommitMetadata.key)
+    )
+    return {k: v for k, v in rows}
+
+
+def record_metadata(s: Session, commit_id: str, meta: Mapping[str, str] | None) -> None:
+    """Add checked ``meta`` to a commit in the caller's transaction; a key given again replaces it."""
+    for key, value in (meta or {}).items():
+        row = s.get(CommitMetadata, (commit_id, key))
+        if row is None:
+            s.add(CommitMetadata(commit_id=commit_id, key=key, value=value))
+        else:
+            row.value = value
+    s.flush()
 
 
 def open_commit(s: Session, repo: Repo, commit_id: str) -> Commit:
@@ -92,15 +129,22 @@ def start_commit(
     job_id: str | None = None,
     created_at: datetime | None = None,
     commit_id: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    commit_set: str | None = None,
 ) -> CommitInfo:
     """Open a new commit on ``branch`` whose parent is the branch's head.
+
+    ``metadata``: ``key=value`` pairs recorded with it (more may be added when it finishes).
 
     ``created_at``: when the writer began uploading objects for it, if earlier than now
     (the open-commit max age counts from there: see :mod:`datavc.open_commits`).
     ``commit_id``: the new commit's id, when the caller promised one (a pipeline's output
     commit takes its job's id, as ``PACH_OUTPUT_COMMIT_ID`` told the transform); else a new one.
+    ``commit_set``: the set a pipeline's output commit continues (None: finishing the
+    commit starts a new set with the commit's id).
     """
     empty = ctx.empty_tree
+    meta = commit_metadata.check_metadata(metadata)
     with ctx.db.write() as s:
         repo = get_repo(s, repo_name)
         br = get_branch(s, repo, branch)
@@ -120,11 +164,13 @@ def start_commit(
             created_at=min(created_at, now()) if created_at is not None else now(),
             finished_at=None,
             job_id=job_id,
+            commit_set_id=commit_set,
             size=parent.size if parent else 0,
             file_count=parent.file_count if parent else 0,
         )
         s.add(c)
         s.flush()
+        record_metadata(s, c.id, meta)
         return commit_info(s, repo, c)
 
 
@@ -193,6 +239,8 @@ def finish_commit(
     mode: Mode = "rebase",
     provenance: list[str] | None = None,
     on_finish: Callable[[Session, str], None] | None = None,
+    force: bool = False,
+    metadata: Mapping[str, str] | None = None,
 ) -> CommitInfo:
     """Finish an open commit: the branch head moves to it by compare-and-swap.
 
@@ -205,8 +253,27 @@ def finish_commit(
 
     Raises:
         BranchMoved: ``strict`` and the branch moved.
+        BranchProtected: the branch moves only by merge (and no ``force``).
+        HookRefused: a pre-commit hook refused the commit (it stays open).
         Conflict: other writers kept winning the race (bounded retries).
     """
+
+    meta = commit_metadata.check_metadata(metadata)
+    if ctx.db.dialect == "postgresql":
+        queued = _finish_queued(
+            ctx,
+            repo_name,
+            commit_id,
+            message=message,
+            mode=mode,
+            provenance=provenance or [],
+            on_finish=on_finish,
+            force=force,
+            meta=meta,
+        )
+        if queued.branch is not None:
+            hooks.notify(ctx, repo_name, queued.branch, "post-commit", queued.to_json())
+        return queued
 
     def attempt() -> CommitInfo | None:
         f = _read_finishing(ctx, repo_name, commit_id)
@@ -215,9 +282,97 @@ def finish_commit(
             f = _read_finishing(ctx, repo_name, commit_id)
             if f.head != f.parent:
                 return None  # moved again (or another writer changed the commit) meanwhile
-        return _fast_forward(ctx, repo_name, f, message, provenance or [], on_finish)
+        # Pre-commit hooks judge exactly the tree that lands (refusal: HookRefused, nothing lands).
+        judged = hooks.run_pre_hooks(ctx, repo_name, f.branch, "pre-commit", f.commit, f.tree, f.head_tree)
 
-    return retrying(attempt, f"finishing commit {commit_id[:12]} of {repo_name!r}")
+        def finishing(s: Session, cid: str) -> None:
+            hooks.record(s, cid, judged)
+            if on_finish is not None:
+                on_finish(s, cid)
+
+        return _fast_forward(ctx, repo_name, f, message, provenance or [], finishing, force, meta)
+
+    info = retrying(attempt, f"finishing commit {commit_id[:12]} of {repo_name!r}")
+    if info.branch is not None:
+        hooks.notify(ctx, repo_name, info.branch, "post-commit", info.to_json())
+    return info
+
+
+def _finish_queued(
+    ctx: Context,
+    repo_name: str,
+    commit_id: str,
+    *,
+    message: str | None,
+    mode: Mode,
+    provenance: list[str],
+    on_finish: Callable[[Session, str], None] | None,
+    force: bool,
+    meta: dict[str, str],
+) -> CommitInfo:
+    """:func:`finish_commit` under the branch row's lock (PostgreSQL).
+
+    The optimistic path reads the head, rebases outside any transaction and moves the head
+    by compare-and-swap; with many writers on one branch most of them lose, rebase again
+    and back off, so eight concurrent writers were slower than the same puts in sequence.
+    Here a finishing writer locks the branch row (``SELECT ... FOR UPDATE``) and the commit
+    row, rebases once onto the head it now holds and moves the head in the same
+    transaction: writers to one branch form a queue and every rebase is done once; writers
+    to different branches lock different rows and run in parallel. (SQLite has one writer
+    at a time anyway: it keeps the optimistic path, which holds the write lock only for
+    the final update.)
+
+    Raises:
+        BranchMoved: ``strict`` and the branch moved; CommitFinished, CommitNotFound,
+        CommitExpired, BranchNotFound, InvalidArgument, BranchProtected, HookRefused as
+        :func:`finish_commit`. Pre-commit hooks run under the lock, on exactly the tree that
+        lands; a refusal rolls the transaction back and the commit stays open.
+    """
+    with ctx.db.write() as s:
+        repo = get_repo(s, repo_name)
+        c = open_commit(s, repo, commit_id)
+        check_live(s, c)
+        branch = c.branch
+        if branch is None:
+            raise InvalidArgument(f"commit {c.id} is on no branch")
+        br = s.scalars(
+            select(Branch).where(Branch.repo_id == repo.id, Branch.name == branch).with_for_update()
+        ).one_or_none()
+        if br is None:
+            raise BranchNotFound(repo.name, branch)
+        # Lock the commit too, then read it again: an edit may have landed before the lock.
+        s.refresh(c, with_for_update=True)
+        c = open_commit(s, repo, commit_id)
+        if br.head_id != c.parent_id:
+            if mode == "strict":
+                raise BranchMoved(
+                    repo_name, branch, f"{repo_name}@{branch} moved since commit {c.id[:12]} started"
+                )
+            head_tree = get_commit(s, repo, br.head_id).tree if br.head_id else ctx.empty_tree
+            if mode == "exact":
+                new_tree = c.tree
+            else:
+                with ctx.store.writer() as w:
+                    changes = ((d.path, d.new) for d in ctx.store.diff(c.base_tree, c.tree))
+                    new_tree = apply_changes(w, head_tree, changes)
+            c.parent_id, c.base_tree, c.tree = br.head_id, head_tree, new_tree
+        head_tree = get_commit(s, repo, br.head_id).tree if br.head_id else ctx.empty_tree
+        judged = hooks.run_pre_hooks(ctx, repo_name, branch, "pre-commit", c.id, c.tree, head_tree)
+        _, files, size = ctx.store.trees.totals(c.tree)
+        c.state, c.finished_at, c.size, c.file_count = "finished", now(), size, files
+        if message is not None:
+            c.message = message
+        s.flush()
+
+        def finishing(s: Session, cid: str) -> None:
+            hooks.record(s, cid, judged)
+            if on_finish is not None:
+                on_finish(s, cid)
+
+        moved = _land(ctx, s, repo_name, repo.id, branch, c.parent_id, c, force, meta, provenance, finishing)
+        assert moved, "the branch row is locked: its head cannot have moved"
+        s.flush()
+        return commit_info(s, repo, c)
 
 
 def _read_finishing(ctx: Context, repo_name: str, commit_id: str) -> _Finishing:
@@ -248,6 +403,8 @@ def _fast_forward(
     message: str | None,
     provenance: list[str],
     on_finish: Callable[[Session, str], None] | None,
+    force: bool,
+    meta: dict[str, str],
 ) -> CommitInfo | None:
     """The branch is still at the commit's parent: mark the commit finished and move the head to it.
 
@@ -268,19 +425,48 @@ def _fast_forward(
                 return None
             final = s.get(Commit, f.commit)
             assert final is not None
-            why = f"{final.origin} commit: {final.message}".rstrip(": ")
-            if not set_if_equals(
-                s, f.repo_id, f.branch, f.parent, f.commit, who=ctx.user, why=why, at=final.finished_at
-            ):
+            landed = _land(
+                ctx, s, repo_name, f.repo_id, f.branch, f.parent, final, force, meta, provenance, on_finish
+            )
+            if not landed:
                 raise _LostRace  # roll back: the commit stays open and the next attempt rebases it
-            for input_id in provenance:
-                s.add(Provenance(commit_id=f.commit, input_commit_id=input_id, kind="input"))
-            if on_finish is not None:
-                on_finish(s, f.commit)
             s.flush()
             return commit_info(s, get_repo(s, repo_name), final)
     except _LostRace:
         return None
+
+
+def _land(
+    ctx: Context,
+    s: Session,
+    repo_name: str,
+    repo_id: int,
+    branch: str,
+    parent: str | None,
+    c: Commit,
+    force: bool,
+    meta: dict[str, str],
+    provenance: list[str],
+    on_finish: Callable[[Session, str], None] | None,
+) -> bool:
+    """Move ``branch`` from ``parent`` to the finished commit ``c``, with everything that lands
+    with it (commit set, metadata, provenance, ``on_finish``); False if the head moved."""
+    if c.commit_set_id is None:
+        # A user commit (or rollback, or cron tick) starts a commit set named after it.
+        c.commit_set_id = start_commit_set(s, c.id, f"{c.origin} commit {repo_name}@{branch}", ctx.user)
+    why = f"{c.origin} commit: {c.message}".rstrip(": ")
+    at, cset = c.finished_at, c.commit_set_id
+    moved = set_if_equals(
+        s, repo_id, branch, parent, c.id, who=ctx.user, why=why, at=at, force=force, commit_set=cset
+    )
+    if not moved:
+        return False
+    record_metadata(s, c.id, meta)
+    for input_id in provenance:
+        s.add(Provenance(commit_id=c.id, input_commit_id=input_id, kind="input"))
+    if on_finish is not None:
+        on_finish(s, c.id)
+    return True
 
 
 class _LostRace(Exception):
@@ -322,16 +508,37 @@ def inspect_commit(ctx: Context, repo_name: str, ref: str) -> CommitInfo:
         return commit_info(s, repo, resolve(s, repo, ref))
 
 
-def log(ctx: Context, repo_name: str, ref: str, limit: int | None = None) -> Iterator[CommitInfo]:
-    """History from ``ref`` back through first parents, newest first, streamed in pages."""
+def log(
+    ctx: Context,
+    repo_name: str,
+    ref: str,
+    limit: int | None = None,
+    *,
+    where: Mapping[str, str] | None = None,
+    all_parents: bool = False,
+) -> Iterator[CommitInfo]:
+    """History from ``ref`` back through first parents, newest first, streamed.
+
+    ``where``: only commits whose metadata has every ``key=value`` (``limit`` counts those).
+    ``all_parents``: every ancestor through every parent (merged branches too), each after
+    all its children (the order ``log --graph`` draws).
+    """
     with ctx.db.read() as s:
         repo = get_repo(s, repo_name)
         c: Commit | None = resolve(s, repo, ref)
+    order = topo_order(parent_graph(ctx, repo_name), c.id) if all_parents and c is not None else None
+    with ctx.db.read() as s:
+        repo = get_repo(s, repo_name)
         count = 0
         while c is not None and (limit is None or count < limit):
-            yield commit_info(s, repo, c)
-            count += 1
-            c = get_commit(s, repo, c.parent_id) if c.parent_id else None
+            info = commit_info(s, repo, c)
+            if not where or commit_metadata.matches(info.metadata, where):
+                yield info
+                count += 1
+            if order is not None:
+                c = next((get_commit(s, repo, n) for n in order if n != c.id), None)
+            else:
+                c = get_commit(s, repo, c.parent_id) if c.parent_id else None
 
 
 def list_open_commits(ctx: Context, repo_name: str) -> list[CommitInfo]:
@@ -370,6 +577,8 @@ def one_shot(
     origin: CommitOrigin = "user",
     mode: Mode = "rebase",
     started_at: datetime | None = None,
+    force: bool = False,
+    metadata: Mapping[str, str] | None = None,
 ) -> CommitInfo:
     """Start a commit, apply ``edit``, finish it; abort it if anything fails.
 
@@ -378,7 +587,7 @@ def one_shot(
     c = start_commit(ctx, repo_name, branch, message=message, origin=origin, created_at=started_at)
     try:
         edit_commit(ctx, repo_name, c.id, edit)
-        return finish_commit(ctx, repo_name, c.id, mode=mode)
+        return finish_commit(ctx, repo_name, c.id, mode=mode, force=force, metadata=metadata)
     except BaseException:
         try:
             abort_commit(ctx, repo_name, c.id)

@@ -163,6 +163,21 @@ class BranchMoved(Conflict):
         self.branch = branch
 
 
+class MergeConflicts(Conflict):
+    """A merge, revert or cherry-pick found paths both sides changed differently; nothing was written.
+
+    ``conflicts`` holds every one (``datavc.info.MergeConflict``: path, kind, both sides' sizes and hashes).
+    """
+
+    def __init__(self, message: str, conflicts: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+class BranchProtected(Conflict):
+    """The branch is protected: it moves only by merge (and, strict, is never deleted or reset)."""
+
+
 class CommitExpired(Conflict):
     """An open commit older than the store's ``open_commit_max_age``: it can only be aborted."""
 

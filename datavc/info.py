@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -44,6 +44,7 @@ class BranchInfo(_Info):
     name: str
     head: str | None
     created_at: datetime
+    protection: str = ""  # "" | merge (moves only by merge) | strict (also no delete or reset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,9 @@ class CommitInfo(_Info):
     tree: str
     provenance: tuple[str, ...] = ()  # "repo@commit" of the commits it was derived from
     job: str | None = None  # the pipeline job that made it
+    parents: tuple[str, ...] = ()  # every parent, first parent first (two or more: a merge commit)
+    metadata: dict[str, str] = field(default_factory=dict)  # the user's key=value pairs (``-M``)
+    commit_set: str | None = None  # the commit set it belongs to (see docs/pipelines.md)
 
 
 class FileInfo(NamedTuple):
@@ -97,6 +101,30 @@ class DiffInfo(_Info):
     new_size: int | None
     old_hash: str | None
     new_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDiffInfo(_Info):
+    """What changed inside one changed file (``diff --content``).
+
+    ``kind``: ``text`` (a unified diff), ``csv`` (also columns and rows added and removed;
+    rows compared as a multiset), ``binary`` or ``too-large`` (sizes only).
+    """
+
+    path: str
+    status: str  # added | deleted | modified
+    kind: str
+    old_size: int | None
+    new_size: int | None
+    unified: str = ""
+    truncated: bool = False  # the unified diff was cut (datavc.content_diff.MAX_DIFF_LINES)
+    lines_added: int = 0
+    lines_removed: int = 0
+    columns_added: tuple[str, ...] = ()
+    columns_removed: tuple[str, ...] = ()
+    rows_added: int = 0
+    rows_removed: int = 0
+    header_changed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,10 +232,46 @@ class JobInfo(_Info):
     datums_processed: int
     datums_skipped: int
     datums_failed: int
+    commit_set: str | None = None  # the commit set it runs for
 
     @property
     def done(self) -> bool:
         return self.state in ("success", "failure", "killed")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSetMember(_Info):
+    """One head move of a commit set: ``repo@branch`` moved to ``commit``."""
+
+    repo: str
+    branch: str
+    commit: str
+    origin: str  # user | pipeline | rollback (of the commit)
+    job: str | None  # the job that made it, for pipeline outputs
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSetInfo(_Info):
+    """A commit set: what started it, its commits and its jobs (see docs/pipelines.md)."""
+
+    id: str
+    origin: str
+    created_by: str
+    created_at: datetime
+    commits: tuple[CommitSetMember, ...]
+    jobs: tuple[JobInfo, ...]
+
+    @property
+    def done(self) -> bool:
+        return all(j.done for j in self.jobs)
+
+
+@dataclass(frozen=True, slots=True)
+class InlineOutcome(_Info):
+    """What became of the jobs a command triggered (see datavc/pipelines/inline.py)."""
+
+    mode: str  # inline: they ran here | daemon: a running daemon runs them | queued | server
+    jobs: tuple[str, ...]  # the job ids run (inline) or waiting (daemon, queued)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +293,7 @@ class LineageNode(_Info):
     origin: str
     pipeline: str | None  # the pipeline that made it, for outputs
     job: str | None
+    commit_set: str | None = None  # the commit set it belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,3 +324,77 @@ class RepairInfo(_Info):
     repaired: tuple[str, ...]  # damaged objects rewritten (each verified against its id)
     not_repaired: tuple[str, ...]  # damaged objects no file in ``source`` holds the bytes of
     files_hashed: int
+
+
+@dataclass(frozen=True, slots=True)
+class MergeConflict(_Info):
+    """One path a merge (revert, cherry-pick) cannot decide: both sides changed it differently.
+
+    ``kind`` is ``content`` (both changed or deleted the file differently) or
+    ``file/directory`` (one side has a file where the other has a directory). Sizes and
+    hashes are None where that side has nothing at the path; a directory's hash is its tree id.
+    """
+
+    path: str
+    kind: str
+    base_size: int | None
+    base_hash: str | None
+    ours_size: int | None
+    ours_hash: str | None
+    theirs_size: int | None
+    theirs_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MergeInfo(_Info):
+    """What a merge, revert or cherry-pick did (or, ``dry_run``, would do).
+
+    ``result``: ``up-to-date`` (nothing to bring over), ``fast-forward`` (the branch moved
+    to the source commit), ``merged`` (a new commit), or ``conflict`` (a dry run that
+    would refuse). ``changes`` counts the paths taken from the other side; ``resolved``
+    lists the conflicting paths a strategy or glob decided, with the side that won.
+    """
+
+    repo: str
+    operation: str  # merge | revert | cherry-pick
+    source: str  # the commit brought in (merge, cherry-pick) or undone (revert)
+    branch: str
+    result: str
+    base: str | None  # the merge base (the commit the three-way comparison starts from)
+    head: str | None  # the branch head the result is built on
+    commit: CommitInfo | None  # the new head (merged / fast-forward), None otherwise
+    changes: int
+    conflicts: tuple[MergeConflict, ...] = ()
+    resolved: tuple[tuple[str, str], ...] = ()  # (path, "ours" | "theirs")
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HookInfo(_Info):
+    """A hook of ``event`` (pre-commit | pre-merge | post-commit | post-merge) on branches ``branches``."""
+
+    repo: str
+    name: str
+    event: str
+    branches: str  # a glob over branch names
+    cmd: tuple[str, ...]
+    url: str | None  # post-hooks: a webhook instead of a command
+    image: str | None
+    timeout: float
+    env: dict[str, str]
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class HookResultInfo(_Info):
+    """What one hook said about the commit it judged (pre-hooks) or heard about (post-hooks)."""
+
+    commit: str
+    hook: str
+    event: str
+    passed: bool
+    exit_code: int | None  # -9: killed at its timeout; 127: could not start
+    log: str  # the end of its output
+    duration: float
+    at: datetime

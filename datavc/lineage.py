@@ -29,7 +29,7 @@ def _node(s: Session, c: Commit) -> LineageNode:
         pipeline = s.scalar(
             select(Pipeline.name).join(Job, Job.pipeline_id == Pipeline.id).where(Job.id == c.job_id)
         )
-    return LineageNode(repo, c.id, c.origin, pipeline, c.job_id)
+    return LineageNode(repo, c.id, c.origin, pipeline, c.job_id, c.commit_set_id)
 
 
 def lineage(
@@ -130,4 +130,6 @@ def render(info: LineageInfo, fmt: Literal["text", "json", "dot", "mermaid"]) ->
         else:
             out.append(f"/{info.path} was written by datum {info.datum[:12]} from:")
             out.extend(f"  {name}:{path} ({h[:12]})" for name, path, h in info.sources)
+    if info.root.commit_set is not None:
+        out.append(f"commit set {info.root.commit_set} (datavc commit-set inspect)")
     return "\n".join(out)

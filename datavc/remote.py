@@ -12,12 +12,13 @@ Operations the API does not cover yet raise :class:`NotSupportedRemotely`
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import fields
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from tempfile import SpooledTemporaryFile
@@ -26,19 +27,28 @@ from urllib.parse import quote
 
 import httpx
 
-from datavc import errors
-from datavc.client import Client, Progress, Source, _spec
+from datavc import batch, errors
+from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
     BranchInfo,
     CommitInfo,
+    CommitSetInfo,
+    CommitSetMember,
+    ContentDiffInfo,
     DatumInfo,
     DiffInfo,
     FileInfo,
     FsckInfo,
     GcInfo,
+    HookInfo,
+    HookResultInfo,
+    InlineOutcome,
     JobInfo,
     LineageInfo,
     LineageNode,
+    MergeConflict,
+    MergeInfo,
+    OpenCommitInfo,
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
@@ -51,6 +61,7 @@ if TYPE_CHECKING:
     from datavc.accounts import RoleInfo, TokenInfo, UserInfo
     from datavc.audit import AuditInfo
     from datavc.pipelines.spec import PipelineSpec
+    from datavc.s3keys import S3KeyInfo
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
@@ -58,6 +69,7 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 CREDENTIALS_FILE = "credentials.json"
 PAGE_SIZE = 1000
 WAIT_POLL = 0.2
+WAIT_SLICE = 20.0  # seconds per wait request (the server blocks at most this long)
 
 
 class NotSupportedRemotely(errors.InvalidArgument):
@@ -90,6 +102,14 @@ def load_saved_token(url: str) -> str | None:
         data.get("servers", {}).get(normalize_url(url), {}).get("token") if isinstance(data, dict) else None
     )
     return token if isinstance(token, str) else None
+
+
+def _commit_set(data: dict[str, Any]) -> CommitSetInfo:
+    """A CommitSetInfo from its JSON form (its commits and jobs decoded too)."""
+    data = dict(data)
+    data["commits"] = tuple(_decode(CommitSetMember, m) for m in data["commits"])
+    data["jobs"] = tuple(_decode(JobInfo, j) for j in data["jobs"])
+    return _decode(CommitSetInfo, data)
 
 
 def _decode(cls: type[T], data: dict[str, Any]) -> T:
@@ -177,6 +197,9 @@ class RemoteClient(Client):
             category, message = body["error"]["category"], body["error"]["message"]
         except (ValueError, KeyError, TypeError):
             pass
+        if category == errors.Conflict.category and isinstance(body["error"].get("conflicts"), list):
+            found = tuple(_decode(MergeConflict, c) for c in body["error"]["conflicts"])
+            return errors.MergeConflicts(message, found)
         by_category = {c.category: c for c in errors.CATEGORIES}
         cls = by_category.get(category)
         if cls is None:
@@ -237,12 +260,17 @@ class RemoteClient(Client):
     def inspect_branch(self, repo: str, name: str) -> BranchInfo:
         return _decode(BranchInfo, self._json("GET", f"{self._repo(repo)}/branches/{_q(name)}"))
 
-    def delete_branch(self, repo: str, name: str) -> None:
-        self._request("DELETE", f"{self._repo(repo)}/branches/{_q(name)}")
+    def delete_branch(self, repo: str, name: str, *, force: bool = False) -> None:
+        params = {"force": True} if force else None
+        self._request("DELETE", f"{self._repo(repo)}/branches/{_q(name)}", params=params)
 
-    def reset_branch(self, repo: str, name: str, to: str) -> BranchInfo:
+    def reset_branch(self, repo: str, name: str, to: str, *, force: bool = False) -> BranchInfo:
         path = f"{self._repo(repo)}/branches/{_q(name)}/reset"
-        return _decode(BranchInfo, self._json("POST", path, json={"to": to}))
+        return _decode(BranchInfo, self._json("POST", path, json={"to": to, "force": force}))
+
+    def protect_branch(self, repo: str, name: str, level: str = "merge") -> BranchInfo:
+        path = f"{self._repo(repo)}/branches/{_q(name)}/protect"
+        return _decode(BranchInfo, self._json("POST", path, json={"level": level}))
 
     def reflog(self, repo: str, branch: str, limit: int | None = None) -> list[ReflogEntry]:
         params = {"limit": limit} if limit is not None else {"limit": 10_000}
@@ -262,13 +290,24 @@ class RemoteClient(Client):
 
     # ----- commits -----------------------------------------------------------
 
-    def start_commit(self, repo: str, branch: str = "main", message: str = "") -> CommitInfo:
-        body = {"branch": branch, "message": message}
+    def start_commit(
+        self, repo: str, branch: str = "main", message: str = "", *, metadata: Metadata | None = None
+    ) -> CommitInfo:
+        body = {"branch": branch, "message": message, "metadata": dict(metadata) if metadata else None}
         return _decode(CommitInfo, self._json("POST", self._repo(repo) + "/commits", json=body))
 
-    def finish_commit(self, repo: str, commit: str, message: str | None = None) -> CommitInfo:
+    def finish_commit(
+        self,
+        repo: str,
+        commit: str,
+        message: str | None = None,
+        *,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> CommitInfo:
         path = f"{self._repo(repo)}/commits/{_q(commit)}/finish"
-        return _decode(CommitInfo, self._json("POST", path, json={"message": message}))
+        body = {"message": message, "metadata": dict(metadata) if metadata else None, "force": force}
+        return _decode(CommitInfo, self._json("POST", path, json=body))
 
     def abort_commit(self, repo: str, commit: str) -> None:
         self._request("POST", f"{self._repo(repo)}/commits/{_q(commit)}/abort")
@@ -276,9 +315,29 @@ class RemoteClient(Client):
     def inspect_commit(self, repo: str, ref: str) -> CommitInfo:
         return _decode(CommitInfo, self._json("GET", f"{self._repo(repo)}/commits/{_q(ref)}"))
 
-    def log(self, repo: str, ref: str = "main", limit: int | None = None) -> Iterator[CommitInfo]:
+    def log(
+        self,
+        repo: str,
+        ref: str = "main",
+        limit: int | None = None,
+        *,
+        where: Metadata | None = None,
+        all_parents: bool = False,
+        path: str | None = None,
+        follow: bool = False,
+    ) -> Iterator[CommitInfo]:
+        params: dict[str, Any] = {"ref": ref}
+        if path is not None:
+            params["path"] = "/" + check_path(path)
+        if follow:
+            params["follow"] = True
+        if where:
+            params["where"] = [f"{k}={v}" for k, v in where.items()]
+        if all_parents:
+            params["all_parents"] = True
+
         def gen() -> Iterator[CommitInfo]:
-            for n, d in enumerate(self._pages(self._repo(repo) + "/log", {"ref": ref})):
+            for n, d in enumerate(self._pages(self._repo(repo) + "/log", params)):
                 if limit is not None and n >= limit:
                     return
                 yield _decode(CommitInfo, d)
@@ -287,6 +346,17 @@ class RemoteClient(Client):
 
     def list_open_commits(self, repo: str) -> list[CommitInfo]:
         return [_decode(CommitInfo, d) for d in self._json("GET", self._repo(repo) + "/commits")["items"]]
+
+    def open_commits(self, repo: str | None = None) -> list[OpenCommitInfo]:
+        data = self._json("GET", "/api/v1/open-commits", params={"repo": repo} if repo else None)
+        return [
+            OpenCommitInfo(
+                commit=_decode(CommitInfo, d["commit"]),
+                expires_at=datetime.fromisoformat(d["expires_at"]),
+                expired=d["expired"],
+            )
+            for d in data["items"]
+        ]
 
     # ----- files -------------------------------------------------------------
 
@@ -302,7 +372,26 @@ class RemoteClient(Client):
         progress: Progress | None = None,
         follow_symlinks: bool = False,
         on_skip: Skipped | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
+        if metadata:
+            return self._in_new_commit(
+                repo,
+                branch,
+                message or f"put /{check_path(path)}",
+                metadata,
+                commit,
+                lambda cid: self.put_file(
+                    repo,
+                    branch,
+                    path,
+                    src,
+                    commit=cid,
+                    progress=progress,
+                    follow_symlinks=follow_symlinks,
+                    on_skip=on_skip,
+                ),
+            )
         p = check_path(path)
         if isinstance(src, str | os.PathLike) and Path(src).is_symlink():
             if not follow_symlinks:
@@ -331,6 +420,36 @@ class RemoteClient(Client):
                 raise errors.InvalidArgument(f"cannot read {os.fspath(src)}: {err.strerror}") from None
         return self._put(url, params, _chunks(src, progress))
 
+    def _in_new_commit(
+        self,
+        repo: str,
+        branch: str,
+        message: str,
+        metadata: Metadata,
+        commit: str | None,
+        write: Callable[[str], object],
+    ) -> CommitInfo:
+        """A write with metadata: into a new open commit (started with it), finished after."""
+        _no_metadata_with_open_commit(metadata, commit)
+        cid = self.start_commit(repo, branch, message, metadata=metadata).id
+        try:
+            write(cid)
+        except BaseException:
+            self.abort_commit(repo, cid)
+            raise
+        return self.finish_commit(repo, cid)
+    def put_stream(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        return self.put_file(repo, branch, path, stream, message=message, commit=commit)
+
     def _put(self, url: str, params: dict[str, Any], content: Any) -> CommitInfo:
         params = {k: v for k, v in params.items() if v is not None}
         return _decode(CommitInfo, self._json("PUT", url, params=params, content=content))
@@ -347,45 +466,72 @@ class RemoteClient(Client):
         follow_symlinks: bool,
         on_skip: Skipped | None,
     ) -> CommitInfo:
-        """A directory: every file below it, into one commit (the open one, or a new one).
+        """A directory: every file below it as one batch stream, into one commit (the open one, or a new one).
 
         Links are never followed out of ``src`` (the same policy as a direct put): skipped,
         and reported to ``on_skip``, unless ``follow_symlinks`` and the link's target is a
-        file inside ``src``. Directory links are not descended into.
+        file inside ``src``. Directory links are not descended into (:func:`batch.local_files`).
         """
-        own = commit is None
-        cid = self.start_commit(repo, branch, message).id if own else commit
-        assert cid is not None
-        real_top = os.path.realpath(src)
+        url = f"{self._repo(repo)}/branches/{_q(branch)}/batch"
+        params = {"path": p or "/", "message": message, "commit": commit}
+        body = batch.batch_local_dir(src, follow_symlinks=follow_symlinks, on_skip=on_skip, progress=progress)
+        return self._put(url, params, body)
 
-        def wanted(x: Path) -> bool:
-            if x.is_symlink():
-                target = os.path.realpath(x)
-                inside = os.path.commonpath([real_top, target]) == real_top
-                if follow_symlinks and inside and os.path.isfile(target):
-                    return True
-                if on_skip is not None:
-                    on_skip(str(x), "symbolic link" if not inside else "symbolic link (not followed)")
-                return False
-            if x.is_file():
-                return True
-            if not x.is_dir() and on_skip is not None:
-                on_skip(str(x), "not a regular file")
-            return False
+    def put_batch(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        stream: BinaryIO,
+        *,
+        message: str = "",
+        commit: str | None = None,
+        progress: Progress | None = None,
+    ) -> CommitInfo:
+        p = check_path(path)
+        url = f"{self._repo(repo)}/branches/{_q(branch)}/batch"
+        params = {"path": p or "/", "message": message or f"put /{p}", "commit": commit}
+        return self._put(url, params, _chunks(stream, progress))
 
+    def iter_batch(self, repo: str, ref: str, path: str = "/") -> Iterator[bytes]:
+        url = f"{self._repo(repo)}/refs/{_q(ref)}/batch"
+        params = {"path": check_path(path) or "/"}
+        # Ask now (errors at the call, as the direct client gives); stream as the caller iterates.
         try:
-            for file in sorted(x for x in src.rglob("*") if wanted(x)):
-                rel = file.relative_to(src).as_posix()
-                self.put_file(repo, branch, f"{p}/{rel}" if p else rel, file, commit=cid, progress=progress)
-        except BaseException:
-            if own:
-                self.abort_commit(repo, cid)
-            raise
-        return self.finish_commit(repo, cid) if own else self.inspect_commit(repo, cid)
+            resp = self._http.send(self._http.build_request("GET", url, params=params), stream=True)
+        except httpx.TransportError as err:
+            raise errors.BackendUnavailable(f"cannot reach the datavc server at {self.url}: {err}") from None
+        if resp.status_code >= 400:
+            try:
+                raise self._error(resp)
+            finally:
+                resp.close()
+        return self._body(resp, f"{repo}@{ref}:/{check_path(path)}")
+
+    def _body(self, resp: httpx.Response, what: str) -> Iterator[bytes]:
+        try:
+            yield from resp.iter_raw()  # as received: the batch reader re-frames, no copy here
+        except httpx.TransportError as err:
+            raise errors.BackendUnavailable(f"the download of {what} from {self.url} failed: {err}") from None
+        finally:
+            resp.close()
 
     def delete_file(
-        self, repo: str, branch: str, paths: str | list[str], *, message: str = "", commit: str | None = None
+        self,
+        repo: str,
+        branch: str,
+        paths: str | list[str],
+        *,
+        message: str = "",
+        commit: str | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
+        if metadata:
+            msg = message or "delete " + ", ".join(
+                "/" + check_path(p) for p in ([paths] if isinstance(paths, str) else paths)
+            )
+            write = lambda cid: self.delete_file(repo, branch, paths, commit=cid)  # noqa: E731
+            return self._in_new_commit(repo, branch, msg, metadata, commit, write)
         plist = [paths] if isinstance(paths, str) else list(paths)
         if not plist:
             raise errors.InvalidArgument("no paths to delete")
@@ -405,7 +551,15 @@ class RemoteClient(Client):
         *,
         message: str = "",
         commit: str | None = None,
+        metadata: Metadata | None = None,
     ) -> CommitInfo:
+        if metadata:
+            msg = message or f"copy {src_repo}@{src_ref}:/{src_path.strip('/')} to /{check_path(dst_path)}"
+
+            def write(cid: str) -> object:
+                return self.copy_file(src_repo, src_ref, src_path, dst_repo, dst_branch, dst_path, commit=cid)
+
+            return self._in_new_commit(dst_repo, dst_branch, msg, metadata, commit, write)
         body = {
             "src_repo": src_repo,
             "src_ref": src_ref,
@@ -484,21 +638,11 @@ class RemoteClient(Client):
             if progress is not None:
                 progress(info.size)
             return 1
-        n = 0
-        root = out.resolve()
-        prefix = info.path.rstrip("/") + "/"
-        for f in self.list_files(repo, info.commit, info.path or "/", recursive=True):
-            rel = check_path(f.path[len(prefix) :] if f.path.startswith(prefix) else f.path)
-            target = (root / rel).resolve()
-            if root not in target.parents:
-                raise errors.Integrity(f"the server sent path {f.path!r}, outside {info.path!r}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._download(repo, info.commit, f.path, target)
-            if progress is not None:
-                progress(f.size)
-            n += 1
-        out.mkdir(parents=True, exist_ok=True)
-        return n
+        if out.exists() and not out.is_dir():
+            raise errors.AlreadyExists(f"{out} exists and is not a directory: cannot write a directory there")
+        # One batch stream of the whole directory, read from the commit the ref named.
+        body = io.BufferedReader(_PiecesReader(self.iter_batch(repo, info.commit, info.path or "/")), CHUNK)
+        return batch.extract_batch(body, out, progress=progress)
 
     def _download(self, repo: str, commit: str, path: str, target: Path) -> None:
         """Stream one file to ``target`` through a temporary file renamed into place."""
@@ -532,11 +676,144 @@ class RemoteClient(Client):
         items = self._pages(self._repo(repo) + "/diff", {"a": a, "b": b, "b_repo": b_repo})
         return (_decode(DiffInfo, d) for d in items)
 
+    def diff_content(
+        self,
+        repo: str,
+        a: str,
+        b: str | None = None,
+        *,
+        b_repo: str | None = None,
+        max_bytes: int = 1 << 20,
+    ) -> Iterator[ContentDiffInfo]:
+        params = {"a": a, "b": b, "b_repo": b_repo, "max_bytes": max_bytes}
+        items = self._pages(self._repo(repo) + "/diff/content", params)
+        return (_decode(ContentDiffInfo, d) for d in items)
+
     # ----- rollback ----------------------------------------------------------
 
-    def rollback(self, repo: str, branch: str, to: str, *, message: str | None = None) -> CommitInfo:
+    def rollback(
+        self,
+        repo: str,
+        branch: str,
+        to: str,
+        *,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> CommitInfo:
         path = f"{self._repo(repo)}/branches/{_q(branch)}/rollback"
-        return _decode(CommitInfo, self._json("POST", path, json={"to": to, "message": message}))
+        body = {
+            "to": to,
+            "message": message,
+            "metadata": dict(metadata) if metadata else None,
+            "force": force,
+        }
+        return _decode(CommitInfo, self._json("POST", path, json=body))
+
+    # ----- hooks -------------------------------------------------------------
+
+    def add_hook(
+        self,
+        repo: str,
+        name: str,
+        event: str,
+        *,
+        cmd: Sequence[str] | None = None,
+        url: str | None = None,
+        branches: str = "*",
+        image: str | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> HookInfo:
+        body = {
+            "name": name,
+            "event": event,
+            "cmd": list(cmd) if cmd else None,
+            "url": url,
+            "branches": branches,
+            "image": image,
+            "timeout": timeout,
+            "env": dict(env or {}),
+        }
+        return _decode(HookInfo, self._json("POST", self._repo(repo) + "/hooks", json=body))
+
+    def list_hooks(self, repo: str) -> list[HookInfo]:
+        return [_decode(HookInfo, d) for d in self._json("GET", self._repo(repo) + "/hooks")["items"]]
+
+    def delete_hook(self, repo: str, name: str) -> None:
+        self._request("DELETE", f"{self._repo(repo)}/hooks/{_q(name)}")
+
+    def hook_results(self, repo: str, ref: str) -> list[HookResultInfo]:
+        data = self._json("GET", f"{self._repo(repo)}/commits/{_q(ref)}/hooks")
+        return [_decode(HookResultInfo, d) for d in data["items"]]
+
+    # ----- merge, revert, cherry-pick ----------------------------------------
+
+    def merge(
+        self,
+        repo: str,
+        source: str,
+        branch: str,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        no_ff: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> MergeInfo:
+        body = {
+            "source": source,
+            "branch": branch,
+            "no_ff": no_ff,
+            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
+        }
+        return _merge_info(self._json("POST", self._repo(repo) + "/merge", json=body))
+
+    def cherry_pick(
+        self,
+        repo: str,
+        ref: str,
+        branch: str,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> MergeInfo:
+        body = {
+            "ref": ref,
+            "branch": branch,
+            "force": force,
+            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
+        }
+        return _merge_info(self._json("POST", self._repo(repo) + "/cherry-pick", json=body))
+
+    def revert(
+        self,
+        repo: str,
+        ref: str,
+        branch: str | None = None,
+        *,
+        strategy: Literal["ours", "theirs"] | None = None,
+        ours: Sequence[str] = (),
+        theirs: Sequence[str] = (),
+        dry_run: bool = False,
+        message: str | None = None,
+        metadata: Metadata | None = None,
+        force: bool = False,
+    ) -> MergeInfo:
+        body = {
+            "ref": ref,
+            "branch": branch,
+            "force": force,
+            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
+        }
+        return _merge_info(self._json("POST", self._repo(repo) + "/revert", json=body))
 
     # ----- pipelines and jobs ------------------------------------------------
 
@@ -593,6 +870,47 @@ class RemoteClient(Client):
             if deadline is not None and time.monotonic() > deadline:
                 raise errors.Conflict(f"job {info.id} is still {info.state} after {timeout}s")
             time.sleep(WAIT_POLL)
+
+    def run_triggered(
+        self, since: datetime | None = None, on_job: Callable[[str, str], None] | None = None
+    ) -> InlineOutcome:
+        """The server's scheduler runs jobs: nothing runs in this process."""
+        return InlineOutcome("server", ())
+
+    def pipelines_run_mode(self, value: str | None = None) -> str:
+        raise errors.InvalidArgument(
+            "pipelines.run is not available through the datavc server API: the server's scheduler runs jobs"
+        )
+
+    def inspect_commit_set(self, commit_set: str) -> CommitSetInfo:
+        return _commit_set(self._json("GET", f"/api/v1/commit-sets/{_q(commit_set)}"))
+
+    def wait_commit_set(self, commit_set: str, timeout: float | None = None) -> CommitSetInfo:
+        """Poll the set until none of its jobs is pending (the same Conflict as the direct client)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            data = self._json("GET", f"/api/v1/commit-sets/{_q(commit_set)}")
+            info = _commit_set(data)
+            if not data["pending"]:
+                return info
+            if deadline is not None and time.monotonic() > deadline:
+                raise errors.Conflict(f"commit set {info.id} still has pending jobs after {timeout}s")
+            time.sleep(WAIT_POLL)
+    def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
+        """Wait for the jobs downstream of the branch's head as it is now (the head is pinned first)."""
+        head = self.inspect_commit(repo, branch).id
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = WAIT_SLICE if deadline is None else max(0.0, min(WAIT_SLICE, deadline - time.monotonic()))
+            data = self._json(
+                "GET", self._repo(repo) + "/wait", params={"ref": head, "timeout": left}, timeout=left + 30
+            )
+            if data["done"]:
+                return [_decode(JobInfo, d) for d in data["items"]]
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.Conflict(
+                    f"jobs downstream of {repo}@{branch} are still running after {timeout}s"
+                )
 
     def list_datums(self, job: str) -> Iterator[DatumInfo]:
         return (_decode(DatumInfo, d) for d in self._pages(f"/api/v1/jobs/{_q(job)}/datums"))
@@ -690,6 +1008,24 @@ class RemoteClient(Client):
 
         return _decode(TokenInfo, self._json("DELETE", f"/api/v1/auth/tokens/{_q(token_id)}"))
 
+    def create_s3_key(self, user: str | None = None, *, name: str = "") -> S3KeyInfo:
+        from datavc.s3keys import S3KeyInfo
+
+        body = {"user": user, "name": name}
+        return _decode(S3KeyInfo, self._json("POST", "/api/v1/auth/s3-keys", json=body))
+
+    def list_s3_keys(self, user: str | None = None) -> list[S3KeyInfo]:
+        from datavc.s3keys import S3KeyInfo
+
+        params = {"user": user} if user is not None else None
+        items = self._json("GET", "/api/v1/auth/s3-keys", params=params)["items"]
+        return [_decode(S3KeyInfo, d) for d in items]
+
+    def revoke_s3_key(self, access_key_id: str) -> S3KeyInfo:
+        from datavc.s3keys import S3KeyInfo
+
+        return _decode(S3KeyInfo, self._json("DELETE", f"/api/v1/auth/s3-keys/{_q(access_key_id)}"))
+
     def grant_role(self, repo: str, user: str, role: str) -> RoleInfo:
         from datavc.accounts import RoleInfo
 
@@ -715,6 +1051,53 @@ class RemoteClient(Client):
         return [_decode(AuditInfo, d) for d in data["items"]]
 
 
+def _resolution(
+    strategy: str | None,
+    ours: Sequence[str],
+    theirs: Sequence[str],
+    dry_run: bool,
+    message: str | None,
+    metadata: Metadata | None,
+) -> dict[str, Any]:
+    return {
+        "strategy": strategy,
+        "ours": list(ours),
+        "theirs": list(theirs),
+        "dry_run": dry_run,
+        "message": message,
+        "metadata": dict(metadata) if metadata else None,
+    }
+
+
+def _merge_info(data: dict[str, Any]) -> MergeInfo:
+    """A MergeInfo from its JSON form (the commit and the conflicts are nested values)."""
+    commit = _decode(CommitInfo, data["commit"]) if data.get("commit") else None
+    conflicts = tuple(_decode(MergeConflict, c) for c in data.get("conflicts", []))
+    info = _decode(MergeInfo, {**data, "commit": None, "conflicts": []})
+    return replace(info, commit=commit, conflicts=conflicts)
+class _PiecesReader(io.RawIOBase):
+    """A blocking raw reader over an iterator of byte pieces (a streamed download)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        super().__init__()
+        self._pieces = pieces
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._buf = memoryview(piece)
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
 def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[bytes]:
     while True:
         piece = f.read(CHUNK)
@@ -738,10 +1121,9 @@ REMOTE_UNSUPPORTED = (
     "checkout",
     "status",
     "commit_workdir",
+    "adopt",
     "run",
     "daemon",
-    "wait",
-    "open_commits",  # with expiry times; list_open_commits (ids and infos) is covered
     "repair_objects",  # reads files on the caller's disk: run it on the store's host
 )
 """``Client`` operations the server API does not cover yet (docs/server.md lists them)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from datavc.commits import one_shot
 from datavc.context import Context
 from datavc.errors import Conflict
@@ -9,7 +11,16 @@ from datavc.files import snapshot
 from datavc.info import CommitInfo
 
 
-def rollback(ctx: Context, repo_name: str, branch: str, to: str, *, message: str | None = None) -> CommitInfo:
+def rollback(
+    ctx: Context,
+    repo_name: str,
+    branch: str,
+    to: str,
+    *,
+    message: str | None = None,
+    force: bool = False,
+    metadata: Mapping[str, str] | None = None,
+) -> CommitInfo:
     """Commit ``to``'s tree on top of ``branch`` (origin ``rollback``), whatever the branch did since.
 
     Downstream pipelines see a new commit whose datums they already know, so their
@@ -27,4 +38,6 @@ def rollback(ctx: Context, repo_name: str, branch: str, to: str, *, message: str
         message=message or f"rollback to {to} ({target.commit[:12]})",
         origin="rollback",
         mode="exact",
+        force=force,
+        metadata=metadata,
     )

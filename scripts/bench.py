@@ -15,7 +15,12 @@ Steps, each timed for both tools (S3 = one moto server started here, shared by b
 
 B: v1 into S3 vs one raw boto3 ``put_object`` per file (and vs DVC add+push), and the
 new bytes stored by v2. Scale (datavc only): a 200,000-file repo; commit of one changed
-file, diff of two commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback.
+file, diff of two commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback, and
+the server time of the slowest web console page (``bench_console.py`` has every page).
+Remote: put and get of A and B through ``datavc serve`` vs the direct client
+(``scripts/bench_remote.py``; target ≥ 0.7x of direct).
+Pipelines (``scripts/bench_pipelines.py``; ``--pipelines only`` runs just them): datums
+against bare processes, the sandbox's overhead, batched against unbatched, job scale.
 
 ``--with-dvc`` installs DVC (``dvc[s3]``) into ``<workdir or ~/.cache/datavc-bench>/dvc-venv``
 (reused when present); without it the DVC column says n/a. ``--quick`` for a smoke run,
@@ -959,11 +964,106 @@ def scale_rollback(sc: Scale) -> Row:
     return sc.row("branch rollback to main~1", "s", med, "≤ 0.2 s", med <= 0.2, runs=rb_times)
 
 
+def scale_merge(sc: Scale) -> Row:
+    """Three-way merge of a branch with 10 changed files (5 changed, 5 new) into a main that moved
+    (3 runs, each on a new branch; median). Its cost must follow the changes, not the 200k files."""
+    n = sc.n
+    merge_times = []
+    for run in range(3):
+        c = Client.open(sc.home)
+        c.create_branch("big", f"feat{run}", "main")
+        with c.commit("big", f"feat{run}", message="10 files") as tx:
+            for i in range(10):
+                d = 20 + run * 7 + i * (sc.dirs // 10 - 3)
+                tx.put_file(
+                    f"/d{d:04d}/m{run}-{i}.txt" if i % 2 else f"/d{d:04d}/f{d * (n // sc.dirs):07d}.txt",
+                    b"merged %d %d\n" % (run, i),
+                )
+        c.put_file("big", "main", f"/d0001/main-moved-{run}.txt", b"so the merge is three-way")
+        c.close()
+        s, info = fresh_client(sc.home, lambda cl, r=run: cl.merge("big", f"feat{r}", "main"))
+        check(info.result == "merged" and info.changes == 10, f"merge: {info.result}, {info.changes} changes")
+        merge_times.append(s)
+    med = statistics.median(merge_times)
+    log(f"scale: merge of 10 files {merge_times}")
+    return sc.row(
+        "merge of a branch with 10 changed files", "s", med, "≤ 0.5 s", med <= 0.5, runs=merge_times
+    )
+
+
+def scale_console(sc: Scale) -> Row:
+    """The slowest console page's server time (each page: median of 3; see bench_console.py)."""
+    from bench_console import TARGET_S, page_times
+
+    times = page_times(sc.home, "big")
+    worst = max(times.values())
+    log("scale: console pages " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in times.items()))
+    return sc.row(
+        "console: slowest page, server time",
+        "s",
+        worst,
+        f"≤ {TARGET_S:g} s",
+        worst <= TARGET_S,
+        pages_ms={k: round(v * 1000, 1) for k, v in times.items()},
+    )
+def bench_remote(work: Path, sizes: Sizes) -> list[Row]:
+    """Remote (through ``datavc serve``) versus direct put and get of A and B (scripts/bench_remote.py)."""
+    from bench_remote import TARGET, bench_remote_data
+
+    src_a, src_b = work / "remote-A", work / "remote-B"
+    gen_a(src_a, sizes)
+    gen_b(src_b, sizes)
+    try:
+        found = bench_remote_data(work / "remote", src_a, src_b)
+    finally:
+        rmtree(src_a)
+        rmtree(src_b)
+    return [
+        Row(
+            r["step"],
+            "time: remote client / direct client",
+            "s",
+            r["remote_s"],
+            r["direct_s"],
+            "direct",
+            r["ratio"],
+            f"{r['ratio']:.2f}x of direct",
+            f"≥ {TARGET}x of direct",
+            r["ok"],
+        )
+        for r in found
+    ]
+
+
 def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
     sc = scale_build(work, sizes)
     rows = [scale_commit(sc), scale_diff(sc), scale_ls_api(sc), scale_ls_cli(sc, work), scale_rollback(sc)]
+    rows.append(scale_merge(sc))
+    rows.append(scale_console(sc))
     rmtree(sc.home)
     return rows
+
+
+def pipeline_rows(work: Path, quick: bool) -> list[Row]:
+    """The pipelines section (bench_pipelines.py): local executor vs bare processes, batching, scale."""
+    import bench_pipelines as bp
+
+    got = bp.bench_pipelines(work, bp.PIPE_QUICK if quick else bp.PIPE_FULL, log=log)
+    return [
+        Row(
+            "pipelines: " + r.step,
+            r.measure,
+            r.unit,
+            r.datavc,
+            r.ref,
+            r.ref_label,
+            None if r.ref is None or r.datavc is None else r.datavc / r.ref,
+            r.ratio_text,
+            r.target,
+            r.ok,
+        )
+        for r in got
+    ]
 
 
 # ----- output ------------------------------------------------------------------------
@@ -1028,6 +1128,7 @@ def run(work: Path, sizes: Sizes, dvc: Path | None, dvc_note: str, reps: int, sc
         rows += bench_a(work, sizes, dvc, dvc_note, endpoint, s3)
         rows += bench_b(work, sizes, dvc, dvc_note, endpoint, s3, reps)
         s3.close()
+    rows += bench_remote(work, sizes)
     if scale:
         rows += bench_scale(work, sizes)
     return rows
@@ -1050,6 +1151,12 @@ def main(argv: list[str] | None = None) -> int:
         "--reps", type=int, default=2, help="runs of B v1 (raw vs datavc, alternating); best kept"
     )
     parser.add_argument("--no-scale", action="store_true", help="skip the 200k-file scale figures")
+    parser.add_argument(
+        "--pipelines",
+        choices=("yes", "no", "only"),
+        default="yes",
+        help="the pipelines section (scripts/bench_pipelines.py): include it, skip it, or run only it",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     base = args.workdir if args.workdir is not None else Path.home() / ".cache" / "datavc-bench"
@@ -1064,7 +1171,13 @@ def main(argv: list[str] | None = None) -> int:
             dvc_note = "not installed: " + dvc_note
     t0 = time.perf_counter()
     try:
-        rows = run(work, sizes, dvc, dvc_note, max(1, args.reps), not args.no_scale)
+        rows = (
+            []
+            if args.pipelines == "only"
+            else run(work, sizes, dvc, dvc_note, max(1, args.reps), not args.no_scale)
+        )
+        if args.pipelines != "no":
+            rows += pipeline_rows(work, args.quick)
     except BenchError as err:
         print(f"bench: {err}", file=sys.stderr)
         return 1

@@ -204,16 +204,18 @@ def main() -> int:
         (work / "wordcount.yaml").write_text(WORDCOUNT)
         (work / "total.yaml").write_text(TOTAL)
         print(f"wordcount.yaml:\n  {WORDCOUNT.strip().replace(chr(10), chr(10) + '  ')}")
+        # An embedded store runs the jobs a command triggers before it returns (pipelines.run:
+        # inline); on a shared store 'datavc daemon' runs them.
         run("pipeline", "create", "-f", "wordcount.yaml", cwd=work)
         run("pipeline", "create", "-f", "total.yaml", cwd=work)
-        run("run", cwd=work)
         run("get", "total@main:/total", cwd=work)
         run("ls", "wordcount@main", "-r", cwd=work)
 
         step("8. New data in: only the new file's datum runs")
         (work / "extra.txt").write_text("six new words for the count\n")
-        run("put", "texts@main:/part-3/extra.txt", "extra.txt", "-m", "one more document", cwd=work)
-        run("run", cwd=work)
+        out = run("put", "texts@main:/part-3/extra.txt", "extra.txt", "-m", "one more document", cwd=work)
+        # The commit's id is its commit set's: every output commit it caused downstream.
+        run("commit-set", "inspect", out.split()[2].rstrip(":"), cwd=work)
         run("job", "list", "-n", "2", cwd=work)
         run("get", "total@main:/total", cwd=work)
         run("lineage", "total@main:/total", cwd=work)
@@ -221,7 +223,6 @@ def main() -> int:
 
         step("9. Roll the input back: the outputs return without recomputing anything")
         run("rollback", "texts@main", "--to", "main~1", cwd=work)
-        run("run", cwd=work)
         run("job", "list", "-n", "2", cwd=work)
         run("get", "total@main:/total", cwd=work)
         run("lineage", "texts@main", "--downstream", "--format", "mermaid", cwd=work)

@@ -420,6 +420,34 @@ class Trees:
             else:
                 yield it
 
+    def iter_dir_from(self, root: str, start: str) -> Iterator[Entry]:
+        """The entries of one directory named ``start`` or later, in name order.
+
+        Descends to the page holding ``start`` (a bisection per level) instead of reading
+        every earlier page: what a paginated listing of a huge directory needs.
+        """
+        stack: list[Iterator[Item]] = []
+        page = self.load(root)
+        while isinstance(page, InnerPage):
+            idx = max(bisect_right(page.keys, start) - 1, 0)
+            stack.append(iter(page.items[idx + 1 :]))
+            page = self._load_child(page.items[idx].oid, page.h)
+        stack.append(iter(page.items[bisect_left(page.keys, start) :]))
+        while stack:
+            it = next(stack[-1], None)
+            if it is None:
+                stack.pop()
+            elif isinstance(it, Child):
+                stack.append(iter(self.load(it.oid).items))
+            else:
+                yield it
+
+    def _load_child(self, oid: str, h: int) -> Page:
+        page = self.load(oid)
+        if page.h != h - 1:
+            raise InvalidInput(f"tree object {oid} is malformed: height {page.h} under a page of height {h}")
+        return page
+
     def lookup(self, root: str, name: str) -> Entry | None:
         """The entry called ``name`` in the directory ``root``."""
         page = self.load(root)

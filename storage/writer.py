@@ -456,16 +456,52 @@ class Writer:
             else:
                 raise InvalidInput(f"{child.path}: not a regular file or directory")
 
+    def iter_put_streams(
+        self, items: Iterable[tuple[str, int, BinaryIO]], base: str | None = None
+    ) -> Iterator[tuple[str, Entry]]:
+        """Store files given as ``(relative path, size, stream)``; yields (path, entry) in input order.
+
+        The batch counterpart of :meth:`iter_put_dir` for files that arrive over a wire
+        (one tar stream of many files): small files are packed together the same way, and
+        ``base`` (an earlier tree) lets unchanged files keep their data refs. Each stream
+        is read to its end before the next item is taken, so items may share one
+        underlying stream. ``size`` only picks the small or large path; the stored size is
+        what the stream gave.
+
+        Raises:
+            InvalidInput: a path the store refuses.
+        """
+        pending: deque[_Pending] = deque()
+        for rel, size, stream in items:
+            p = normalize_path(rel)
+            problem = path_problem(p) if p else "empty"
+            if problem is not None:
+                raise InvalidInput(f"{rel[:200]!r}: {problem}")
+            name = p.rsplit("/", 1)[-1]
+            prior = self.trees.get(base, p) if base else None
+            pending.append(self._put_opened(stream, rel, p, name, size, prior))
+            while pending and _ready(pending[0]):
+                yield _resolve(pending.popleft())
+        self._seal_pack()
+        while pending:
+            yield _resolve(pending.popleft())
+
     def _put_local(self, path: str, rel: str, name: str, size: int, prior: Entry | None) -> _Pending:
         f = _open(path)
         with f:
-            if size >= self.small_limit:
-                known = frozenset(r.oid for r in prior.refs) if prior is not None else frozenset()
-                return rel, self.put_stream(f, name, known=known)
-            try:
-                data = f.read()
-            except OSError as err:
-                raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
+            return self._put_opened(f, path, rel, name, size, prior)
+
+    def _put_opened(
+        self, f: BinaryIO, path: str, rel: str, name: str, size: int, prior: Entry | None
+    ) -> _Pending:
+        """Store one open file: large ones chunked, small ones into the current pack."""
+        if size >= self.small_limit:
+            known = frozenset(r.oid for r in prior.refs) if prior is not None else frozenset()
+            return rel, self.put_stream(f, name, known=known)
+        try:
+            data = f.read()
+        except OSError as err:
+            raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
         self.stats.files += 1
         if self.on_progress is not None:
             self.on_progress(len(data))

@@ -242,4 +242,12 @@ def audit(app: App, repo: str | None, user_name: str | None, since: str | None, 
     )
 
 
+def _add_s3_key() -> None:
+    from datavc.cli.auth_s3 import s3_key
+
+    auth.add_command(s3_key)
+
+
+_add_s3_key()
+
 COMMANDS = (auth, audit)

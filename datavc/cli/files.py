@@ -14,6 +14,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, check_readable, local_path_errors, ref
+from datavc.cli.meta import metadata, metadata_options
 from datavc.cli.render import (
     activity,
     echo_json,
@@ -24,6 +25,7 @@ from datavc.cli.render import (
     stream_json,
     write_lines,
 )
+from datavc.cli.triggered import settle, started
 from datavc.cli.workdir import warn_skipped
 from datavc.errors import InvalidArgument
 
@@ -79,6 +81,7 @@ def _commit_line(info: CommitInfo) -> str:
     is_flag=True,
     help="Store what symbolic links point to, for links that stay inside the source directory.",
 )
+@metadata_options
 @json_option
 @pass_app
 def put(
@@ -89,6 +92,8 @@ def put(
     message: str,
     commit_id: str | None,
     follow_symlinks: bool,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
     as_json: bool,
 ) -> None:
     """Upload files or directories (SRC '-' reads stdin), or http(s) URLs, as one new commit.
@@ -111,6 +116,7 @@ def put(
         srcs = (*srcs, *_listed(input_file))
     if not srcs:
         raise InvalidArgument("put: give at least one SRC (a path, '-' or a URL), or -i FILE")
+    meta = metadata(metadata_pairs, metadata_file)
     into_dir = addr.path is None or addr.dir_hint or len(srcs) > 1
     plan: list[tuple[str, str | BinaryIO | _Url]] = []
     files = size = 0
@@ -148,6 +154,7 @@ def put(
     client = app.client
     if commit_id is None:
         _ensure_branch(app, addr.repo, branch)
+    since = started()
     with activity(f"uploading to {addr.repo}@{branch}", total=size) as act:
         act.files, act.bytes = files, size
         opts: dict[str, Any] = {
@@ -159,14 +166,14 @@ def put(
             path, src0 = plan[0]
             with _opened(src0) as one:
                 info = client.put_file(
-                    addr.repo, branch, path, one, message=message, commit=commit_id, **opts
+                    addr.repo, branch, path, one, message=message, commit=commit_id, metadata=meta, **opts
                 )
             for path, src0 in plan[1:]:
                 with _opened(src0) as one:
                     info = client.put_file(addr.repo, branch, path, one, commit=commit_id, **opts)
         else:
             # Several sources, one commit: aborted if any put fails.
-            with client.commit(addr.repo, branch, message or f"put {len(plan)} sources") as tx:
+            with client.commit(addr.repo, branch, message or f"put {len(plan)} sources", metadata=meta) as tx:
                 for path, src0 in plan:
                     with _opened(src0) as one:
                         client.put_file(addr.repo, branch, path, one, commit=tx.id, **opts)
@@ -176,6 +183,7 @@ def put(
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 class _Url(str):
@@ -258,7 +266,7 @@ def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
             raise InvalidArgument("ls: -r lists a directory; with a glob use '**' instead")
         entries = app.client.glob_files(addr.repo, ref(addr), path)
     else:
-        entries = app.client.list_files(addr.repo, ref(addr), path, recursive=recursive)
+        entries = app.reader.list_files(addr.repo, ref(addr), path, recursive=recursive)
     if as_json:
         stream_json(entries, lambda f: f.to_json())
         return
@@ -269,9 +277,18 @@ def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
 @click.argument("targets", metavar="REPO@BRANCH:PATH...", nargs=-1, required=True)
 @click.option("-m", "--message", default="", help="Commit message.")
 @click.option("--commit", "commit_id", metavar="ID", help="Delete in this open commit instead of a new one.")
+@metadata_options
 @json_option
 @pass_app
-def rm(app: App, targets: tuple[str, ...], message: str, commit_id: str | None, as_json: bool) -> None:
+def rm(
+    app: App,
+    targets: tuple[str, ...],
+    message: str,
+    commit_id: str | None,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
+    as_json: bool,
+) -> None:
     """Delete files or directories in one new commit (all on the same REPO@BRANCH)."""
     addrs = [address(t, path=True) for t in targets]
     first = addrs[0]
@@ -280,22 +297,38 @@ def rm(app: App, targets: tuple[str, ...], message: str, commit_id: str | None, 
             raise InvalidArgument(
                 f"rm: {a.repo}@{a.ref} differs from {first.repo}@{first.ref}: one branch per rm"
             )
+    since = started()
     info = app.client.delete_file(
-        first.repo, ref(first), [a.path or "" for a in addrs], message=message, commit=commit_id
+        first.repo,
+        ref(first),
+        [a.path or "" for a in addrs],
+        message=message,
+        commit=commit_id,
+        metadata=metadata(metadata_pairs, metadata_file),
     )
     if as_json:
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 @click.command()
 @click.argument("src", metavar="SRC_REPO@REF:PATH")
 @click.argument("dst", metavar="DST_REPO@BRANCH[:PATH]")
 @click.option("-m", "--message", default="", help="Commit message.")
+@metadata_options
 @json_option
 @pass_app
-def cp(app: App, src: str, dst: str, message: str, as_json: bool) -> None:
+def cp(
+    app: App,
+    src: str,
+    dst: str,
+    message: str,
+    metadata_pairs: tuple[str, ...],
+    metadata_file: str | None,
+    as_json: bool,
+) -> None:
     """Copy a file or directory, within or between repos, without re-uploading it.
 
     The copy goes to PATH, or to PATH/<name> when PATH ends with '/' or is omitted.
@@ -306,11 +339,16 @@ def cp(app: App, src: str, dst: str, message: str, as_json: bool) -> None:
     target = _join(d.path, name) if d.path is None or d.dir_hint else d.path
     if not target.strip("/"):
         raise InvalidArgument(f"cp: {src} is the root: give a destination path")
-    info = app.client.copy_file(s.repo, ref(s), s.path or "", d.repo, ref(d), target, message=message)
+    meta = metadata(metadata_pairs, metadata_file)
+    since = started()
+    info = app.client.copy_file(
+        s.repo, ref(s), s.path or "", d.repo, ref(d), target, message=message, metadata=meta
+    )
     if as_json:
         echo_json(info.to_json())
     else:
         click.echo(_commit_line(info))
+    settle(app, since, quiet=as_json)
 
 
 COMMANDS = (put, get, ls, rm, cp)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from datavc.pipelines.scheduler import RunReport
 
 FAILED_STATES = ("failure", "killed")
+COMMIT_SET_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def human_duration(seconds: float | None) -> str:
@@ -377,7 +379,7 @@ def daemon(app: App, poll: float, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("target", metavar="REPO@BRANCH")
+@click.argument("target", metavar="REPO@BRANCH|COMMIT-SET")
 @click.option(
     "--timeout", type=click.FloatRange(min=0), metavar="SECONDS", help="Give up after SECONDS (exit 5)."
 )
@@ -387,8 +389,22 @@ def wait(app: App, target: str, timeout: float | None, as_json: bool) -> None:
     """Block until every job triggered by BRANCH's head, transitively downstream, is done.
 
     Something else runs the jobs ('datavc run' or 'datavc daemon'). Exit 0 when all
-    succeeded, 8 when one failed or was killed. REPO alone means REPO@main.
+    succeeded, 8 when one failed or was killed. REPO alone means REPO@main. A 32-hex
+    TARGET is a commit-set id (a user commit's id is its set's id): wait for every job
+    of that set (write REPO@main for a repo named like one).
     """
+    if COMMIT_SET_ID.fullmatch(target):
+        info = app.client.wait_commit_set(target.lower(), timeout)
+        if as_json:
+            echo_json(info.to_json())
+        else:
+            from datavc.cli.commit_set import render_commit_set
+
+            render_commit_set(info)
+        set_err = _failure(info.jobs)
+        if set_err is not None:
+            raise set_err
+        return
     addr = address(target, path=False)
     jobs = app.client.wait(addr.repo, ref(addr), timeout)
     if as_json:

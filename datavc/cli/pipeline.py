@@ -11,6 +11,7 @@ import click
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, ref
 from datavc.cli.render import echo_json, json_option, local_time, print_fields, print_table, short
+from datavc.cli.triggered import settle, started
 from datavc.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -42,9 +43,10 @@ def _spec_option(f: F) -> F:
 
 
 def _job_note(p: PipelineInfo) -> str:
+    """What the command did about jobs (what runs them is said by ``settle``)."""
     if p.last_job is None:
-        return "no job yet (its inputs have no commits)"
-    return f"job {short(p.last_job)} {p.last_job_state}"
+        return "; no job yet (its inputs have no commits)"
+    return ""
 
 
 @click.group()
@@ -58,12 +60,15 @@ def pipeline() -> None:
 @pass_app
 def create(app: App, spec_file: str, as_json: bool) -> None:
     """Create a pipeline from a spec; its output repo (named after it) is created and a job
-    over its inputs' current heads is queued (run it with 'datavc run')."""
+    over its inputs' current heads runs now on an embedded store (pipelines.run: inline),
+    or is queued for 'datavc run' or 'datavc daemon'."""
+    since = started()
     p = app.client.create_pipeline(_read_spec(spec_file))
     if as_json:
         echo_json(p.to_json())
     else:
-        click.echo(f"created pipeline {p.name} (output repo {p.output_repo}); {_job_note(p)}")
+        click.echo(f"created pipeline {p.name} (output repo {p.output_repo}){_job_note(p)}")
+    settle(app, since, quiet=as_json)
 
 
 @pipeline.command()
@@ -76,11 +81,13 @@ def update(app: App, spec_file: str, reprocess: bool, as_json: bool) -> None:
 
     Datums already processed with the same transform are skipped unless --reprocess.
     """
+    since = started()
     p = app.client.update_pipeline(_read_spec(spec_file), reprocess=reprocess)
     if as_json:
         echo_json(p.to_json())
     else:
-        click.echo(f"pipeline {p.name} at version {p.version}; {_job_note(p)}")
+        click.echo(f"pipeline {p.name} at version {p.version}{_job_note(p)}")
+    settle(app, since, quiet=as_json)
 
 
 @pipeline.command("list")

@@ -43,6 +43,15 @@ def _direct_client(app: App):  # type: ignore[no-untyped-def]
     help="Port to listen on. [env: DATAVC_SERVE_PORT]",
 )
 @click.option(
+    "--s3-port",
+    default=8421,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    envvar="DATAVC_S3_PORT",
+    help="Port of the S3 gateway (same host and TLS as the API). [env: DATAVC_S3_PORT]",
+)
+@click.option("--no-s3", is_flag=True, help="Do not serve the S3 gateway.")
+@click.option(
     "--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate (chain) for HTTPS."
 )
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key for HTTPS.")
@@ -62,12 +71,15 @@ def serve(
     app: App,
     host: str,
     port: int,
+    s3_port: int,
+    no_s3: bool,
     tls_cert: str | None,
     tls_key: str | None,
     bootstrap_token_file: str | None,
     log_level: str,
 ) -> None:
-    """Serve the store over HTTP: the API at /api/v1, its OpenAPI document at /openapi.json.
+    """Serve the store over HTTP: the API at /api/v1, its OpenAPI document at /openapi.json,
+    and the S3 gateway on its own port (--s3-port, default 8421; --no-s3 to turn it off).
 
     On a store with no users, creates user `admin` and writes its token to a file only
     you can read; the file's path is printed, never the token.
@@ -87,7 +99,17 @@ def serve(
             click.echo(f"created user admin; its token is in {path} (readable by you only)", err=True)
         scheme = "https" if tls_cert else "http"
         click.echo(f"serving on {scheme}://{host}:{port}", err=True)
-        _serve.run(client, host, port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+        if not no_s3:
+            click.echo(f"S3 gateway on {scheme}://{host}:{s3_port}", err=True)
+        _serve.run(
+            client,
+            host,
+            port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            log_level=log_level,
+            s3_port=None if no_s3 else s3_port,
+        )
     finally:
         client.close()
 

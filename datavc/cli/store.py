@@ -47,6 +47,12 @@ def _hide_password(url: str) -> str:
     show_default=True,
     help="Object ids; sha256 for writers who do not trust each other (docs/security.md).",
 )
+@click.option(
+    "--pipelines-run",
+    type=click.Choice(["inline", "daemon"]),
+    help="Who runs triggered jobs: the command itself (inline; default on SQLite) or "
+    "'datavc run'/'datavc daemon' (default on PostgreSQL). Change it with 'datavc config set'.",
+)
 @json_option
 def init(
     path: str | None,
@@ -58,6 +64,7 @@ def init(
     k8s_image: str | None,
     open_commit_max_age: str | None,
     hash_: str,
+    pipelines_run: str | None,
     as_json: bool,
 ) -> None:
     """Create a store in PATH/.datavc (default: the current directory).
@@ -81,12 +88,16 @@ def init(
         path or ".", db, objects, executor=settings, open_commit_max_age=max_age, hash=hash_
     ) as client:
         cfg = client.config
+        if pipelines_run is not None:
+            client.pipelines_run_mode(pipelines_run)
+        run_mode = client.pipelines_run_mode()
     doc = {
         "home": str(cfg.home),
         "db": _hide_password(cfg.db),
         "objects": cfg.objects,
         "cache": cfg.cache,
         "executor": cfg.executor,
+        "pipelines_run": run_mode,
     }
     if as_json:
         echo_json(doc)

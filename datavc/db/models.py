@@ -152,6 +152,8 @@ class Commit(Base):
     file_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     # The pipeline job whose output this is (no FK: a commit outlives its pipeline's records).
     job_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
+    # The commit set it belongs to (a user commit starts one: its own id); no FK, like job_id.
+    commit_set_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), index=True)
 
 
 class Branch(Base):
@@ -163,6 +165,72 @@ class Branch(Base):
     name: Mapped[str] = mapped_column(String(NAME_LEN))
     head_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), ForeignKey("commits.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "" (none), "merge" (the head moves only by merge) or "strict" (also no delete or reset).
+    protection: Mapped[str] = mapped_column(String(16), default="", server_default="")
+
+
+class CommitParent(Base):
+    """A merge commit's further parents (``position`` 1, 2, ...); the first stays in ``commits.parent_id``."""
+
+    __tablename__ = "commit_parents"
+    __table_args__ = (
+        PrimaryKeyConstraint("commit_id", "position"),
+        CheckConstraint("position >= 1", name="not_first"),
+    )
+
+    commit_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    # Indexed: children lookups, and the FK check when a commit is deleted.
+    parent_id: Mapped[str] = mapped_column(String(COMMIT_ID_LEN), ForeignKey("commits.id"), index=True)
+
+
+class CommitMetadata(Base):
+    """One ``key=value`` of a commit's user metadata (``-M``); set when the commit is made, never changed."""
+
+    __tablename__ = "commit_metadata"
+    __table_args__ = (PrimaryKeyConstraint("commit_id", "key"),)
+
+    commit_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(NAME_LEN))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Hook(Base):
+    """A pre-commit / pre-merge / post-commit / post-merge hook of a repo (see ``datavc.hooks``)."""
+
+    __tablename__ = "hooks"
+    __table_args__ = (UniqueConstraint("repo_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    event: Mapped[str] = mapped_column(String(16))
+    branches: Mapped[str] = mapped_column(String(255), default="*", server_default="*")  # a glob
+    spec: Mapped[str] = mapped_column(Text)  # JSON {cmd, image, timeout, env, url}
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(USER_LEN))
+
+
+class HookResult(Base):
+    """What a hook said about the commit it judged (recorded with that commit)."""
+
+    __tablename__ = "hook_results"
+    __table_args__ = (PrimaryKeyConstraint("commit_id", "hook"),)
+
+    commit_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("commits.id", ondelete="CASCADE")
+    )
+    hook: Mapped[str] = mapped_column(String(NAME_LEN))
+    event: Mapped[str] = mapped_column(String(16))
+    passed: Mapped[bool]
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    log: Mapped[str] = mapped_column(Text, default="", server_default="")
+    duration: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class BranchHistory(Base):
@@ -183,6 +251,8 @@ class BranchHistory(Base):
     who: Mapped[str] = mapped_column(String(USER_LEN))
     why: Mapped[str] = mapped_column(Text, default="", server_default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The commit set this move belongs to: where a job of that set finds its input commit.
+    commit_set_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), index=True)
 
 
 class Tag(Base):
@@ -254,6 +324,9 @@ class PipelineInput(Base):
     name: Mapped[str] = mapped_column(String(NAME_LEN))
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
     branch: Mapped[str] = mapped_column(String(NAME_LEN))
+    # A branch trigger (JSON: branch, all, cron_spec, size, commits): ``branch`` moves to the
+    # head of the watched branch when its conditions hold (datavc/branch_triggers.py).
+    trigger: Mapped[str | None] = mapped_column(Text)
 
 
 class Job(Base):
@@ -285,6 +358,33 @@ class Job(Base):
     datums_processed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     datums_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     datums_failed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The commit set it runs for: its inputs are that set's commits (resolved when claimed).
+    commit_set_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), index=True)
+
+
+class CommitSet(Base):
+    """A commit set: started by a user commit, a head move, a cron tick or a pipeline change.
+
+    Its id is shared by every commit and job it causes downstream (see datavc/triggers.py).
+    """
+
+    __tablename__ = "commit_sets"
+
+    id: Mapped[str] = mapped_column(String(COMMIT_ID_LEN), primary_key=True)
+    origin: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by: Mapped[str] = mapped_column(String(USER_LEN))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineCron(Base):
+    """The last tick of one cron input of a pipeline (the next is due one schedule step later)."""
+
+    __tablename__ = "pipeline_cron"
+    __table_args__ = (PrimaryKeyConstraint("pipeline_id", "name"),)
+
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    last_tick: Mapped[datetime | None]
 
 
 class Datum(Base):
@@ -412,3 +512,16 @@ class AuditEntry(Base):
     commit_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN))
     status: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class S3Key(Base):
+    """An S3 gateway access key of a user. No secret is stored: it is derived on demand
+    (HMAC of the id under the server's S3 master key, see ``datavc.s3keys``)."""
+
+    __tablename__ = "s3_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the access key id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

@@ -30,6 +30,7 @@ datavc's own specs pass through unchanged (their keys are all snake_case already
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -50,12 +51,9 @@ _TOP_UNSUPPORTED = {
     "s3_out": _NOT_YET + " (write the output as files under $DATAVC_OUT)",
     "spout": _NOT_YET + " (put data in from outside with 'datavc put', e.g. 'datavc put -i urls.txt')",
     "service": _NOT_YET + " ('datavc serve' serves repos over HTTP and S3)",
-    "scheduling_spec": _NOT_YET,
-    "pod_spec": _NOT_YET + " (datavc builds the pod; set resource_requests/resource_limits)",
-    "pod_patch": _NOT_YET + " (datavc builds the pod; set resource_requests/resource_limits)",
+    "pod_spec": _NOT_YET + " (datavc builds the pod; set resource_requests/resource_limits or pod_patch)",
     "sidecar_resource_limits": _NOT_YET,
     "sidecar_resource_requests": _NOT_YET,
-    "tolerations": _NOT_YET,
     "tf_job": _NOT_YET,
     "salt": _NOT_YET + " (to run every datum again use reprocess_spec: every_job or "
     "'datavc pipeline update --reprocess')",
@@ -66,19 +64,16 @@ _TOP_UNSUPPORTED = {
     "reprocess": "use 'datavc pipeline update --reprocess'",
     "dry_run": _NOT_YET + " (preview the datums with 'datavc datum list -f SPEC')",
 }
-_INPUT_UNSUPPORTED = {"cron": _NOT_YET}
+_INPUT_UNSUPPORTED: dict[str, str] = {}
 _PFS_UNSUPPORTED = {
     "commit": "datavc reads the branch head; pin data with a branch pointing at that commit",
     "repo_type": _NOT_YET,
     "s3": _NOT_YET + " (the transform reads its files under $DATAVC_IN)",
-    "trigger": _NOT_YET,
 }
 _TRANSFORM_UNSUPPORTED = {
-    "image_pull_secrets": _NOT_YET + " (give the namespace's service account imagePullSecrets)",
     "debug": _NOT_YET + " (read the datums' output with 'datavc job logs')",
     "dockerfile": _NOT_YET + " (build the image and set transform.image)",
     "memory_volume": _NOT_YET,
-    "datum_batching": _NOT_YET,
 }
 _OFF: tuple[Any, ...] = (None, False, "", [], {})
 
@@ -190,6 +185,9 @@ def _top(doc: dict[str, Any], problems: list[str]) -> None:
     transform = doc.get("transform")
     if isinstance(transform, dict):
         _refuse(transform, _TRANSFORM_UNSUPPORTED, "transform.", problems)
+        if "image_pull_secrets" in transform:
+            doc["image_pull_secrets"] = transform.pop("image_pull_secrets")
+    _scheduling(doc, problems)
     if isinstance(doc.get("input"), dict):
         _input(doc["input"], "input", problems)
 
@@ -207,6 +205,28 @@ def _egress(egress: dict[str, Any], problems: list[str]) -> None:
         problems.append("egress.object_storage: must be a mapping such as {url: 's3://bucket/dir'}")
     if egress.get("url") in (None, ""):
         egress.pop("url", None)
+
+
+def _scheduling(doc: dict[str, Any], problems: list[str]) -> None:
+    """``scheduling_spec`` becomes ``node_selector``/``priority_class_name``; a ``pod_patch``
+    given as JSON text (Pachyderm's form) becomes the list it holds."""
+    sched = doc.pop("scheduling_spec", None)
+    if isinstance(sched, Mapping):
+        for key in ("node_selector", "priority_class_name"):
+            if key in sched:
+                doc.setdefault(key, sched[key])
+        for key in sched:
+            if key not in ("node_selector", "priority_class_name"):
+                problems.append(f"scheduling_spec.{key}: unknown field")
+    elif sched is not None:
+        problems.append("scheduling_spec: must be a mapping")
+    patch = doc.get("pod_patch")
+    if isinstance(patch, str):
+        try:
+            doc["pod_patch"] = json.loads(patch) if patch.strip() else []
+        except ValueError as err:
+            problems.append(f"pod_patch: not a JSON patch: {err}")
+            doc.pop("pod_patch")
 
 
 def _parallelism(doc: dict[str, Any], problems: list[str]) -> None:

@@ -62,8 +62,8 @@ def _info(s: Session, p: Pipeline) -> PipelineInfo:
     )
 
 
-def _check_inputs(s: Session, spec: PipelineSpec, name: str) -> list[tuple[str, int, str]]:
-    """(input name, repo id, branch) of every input; refuses unknown repos and cycles."""
+def _check_inputs(s: Session, spec: PipelineSpec, name: str) -> list[tuple[str, int, str, str | None]]:
+    """(input name, repo id, branch, trigger JSON) of every input; refuses unknown repos and cycles."""
     out = []
     for pfs in spec.inputs():
         if pfs.repo == name:
@@ -74,7 +74,8 @@ def _check_inputs(s: Session, spec: PipelineSpec, name: str) -> list[tuple[str, 
             raise RepoNotFound(
                 pfs.repo, f"pipeline {name!r}: input repo {pfs.repo!r} does not exist"
             ) from None
-        out.append((pfs.name, repo.id, pfs.branch))
+        trigger = pfs.trigger.model_dump_json() if pfs.trigger is not None else None
+        out.append((pfs.name, repo.id, pfs.branch, trigger))
     # A cycle: some input repo is (transitively) derived from this pipeline's output.
     downstream = _downstream_pipelines(s, name)
     for pfs in spec.inputs():
@@ -135,6 +136,20 @@ def _ensure_output_repo(ctx: Context, name: str) -> None:
             )
 
 
+def _ensure_tick_repos(ctx: Context, spec: PipelineSpec) -> None:
+    """Create the repo of each cron input (``<pipeline>_<name>`` unless the spec names one)."""
+    for pfs in spec.inputs():
+        if pfs.cron is None:
+            continue
+        with ctx.db.read() as s:
+            exists = s.scalars(select(Repo.id).where(Repo.name == pfs.repo)).first() is not None
+        if not exists:
+            try:
+                create_repo(ctx, pfs.repo, f"ticks of cron input {pfs.name} of pipeline {spec.name}")
+            except AlreadyExists:
+                pass
+
+
 def create_pipeline(ctx: Context, spec: PipelineSpec) -> PipelineInfo:
     """Register a pipeline, create its output repo, and queue a job over its inputs' current heads.
 
@@ -143,6 +158,7 @@ def create_pipeline(ctx: Context, spec: PipelineSpec) -> PipelineInfo:
             never takes over a repo it did not create).
     """
     name = spec.name
+    _ensure_tick_repos(ctx, spec)
     with ctx.db.read() as s:
         if s.scalars(select(Pipeline.id).where(Pipeline.name == name)).first() is not None:
             raise AlreadyExists(f"pipeline {name!r} already exists (use 'pipeline update')")
@@ -167,15 +183,20 @@ def create_pipeline(ctx: Context, spec: PipelineSpec) -> PipelineInfo:
         )
         s.add(p)
         s.flush()
-        for input_name, repo_id, branch in inputs:
-            s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
+        for input_name, repo_id, branch, trigger in inputs:
+            s.add(
+                PipelineInput(
+                    pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch, trigger=trigger
+                )
+            )
         s.flush()
-        create_job(s, p, None)
+        create_job(s, p, None, who=ctx.user)
         return _info(s, p)
 
 
 def update_pipeline(ctx: Context, spec: PipelineSpec, *, reprocess: bool = False) -> PipelineInfo:
     """Replace a pipeline's spec (a new version) and queue a job; ``reprocess`` runs every datum again."""
+    _ensure_tick_repos(ctx, spec)
     with ctx.db.write() as s:
         p = get_pipeline(s, spec.name)
         inputs = _check_inputs(s, spec, spec.name)
@@ -189,8 +210,12 @@ def update_pipeline(ctx: Context, spec: PipelineSpec, *, reprocess: bool = False
             for old in s.scalars(select(PipelineInput).where(PipelineInput.pipeline_id == p.id)).all():
                 s.delete(old)
             s.flush()
-            for input_name, repo_id, branch in inputs:
-                s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
+            for input_name, repo_id, branch, trigger in inputs:
+                s.add(
+                    PipelineInput(
+                        pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch, trigger=trigger
+                    )
+                )
             s.flush()
         if changed or reprocess:
             # Jobs still waiting with the old spec are superseded: the new job covers the same heads.
@@ -199,7 +224,7 @@ def update_pipeline(ctx: Context, spec: PipelineSpec, *, reprocess: bool = False
                 .where(Job.pipeline_id == p.id, Job.state == "created")
                 .values(state="killed", finished_at=now(), message=f"superseded by version {p.version}")
             )
-            create_job(s, p, None, reprocess=reprocess)
+            create_job(s, p, None, reprocess=reprocess, who=ctx.user)
         return _info(s, p)
 
 
@@ -243,8 +268,12 @@ def set_state(ctx: Context, name: str, state: PipelineState) -> PipelineInfo:
             if _output_repo_taken(s, name):
                 raise AlreadyExists(f"repo {name!r} already exists and is not a pipeline's output")
             s.execute(delete(PipelineInput).where(PipelineInput.pipeline_id == p.id))
-            for input_name, repo_id, branch in inputs:
-                s.add(PipelineInput(pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch))
+            for input_name, repo_id, branch, trigger in inputs:
+                s.add(
+                    PipelineInput(
+                        pipeline_id=p.id, name=input_name, repo_id=repo_id, branch=branch, trigger=trigger
+                    )
+                )
             s.flush()
         # A repo it uses was deleted: a new job over the current heads, even the same ones
         # (a recreated output repo is empty; known datums are skipped and their outputs reused).
@@ -259,7 +288,7 @@ def set_state(ctx: Context, name: str, state: PipelineState) -> PipelineInfo:
                 select(Job.inputs).where(Job.pipeline_id == p.id).order_by(Job.created_at.desc()).limit(1)
             ).first()
             if repo_deleted or last is None or json.loads(last) != input_heads(s, p.id):
-                create_job(s, p, None)
+                create_job(s, p, None, who=ctx.user)
         return _info(s, p)
 
 
@@ -286,6 +315,7 @@ def _job_info(s: Session, j: Job, pipeline: str | None = None) -> JobInfo:
         j.datums_processed,
         j.datums_skipped,
         j.datums_failed,
+        j.commit_set_id,
     )
 
 

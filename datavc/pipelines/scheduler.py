@@ -10,6 +10,8 @@ datums it finished are not run again.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
 import socket
@@ -21,12 +23,17 @@ from datetime import timedelta
 from uuid import uuid4
 
 from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
 from datavc.db.models import Job, Pipeline
-from datavc.pipelines import orphans
+from datavc.errors import DatavcError
+from datavc.pipelines import commit_sets, cron, orphans, presence
 from datavc.pipelines.executors import executor_for
 from datavc.pipelines.runner import run_job
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=float(os.environ.get("DATAVC_JOB_LEASE", "30")))
 
@@ -66,39 +73,67 @@ def reclaim_stale(ctx: Context, lease: timedelta = DEFAULT_LEASE) -> int:
 
 
 def claim(ctx: Context, worker: str, pipeline: str | None = None) -> str | None:
-    """Claim the oldest pending job of a pipeline nobody is running a job of; None if there is none."""
+    """Claim the oldest ready job of a pipeline nobody is running a job of; None if there is none.
+
+    A job of a commit set waits while a job of its set upstream is pending, and its inputs
+    are resolved to the set's commits here (``commit_sets.readiness``); a job that cannot
+    run on consistent inputs (an upstream job of its set failed) is marked killed.
+    """
     waiting = exists().where(Job.pipeline_id == Pipeline.id, Job.state == "created")
     q = (
         select(Pipeline)
         .where(Pipeline.state == "running", Pipeline.running_job.is_(None), waiting)
         .order_by(Pipeline.id)
-        .limit(1)
         .with_for_update(skip_locked=True, of=Pipeline)
     )
     if pipeline is not None:
         q = q.where(Pipeline.name == pipeline)
     with ctx.db.write() as s:
-        p = s.scalars(q).first()
-        if p is None:
-            return None
-        job_id = s.scalars(
-            select(Job.id)
+        for p in s.scalars(q).all():
+            job = _next_ready(s, p)
+            if job is None:
+                continue
+            t = now()
+            s.execute(
+                update(Job)
+                .where(Job.id == job, Job.state == "created")
+                .values(
+                    state="running",
+                    worker=worker,
+                    started_at=func.coalesce(Job.started_at, t),
+                    heartbeat_at=t,
+                )
+            )
+            p.running_job = job
+            return job
+        return None
+
+
+def _next_ready(s: Session, p: Pipeline) -> str | None:
+    """The pipeline's oldest waiting job if it may run now (its inputs resolved), else None."""
+    while True:
+        job = s.scalars(
+            select(Job)
             .where(Job.pipeline_id == p.id, Job.state == "created")
             .order_by(Job.created_at, Job.id)
             .limit(1)
         ).first()
-        if job_id is None:
+        if job is None:
             return None
-        t = now()
-        s.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == "created")
-            .values(
-                state="running", worker=worker, started_at=func.coalesce(Job.started_at, t), heartbeat_at=t
+        r = commit_sets.readiness(s, job)
+        if r.state == "wait":
+            return None  # a pipeline's jobs run in order: the next one waits too
+        if r.state == "unrunnable":
+            s.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.state == "created")
+                .values(state="killed", finished_at=now(), message=f"not run: {r.reason}")
             )
-        )
-        p.running_job = job_id
-        return job_id
+            continue
+        inputs = json.dumps(r.inputs, sort_keys=True)
+        if inputs != job.inputs:
+            job.inputs = inputs
+        return job.id
 
 
 def pending_jobs(ctx: Context) -> int:
@@ -165,6 +200,8 @@ def run_until_idle(
 ) -> RunReport:
     """Run jobs until none is pending (also waiting for jobs other schedulers are running)."""
 
+    cron.tick(ctx)  # ticks that came due while nothing ran
+
     def idle() -> bool:
         if wait_for_others and pending_jobs(ctx):
             time.sleep(poll)
@@ -189,12 +226,32 @@ def daemon(
 
     def idle() -> bool:
         stop.wait(poll)
+        cron.tick(ctx)
         return False
 
     old_term = signal.signal(signal.SIGTERM, handler)
     old_int = signal.signal(signal.SIGINT, handler)
+    beat = threading.Thread(target=_announce, args=(ctx, stop), daemon=True)
+    beat.start()
     try:
         return _loop(ctx, stop, idle, lease, on_job)
     finally:
+        stop.set()
+        beat.join(timeout=5)
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
+        try:
+            presence.daemon_gone(ctx)
+        except (DatavcError, SQLAlchemyError) as err:
+            log.warning("could not record that the daemon stopped: %s", err)
+
+
+def _announce(ctx: Context, stop: threading.Event) -> None:
+    """Tell commands a daemon runs the jobs (``daemon.seen``), also while a long job runs."""
+    while True:
+        try:
+            presence.daemon_beat(ctx, None)
+        except (DatavcError, SQLAlchemyError) as err:
+            log.warning("daemon heartbeat failed: %s", err)  # the next beat may succeed
+        if stop.wait(presence.DAEMON_BEAT.total_seconds()):
+            return

@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -51,6 +53,7 @@ from datavc.errors import InvalidArgument
 from datavc.names import NAME_RE, check_name
 from datavc.pipelines import pachyderm
 from datavc.pipelines.glob import InvalidGlob, compile_glob, join_on_refs
+from datavc.schedule import check_schedule, parse_size
 
 __all__ = [
     "DatumSetSpec",
@@ -62,6 +65,7 @@ __all__ = [
     "PipelineMeta",
     "PipelineSpec",
     "Resources",
+    "Sandbox",
     "Secret",
     "Transform",
 ]
@@ -74,6 +78,18 @@ _UNNAMED = "unnamed"
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
+# PipelineSpec fields added after the first release: dumped (and hashed) only when set.
+_USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*|\d{1,10}(:\d{1,10})?")
+_LATER_FIELDS = (
+    "job_timeout",
+    "sandbox",
+    "node_selector",
+    "tolerations",
+    "priority_class_name",
+    "service_account",
+    "image_pull_secrets",
+    "pod_patch",
+)
 
 
 class InvalidSpec(InvalidArgument):
@@ -151,6 +167,69 @@ class _Frozen(BaseModel):
 # --- models ---------------------------------------------------------------------------
 
 
+class Trigger(_Frozen):
+    """A branch trigger (Pachyderm's ``input.pfs.trigger``): the input's branch moves to the
+    head of the watched ``branch`` when the conditions are met, and only then runs the job.
+
+    Attributes:
+        branch: the watched branch (default ``main``); commits land there.
+        all: every condition set must hold (default: any one of them).
+        cron_spec: a schedule tick passed since the input branch last moved.
+        size: the watched branch grew by at least this much since then (``"1K"``, ``"10MB"``).
+        commits: at least this many commits landed on the watched branch since then.
+
+    With no condition, every commit on the watched branch moves the input branch.
+    """
+
+    branch: BranchName | None = None
+    all: StrictBool = False
+    cron_spec: StrictStr | None = None
+    size: StrictStr | None = None
+    commits: PositiveInt | None = None
+
+    @field_validator("cron_spec")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_schedule(value)
+            except InvalidArgument as err:
+                raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_size(value)
+            except InvalidArgument as err:
+                raise ValueError(str(err)) from None
+        return value
+
+
+class CronTick(_Frozen):
+    """What makes a pfs input a cron input (``input.cron``): its repo gets a commit per tick.
+
+    Attributes:
+        spec: the schedule (``"@every 60s"``, ``"*/10 * * * *"``; UTC).
+        overwrite: each tick replaces the previous tick file (default: tick files accumulate).
+        start: ticks are counted from this time (default: when the pipeline was created).
+    """
+
+    spec: StrictStr
+    overwrite: StrictBool = False
+    start: datetime | None = None
+
+    @field_validator("spec")
+    @classmethod
+    def _check_spec(cls, value: str) -> str:
+        try:
+            return check_schedule(value)
+        except InvalidArgument as err:
+            raise ValueError(str(err)) from None
+
+
 class PfsInput(_Frozen):
     """One repo branch, split into datums by a glob.
 
@@ -179,6 +258,8 @@ class PfsInput(_Frozen):
     dir: InputName | None = None
     outer_join: bool = False
     group_by: StrictStr | None = None
+    trigger: Trigger | None = None
+    cron: CronTick | None = None
 
     @property
     def mount(self) -> str:
@@ -198,7 +279,7 @@ class PfsInput(_Frozen):
     @model_serializer(mode="wrap")
     def _drop_unset_join_on(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for key in ("join_on", "dir", "group_by"):
+        for key in ("join_on", "dir", "group_by", "trigger", "cron"):
             if data.get(key) is None:
                 data.pop(key, None)
         if not data.get("outer_join"):
@@ -355,10 +436,11 @@ class Transform(_Frozen):
             exits 0 the datum counts as recovered: it does not fail the job, contributes
             no output, and is not remembered (the next job runs it again).
         err_stdin: lines fed to ``err_cmd``'s standard input.
-        user: the user the command runs as: ``root``, a uid or ``uid:gid``. On Kubernetes
-            the pod's ``runAsUser``/``runAsGroup``; locally the sandbox runs the command as
-            that user inside its user namespace, and without the sandbox it runs as the
-            scheduler's user.
+        datum_batching: start the command once per worker; it asks for datums one at a
+            time (``datavc.datums()``, ``datavc datum next``), as in Pachyderm 2.x.
+        user: the user the command runs as: a name, a uid or ``uid:gid``, in the sandbox
+            (inside its user namespace) or the pod (``runAsUser``/``runAsGroup``; a pod
+            never runs as root). Without the sandbox it runs as the scheduler's user.
         secrets: Kubernetes Secrets the command reads (see ``Secret``).
     """
 
@@ -370,7 +452,8 @@ class Transform(_Frozen):
     working_dir: StrictStr | None = None
     err_cmd: tuple[StrictStr, ...] = ()
     err_stdin: tuple[StrictStr, ...] = ()
-    user: StrictStr | None = None
+    datum_batching: StrictBool = False
+    user: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
     secrets: tuple[Secret, ...] = ()
 
     @model_serializer(mode="wrap")
@@ -383,25 +466,27 @@ class Transform(_Frozen):
         for key in ("working_dir", "user"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if not data.get("datum_batching"):
+            data.pop("datum_batching", None)
         return data
 
     @field_validator("user")
     @classmethod
     def _check_user(cls, value: str | None) -> str | None:
-        if value is not None and value != "root" and not re.fullmatch(r"\d{1,10}(:\d{1,10})?", value):
-            raise ValueError(
-                f"{value!r}: use 'root', a uid or 'uid:gid' (a user name cannot be resolved "
-                "outside the image; give its number)"
-            )
+        if value is not None and not _USER_RE.fullmatch(value):
+            raise ValueError(f"{value!r}: use a user name, a uid or 'uid:gid'")
         return value
 
     def uid_gid(self) -> tuple[int, int | None] | None:
-        """``user`` as numbers (``root`` is 0), or None when unset."""
+        """``user`` as numbers (``root`` is 0), or None when unset or a name (which only the
+        machine or image that runs the command can resolve)."""
         if self.user is None:
             return None
         if self.user == "root":
             return 0, 0
         uid, _, gid = self.user.partition(":")
+        if not uid.isdigit():
+            return None
         return int(uid), int(gid) if gid else None
 
     @field_validator("err_cmd")
@@ -457,6 +542,7 @@ class Transform(_Frozen):
                 self.working_dir,
                 self.err_cmd,
                 self.err_stdin,
+                self.datum_batching,
                 self.user,
                 self.secrets,
             )
@@ -466,8 +552,15 @@ class Transform(_Frozen):
 class Gpu(_Frozen):
     """GPUs per worker: ``number`` of the extended resource ``type`` (e.g. ``nvidia.com/gpu``)."""
 
-    type: StrictStr = Field(min_length=1)
+    type: Annotated[StrictStr, Field(min_length=1)] | None = None  # None: the executor's gpu_resource
     number: Annotated[StrictInt, Field(ge=0)]
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("type") is None:
+            data.pop("type", None)
+        return data
 
 
 class Resources(_Frozen):
@@ -488,6 +581,17 @@ class Resources(_Frozen):
             if data.get(key) is None:
                 data.pop(key, None)
         return data
+
+
+class Sandbox(_Frozen):
+    """How the local executor confines a transform (bubblewrap; see docs/security.md).
+
+    Attributes:
+        network: whether the transform may use the network (its own empty network
+            namespace when false).
+    """
+
+    network: StrictBool = True
 
 
 class PipelineMeta(_Frozen):
@@ -566,6 +670,10 @@ class PipelineSpec(_Frozen):
         datum_set_spec: accepted for Pachyderm specs; no effect (see ``DatumSetSpec``).
         autoscaling: accepted for Pachyderm specs; no effect: local runs start when jobs
             do, and each Kubernetes job's pods end with it (workers scale to zero anyway).
+        sandbox: how the local executor confines the transform (``network``).
+        node_selector, tolerations, priority_class_name, service_account,
+            image_pull_secrets: where and how Kubernetes runs the worker pods.
+        pod_patch: a JSON patch (RFC 6902) applied to the worker pod template.
 
     Pachyderm 2.x specs are accepted too: ``datavc.pipelines.pachyderm`` maps them here.
     """
@@ -583,13 +691,22 @@ class PipelineSpec(_Frozen):
     reprocess_spec: Literal["until_success", "every_job"] = "until_success"
     datum_set_spec: DatumSetSpec | None = None
     autoscaling: bool = False
+    sandbox: Sandbox | None = None
+    node_selector: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    tolerations: tuple[dict[StrictStr, Any], ...] = ()
+    priority_class_name: StrictStr | None = None
+    service_account: StrictStr | None = None
+    image_pull_secrets: tuple[Annotated[StrictStr, Field(min_length=1)], ...] = ()
+    pod_patch: tuple[dict[StrictStr, Any], ...] = ()
 
     @model_serializer(mode="wrap")
     def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Fields added later appear only when set: existing specs keep their hashes.
         data: dict[str, Any] = handler(self)
+        for key in _LATER_FIELDS:
+            if data.get(key) in (None, {}, [], ()):
+                data.pop(key, None)
         for key, default in (
-            ("job_timeout", None),
             ("output_branch", "main"),
             ("egress", None),
             ("reprocess_spec", "until_success"),
@@ -599,6 +716,18 @@ class PipelineSpec(_Frozen):
             if data.get(key) == default:
                 data.pop(key, None)
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cron_and_trigger_defaults(cls, data: Any) -> Any:
+        """``input.cron`` becomes a pfs input of its tick repo; a triggered input's branch and
+        a cron input's repo get Pachyderm's defaults (they are named after the pipeline)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("pipeline"), Mapping):
+            return data
+        name = data["pipeline"].get("name")
+        if not isinstance(name, str) or not isinstance(data.get("input"), Mapping):
+            return data
+        return {**data, "input": _input_defaults(data["input"], name, {})}
 
     @field_validator("datum_timeout", "job_timeout")
     @classmethod
@@ -774,6 +903,11 @@ class PipelineSpec(_Frozen):
         """Every leaf pfs input, depth-first, in the order written."""
         return list(self.input.walk())
 
+    def __hash__(self) -> int:
+        # Mappings (node_selector, tolerations, pod_patch) are not hashable: hash the canonical
+        # form, which equal specs share.
+        return hash(self.canonical_json())
+
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able data, every default filled in."""
         return self.model_dump(mode="json")
@@ -800,6 +934,31 @@ class PipelineSpec(_Frozen):
 
 
 # --- helpers --------------------------------------------------------------------------
+
+
+def _input_defaults(node: Mapping[str, Any], pipeline: str, triggered: dict[str, int]) -> dict[str, Any]:
+    """Pachyderm's input defaults for cron inputs and triggers (``setInputDefaults``)."""
+    out = dict(node)
+    cron = node.get("cron")
+    if isinstance(cron, Mapping):
+        out.pop("cron")
+        tick = {k: v for k, v in cron.items() if k not in ("name", "repo")}
+        cname = cron.get("name")
+        repo = cron.get("repo") or (f"{pipeline}_{cname}" if isinstance(cname, str) else None)
+        out["pfs"] = {"repo": repo, "branch": "main", "glob": "/", "name": cname, "cron": tick}
+        return out
+    pfs = node.get("pfs")
+    if isinstance(pfs, Mapping) and isinstance(pfs.get("trigger"), Mapping) and not pfs.get("branch"):
+        repo = str(pfs.get("repo"))
+        triggered[repo] = triggered.get(repo, 0) + 1
+        out["pfs"] = {**pfs, "branch": f"{pipeline}-trigger-{triggered[repo]}"}
+    for kind in ("cross", "union", "join", "group"):
+        children = node.get(kind)
+        if isinstance(children, list | tuple):
+            out[kind] = [
+                _input_defaults(c, pipeline, triggered) if isinstance(c, Mapping) else c for c in children
+            ]
+    return out
 
 
 def _canonical(data: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from datavc import __version__
@@ -20,14 +21,19 @@ from datavc.server import (
     errors,
     routes_admin,
     routes_auth,
+    routes_batch,
     routes_commits,
     routes_files,
+    routes_merge,
     routes_pipelines,
     routes_refs,
     routes_repos,
+    routes_s3keys,
 )
 from datavc.server.audit import AuditMiddleware
 from datavc.server.auth import PERMISSIONS, REQUIRE, BaseClient, Permission
+from datavc.server.console import PREFIX as CONSOLE_PREFIX
+from datavc.server.console import create_console
 
 API_PREFIX = "/api/v1"
 
@@ -62,10 +68,14 @@ def create_app(client: Client) -> FastAPI:
         routes_repos.router,
         routes_refs.router,
         routes_commits.router,
+        routes_merge.router,
+        routes_commits.top,
         routes_files.router,
+        routes_batch.router,
         routes_auth.router,
         routes_pipelines.router,
         routes_admin.router,
+        routes_s3keys.router,
     ):
         # The routes themselves, not include_router: the app's route table stays a flat list
         # of APIRoute (what check_permissions, the audit log and the tests walk).
@@ -73,8 +83,19 @@ def create_app(client: Client) -> FastAPI:
     app.add_api_route("/healthz", healthz, methods=["GET"], dependencies=[REQUIRE.public], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], dependencies=[REQUIRE.public], tags=["health"])
     check_permissions(app)
+    console = create_console(client)
+    check_permissions(console)
+    app.mount(CONSOLE_PREFIX, console, name="console")
+    app.add_api_route(
+        "/", to_console, methods=["GET"], dependencies=[REQUIRE.public], include_in_schema=False
+    )
     app.add_middleware(AuditMiddleware, client=client)
     return app
+
+
+def to_console() -> RedirectResponse:
+    """A browser opening the server's address lands on the console."""
+    return RedirectResponse(CONSOLE_PREFIX + "/", status_code=307)
 
 
 def healthz() -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -73,11 +73,13 @@ def check_repo_role(request: Request, ident: Identity, repo: str, role: str) -> 
         raise Forbidden(f"user {ident.name!r} needs role {role!r} on repo {repo!r} ({has})")
 
 
-def _dependency(perm: Permission) -> Callable[..., object]:
+def _dependency(
+    perm: Permission, identify_with: Callable[[Request], Identity] = identify
+) -> Callable[..., object]:
     async def check(request: Request) -> None:
         if perm.kind == "public":
             return
-        ident = await run_in_threadpool(identify, request)
+        ident = await run_in_threadpool(identify_with, request)
         if perm.kind == "admin" and not ident.is_admin:
             raise Forbidden(f"user {ident.name!r} needs the admin permission")
         if perm.kind == "repo":
@@ -90,19 +92,26 @@ def _dependency(perm: Permission) -> Callable[..., object]:
     return check
 
 
-class _Require:
-    """``REQUIRE.reader`` etc.: the ``Depends`` objects routes declare."""
+class Require:
+    """``REQUIRE.reader`` etc.: the ``Depends`` objects routes declare.
 
-    def __init__(self) -> None:
-        self.public = Depends(_dependency(Permission("public")))
-        self.authenticated = Depends(_dependency(Permission("authenticated")))
-        self.admin = Depends(_dependency(Permission("admin")))
-        self.reader = Depends(_dependency(Permission("repo", "reader")))
-        self.writer = Depends(_dependency(Permission("repo", "writer")))
-        self.owner = Depends(_dependency(Permission("repo", "owner")))
+    ``identify_with`` finds the caller: the bearer token for the API; the console builds
+    its own set that reads its session cookie, with the same permissions and checks.
+    """
+
+    def __init__(self, identify_with: Callable[[Request], Identity] = identify) -> None:
+        def dep(perm: Permission) -> Any:
+            return Depends(_dependency(perm, identify_with))
+
+        self.public = dep(Permission("public"))
+        self.authenticated = dep(Permission("authenticated"))
+        self.admin = dep(Permission("admin"))
+        self.reader = dep(Permission("repo", "reader"))
+        self.writer = dep(Permission("repo", "writer"))
+        self.owner = dep(Permission("repo", "owner"))
 
 
-REQUIRE = _Require()
+REQUIRE = Require()
 
 
 def current_identity(request: Request) -> Identity:
@@ -118,6 +127,12 @@ def user_client(request: Request) -> Client:
     ctx = Context(base.context.db, base.context.store, user=ident.name, home=base.context.home)
     ctx.executor_settings = base.context.executor_settings
     return Client(base.config, ctx)
+
+
+def require_owner_to_force(request: Request, repo: str, force: bool) -> None:
+    """``force`` bypasses branch protection: only the repo's owner (or an admin) may ask for it."""
+    if force:
+        check_repo_role(request, current_identity(request), repo, "owner")
 
 
 CurrentUser = Annotated[Identity, Depends(current_identity)]

@@ -63,7 +63,11 @@ async def _datavc_error(request: Request, exc: Exception) -> JSONResponse:
     message = " ".join((str(exc) or exc.category).splitlines())
     _note(request, exc.category, message)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else None
-    return JSONResponse(body(exc.category, message), status_code=status_of(exc), headers=headers)
+    content = body(exc.category, message)
+    if isinstance(exc, errors.MergeConflicts):
+        # every conflict, structured, so a remote client raises the same MergeConflicts
+        content["error"]["conflicts"] = [getattr(c, "to_json", dict)() for c in exc.conflicts]
+    return JSONResponse(content, status_code=status_of(exc), headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,31 +1,31 @@
 """Files: put (streamed request body), get (streamed, HTTP Range), stat, ls, glob, delete, copy, diff.
 
-Uploads are spooled (memory up to ``SPOOL_MEMORY``, then a temporary file) while they
-arrive, then handed to ``Client.put_file`` as a stream: memory stays bounded whatever
-the size, and a client that disconnects mid-upload leaves no commit behind.
+Uploads are handed to ``Client.put_file`` as they arrive (:mod:`datavc.server.bodies`):
+memory stays at one piece whatever the size, nothing is spooled to disk, and a client
+that disconnects mid-upload leaves no commit behind. Many files travel as one tar
+stream instead (:mod:`datavc.server.routes_batch`).
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Iterator
 from itertools import chain
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from datavc.errors import InvalidArgument
+from datavc.server import bodies
 from datavc.server.auth import REQUIRE, UserClient, check_repo_role, current_identity, note_commit
 from datavc.server.errors import body as error_body
 from datavc.server.pages import DEFAULT_LIMIT, After, Limit, page
 
 router = APIRouter(prefix="/api/v1/repos/{repo}", tags=["files"])
 
-SPOOL_MEMORY = 8 * 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -55,17 +55,10 @@ async def put_file(
     commit: str | None = None,
 ) -> dict[str, Any]:
     """Store the request body at ``path``: a new commit on ``branch``, or into the open ``commit``."""
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 -- closed below
-    try:
-        async for piece in request.stream():
-            if piece:
-                await run_in_threadpool(spool.write, piece)
-        spool.seek(0)
-        info = await run_in_threadpool(
-            lambda: c.put_file(repo, branch, path, spool, message=message, commit=commit)  # type: ignore[arg-type]
-        )
-    finally:
-        spool.close()
+    body = bodies.reader(request.stream())
+    info = await run_in_threadpool(
+        lambda: c.put_stream(repo, branch, path, body, message=message, commit=commit)
+    )
     note_commit(request, info.id, branch)
     return info.to_json()
 
@@ -214,3 +207,22 @@ def diff(
     if b_repo is not None and b_repo != repo:
         check_repo_role(request, current_identity(request), b_repo, "reader")
     return page(c.diff(repo, a, b, b_repo=b_repo), limit, after, lambda d: d.path, lambda d: d.to_json())
+
+
+@router.get("/diff/content", dependencies=[REQUIRE.reader])
+def diff_content(
+    repo: str,
+    a: str,
+    request: Request,
+    c: UserClient,
+    b: str | None = None,
+    b_repo: str | None = None,
+    max_bytes: Annotated[int, Query(ge=0, le=1 << 30)] = 1 << 20,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> dict[str, Any]:
+    """What changed inside each changed file: unified diffs for text, row/column summaries for CSV."""
+    if b_repo is not None and b_repo != repo:
+        check_repo_role(request, current_identity(request), b_repo, "reader")
+    changes = c.diff_content(repo, a, b, b_repo=b_repo, max_bytes=max_bytes)
+    return page(changes, limit, after, lambda d: d.path, lambda d: d.to_json())

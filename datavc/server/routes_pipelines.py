@@ -2,9 +2,10 @@
 
 A pipeline is addressed by its name, which is also its output repo's name, so the
 roles on that repo govern it: ``reader`` sees it and its jobs, ``writer`` starts and
-stops it, ``owner`` deletes it. Creating or changing a spec needs ``admin`` for now:
-a transform runs code on the scheduler's host with the scheduler's credentials, and
-per-pipeline identities and the sandbox (docs/server.md) are not built yet.
+stops it, ``owner`` deletes it and changes its spec. Creating one needs ``reader`` on
+every input repo and nothing else; its creator becomes ``owner`` of the new output repo,
+as creating a repo does. An output repo that already exists (a deleted pipeline's, say)
+needs ``owner`` on it, so nobody takes over a repo by naming a pipeline after it.
 """
 
 from __future__ import annotations
@@ -44,12 +45,29 @@ def _check_inputs(request: Request, spec: dict[str, Any]) -> Any:
     return parsed
 
 
-@router.post("/pipelines", status_code=201, dependencies=[REQUIRE.admin])
-def create_pipeline(body: PipelineBody, c: UserClient, request: Request) -> dict[str, Any]:
-    """Create a pipeline and its output repo; a job over its inputs' heads is queued."""
+@router.post("/pipelines", status_code=201, dependencies=[REQUIRE.authenticated])
+def create_pipeline(
+    body: PipelineBody, c: UserClient, base: BaseClient, me: CurrentUser, request: Request
+) -> dict[str, Any]:
+    """Create a pipeline and its output repo (its creator owns it); a job over its inputs' heads is queued.
+
+    Needs ``reader`` on every input repo, and ``owner`` of the output repo if it exists already.
+    """
+    from datavc import accounts
+    from datavc.errors import NotFound
+
     spec = _check_inputs(request, body.spec)
     request.state.audit_repo = spec.name
-    return c.create_pipeline(spec).to_json()
+    try:
+        base.inspect_repo(spec.name)
+    except NotFound:
+        pass
+    else:
+        check_repo_role(request, me, spec.name, "owner")
+    info = c.create_pipeline(spec)
+    if not me.is_admin:
+        accounts.grant_role(base.context, info.output_repo, me.name, "owner")
+    return info.to_json()
 
 
 @router.get("/pipelines", dependencies=[REQUIRE.authenticated])
@@ -66,7 +84,7 @@ def inspect_pipeline(repo: str, c: UserClient) -> dict[str, Any]:
     return c.inspect_pipeline(repo).to_json()
 
 
-@router.put("/pipelines/{repo}", dependencies=[REQUIRE.admin])
+@router.put("/pipelines/{repo}", dependencies=[REQUIRE.owner])
 def update_pipeline(repo: str, body: PipelineBody, c: UserClient, request: Request) -> dict[str, Any]:
     """Replace the spec (a new version); ``reprocess`` runs every datum again."""
     spec = _check_inputs(request, body.spec)
@@ -179,3 +197,42 @@ def preview_datums(body: SpecBody, request: Request, c: UserClient) -> dict[str,
     """The datums a spec would make over its inputs' heads now; needs reader on every input."""
     spec = _check_inputs(request, body.spec)
     return {"items": [d.to_json() for d in c.preview_datums(spec)], "next": None}
+
+
+@router.get("/commit-sets/{commit_set}", dependencies=[REQUIRE.authenticated])
+def inspect_commit_set(commit_set: str, c: UserClient, base: BaseClient, me: CurrentUser) -> dict[str, Any]:
+    """A commit set's commits and jobs, limited to the repos the caller can read; ``pending``
+    says whether any of its jobs (visible or not) is still to run."""
+    from dataclasses import replace
+
+    info = c.inspect_commit_set(commit_set)
+    pending = not info.done
+    info = replace(
+        info,
+        commits=tuple(visible(list(info.commits), me, base, lambda m: m.repo)),
+        jobs=tuple(visible(list(info.jobs), me, base, lambda j: j.pipeline)),
+    )
+    return {**info.to_json(), "pending": pending}
+
+
+WAIT_SLICE = 20.0  # seconds one request may block a server thread; the client asks again
+
+
+@router.get("/repos/{repo}/wait", dependencies=[REQUIRE.reader])
+def wait(
+    repo: str, ref: str, c: UserClient, base: BaseClient, me: CurrentUser, timeout: float = 0.0
+) -> dict[str, Any]:
+    """Jobs triggered by commit ``ref``, transitively downstream: ``done`` once every one is.
+
+    Blocks up to ``timeout`` seconds (at most 20; ask again for longer) while some still run.
+    Lists only the jobs of pipelines the caller can read, though it waits for them all.
+    """
+    from datavc.errors import Conflict
+
+    try:
+        jobs = c.wait(repo, ref, timeout=max(0.0, min(timeout, WAIT_SLICE)))
+        done = True
+    except Conflict:
+        jobs, done = [], False
+    items = visible(jobs, me, base, lambda j: j.pipeline)
+    return {"done": done, "items": [j.to_json() for j in items]}

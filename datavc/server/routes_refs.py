@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from datavc.server.auth import REQUIRE, UserClient, note_commit
+from datavc.server.auth import REQUIRE, UserClient, note_commit, require_owner_to_force
 from datavc.server.pages import DEFAULT_LIMIT, After, Limit, page
 
 router = APIRouter(prefix="/api/v1/repos/{repo}", tags=["branches and tags"])
@@ -20,6 +20,7 @@ class BranchCreate(BaseModel):
 
 class BranchReset(BaseModel):
     to: str
+    force: bool = False
 
 
 class TagCreate(BaseModel):
@@ -30,6 +31,8 @@ class TagCreate(BaseModel):
 class Rollback(BaseModel):
     to: str
     message: str | None = None
+    metadata: dict[str, str] | None = None
+    force: bool = False
 
 
 @router.get("/branches", dependencies=[REQUIRE.reader])
@@ -52,16 +55,19 @@ def inspect_branch(repo: str, branch: str, c: UserClient) -> dict[str, Any]:
 
 
 @router.delete("/branches/{branch}", status_code=204, dependencies=[REQUIRE.writer])
-def delete_branch(repo: str, branch: str, c: UserClient) -> None:
-    c.delete_branch(repo, branch)
+def delete_branch(repo: str, branch: str, c: UserClient, request: Request, force: bool = False) -> None:
+    """Delete a branch; ``force`` (the owner role) bypasses strict protection."""
+    require_owner_to_force(request, repo, force)
+    c.delete_branch(repo, branch, force=force)
 
 
 @router.post("/branches/{branch}/reset", dependencies=[REQUIRE.writer])
 def reset_branch(
     repo: str, branch: str, body: BranchReset, c: UserClient, request: Request
 ) -> dict[str, Any]:
-    """Move the head directly (recorded in the reflog)."""
-    info = c.reset_branch(repo, branch, body.to)
+    """Move the head directly (recorded in the reflog); ``force`` (the owner role) bypasses protection."""
+    require_owner_to_force(request, repo, body.force)
+    info = c.reset_branch(repo, branch, body.to, force=body.force)
     note_commit(request, info.head)
     return info.to_json()
 
@@ -75,7 +81,8 @@ def reflog(repo: str, branch: str, c: UserClient, limit: Limit = DEFAULT_LIMIT) 
 @router.post("/branches/{branch}/rollback", dependencies=[REQUIRE.writer])
 def rollback(repo: str, branch: str, body: Rollback, c: UserClient, request: Request) -> dict[str, Any]:
     """A new commit on the branch whose content is ``to``'s."""
-    info = c.rollback(repo, branch, body.to, message=body.message)
+    require_owner_to_force(request, repo, body.force)
+    info = c.rollback(repo, branch, body.to, message=body.message, metadata=body.metadata, force=body.force)
     note_commit(request, info.id)
     return info.to_json()
 

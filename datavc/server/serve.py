@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from datavc import accounts
 from datavc.client import Client
@@ -58,22 +60,66 @@ def run(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     log_level: str = "info",
+    s3_port: int | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM."""
+    """Serve until SIGINT/SIGTERM: the API on ``port`` and, unless ``s3_port`` is None, the S3
+    gateway on ``s3_port`` (same host and TLS), in a second uvicorn server on its own thread."""
+    import threading
+
     import uvicorn
 
     from datavc.server.app import create_app
 
     if bool(tls_cert) != bool(tls_key):
         raise InvalidArgument("TLS needs both --tls-cert and --tls-key")
-    uvicorn.run(
-        create_app(client),
-        host=host,
-        port=port,
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-        log_level=log_level,
+    common: dict[str, Any] = {
+        "host": host,
+        "ssl_certfile": tls_cert,
+        "ssl_keyfile": tls_key,
+        "log_level": log_level,
         # Access log lines hold method, path and status; tokens travel only in headers.
-        access_log=True,
-        server_header=False,
-    )
+        "access_log": True,
+        "server_header": False,
+    }
+    gateway: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
+    if s3_port is not None:
+        from datavc.server.s3.app import create_app as create_s3_app
+
+        gateway = uvicorn.Server(uvicorn.Config(create_s3_app(client), port=s3_port, **common))
+        # Signal handlers belong to the main thread's server; this one is stopped below.
+        thread = threading.Thread(target=gateway.run, name="datavc-s3-gateway", daemon=True)
+        thread.start()
+    try:
+        uvicorn.run(create_app(client), port=port, **common)
+    finally:
+        if gateway is not None and thread is not None:
+            gateway.should_exit = True
+            thread.join(timeout=10)
+
+
+UI_TOKEN_HOURS = 12
+
+
+def ui_token(client: Client) -> tuple[str, str]:
+    """A short-lived token for ``datavc ui``: whoever can open the embedded store is its admin.
+
+    Bootstraps user ``admin`` on a store with no users (its token file as ``serve`` writes
+    it), then makes a new token for ``admin`` (or the first admin) that expires in
+    ``UI_TOKEN_HOURS``; ``datavc ui`` revokes it when it stops.
+
+    Returns:
+        ``(token id, secret)``.
+    """
+    bootstrap(client)
+    admins = [u.name for u in accounts.list_users(client.context) if u.is_admin]
+    if not admins:
+        raise InvalidArgument("the store has users but no admin: run `datavc serve` and log in with a token")
+    who = BOOTSTRAP_USER if BOOTSTRAP_USER in admins else admins[0]
+    tok = accounts.create_token(client.context, who, name="ui", expires_in=timedelta(hours=UI_TOKEN_HOURS))
+    assert tok.secret is not None
+    return tok.id, tok.secret
+
+
+def revoke_ui_token(client: Client, token_id: str) -> None:
+    accounts.revoke_token(client.context, token_id)

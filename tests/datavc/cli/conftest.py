@@ -23,9 +23,13 @@ def run(runner: CliRunner) -> Run:
 
 @pytest.fixture
 def store(tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``datavc init`` in ``tmp_path/store``; DATAVC_HOME points at it. Returns the store root."""
+    """``datavc init`` in ``tmp_path/store``; DATAVC_HOME points at it. Returns the store root.
+
+    Jobs wait for ``datavc run`` (``--pipelines-run daemon``), so tests see each step; the
+    inline default has its own tests (tests/datavc/cli/test_triggered.py).
+    """
     root = tmp_path / "store"
-    run("init", root)
+    run("init", root, "--pipelines-run", "daemon")
     monkeypatch.setenv("DATAVC_HOME", str(root))
     return root
 

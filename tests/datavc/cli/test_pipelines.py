@@ -104,8 +104,13 @@ def test_help_lists_pipeline_commands(run: Run) -> None:
 
 def test_scenario(texts: Path, specs: tuple[Path, Path], tmp_path: Path, run: Run) -> None:
     wc_spec, total_spec = specs
-    out = run("pipeline", "create", "-f", wc_spec).stdout
-    assert re.fullmatch(rf"created pipeline wordcount \(output repo wordcount\); job {SHORT} created\n", out)
+    created = run("pipeline", "create", "-f", wc_spec)
+    assert created.stdout == "created pipeline wordcount (output repo wordcount)\n"
+    # Nothing runs the job yet (pipelines.run: daemon, no daemon): the command says what will.
+    assert re.fullmatch(
+        rf"job {SHORT} of pipeline wordcount queued: run 'datavc run' or start 'datavc daemon'\n",
+        created.stderr,
+    )
     out = run("pipeline", "create", "-f", total_spec).stdout
     assert out == "created pipeline total (output repo total); no job yet (its inputs have no commits)\n"
 
@@ -211,8 +216,9 @@ def test_scenario(texts: Path, specs: tuple[Path, Path], tmp_path: Path, run: Ru
     assert [p["state"] for p in json.loads(run("pipeline", "list", "--json").stdout)] == ["running"] * 2
 
     wc_spec.write_text(WORDCOUNT_YAML.replace("words per file", "word counts"))
-    out = run("pipeline", "update", "-f", wc_spec, "--reprocess").stdout
-    assert re.fullmatch(rf"pipeline wordcount at version 2; job {SHORT} created\n", out)
+    updated = run("pipeline", "update", "-f", wc_spec, "--reprocess")
+    assert updated.stdout == "pipeline wordcount at version 2\n"
+    assert re.fullmatch(rf"job {SHORT} of pipeline wordcount queued: run 'datavc run' .*\n", updated.stderr)
     run("run")
     latest = jobs(run, "wordcount")[0]
     assert latest["pipeline_version"] == 2 and counts(latest) == (2, 0, 0)
@@ -298,8 +304,8 @@ def test_spec_from_stdin_and_bad_files(texts: Path, tmp_path: Path, run: Run) ->
     assert "cannot read pipeline spec" in err and "No such file or directory" in err
     assert_error(run("pipeline", "update", "-f", "-", input=FAILING_YAML, code=3), 3)  # no pipeline boom
     # An unchanged spec makes no new version and no job.
-    out = run("pipeline", "update", "-f", "-", input=WORDCOUNT_YAML).stdout
-    assert re.fullmatch(rf"pipeline wordcount at version 1; job {SHORT} created\n", out)
+    same = run("pipeline", "update", "-f", "-", input=WORDCOUNT_YAML)
+    assert (same.stdout, same.stderr) == ("pipeline wordcount at version 1\n", "")  # nothing queued
     assert len(jobs(run)) == 1
 
 

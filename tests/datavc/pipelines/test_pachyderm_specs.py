@@ -229,9 +229,10 @@ def test_every_unsupported_field_is_named_in_one_message() -> None:
         "spout": {"overwrite": True},
         "salt": "x",
         "dryRun": True,
-        "transform": {**EDGES["transform"], "debug": True, "imagePullSecrets": ["regcred"]},
+        # transform.user (issue 16) and image_pull_secrets (moved to the top level) are supported.
+        "transform": {**EDGES["transform"], "debug": True},
         "pipeline": {"name": "edges", "project": {"name": "other"}},
-        "input": {"pfs": {"repo": "images", "glob": "/*", "trigger": {"size": "1M"}}},
+        "input": {"pfs": {"repo": "images", "glob": "/*", "s3": True}},
         "bogus": 1,
     }
     msg = problems(doc)
@@ -246,11 +247,9 @@ def test_every_unsupported_field_is_named_in_one_message() -> None:
         "'datavc pipeline update --reprocess')",
         "dry_run: not supported yet (preview the datums with 'datavc datum list -f SPEC')",
         "transform.debug: not supported yet (read the datums' output with 'datavc job logs')",
-        "transform.image_pull_secrets: not supported yet (give the namespace's service account "
-        "imagePullSecrets)",
         "pipeline.project: datavc has no projects (a store is one project); drop it or use 'default', "
         "got 'other'",
-        "input.pfs.trigger: not supported yet",
+        "input.pfs.s3: not supported yet",  # (input.pfs.trigger is supported now: test_cron.py)
         "cron: unknown field",
         "bogus: unknown field",
     ):

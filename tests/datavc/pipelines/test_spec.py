@@ -262,10 +262,15 @@ def test_spec_is_frozen_and_hashable() -> None:
             "transform.env: 'DATAVC_OUT' is reserved",
         ),
         ({"transform": {"cmd": ["x"], "image": ""}}, "transform.image: must be an image reference"),
+        # transform.user is supported since issue 16; an empty one is still refused.
         (
-            # transform.user is supported now, as root, a uid or uid:gid (a name cannot be resolved)
-            {"transform": {"cmd": ["x"], "user": "alice"}},
-            "transform.user: 'alice': use 'root', a uid or 'uid:gid'",
+            {"transform": {"cmd": ["x"], "user": ""}},
+            "transform.user: string should have at least 1 character",
+        ),
+        (
+            # a name, a uid or uid:gid; anything else is refused
+            {"transform": {"cmd": ["x"], "user": "1000:alice"}},
+            "transform.user: '1000:alice': use a user name, a uid or 'uid:gid'",
         ),
         # pipeline
         ({"pipeline": {}}, "pipeline.name: required"),

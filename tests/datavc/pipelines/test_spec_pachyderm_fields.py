@@ -204,7 +204,10 @@ def test_user_and_secrets_reach_the_kubernetes_job() -> None:
     m = job_manifest(spec, "b" * 32, 1, namespace="ns", secret="creds", image=None, ttl=60)
     pod = m["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["securityContext"] == {"runAsUser": 1000, "runAsGroup": 2000}
+    # The user goes into the pod's securityContext (issue 16's pod_security), beside the
+    # restricted profile's settings that the container keeps.
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (1000, 2000)
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert {
         "name": "DB_PASSWORD",
         "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "password"}},

@@ -1,0 +1,1 @@
+"""The S3-compatible gateway of ``datavc serve``: bucket = repo, key = ``<ref>/<path>``."""

@@ -1,0 +1,97 @@
+"""Batch streams (datavc.batch): the format, storing one as a commit, extracting one safely."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from datavc import batch, errors
+from datavc.client import Client
+
+
+def _stream(files: dict[str, bytes]) -> bytes:
+    return b"".join(batch.iter_batch((p, len(d), [d]) for p, d in files.items()))
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    return {p: f.read() for p, _, f in batch.members(io.BufferedReader(io.BytesIO(data)))}  # type: ignore[arg-type]
+
+
+FILES = {"x/a.txt": b"hello", "x/y/b.bin": os.urandom(3 * batch.PIECE + 17), "empty": b"", "é/ü": b"u"}
+
+
+def test_round_trip_and_every_cut_is_an_error() -> None:
+    data = _stream(FILES)
+    assert _members(data) == FILES
+    for cut in (len(batch.MAGIC) + 3, len(data) // 2, len(data) - 1):
+        with pytest.raises(batch.BadBatch, match="cut"):
+            _members(data[:cut])
+    with pytest.raises(batch.BadBatch, match="after its end"):
+        _members(data + b"x")
+    with pytest.raises(batch.BadBatch, match="not a datavc batch"):
+        _members(b"PK\x03\x04" + data)
+
+
+def test_a_file_that_changes_while_read_is_refused() -> None:
+    with pytest.raises(errors.InvalidArgument, match="changed while being read"):
+        b"".join(batch.iter_batch([("f", 10, [b"12345"])]))
+    with pytest.raises(errors.InvalidArgument, match="changed while being read"):
+        b"".join(batch.iter_batch([("f", 2, [b"12345"])]))
+
+
+def test_put_batch_commits_once_merges_and_dedups(tmp_path: Path) -> None:
+    c = Client.init(tmp_path / "s")
+    c.create_repo("r")
+    c.put_file("r", "main", "/d/keep", b"kept")
+    info = c.put_batch("r", "main", "/d", io.BufferedReader(io.BytesIO(_stream(FILES))))  # type: ignore[arg-type]
+    assert info.file_count == len(FILES) + 1
+    for p, d in FILES.items():
+        assert c.get_file("r", "main", f"/d/{p}") == d
+    assert c.get_file("r", "main", "/d/keep") == b"kept"
+    got = b"".join(c.iter_batch("r", "main", "/d"))
+    assert _members(got) == {**FILES, "keep": b"kept"}
+    out = tmp_path / "out"
+    assert batch.extract_batch(io.BufferedReader(io.BytesIO(got)), out) == len(FILES) + 1  # type: ignore[arg-type]
+    assert (out / "x" / "y" / "b.bin").read_bytes() == FILES["x/y/b.bin"]
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ({"../escape": b"x"}, errors.InvalidArgument),
+        ({"a/./b": b"x"}, errors.InvalidArgument),
+        ({"a": b"1", "/a": b"2"}, errors.InvalidArgument),  # the same path twice once normalised
+    ],
+)
+def test_put_batch_refuses_bad_paths_and_makes_no_commit(
+    tmp_path: Path, files: dict[str, bytes], error: type[Exception]
+) -> None:
+    c = Client.init(tmp_path / "s")
+    c.create_repo("r")
+    head = c.put_file("r", "main", "/f", b"1").id
+    data = b"".join(batch.iter_batch((p, len(d), [d]) for p, d in files.items()))
+    with pytest.raises(error):
+        c.put_batch("r", "main", "/", io.BufferedReader(io.BytesIO(data)))  # type: ignore[arg-type]
+    cut = _stream({"ok": b"fine"})[:-3]
+    with pytest.raises(batch.BadBatch):
+        c.put_batch("r", "main", "/", io.BufferedReader(io.BytesIO(cut)))  # type: ignore[arg-type]
+    assert c.inspect_branch("r", "main").head == head
+    assert c.list_open_commits("r") == []
+
+
+def test_extract_never_writes_outside_its_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    for bad in ("../outside", "a/../../outside"):
+        data = b"".join(batch.iter_batch([(bad, 1, [b"x"])]))
+        with pytest.raises(errors.DatavcError):
+            batch.extract_batch(io.BufferedReader(io.BytesIO(data)), root)  # type: ignore[arg-type]
+    assert not (tmp_path / "outside").exists()
+    (root).mkdir(exist_ok=True)
+    (root / "link").symlink_to(tmp_path)
+    data = b"".join(batch.iter_batch([("link/outside", 1, [b"x"])]))
+    with pytest.raises(errors.DatavcError):
+        batch.extract_batch(io.BufferedReader(io.BytesIO(data)), root)  # type: ignore[arg-type]
+    assert not (tmp_path / "outside").exists()
