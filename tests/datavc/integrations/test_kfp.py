@@ -9,7 +9,6 @@ time stays out of it).
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,12 +150,3 @@ def test_the_components_run_in_process_against_a_store(
     assert info.id == written and info.metadata[RUN_ID_KEY] == "r-1"
     assert store.get_file("copies", "main", "/sub/b.txt") == b"beta"
     store.close()
-
-
-def test_the_example_runs_as_a_script(tmp_path: Path) -> None:
-    import subprocess
-
-    out = tmp_path / "p.yaml"
-    r = subprocess.run([sys.executable, str(EXAMPLE), str(out)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "comp-write-datavc-commit" in out.read_text()
