@@ -2,11 +2,11 @@
 
     kubectl create secret generic datavc \\
         --from-literal=server=https://datavc.example.internal:8080 \\
-        --from-literal=token="$(datavc auth token create kfp --json | jq -r .token)"
+        --from-literal=token="$(datavc auth token create --user kfp --json | jq -r .secret)"
     python examples/kfp/pipeline.py datavc-kfp.yaml   # then upload the YAML to Kubeflow
 
 The output commit on ``thumbnails@main`` carries ``kfp.run_id``, ``kfp.pipeline`` and
-``kfp.task`` in its metadata: ``datavc log thumbnails -M kfp.run_id=<id>`` finds it.
+``kfp.task`` in its metadata: ``datavc log thumbnails --where kfp.run_id=<id>`` finds it.
 """
 
 import sys
