@@ -1101,6 +1101,7 @@ REMOTE_UNSUPPORTED = (
     "checkout",
     "status",
     "commit_workdir",
+    "adopt",
     "run",
     "daemon",
     "repair_objects",  # reads files on the caller's disk: run it on the store's host
