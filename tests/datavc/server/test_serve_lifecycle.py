@@ -3,22 +3,21 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
-import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from datavc.cli import main
 from datavc.client import Client
 from tests.datavc.server.test_serve import START_TIMEOUT, ServeProcess
-
-CLI = [sys.executable, "-c", "from datavc.cli import main; main()"]
 
 
 def s3_port_of(p: ServeProcess) -> int:
@@ -50,13 +49,10 @@ def test_a_second_serve_on_a_taken_s3_port_fails_clearly_and_sigterm_exits_0(tmp
         # The gateway answers on the port it printed (an unsigned request: AccessDenied).
         r = httpx.get(f"http://127.0.0.1:{s3_port}/", timeout=5)
         assert r.status_code == 403 and b"<Code>AccessDenied</Code>" in r.content
-        second = subprocess.run(
-            [*CLI, "--home", str(home), "serve", "--port", "0", "--s3-port", str(s3_port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
+        second = CliRunner().invoke(
+            main, ["--home", str(home), "serve", "--port", "0", "--s3-port", str(s3_port)]
         )
-        assert second.returncode == 7, second.stderr
+        assert second.exit_code == 7, second.output
         lines = second.stderr.strip().splitlines()
         assert lines == [
             f"error: cannot listen on 127.0.0.1:{s3_port} for the S3 gateway: Address already in use"
@@ -92,13 +88,28 @@ def test_a_bad_upload_max_age_is_an_invalid_argument(tmp_path: Path) -> None:
     assert r.stderr.strip().startswith("error: invalid --s3-upload-max-age 'soon'")
 
 
-def test_sigint_still_means_130(tmp_path: Path) -> None:
-    home = tmp_path / "store"
-    Client.init(home).close()
-    p = ServeProcess(home, "--log-level", "warning")
-    try:
-        p.wait_serving(f"http://127.0.0.1:{p.port}")
-        p.proc.send_signal(signal.SIGINT)
-        assert p.proc.wait(timeout=15) == 130, p.output()
-    finally:
-        p.stop()
+def test_sigint_stops_both_servers_then_raises_keyboard_interrupt(tmp_path: Path) -> None:
+    """In-process (no interpreter start-up): Ctrl-C still means 130 once both servers stopped."""
+    from datavc.server import serve as _serve
+
+    with Client.init(tmp_path / "store") as client:
+        listeners = _serve.listen("127.0.0.1", 0, 0)
+        api, s3 = listeners.api_port, listeners.s3_port
+        assert s3 is not None
+
+        def interrupt() -> None:
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline:
+                try:
+                    httpx.get(f"http://127.0.0.1:{api}/healthz", timeout=1)
+                    httpx.get(f"http://127.0.0.1:{s3}/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            _serve.run(client, "127.0.0.1", 0, log_level="warning", listeners=listeners)
+    assert bindable(api) and bindable(s3)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("datavc-")]
