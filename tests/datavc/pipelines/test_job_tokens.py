@@ -113,9 +113,8 @@ def test_the_worker_runs_its_datums_through_the_server(setup: Setup, tmp_path: P
     outputs = {p: ctx.store.read_bytes(e) for _, tree in rows for p, e in ctx.store.walk(tree)}
     assert outputs == {"a.txt": b"HELLO\n", "b.txt": b"WORLD\n"}
     # Done datums cannot be reported again (nor given other outputs).
-    with RemoteClient(setup.srv.url, _mint(setup)) as pod:
-        with pytest.raises(errors.Conflict):
-            pod.call("POST", f"/api/v1/jobs/{setup.job}/work/done", json={"datum": _hash(setup), "ok": False})
+    with RemoteClient(setup.srv.url, _mint(setup)) as pod, pytest.raises(errors.Conflict):
+        pod.call("POST", f"/api/v1/jobs/{setup.job}/work/done", json={"datum": _hash(setup), "ok": False})
 
 
 def _hash(setup: Setup) -> str:
