@@ -73,7 +73,7 @@ def _datum_json(d: Any) -> dict[str, Any]:
 
 
 @router.get("", dependencies=[REQUIRE.job])
-def work(job: str, base: BaseClient, shard: int = 0) -> dict[str, Any]:
+def worker_job(job: str, base: BaseClient, shard: int = 0) -> dict[str, Any]:
     """The job's spec and the datums of ``shard`` that have not succeeded yet."""
     from datavc.pipelines.runner import job_datums, load_job
 
@@ -99,7 +99,7 @@ def work(job: str, base: BaseClient, shard: int = 0) -> dict[str, Any]:
 
 
 @router.post("/start", dependencies=[REQUIRE.job])
-def start(job: str, datum: str, base: BaseClient) -> dict[str, Any]:
+def worker_start(job: str, datum: str, base: BaseClient) -> dict[str, Any]:
     """The pod starts ``datum``."""
     from datavc.pipelines.datums import Datum
     from datavc.pipelines.recorder import mark_started
@@ -113,7 +113,7 @@ def start(job: str, datum: str, base: BaseClient) -> dict[str, Any]:
 
 
 @router.put("/output", dependencies=[REQUIRE.job])
-async def output(job: str, datum: str, request: Request, base: BaseClient) -> dict[str, Any]:
+async def worker_output(job: str, datum: str, request: Request, base: BaseClient) -> dict[str, Any]:
     """Store a datum's outputs (a batch stream, :mod:`datavc.batch`); its tree is kept on the
     datum's row for ``done``. A cut or malformed stream is refused and records nothing."""
     from datavc.batch import store_batch
@@ -146,7 +146,7 @@ class DoneBody(BaseModel):
 
 
 @router.post("/done", dependencies=[REQUIRE.job])
-def done(job: str, body: DoneBody, base: BaseClient) -> dict[str, Any]:
+def worker_done(job: str, body: DoneBody, base: BaseClient) -> dict[str, Any]:
     """Record how a datum ended. A success needs its outputs uploaded first (``/output``)."""
     from datavc.pipelines.datums import Datum
     from datavc.pipelines.executors import Outcome

@@ -124,4 +124,4 @@ def _run_on_fake_cluster(
     assert tokens and all(revoked is not None for revoked, _ in tokens)
     # The pods acted as the pipeline's identity: the audit log names it for their uploads.
     actions = {e.action for e in audit.list_entries(c.context) if e.user == "pipeline:upper"}
-    assert {"start", "output", "done"} <= actions
+    assert {"worker_start", "worker_output", "worker_done"} <= actions
