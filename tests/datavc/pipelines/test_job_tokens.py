@@ -162,6 +162,9 @@ def test_expired_revoked_and_ended_job_tokens_are_refused(
 
 
 def test_a_token_lives_until_the_jobs_deadline_within_the_bound() -> None:
+    from datavc.server.auth import JOB_TOKEN_PREFIX
+
+    assert JOB_TOKEN_PREFIX == job_tokens.PREFIX  # the server tells job tokens apart by it
     spec = PipelineSpec.parse(
         {
             "pipeline": {"name": "p"},
