@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
-from datavc import batch, errors
+from datavc import batch, errors, transfer
 from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
     BranchInfo,
@@ -468,14 +468,20 @@ class RemoteClient(Client):
     ) -> CommitInfo:
         """A directory: every file below it as one batch stream, into one commit (the open one, or a new one).
 
+        A directory with large files sends those beside the batch, several at once
+        (:func:`datavc.transfer.put_dir`).
+
         Links are never followed out of ``src`` (the same policy as a direct put): skipped,
         and reported to ``on_skip``, unless ``follow_symlinks`` and the link's target is a
         file inside ``src``. Directory links are not descended into (:func:`batch.local_files`).
         """
+        found = list(batch.local_files(src, follow_symlinks=follow_symlinks, on_skip=on_skip))
+        if any(size >= transfer.LARGE for _, _, size in found):
+            # Large files go up in parallel requests into one open commit (datavc.transfer).
+            return transfer.put_dir(self, repo, branch, p, found, message, commit, progress)
         url = f"{self._repo(repo)}/branches/{_q(branch)}/batch"
         params = {"path": p or "/", "message": message, "commit": commit}
-        body = batch.batch_local_dir(src, follow_symlinks=follow_symlinks, on_skip=on_skip, progress=progress)
-        return self._put(url, params, body)
+        return self._put(url, params, transfer.iter_walked(found, progress))
 
     def put_batch(
         self,
@@ -493,9 +499,13 @@ class RemoteClient(Client):
         params = {"path": p or "/", "message": message or f"put /{p}", "commit": commit}
         return self._put(url, params, _chunks(stream, progress))
 
-    def iter_batch(self, repo: str, ref: str, path: str = "/") -> Iterator[bytes]:
+    def iter_batch(
+        self, repo: str, ref: str, path: str = "/", *, max_size: int | None = None
+    ) -> Iterator[bytes]:
         url = f"{self._repo(repo)}/refs/{_q(ref)}/batch"
-        params = {"path": check_path(path) or "/"}
+        params: dict[str, Any] = {"path": check_path(path) or "/"}
+        if max_size is not None:
+            params["max_size"] = max_size
         # Ask now (errors at the call, as the direct client gives); stream as the caller iterates.
         try:
             resp = self._http.send(self._http.build_request("GET", url, params=params), stream=True)
@@ -634,12 +644,18 @@ class RemoteClient(Client):
         if info.kind == "file":
             if out.is_dir():
                 out = out / (info.path.rsplit("/", 1)[-1] or "file")
+            if info.size >= transfer.LARGE and (not out.exists() or out.is_file()):
+                transfer.get_file(self, repo, info, out, progress)  # parallel ranged parts
+                return 1
             self._download(repo, info.commit, info.path, out)
             if progress is not None:
                 progress(info.size)
             return 1
         if out.exists() and not out.is_dir():
             raise errors.AlreadyExists(f"{out} exists and is not a directory: cannot write a directory there")
+        n = transfer.get_dir(self, repo, info, out, progress)  # large files in parallel ranged parts
+        if n is not None:
+            return n
         # One batch stream of the whole directory, read from the commit the ref named.
         body = io.BufferedReader(_PiecesReader(self.iter_batch(repo, info.commit, info.path or "/")), CHUNK)
         return batch.extract_batch(body, out, progress=progress)
