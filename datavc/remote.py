@@ -27,10 +27,11 @@ from urllib.parse import quote
 
 import httpx
 
-from datavc import batch, errors, transfer
+from datavc import batch, errors, remote_workdir, transfer
 from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
     BranchInfo,
+    CheckoutInfo,
     CommitInfo,
     CommitSetInfo,
     CommitSetMember,
@@ -52,6 +53,7 @@ from datavc.info import (
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
+    StatusInfo,
     TagInfo,
 )
 from datavc.names import check_path
@@ -476,12 +478,7 @@ class RemoteClient(Client):
         file inside ``src``. Directory links are not descended into (:func:`batch.local_files`).
         """
         found = list(batch.local_files(src, follow_symlinks=follow_symlinks, on_skip=on_skip))
-        if any(size >= transfer.LARGE for _, _, size in found):
-            # Large files go up in parallel requests into one open commit (datavc.transfer).
-            return transfer.put_dir(self, repo, branch, p, found, message, commit, progress)
-        url = f"{self._repo(repo)}/branches/{_q(branch)}/batch"
-        params = {"path": p or "/", "message": message, "commit": commit}
-        return self._put(url, params, transfer.iter_walked(found, progress))
+        return transfer.put_files(self, repo, branch, p, found, message, commit, progress)
 
     def put_batch(
         self,
@@ -1037,6 +1034,35 @@ class RemoteClient(Client):
 
         return [_decode(RoleInfo, d) for d in self._json("GET", self._repo(repo) + "/roles")["items"]]
 
+    # ----- working copies (datavc.remote_workdir) -----------------------------
+
+    def checkout(
+        self,
+        repo: str,
+        ref: str,
+        dir: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> CheckoutInfo:
+        return remote_workdir.checkout(self, repo, ref, dir, force=force, progress=progress)
+
+    def status(self, dir: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
+        return remote_workdir.status(dir, on_skip=on_skip)
+
+    def commit_workdir(
+        self,
+        dir: str | os.PathLike[str] = ".",
+        message: str = "",
+        *,
+        rebase: bool = False,
+        on_skip: Skipped | None = None,
+        metadata: Metadata | None = None,
+    ) -> CommitInfo:
+        return remote_workdir.commit_workdir(
+            self, dir, message, rebase=rebase, on_skip=on_skip, metadata=metadata
+        )
+
     def audit(
         self, *, repo: str | None = None, user: str | None = None, since: datetime | None = None
     ) -> list[AuditInfo]:
@@ -1071,6 +1097,8 @@ def _merge_info(data: dict[str, Any]) -> MergeInfo:
     conflicts = tuple(_decode(MergeConflict, c) for c in data.get("conflicts", []))
     info = _decode(MergeInfo, {**data, "commit": None, "conflicts": []})
     return replace(info, commit=commit, conflicts=conflicts)
+
+
 class _PiecesReader(io.RawIOBase):
     """A blocking raw reader over an iterator of byte pieces (a streamed download)."""
 
@@ -1114,9 +1142,6 @@ def _unsupported(name: str) -> Callable[..., Any]:
 
 
 REMOTE_UNSUPPORTED = (
-    "checkout",
-    "status",
-    "commit_workdir",
     "run",
     "daemon",
     "repair_objects",  # reads files on the caller's disk: run it on the store's host

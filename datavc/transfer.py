@@ -84,6 +84,29 @@ def _run_all(tasks: list[Callable[[], object]], window: int) -> None:
 # ----- put ---------------------------------------------------------------------------
 
 
+def put_files(
+    rc: RemoteClient,
+    repo: str,
+    branch: str,
+    p: str,
+    found: list[tuple[str, str, int]],
+    message: str,
+    commit: str | None,
+    progress: Progress | None,
+) -> CommitInfo:
+    """Upload walked files (``batch.local_files`` rows: local path, path below ``p``, size) under ``p``.
+
+    Without a large file they go as one batch stream, into ``commit`` or one new commit
+    made only once the stream is complete (a cut upload leaves no open commit); with
+    large files, as :func:`put_dir` does.
+    """
+    if any(size >= LARGE for _, _, size in found):
+        return put_dir(rc, repo, branch, p, found, message, commit, progress)
+    url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
+    params = {"path": p or "/", "message": message, "commit": commit}
+    return rc._put(url, params, iter_walked(found, progress))
+
+
 def put_dir(
     rc: RemoteClient,
     repo: str,

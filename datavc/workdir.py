@@ -40,6 +40,7 @@ from datavc.refs import get_branch
 from datavc.repos import get_repo
 from storage.errors import InvalidInput
 from storage.fileio import atomic_write
+from storage.hashing import HashAlgorithm
 from storage.model import Entry, check_name
 from storage.tree import tree_order
 
@@ -206,8 +207,8 @@ def _walk_local(
             on_skip("/" + rel, "not a regular file")
 
 
-def _hash_file(ctx: Context, path: Path) -> str:
-    h = ctx.store.algorithm.new()
+def _hash_file(algorithm: HashAlgorithm, path: Path) -> str:
+    h = algorithm.new()
     with open(path, "rb", buffering=0) as f:
         while block := f.read(_HASH_BLOCK):
             h.update(block)
@@ -215,9 +216,12 @@ def _hash_file(ctx: Context, path: Path) -> str:
 
 
 def _changes(
-    ctx: Context, co: _Checkout, on_skip: Skipped | None = None
+    algorithm: HashAlgorithm, co: _Checkout, on_skip: Skipped | None = None
 ) -> Iterator[tuple[str, str, os.stat_result | None]]:
-    """(path, status, stat) of every local change, in tree order; refreshes touched-but-same index rows."""
+    """(path, status, stat) of every local change, in tree order; refreshes touched-but-same index rows.
+
+    ``algorithm``: the store's content hash (a file whose size is the same but mtime not is hashed).
+    """
     rows = co.db.execute("SELECT key, path, size, mtime_ns, hash FROM files ORDER BY key")
     row = rows.fetchone()
     touched: list[tuple[int, str]] = []
@@ -228,7 +232,7 @@ def _changes(
             row = rows.fetchone()
         if row is not None and row[0] == k:
             if row[2] != st.st_size or row[3] != st.st_mtime_ns:
-                if row[2] == st.st_size and _hash_file(ctx, co.root / rel) == row[4]:
+                if row[2] == st.st_size and _hash_file(algorithm, co.root / rel) == row[4]:
                     touched.append((st.st_mtime_ns, rel))
                 else:
                     yield rel, "modified", st
@@ -243,10 +247,10 @@ def _changes(
         co.db.commit()
 
 
-def _index_put(co: _Checkout, rel: str, entry: Entry, st: os.stat_result) -> None:
+def _index_put(co: _Checkout, rel: str, hash: str, st: os.stat_result) -> None:
     co.db.execute(
         "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
-        (_key(rel), rel, st.st_size, st.st_mtime_ns, entry.hash),
+        (_key(rel), rel, st.st_size, st.st_mtime_ns, hash),
     )
 
 
@@ -287,7 +291,7 @@ def checkout(
             if old.repo != repo:
                 raise InvalidArgument(f"{root} is a checkout of repo {old.repo!r}, not {repo!r}")
             if old.pending is None and not force:
-                dirty = next(iter(_changes(ctx, co)), None)
+                dirty = next(iter(_changes(ctx.store.algorithm, co)), None)
                 if dirty is not None:
                     raise Conflict(
                         f"{root} has local changes (/{dirty[0]} {dirty[1]}): "
@@ -359,7 +363,7 @@ def _reconcile(
             seen.add(d.path)
             if d.new is None:
                 deleted += _remove(co, d.path)
-            elif not _holds(ctx, co, d.path, d.new):
+            elif not _holds(ctx.store.algorithm, co, d.path, d.new.size, d.new.hash):
                 _export(ctx, co, d.path, d.new)
                 written += 1
                 if progress is not None:
@@ -367,20 +371,20 @@ def _reconcile(
     return written, deleted
 
 
-def _holds(ctx: Context, co: _Checkout, rel: str, e: Entry) -> bool:
-    """Whether the local file at ``rel`` already has ``e``'s content (its index row is refreshed)."""
+def _holds(algorithm: HashAlgorithm, co: _Checkout, rel: str, size: int, hash: str) -> bool:
+    """Whether the local file at ``rel`` already has this content (its index row is refreshed)."""
     try:
         st = os.lstat(co.root / rel)
     except OSError:
         return False
-    if not stat.S_ISREG(st.st_mode) or st.st_size != e.size:
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
         return False
     row = co.db.execute("SELECT size, mtime_ns, hash FROM files WHERE key = ?", (_key(rel),)).fetchone()
-    if row is not None and tuple(row) == (st.st_size, st.st_mtime_ns, e.hash):
+    if row is not None and tuple(row) == (st.st_size, st.st_mtime_ns, hash):
         return True
-    if _hash_file(ctx, co.root / rel) != e.hash:
+    if _hash_file(algorithm, co.root / rel) != hash:
         return False
-    _index_put(co, rel, e, st)
+    _index_put(co, rel, hash, st)
     return True
 
 
@@ -434,7 +438,7 @@ def _export(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
 
 def _write_file(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
     st = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp).write(rel, e, replace_dir=True)
-    _index_put(co, rel, e, st)
+    _index_put(co, rel, e.hash, st)
 
 
 def _prune_empty(d: Path, root: Path) -> None:
@@ -459,7 +463,7 @@ def status(ctx: Context, dest: str | os.PathLike[str] = ".", *, on_skip: Skipped
             )
         changes = tuple(
             DiffInfo("/" + rel, kind, None, s.st_size if s else None, None, None)
-            for rel, kind, s in _changes(ctx, co, on_skip)
+            for rel, kind, s in _changes(ctx.store.algorithm, co, on_skip)
         )
     finally:
         co.close()
@@ -500,7 +504,7 @@ def commit_workdir(
                 f"{st.repo}@{st.branch} moved since this checkout ({st.commit[:12]} -> {head.commit[:12]}): "
                 "use --rebase to apply your changes on top",
             )
-        pending = list(_changes(ctx, co, on_skip))
+        pending = list(_changes(ctx.store.algorithm, co, on_skip))
         if not pending:
             raise InvalidArgument("nothing to commit: the checkout has no changes")
         changes: dict[str, Entry | None] = {}
@@ -528,7 +532,7 @@ def commit_workdir(
             if entry is None:
                 co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
             else:
-                _index_put(co, rel, entry, stats[rel])
+                _index_put(co, rel, entry.hash, stats[rel])
         co.db.commit()
         if rebase and head.commit != st.commit:
             # Bring the other writers' changes into the checkout too, journaled like a checkout.
