@@ -131,3 +131,41 @@ def test_content_that_does_not_match_its_listed_hash_is_refused() -> None:
         b"".join(_checked([b"abd"], alg, good, "r@c:/f"))
     with pytest.raises(errors.InvalidArgument):
         algorithm_of("xyz")
+
+
+def test_cli_checkout_status_commit_through_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from datavc.cli import main
+
+    direct = Client.init(tmp_path / "store")
+    srv = start_server(direct)
+    try:
+        monkeypatch.setenv("DATAVC_SERVER", srv.url)
+        monkeypatch.setenv("DATAVC_TOKEN", srv.admin_token)
+
+        def datavc(*args: str, code: int = 0) -> tuple[str, str]:
+            result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+            assert result.exit_code == code, (args, result.exit_code, result.stdout, result.stderr)
+            return result.stdout, result.stderr
+
+        direct.create_repo("r")
+        direct.put_file("r", "main", "/a.txt", b"a")
+        wd = tmp_path / "wd"
+        datavc("checkout", "r@main", str(wd))
+        (wd / "a.txt").write_bytes(b"changed")
+        out, _ = datavc("status", str(wd), "--json")
+        assert '"/a.txt"' in out and "modified" in out
+        _, err = datavc("checkout", "r@main", str(wd), code=5)  # dirty tree
+        assert err.startswith("error: ") and err.count("\n") == 1 and "local changes" in err
+        _, err = datavc("checkout", "r@nope", str(tmp_path / "wd2"), code=3)  # missing ref
+        assert err.startswith("error: ") and err.count("\n") == 1
+        direct.put_file("r", "main", "/b.txt", b"b")  # the branch moves
+        _, err = datavc("commit", str(wd), "-m", "edit", code=5)
+        assert err.startswith("error: ") and "--rebase" in err and err.count("\n") == 1
+        datavc("commit", str(wd), "-m", "edit", "--rebase")
+        assert direct.get_file("r", "main", "/a.txt") == b"changed"
+        assert (wd / "b.txt").read_bytes() == b"b"
+    finally:
+        srv.stop()
+        direct.close()
