@@ -27,6 +27,7 @@ its root.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -225,6 +226,34 @@ def _exactly(stream: BinaryIO, n: int) -> bytes:
     if len(data) != n:
         raise BadBatch("the batch stream was cut before its end record")
     return data
+
+
+class PiecesReader(io.RawIOBase):
+    """A blocking raw reader over an iterator of byte pieces (a streamed download)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        super().__init__()
+        self._pieces = pieces
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._buf = memoryview(piece)
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def piece_reader(pieces: Iterator[bytes]) -> io.BufferedReader:
+    """A buffered blocking reader over downloaded ``pieces`` (what :func:`members` reads)."""
+    return io.BufferedReader(PiecesReader(pieces), PIECE)
 
 
 def members(stream: BinaryIO) -> Iterator[tuple[str, int, BinaryIO]]:

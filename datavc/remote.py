@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from datavc import batch, errors, remote_workdir, transfer
+from datavc.batch import PiecesReader as _PiecesReader
 from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
     BranchInfo,
@@ -1097,29 +1098,6 @@ def _merge_info(data: dict[str, Any]) -> MergeInfo:
     conflicts = tuple(_decode(MergeConflict, c) for c in data.get("conflicts", []))
     info = _decode(MergeInfo, {**data, "commit": None, "conflicts": []})
     return replace(info, commit=commit, conflicts=conflicts)
-
-
-class _PiecesReader(io.RawIOBase):
-    """A blocking raw reader over an iterator of byte pieces (a streamed download)."""
-
-    def __init__(self, pieces: Iterator[bytes]) -> None:
-        super().__init__()
-        self._pieces = pieces
-        self._buf = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buf:
-            piece = next(self._pieces, None)
-            if piece is None:
-                return 0
-            self._buf = memoryview(piece)
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
 
 
 def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[bytes]:

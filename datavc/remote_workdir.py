@@ -23,11 +23,10 @@ next one, links are never followed. What differs is where the data comes from:
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from datavc import batch, errors, transfer
 from datavc.export import Exporter
@@ -48,8 +47,9 @@ from datavc.workdir import (
 )
 from storage.hashing import DIGEST_LENGTH, HashAlgorithm
 
-if TYPE_CHECKING:
-    from datavc.remote import RemoteClient
+#: A :class:`datavc.remote.RemoteClient`. Not imported, even for type checking: that
+#: module imports this one, and sibling modules stay acyclic (import-linter).
+RemoteClient = Any
 
 Progress = Callable[[int], None]
 #: More files than this to write are fetched as one batch stream of the whole tree
@@ -176,12 +176,10 @@ def _fetch(
         for rel in sorted(wanted):
             write(rel, rc.iter_file(repo, commit, rel))
         return written
-    from datavc.remote import CHUNK, _PiecesReader
-
-    stream = io.BufferedReader(_PiecesReader(rc.iter_batch(repo, commit, "/")), CHUNK)
+    stream = batch.piece_reader(rc.iter_batch(repo, commit, "/"))
     for rel, _size, content in batch.members(stream):
         if rel in wanted:
-            write(rel, iter(lambda c=content: c.read(CHUNK), b""))  # type: ignore[misc]
+            write(rel, iter(lambda c=content: c.read(batch.PIECE), b""))  # type: ignore[misc]
     if written != len(wanted):
         missing = sorted(set(wanted) - _written_paths(co, wanted))
         raise errors.Integrity(
@@ -288,7 +286,7 @@ def commit_workdir(
                 transfer.put_files(rc, st.repo, st.branch, "", found, msg, cid, None)
             if gone:
                 rc.delete_file(st.repo, st.branch, gone, commit=cid)
-            info = rc.finish_commit(st.repo, cid)
+            info: CommitInfo = rc.finish_commit(st.repo, cid)
         except BaseException:
             with contextlib.suppress(errors.DatavcError):
                 rc.abort_commit(st.repo, cid)

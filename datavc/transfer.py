@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -38,8 +38,9 @@ from datavc import batch, errors
 from datavc.export import TEMP_PREFIX, Exporter
 from datavc.info import CommitInfo, FileInfo
 
-if TYPE_CHECKING:
-    from datavc.remote import RemoteClient
+#: A :class:`datavc.remote.RemoteClient`. Not imported, even for type checking: that
+#: module imports this one, and sibling modules stay acyclic (import-linter).
+RemoteClient = Any
 
 MiB = 1024 * 1024
 LARGE = 8 * MiB  # files at least this big travel on their own requests
@@ -104,7 +105,8 @@ def put_files(
         return put_dir(rc, repo, branch, p, found, message, commit, progress)
     url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
     params = {"path": p or "/", "message": message, "commit": commit}
-    return rc._put(url, params, iter_walked(found, progress))
+    info: CommitInfo = rc._put(url, params, iter_walked(found, progress))
+    return info
 
 
 def put_dir(
@@ -150,7 +152,8 @@ def put_dir(
             with contextlib.suppress(errors.DatavcError):
                 rc.abort_commit(repo, cid)
         raise
-    return rc.finish_commit(repo, cid) if commit is None else rc.inspect_commit(repo, cid)
+    done: CommitInfo = rc.finish_commit(repo, cid) if commit is None else rc.inspect_commit(repo, cid)
+    return done
 
 
 # ----- get ---------------------------------------------------------------------------
@@ -203,12 +206,8 @@ def get_dir(rc: RemoteClient, repo: str, info: FileInfo, out: Path, progress: Pr
 
 
 def _get_small(rc: RemoteClient, repo: str, info: FileInfo, out: Path, tick: Progress | None) -> int:
-    import io
-
-    from datavc.remote import CHUNK, _PiecesReader
-
     pieces = rc.iter_batch(repo, info.commit, info.path or "/", max_size=LARGE - 1)
-    return batch.extract_batch(io.BufferedReader(_PiecesReader(pieces), CHUNK), out, progress=tick)
+    return batch.extract_batch(batch.piece_reader(pieces), out, progress=tick)
 
 
 def get_file(rc: RemoteClient, repo: str, f: FileInfo, target: Path, progress: Progress | None) -> None:

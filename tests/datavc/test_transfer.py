@@ -38,9 +38,7 @@ def rc(srv: Server, monkeypatch: pytest.MonkeyPatch) -> RemoteClient:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_a_directory_with_large_files_round_trips_as_one_commit(rc: RemoteClient, tmp_path: Path) -> None:
@@ -71,15 +69,13 @@ def test_a_directory_with_large_files_round_trips_as_one_commit(rc: RemoteClient
 
     # The batch GET leaves out files above max_size (the parallel get fetches those itself).
     pieces = rc.iter_batch("round", "main", "/data", max_size=64 * KiB - 1)
-    import io
-
-    from datavc.remote import _PiecesReader
-
-    names = [m[0] for m in batch.members(io.BufferedReader(_PiecesReader(pieces)))]
+    names = [m[0] for m in batch.members(batch.piece_reader(pieces))]
     assert names == ["deep/small.txt", "empty"]
 
 
-def test_into_an_open_commit_and_a_failed_upload_leaves_nothing_open(rc: RemoteClient, tmp_path: Path) -> None:
+def test_into_an_open_commit_and_a_failed_upload_leaves_nothing_open(
+    rc: RemoteClient, tmp_path: Path
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "big.bin").write_bytes(os.urandom(100 * KiB))
@@ -109,6 +105,6 @@ def test_a_short_ranged_answer_is_an_error_and_leaves_no_file(
         return real(rc_, repo, info._replace(size=info.size + 1), tmp, start, length + 1, None)  # type: ignore[arg-type]
 
     monkeypatch.setattr(transfer, "_fetch_range", cut)
-    with pytest.raises(errors.BackendUnavailable, match="stopped early|more of"):
+    with pytest.raises(errors.BackendUnavailable, match=r"stopped early|more of"):
         rc.get_to_path("short", "main", "/big.bin", tmp_path / "x.bin")
     assert list(tmp_path.iterdir()) == []
