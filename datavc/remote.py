@@ -1110,9 +1110,22 @@ def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[byte
         yield piece
 
 
+_WHY_UNSUPPORTED = {
+    "run": "pipeline jobs run beside the server: start 'datavc daemon' on the store's host "
+    "(with the store, not DATAVC_SERVER), as docs/deploy.md shows",
+    "daemon": "pipeline jobs run beside the server: start 'datavc daemon' on the store's host "
+    "(with the store, not DATAVC_SERVER), as docs/deploy.md shows",
+    "repair_objects": "it reads files on the caller's disk: run 'datavc fsck --repair' on the store's host",
+}
+
+
 def _unsupported(name: str) -> Callable[..., Any]:
+    why = _WHY_UNSUPPORTED.get(name)
+
     def method(self: RemoteClient, *args: Any, **kwargs: Any) -> Any:
-        raise NotSupportedRemotely(f"{name} is not available through the datavc server API yet")
+        raise NotSupportedRemotely(
+            f"{name} is not available through the datavc server API" + (f": {why}" if why else " yet")
+        )
 
     method.__name__ = name
     method.__doc__ = f"Not available remotely yet: raises NotSupportedRemotely ({name})."
