@@ -724,6 +724,24 @@ class Client:
         """
         return workdir.checkout(self._ctx, repo, ref, dir, force=force, progress=progress)
 
+    def adopt(
+        self,
+        repo: str,
+        branch: str,
+        dir: str | os.PathLike[str],
+        *,
+        message: str = "",
+        on_skip: Skipped | None = None,
+    ) -> CheckoutInfo:
+        """Make an existing directory a working copy of ``repo@branch`` in one pass (see :mod:`datavc.adopt`).
+
+        Its files are hashed, uploaded and indexed, never rewritten; the branch gets a commit
+        holding exactly them. Raises BranchMoved if the branch moved meanwhile.
+        """
+        from datavc.adopt import adopt
+
+        return adopt(self._ctx, repo, branch, dir, message=message, on_skip=on_skip)
+
     def status(self, dir: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
         """Local changes in a checkout (hashes only files whose size or mtime changed).
 

@@ -27,7 +27,10 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +39,9 @@ from datavc.errors import AlreadyExists, Conflict, CorruptData, InvalidArgument
 from storage.fileio import atomic_write
 from storage.model import Entry, name_problem
 from storage.store import ObjectStore
+
+#: An earlier version of a file and the local file that holds it (see :meth:`Exporter.write`).
+LocalCopy = tuple[Entry, Path]
 
 TEMP_PREFIX = ".datavc-"  # atomic_write adds 12 hex digits and ".tmp"
 Progress = Callable[[int], None]
@@ -130,9 +136,12 @@ class Exporter:
                 except FileNotFoundError:
                     if not create:
                         return None
-                    os.mkdir(nxt)
-                    cur = nxt
-                    continue
+                    try:
+                        os.mkdir(nxt)
+                        cur = nxt
+                        continue
+                    except FileExistsError:  # made meanwhile by a parallel write: check what it is
+                        st = os.lstat(nxt)
             if stat.S_ISLNK(st.st_mode):
                 if not self._inside(nxt):
                     raise InvalidArgument(
@@ -149,12 +158,17 @@ class Exporter:
 
     # ----- writing -----------------------------------------------------------
 
-    def write(self, rel: str, entry: Entry, *, replace_dir: bool = False) -> os.stat_result:
+    def write(
+        self, rel: str, entry: Entry, *, replace_dir: bool = False, local: LocalCopy | None = None
+    ) -> os.stat_result:
         """Write the file ``entry`` at the repo path ``rel`` (relative to the root); returns its stat.
 
         Args:
             replace_dir: a local directory where the file goes is removed (a checkout
                 taking the commit's shape); otherwise it is a conflict.
+            local: ``(old entry, local file)``: a file believed to hold an earlier version,
+                whose shared ranges are copied instead of fetched (a working copy's update);
+                if it turns out not to hold it, the file is written from the store.
 
         Raises:
             Integrity: the stored data is corrupt or missing (nothing is left at the target);
@@ -165,6 +179,12 @@ class Exporter:
         assert store is not None, "an exporter without a store writes through write_stream only"
         parent, target = self._target(rel, replace_dir)
         with _local_errors(target):
+            if local is not None:
+                try:
+                    _write_atomic(store, entry, self.tmp_dir or parent, target, local=local)
+                    return os.lstat(target)
+                except (CorruptData, OSError):
+                    pass  # the local copy was not what the index said: fetch everything
             _write_atomic(store, entry, self.tmp_dir or parent, target)
             return os.lstat(target)
 
@@ -206,6 +226,53 @@ class Exporter:
                     self._last_parent = None
         return parent, target
 
+    def write_files(
+        self,
+        items: Iterable[tuple[str, Entry, LocalCopy | None]],
+        *,
+        replace_dir: bool = False,
+        workers: int | None = None,
+    ) -> Iterator[tuple[str, Entry, os.stat_result]]:
+        """:meth:`write` each ``(rel, entry, local)``, several files at once; yields
+        ``(rel, entry, stat)`` in order.
+
+        A remote store's files are written ``workers`` at a time (default 4), so the
+        object fetches of the next files overlap the last ones of a file instead of
+        draining the read window at every file boundary; a local store writes one at a
+        time. At most ``2 * workers`` files are in progress, whatever the number of items.
+        On an error the files not started are dropped and the first error is raised.
+        """
+        assert self.store is not None, "an exporter without a store writes through write_stream only"
+        n = workers if workers is not None else (4 if self.store.read_window > 1 else 1)
+        if n <= 1:
+            for rel, entry, copy in items:
+                yield rel, entry, self.write(rel, entry, replace_dir=replace_dir, local=copy)
+            return
+        local = threading.local()
+
+        def one(rel: str, entry: Entry, copy: LocalCopy | None) -> os.stat_result:
+            ex = getattr(local, "exporter", None)
+            if ex is None:  # per thread: an Exporter remembers the last directory it checked
+                ex = local.exporter = Exporter(
+                    self.store, self.root, reserved=self._reserved, tmp_dir=self.tmp_dir
+                )
+            return ex.write(rel, entry, replace_dir=replace_dir, local=copy)
+
+        pending: deque[tuple[str, Entry, Future[os.stat_result]]] = deque()
+        with ThreadPoolExecutor(n, thread_name_prefix="datavc-export") as pool:
+            try:
+                for rel, entry, copy in items:
+                    pending.append((rel, entry, pool.submit(one, rel, entry, copy)))
+                    while len(pending) >= 2 * n:
+                        rel0, e0, fut = pending.popleft()
+                        yield rel0, e0, fut.result()
+                while pending:
+                    rel0, e0, fut = pending.popleft()
+                    yield rel0, e0, fut.result()
+            finally:
+                for _rel, _e, fut in pending:
+                    fut.cancel()
+
     def write_tree(self, tree: str, base: str = "", *, progress: Progress | None = None) -> int:
         """Write every file of the tree ``tree`` under the repo path ``base``; returns files written.
 
@@ -218,8 +285,8 @@ class Exporter:
         n = 0
         assert self.store is not None, "an exporter without a store writes through write_stream only"
         with storage_errors():
-            for rel, f in self.store.trees.walk(tree, base + "/" if base else ""):
-                self.write(rel, f)
+            files = ((rel, f, None) for rel, f in self.store.trees.walk(tree, base + "/" if base else ""))
+            for _rel, f, _st in self.write_files(files):
                 n += 1
                 if progress is not None:
                     progress(f.size)
@@ -258,14 +325,21 @@ class Exporter:
             dirs = dirs[:-1]
 
 
-def _write_atomic(store: ObjectStore, entry: Entry, tmp_dir: Path, target: Path) -> None:
+def _write_atomic(
+    store: ObjectStore, entry: Entry, tmp_dir: Path, target: Path, *, local: LocalCopy | None = None
+) -> None:
     """Write ``entry``'s content to a new temporary file in ``tmp_dir``, then rename it to ``target``.
 
     The temp file is created with ``O_EXCL`` (never through an existing link) under a short
     fixed prefix: a 255-byte name plus the default ``.<name>.`` prefix would be too long.
     """
+    content = (
+        store.iter_content(entry, cache=False)
+        if local is None
+        else store.iter_content_reusing(entry, local[0], local[1], cache=False)
+    )
     with storage_errors():
-        atomic_write(target, store.iter_content(entry), fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX)
+        atomic_write(target, content, fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX)
 
 
 def export_entry(
@@ -298,7 +372,7 @@ def export_entry(
         Exporter(store, out).write(name, entry)
     elif out.exists() and not out.is_file():
         with _local_errors(out), open(out, "wb") as f, storage_errors():
-            for piece in store.iter_content(entry):
+            for piece in store.iter_content(entry, cache=False):
                 f.write(piece)
     else:
         parent = out.parent

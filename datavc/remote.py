@@ -1133,6 +1133,7 @@ def _unsupported(name: str) -> Callable[..., Any]:
 
 
 REMOTE_UNSUPPORTED = (
+    "adopt",
     "run",
     "daemon",
     "repair_objects",  # reads files on the caller's disk: run it on the store's host

@@ -29,20 +29,32 @@ import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from datavc.commits import one_shot
-from datavc.context import Context, now
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
-from datavc.export import Exporter
-from datavc.files import snapshot
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
-from datavc.refs import get_branch
-from datavc.repos import get_repo
 from storage.errors import InvalidInput
 from storage.fileio import atomic_write
 from storage.hashing import HashAlgorithm
 from storage.model import Entry, check_name
+from storage.store import ObjectStore
 from storage.tree import tree_order
+
+# ``status`` needs only the object store's hash algorithm and the checkout's own index:
+# ``datavc status`` runs it through datavc.light without SQLAlchemy, so the modules that
+# bring SQLAlchemy (services, contexts, export) are imported by the functions that use them.
+if TYPE_CHECKING:
+    from datavc.context import Context
+    from datavc.export import LocalCopy
+    from datavc.files import Snapshot
+
+
+class HasStore(Protocol):
+    """What local-change detection needs: a :class:`Context`, or a light reader."""
+
+    @property
+    def store(self) -> ObjectStore: ...
+
 
 META = ".datavc-checkout"
 #: Suffix of the temp files :meth:`storage.store.ObjectStore.export` writes beside a target:
@@ -254,6 +266,24 @@ def _index_put(co: _Checkout, rel: str, hash: str, st: os.stat_result) -> None:
     )
 
 
+def _resolve(ctx: Context, repo: str, ref: str) -> tuple[Snapshot, bool]:
+    """``(snapshot of ref, whether ref is a branch)``; a branch with no commits yet is the
+    empty tree (commit ``""``), so a new repo can be checked out, filled and committed as in git."""
+    from datavc.files import Snapshot, snapshot
+    from datavc.refs import get_branch
+    from datavc.repos import get_repo
+
+    with ctx.db.read() as s:
+        r = get_repo(s, repo)
+        try:
+            unborn = get_branch(s, r, ref).head_id is None
+        except NotFound:
+            return snapshot(ctx, repo, ref), False
+    if unborn:
+        return Snapshot(repo, "", ctx.empty_tree, None), True
+    return snapshot(ctx, repo, ref), True
+
+
 def checkout(
     ctx: Context,
     repo: str,
@@ -273,14 +303,7 @@ def checkout(
         Conflict: the checkout has local changes (unless ``force``);
         InvalidArgument: ``dest`` is a non-empty directory that is not a checkout.
     """
-    snap = snapshot(ctx, repo, ref)
-    with ctx.db.read() as s:
-        r = get_repo(s, repo)
-        is_branch = True
-        try:
-            get_branch(s, r, ref)
-        except NotFound:
-            is_branch = False
+    snap, is_branch = _resolve(ctx, repo, ref)
     branch = ref if is_branch else None
     root = Path(dest).absolute()
     co = _Checkout(root)
@@ -331,17 +354,66 @@ def checkout(
 def _apply_diff(
     ctx: Context, co: _Checkout, old: str, new: str, progress: Callable[[int], None] | None
 ) -> tuple[int, int]:
-    """Bring files checked out from tree ``old`` to tree ``new``; returns (written, deleted)."""
-    written = deleted = 0
+    """Bring files checked out from tree ``old`` to tree ``new``; returns (written, deleted).
+
+    Deletions go first, then the writes run through :meth:`Exporter.write_files` (several
+    files at once from a remote store): with the deletions done, no write can race one
+    (a file replacing a deleted directory, or the reverse). The index is updated here, in
+    path order, on this thread.
+    """
+    deleted = 0
     for d in ctx.store.diff(old, new):
         if d.new is None:
             deleted += _remove(co, d.path)
-        else:
-            _export(ctx, co, d.path, d.new)
-            written += 1
-            if progress is not None:
-                progress(d.new.size)
+    writes = (
+        (d.path, d.new, _local_copy(co, d.path, d.old)) for d in ctx.store.diff(old, new) if d.new is not None
+    )
+    from datavc.export import Exporter
+
+    exporter = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp)
+    written = 0
+    for rel, e, st in _local_writes(co, exporter.write_files(writes, replace_dir=True)):
+        _index_put(co, rel, e.hash, st)
+        co.exported += 1
+        if co.exported % _INDEX_COMMIT_EVERY == 0:
+            co.db.commit()  # a crash then re-hashes fewer files
+        written += 1
+        if progress is not None:
+            progress(e.size)
     return written, deleted
+
+
+def _local_copy(co: _Checkout, rel: str, old: Entry | None) -> LocalCopy | None:
+    """The checked-out file at ``rel`` as a source of ``old``'s bytes, if the index says it
+    still holds them (same size, mtime and hash as when written): a changed large file is
+    then rebuilt from its unchanged local ranges plus the fetched new chunks."""
+    if old is None or old.is_dir or not old.refs:
+        return None
+    path = co.root / rel
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or not _inside(co, path.parent):
+        return None
+    row = co.db.execute("SELECT size, mtime_ns, hash FROM files WHERE key = ?", (_key(rel),)).fetchone()
+    if row is None or tuple(row) != (st.st_size, st.st_mtime_ns, old.hash):
+        return None
+    return old, path
+
+
+def _local_writes(
+    co: _Checkout, results: Iterator[tuple[str, Entry, os.stat_result]]
+) -> Iterator[tuple[str, Entry, os.stat_result]]:
+    """``results``, with a local write error (disk full, name too long) as one clear error."""
+    try:
+        yield from results
+    except OSError as err:
+        filename = getattr(err, "filename", None)
+        where = f"{filename}" if filename else str(co.root)
+        raise InvalidArgument(
+            f"cannot write {where}: {err.strerror or err}; the checkout is incomplete"
+        ) from err
 
 
 def _reconcile(
@@ -437,6 +509,8 @@ def _export(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
 
 
 def _write_file(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
+    from datavc.export import Exporter
+
     st = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp).write(rel, e, replace_dir=True)
     _index_put(co, rel, e.hash, st)
 
@@ -448,7 +522,9 @@ def _prune_empty(d: Path, root: Path) -> None:
         d = d.parent
 
 
-def status(ctx: Context, dest: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
+def status(
+    ctx: HasStore, dest: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None
+) -> StatusInfo:
     """What changed in a checkout since it was checked out (or last committed).
 
     An interrupted checkout has no meaningful changes: it is reported as incomplete
@@ -486,6 +562,9 @@ def commit_workdir(
         Conflict: a checkout into it was interrupted and is not finished;
         BranchMoved: the branch moved since the checkout (unless ``rebase``).
     """
+    from datavc.commits import one_shot
+    from datavc.context import now
+
     co = _Checkout.find(Path(dest).absolute())
     try:
         st = co.load()
@@ -496,7 +575,7 @@ def commit_workdir(
             )
         if st.branch is None:
             raise InvalidArgument(f"{co.root} was checked out from commit {st.commit[:12]}, not a branch")
-        head = snapshot(ctx, st.repo, st.branch)
+        head, _ = _resolve(ctx, st.repo, st.branch)
         if head.commit != st.commit and not rebase:
             raise BranchMoved(
                 st.repo,

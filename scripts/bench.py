@@ -17,10 +17,10 @@ B: v1 into S3 vs one raw boto3 ``put_object`` per file (and vs DVC add+push), an
 new bytes stored by v2. Scale (datavc only): a 200,000-file repo; commit of one changed
 file, diff of two commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback, and
 the server time of the slowest web console page (``bench_console.py`` has every page).
-new bytes stored by v2. Remote: put and get of A and B through ``datavc serve`` vs the
-direct client (``scripts/bench_remote.py``; target ≥ 0.7x of direct).
-Scale (datavc only): a 200,000-file repo; commit of one changed file, diff of two
-commits 10 files apart, ``ls -r`` entries/s (API and CLI), rollback.
+Remote: put and get of A and B through ``datavc serve`` vs the direct client
+(``scripts/bench_remote.py``; target ≥ 0.7x of direct).
+Pipelines (``scripts/bench_pipelines.py``; ``--pipelines only`` runs just them): datums
+against bare processes, the sandbox's overhead, batched against unbatched, job scale.
 
 ``--with-dvc`` installs DVC (``dvc[s3]``) into ``<workdir or ~/.cache/datavc-bench>/dvc-venv``
 (reused when present); without it the DVC column says n/a. ``--quick`` for a smoke run,
@@ -1044,6 +1044,28 @@ def bench_scale(work: Path, sizes: Sizes) -> list[Row]:
     return rows
 
 
+def pipeline_rows(work: Path, quick: bool) -> list[Row]:
+    """The pipelines section (bench_pipelines.py): local executor vs bare processes, batching, scale."""
+    import bench_pipelines as bp
+
+    got = bp.bench_pipelines(work, bp.PIPE_QUICK if quick else bp.PIPE_FULL, log=log)
+    return [
+        Row(
+            "pipelines: " + r.step,
+            r.measure,
+            r.unit,
+            r.datavc,
+            r.ref,
+            r.ref_label,
+            None if r.ref is None or r.datavc is None else r.datavc / r.ref,
+            r.ratio_text,
+            r.target,
+            r.ok,
+        )
+        for r in got
+    ]
+
+
 # ----- output ------------------------------------------------------------------------
 
 
@@ -1129,6 +1151,12 @@ def main(argv: list[str] | None = None) -> int:
         "--reps", type=int, default=2, help="runs of B v1 (raw vs datavc, alternating); best kept"
     )
     parser.add_argument("--no-scale", action="store_true", help="skip the 200k-file scale figures")
+    parser.add_argument(
+        "--pipelines",
+        choices=("yes", "no", "only"),
+        default="yes",
+        help="the pipelines section (scripts/bench_pipelines.py): include it, skip it, or run only it",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     base = args.workdir if args.workdir is not None else Path.home() / ".cache" / "datavc-bench"
@@ -1143,7 +1171,13 @@ def main(argv: list[str] | None = None) -> int:
             dvc_note = "not installed: " + dvc_note
     t0 = time.perf_counter()
     try:
-        rows = run(work, sizes, dvc, dvc_note, max(1, args.reps), not args.no_scale)
+        rows = (
+            []
+            if args.pipelines == "only"
+            else run(work, sizes, dvc, dvc_note, max(1, args.reps), not args.no_scale)
+        )
+        if args.pipelines != "no":
+            rows += pipeline_rows(work, args.quick)
     except BenchError as err:
         print(f"bench: {err}", file=sys.stderr)
         return 1

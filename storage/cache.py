@@ -105,6 +105,23 @@ class CachedBackend(Backend):
         self._store(oid, data)
         return data
 
+    def get_transient(self, oid: str) -> bytes:
+        """A cached copy when there is one, else the remote's bytes, cached only when small.
+
+        The caller writes the bytes to local disk itself (a checkout), so caching a large
+        chunk would double the disk writes of a cold read; small objects (trees, which
+        every later read walks) are kept, as on :meth:`put`. A cached copy is used (and a
+        corrupt one dropped) as by :meth:`get`; fetched bytes are verified by the caller
+        (:meth:`ObjectStore.get_object`), and here before they are cached.
+        """
+        path = self.cache_path(oid)
+        if path.exists():
+            return self.get(oid)
+        data = self.remote.get(oid)
+        if len(data) <= CACHE_ON_PUT_LIMIT and self.algorithm.digest(data) == oid:
+            self._store(oid, data)
+        return data
+
     @staticmethod
     def _read_cached(path: Path) -> bytes | None:
         try:

@@ -14,6 +14,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from storage.errors import CorruptObject, InvalidInput, ObjectNotFound, StoreCon
 from storage.fileio import atomic_write
 from storage.hashing import XXH3_128, HashAlgorithm, ObjectId
 from storage.model import DataRef, DiffEntry, Entry, normalize_path
+from storage.prefetch import REMOTE_WINDOW, fetch_in_order
 from storage.tree import Trees, is_tree_object
 from storage.writer import Writer
 
@@ -94,6 +96,10 @@ class ObjectStore:
         self._cache_bytes = 0
         self._lock = threading.Lock()
         self.trees = Trees(self.get_object, self._no_write)
+        #: Object fetches kept in flight by a file read: a remote endpoint serves many at
+        #: once; a local disk is read one object at a time (the page cache reads ahead).
+        self.read_window = 1 if backend.cheap_exists else REMOTE_WINDOW
+        self._pool: ThreadPoolExecutor | None = None
 
     # ----- lifecycle ---------------------------------------------------------
 
@@ -152,7 +158,17 @@ class ObjectStore:
         return cls(backend, cfg)
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
+
+    def _read_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.read_window, thread_name_prefix="datavc-read")
+            return self._pool
 
     def __enter__(self) -> ObjectStore:
         return self
@@ -173,8 +189,13 @@ class ObjectStore:
 
     # ----- objects -----------------------------------------------------------
 
-    def get_object(self, oid: str) -> bytes:
+    def get_object(self, oid: str, *, cache: bool = True) -> bytes:
         """An object's bytes, verified against its id.
+
+        Args:
+            cache: whether a read-through cache may keep a copy. A reader that writes the
+                bytes to local disk anyway (a checkout, ``get -o``) passes False, so a cold
+                read does not write every byte twice; small objects (trees) are still cached.
 
         Raises:
             ObjectNotFound, CorruptObject, BackendUnavailable
@@ -186,7 +207,7 @@ class ObjectStore:
                 return data
         if not self.algorithm.is_id(oid):
             raise InvalidInput(f"{oid!r} is not an object id")
-        data = self.backend.get(oid)
+        data = self.backend.get(oid) if cache else self.backend.get_transient(oid)
         actual = self.algorithm.digest(data)
         if actual != oid:
             raise CorruptObject(oid, actual, self.backend.url)
@@ -204,10 +225,16 @@ class ObjectStore:
 
     # ----- files -------------------------------------------------------------
 
-    def iter_content(self, entry: Entry, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+    def iter_content(
+        self, entry: Entry, start: int = 0, length: int | None = None, *, cache: bool = True
+    ) -> Iterator[bytes]:
         """A file's bytes (or the range ``[start, start+length)``), fetching only the objects needed.
 
-        A whole-file read also checks the file's content hash.
+        A whole-file read also checks the file's content hash. On a remote backend up to
+        :attr:`read_window` objects are fetched ahead in parallel (see :mod:`storage.prefetch`).
+
+        Args:
+            cache: see :meth:`get_object`.
 
         Raises:
             InvalidInput: a directory entry or a range outside the file.
@@ -220,24 +247,113 @@ class ObjectStore:
             raise InvalidInput(f"range {start}..{end} is outside {entry.name} ({entry.size} bytes)")
         whole = start == 0 and end == entry.size
         hasher = self.algorithm.new() if whole else None
+        wanted: list[tuple[int, DataRef]] = []  # (position in the file, ref) of the refs in range
         pos = 0
         for ref in entry.refs:
             ref_end = pos + ref.length
             if ref_end > start and pos < end:
-                data = self.get_object(ref.oid)
+                wanted.append((pos, ref))
+            pos = ref_end
+            if pos >= end:
+                break
+
+        def fetch(oid: str) -> bytes:
+            return self.get_object(oid, cache=cache)
+
+        oids = [r.oid for _at, r in wanted]
+        if self.read_window > 1 and len(oids) > 1:
+            objects: Iterator[bytes] = (
+                data for _oid, data in fetch_in_order(self._read_pool(), fetch, oids, self.read_window)
+            )
+        else:
+            objects = map(fetch, oids)
+        try:
+            for (at, ref), data in zip(wanted, objects, strict=True):
                 if ref.offset + ref.length > len(data):
                     raise CorruptObject(ref.oid, "(too short for its reference)", self.backend.url)
-                lo = ref.offset + max(start - pos, 0)
-                hi = ref.offset + min(end, ref_end) - pos
+                lo = ref.offset + max(start - at, 0)
+                hi = ref.offset + min(end, at + ref.length) - at
                 piece = data[lo:hi] if (lo, hi) != (0, len(data)) else data
                 if hasher is not None:
                     hasher.update(piece)
                 yield piece
-            pos = ref_end
-            if pos >= end:
-                break
+        finally:
+            close = getattr(objects, "close", None)
+            if close is not None:
+                close()  # cancels fetches not yet started
         if hasher is not None and pos >= entry.size and hasher.hexdigest() != entry.hash:
             raise CorruptObject(entry.hash, hasher.hexdigest(), f"file {entry.name}")
+
+    def iter_content_reusing(
+        self, entry: Entry, old: Entry, old_file: str | os.PathLike[str], *, cache: bool = True
+    ) -> Iterator[bytes]:
+        """``entry``'s bytes, taking the ranges it shares with ``old`` from ``old_file``.
+
+        ``old_file`` is a local file believed to hold ``old``'s content (a working copy's
+        previous version): an edit to a large file changes a few chunks, so the rest is
+        read from local disk instead of fetched again. Nothing read locally is trusted: a
+        range that is a whole object is checked against its id (else fetched), and the
+        file as a whole against ``entry``'s hash.
+
+        Raises:
+            CorruptObject: the result does not match ``entry``'s hash (``old_file`` did not
+                hold ``old`` after all: read from the store instead), or a fetched object is corrupt.
+        """
+        if entry.is_dir or old.is_dir:
+            raise InvalidInput(f"{entry.name} is a directory")
+        local: dict[tuple[str, int, int], int] = {}  # (oid, offset, length) -> position in old_file
+        at = 0
+        for r in old.refs:
+            local.setdefault((r.oid, r.offset, r.length), at)
+            at += r.length
+        hasher = self.algorithm.new()
+
+        def fetch(oid: str) -> bytes:
+            return self.get_object(oid, cache=cache)
+
+        remote = [r.oid for r in entry.refs if (r.oid, r.offset, r.length) not in local]
+        if self.read_window > 1 and len(remote) > 1:
+            fetched: Iterator[bytes] = (
+                d for _o, d in fetch_in_order(self._read_pool(), fetch, remote, self.read_window)
+            )
+        else:
+            fetched = map(fetch, remote)
+        try:
+            with open(old_file, "rb", buffering=0) as f:
+                for r in entry.refs:
+                    where = local.get((r.oid, r.offset, r.length))
+                    piece: bytes | None = None
+                    if where is not None:
+                        piece = os.pread(f.fileno(), r.length, where)
+                        whole_object = r.offset == 0 and r.length == len(piece)
+                        if len(piece) != r.length or (
+                            whole_object and self.algorithm.digest(piece) != r.oid and r.length > 0
+                        ):
+                            piece = None
+                        if piece is None:
+                            data = fetch(r.oid)
+                            if r.offset + r.length > len(data):
+                                raise CorruptObject(r.oid, "(too short for its reference)", self.backend.url)
+                            piece = data[r.offset : r.offset + r.length]
+                    else:
+                        data = next(fetched)
+                        if r.offset + r.length > len(data):
+                            raise CorruptObject(r.oid, "(too short for its reference)", self.backend.url)
+                        piece = (
+                            data
+                            if (r.offset, r.length) == (0, len(data))
+                            else data[r.offset : r.offset + r.length]
+                        )
+                    hasher.update(piece)
+                    yield piece
+        finally:
+            close = getattr(fetched, "close", None)
+            if close is not None:
+                close()
+        if hasher.hexdigest() != entry.hash:
+            raise CorruptObject(
+                entry.hash, hasher.hexdigest(), f"file {entry.name} (rebuilt from {old_file})"
+            )
 
     def read_bytes(self, entry: Entry, start: int = 0, length: int | None = None) -> bytes:
         """A file's bytes (or a range of them) in memory: for small files."""

@@ -1,34 +1,99 @@
 """The ``datavc`` command line: parse, call one :class:`datavc.client.Client` method, render.
 
-One module per command group; the client (and with it SQLAlchemy, boto3) is imported
-only when a command first needs it, so ``datavc --help`` stays fast.
+One module per command group, each listing its commands in ``COMMANDS``. Modules are
+imported lazily: ``datavc ls`` imports ``datavc.cli.files`` and nothing of pipelines,
+jobs, the server or auth; the client (and with it SQLAlchemy, boto3) is imported only
+when a command first needs it. ``--help`` imports every module.
 """
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 import click
 
 from datavc import __version__
-from datavc.cli import (
-    auth,
-    branch,
-    commits,
-    files,
-    hook,
-    jobs,
-    merge,
-    pipeline,
-    repo,
-    server,
-    store,
-    tag,
-    ui,
-    workdir,
-    worker,
-)
 from datavc.cli.app import App, RootGroup
-from datavc.cli.commit_set import COMMANDS as COMMIT_SET_COMMANDS
-from datavc.cli.config import COMMANDS as CONFIG_COMMANDS
+
+#: The command modules (``datavc.cli.<name>``), each with a ``COMMANDS`` tuple.
+COMMAND_MODULES = (
+    "store",
+    "repo",
+    "files",
+    "commits",
+    "branch",
+    "tag",
+    "workdir",
+    "pipeline",
+    "jobs",
+    "worker",
+    "server",
+    "auth",
+    "merge",
+    "hook",
+    "ui",
+    "datum",
+    "commit_set",
+    "config",
+)
+
+#: Which module holds a command, so running it imports only that module. A command not
+#: listed here still works (every module is then imported to find it); a test checks that
+#: this index is complete, to keep it fast.
+COMMAND_INDEX = {
+    **dict.fromkeys(("init", "fsck", "gc"), "store"),
+    "repo": "repo",
+    **dict.fromkeys(("put", "get", "ls", "rm", "cp"), "files"),
+    **dict.fromkeys(
+        ("log", "show", "diff", "start-commit", "finish-commit", "abort-commit", "rollback", "reflog"),
+        "commits",
+    ),
+    "branch": "branch",
+    "tag": "tag",
+    **dict.fromkeys(("checkout", "status", "commit"), "workdir"),
+    **dict.fromkeys(("pipeline", "lineage"), "pipeline"),
+    **dict.fromkeys(("job", "run", "daemon", "wait"), "jobs"),
+    "datum": "datum",  # the jobs module's group, with `datum next` attached by datavc.cli.datum
+    **dict.fromkeys(("merge", "revert", "cherry-pick"), "merge"),
+    "hook": "hook",
+    "ui": "ui",
+    "commit-set": "commit_set",
+    "config": "config",
+    **dict.fromkeys(("worker", "doctor"), "worker"),
+    **dict.fromkeys(("serve", "login", "logout"), "server"),
+    **dict.fromkeys(("auth", "audit"), "auth"),
+}
+
+
+def command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"datavc.cli.{name}")
+
+
+def all_commands() -> dict[str, click.Command]:
+    """Every command of every module, by name (imports them all)."""
+    out: dict[str, click.Command] = {}
+    for module in COMMAND_MODULES:
+        for command in command_module(module).COMMANDS:
+            assert command.name is not None
+            out[command.name] = command
+    return out
+
+
+class LazyRootGroup(RootGroup):
+    """The root group, loading a command's module only when that command runs."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_INDEX.get(cmd_name)
+        if module is not None:
+            for command in command_module(module).COMMANDS:
+                if command.name == cmd_name:
+                    return command  # type: ignore[no-any-return]
+        return all_commands().get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(all_commands())
+
 
 EPILOG = """\b
 Exit codes:
@@ -47,7 +112,7 @@ Exit codes:
 """
 
 
-@click.group(cls=RootGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyRootGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datavc")
 @click.option(
     "--home",
@@ -63,26 +128,3 @@ def main(ctx: click.Context, home: str | None) -> None:
     prefix of 6+ hex digits), with ~N, ^ and @{ISO time}.
     """
     ctx.obj = App(home)
-
-
-for _module in (
-    store,
-    repo,
-    files,
-    commits,
-    merge,
-    branch,
-    tag,
-    hook,
-    workdir,
-    pipeline,
-    jobs,
-    worker,
-    server,
-    auth,
-    ui,
-):
-    for _command in _module.COMMANDS:
-        main.add_command(_command)
-for _command in COMMIT_SET_COMMANDS + CONFIG_COMMANDS:
-    main.add_command(_command)

@@ -12,6 +12,7 @@ from datavc.errors import DatavcError
 
 if TYPE_CHECKING:
     from datavc.client import Client
+    from datavc.light import LightReader
 
 
 class App:
@@ -20,6 +21,7 @@ class App:
     def __init__(self, home: str | None) -> None:
         self.home = home
         self._client: Client | None = None
+        self._reader: LightReader | Client | None = None
 
     @property
     def client(self) -> Client:
@@ -31,7 +33,20 @@ class App:
             self._client = Client.open(self.home) if self.home else Client.from_env()
         return self._client
 
+    @property
+    def reader(self) -> LightReader | Client:
+        """For read-only listings: a :class:`~datavc.light.LightReader` (no SQLAlchemy) when the
+        store allows, else the client. It falls back to the client for anything it declines."""
+        if self._reader is None:
+            from datavc.light import LightReader
+
+            self._reader = LightReader.open(self.home, lambda: self.client) or self.client
+        return self._reader
+
     def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not self._client:
+            reader.close()
         if self._client is not None:
             client, self._client = self._client, None
             client.close()

@@ -187,7 +187,7 @@ def _ls_line(f: FileInfo) -> str:
 def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
     """List a directory's entries with their sizes (directories end with '/')."""
     addr = address(src)
-    entries = app.client.list_files(addr.repo, ref(addr), addr.path or "/", recursive=recursive)
+    entries = app.reader.list_files(addr.repo, ref(addr), addr.path or "/", recursive=recursive)
     if as_json:
         stream_json(entries, lambda f: f.to_json())
         return

@@ -20,24 +20,40 @@ def warn_skipped(path: str, reason: str) -> None:
 @click.argument("target", metavar="REPO@REF")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite local changes in an existing checkout.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="DIR holds the files already: commit them to the branch and make DIR its working copy "
+    "(one pass, the files are not rewritten).",
+)
+@click.option("-m", "--message", default="", help="Commit message for --adopt.")
 @json_option
 @pass_app
-def checkout(app: App, target: str, directory: str, force: bool, as_json: bool) -> None:
+def checkout(
+    app: App, target: str, directory: str, force: bool, adopt: bool, message: str, as_json: bool
+) -> None:
     """Materialise REPO@REF in DIR; an existing checkout only gets the files that differ.
 
-    Checked out from a branch, DIR can commit back with 'datavc commit'. An interrupted
-    checkout (killed half-way) is finished by running checkout again.
+    Checked out from a branch, DIR can commit back with 'datavc commit'; a branch with
+    no commits yet gives an empty DIR to fill and commit. An interrupted checkout (killed
+    half-way) is finished by running checkout again. With --adopt, DIR's existing files
+    become the branch's new commit and DIR its working copy, without copying them.
     """
     addr = address(target, path=False)
-    with activity(f"checking out {addr}") as act, local_path_errors(directory):
-        info = app.client.checkout(addr.repo, ref(addr), directory, force=force, progress=act.advance)
-        act.files = info.files_written
+    if adopt:
+        with activity(f"adopting {directory} as {addr}"), local_path_errors(directory):
+            info = app.client.adopt(addr.repo, ref(addr), directory, message=message, on_skip=warn_skipped)
+    else:
+        with activity(f"checking out {addr}") as act, local_path_errors(directory):
+            info = app.client.checkout(addr.repo, ref(addr), directory, force=force, progress=act.advance)
+            act.files = info.files_written
     if as_json:
         echo_json(info.to_json())
         return
     where = f"{info.repo}@{info.branch}" if info.branch else f"{info.repo}@{info.ref}"
+    commit = info.commit or "no commits yet"
     click.echo(
-        f"checked out {where} ({info.commit}) in {info.dir}: {info.files_written} written, "
+        f"checked out {where} ({commit}) in {info.dir}: {info.files_written} written, "
         f"{info.files_deleted} deleted, {info.files_unchanged} unchanged"
     )
 
@@ -53,7 +69,7 @@ def status(app: App, directory: str | None, as_json: bool) -> None:
     this says so, and how to finish it.
     """
     with local_path_errors(directory or "."):
-        info = app.client.status(directory or ".", on_skip=warn_skipped)
+        info = app.reader.status(directory or ".", on_skip=warn_skipped)
     if as_json:
         echo_json(
             {**info.to_json(), "changes": [d.to_json() for d in info.changes], "incomplete": info.incomplete}
@@ -68,7 +84,7 @@ def status(app: App, directory: str | None, as_json: bool) -> None:
         click.echo(f"  run 'datavc checkout {info.repo}@{info.pending_ref} {info.dir}' to finish it")
         click.echo(f"  (last complete checkout: {where} at {info.commit or 'none'})")
         return
-    click.echo(f"on {where} at {info.commit}")
+    click.echo(f"on {where} at {info.commit or '(no commits yet)'}")
     if not info.changes:
         click.echo("nothing to commit")
         return

@@ -27,6 +27,7 @@ from datavc.pipelines import reaper
 
 RUN_PREFIX = "datavc-run-"
 DATUM_PREFIX = "datum-"
+TRASH = ".trash"  # finished datums' directories, removed in the background (executors/outputs.Trash)
 
 
 def record(ctx: Context, job_id: str, datum_hash: str, pid: int, *, scratch_dir: Path) -> None:
@@ -58,6 +59,26 @@ def _scratch_to_remove(value: Any) -> Path | None:
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
         return None
     return p
+
+
+def _run_root_to_remove(value: Any) -> Path | None:
+    """The job root (``.../datavc-run-*``) of a recorded scratch path (which may be gone:
+    a finished try's directory is moved into the root's ``.trash``), if it is ours."""
+    if not isinstance(value, str) or not value:
+        return None
+    p = Path(value)
+    if not p.is_absolute() or ".." in p.parts or not p.name.startswith(DATUM_PREFIX):
+        return None
+    root = p.parent
+    if not root.name.startswith(RUN_PREFIX):
+        return None
+    try:
+        st = root.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        return None
+    return root
 
 
 def clean_up_job(ctx: Context, job_id: str) -> bool:
@@ -99,8 +120,12 @@ def clean_up_job(ctx: Context, job_id: str) -> bool:
         scratch = _scratch_to_remove(note.get("scratch"))
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+        root = _run_root_to_remove(note.get("scratch"))
+        if root is not None:
+            # The dead run's finished datums waiting for removal, then its root once empty.
+            shutil.rmtree(root / TRASH, ignore_errors=True)
             try:
-                scratch.parent.rmdir()  # the dead run's root, once it holds nothing else
+                root.rmdir()
             except OSError:
                 pass
         cleared.append(row_id)

@@ -25,6 +25,7 @@ datavc's own specs pass through unchanged (their keys are all snake_case already
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -48,12 +49,9 @@ _TOP_UNSUPPORTED = {
     "reprocess_spec": "datavc skips datums already processed; use 'datavc pipeline update --reprocess'",
     "datum_set_spec": _NOT_YET,
     "output_branch": "datavc writes every pipeline's output to its repo's 'main' branch",
-    "scheduling_spec": _NOT_YET,
     "pod_spec": _NOT_YET,
-    "pod_patch": _NOT_YET,
     "sidecar_resource_limits": _NOT_YET,
     "sidecar_resource_requests": _NOT_YET,
-    "tolerations": _NOT_YET,
     "tf_job": _NOT_YET,
     "salt": _NOT_YET,
     "metadata": _NOT_YET,
@@ -72,15 +70,12 @@ _PFS_UNSUPPORTED = {
     "s3": _NOT_YET,
 }
 _TRANSFORM_UNSUPPORTED = {
-    "user": _NOT_YET + " (transforms run as the scheduler's user)",
     "err_cmd": _NOT_YET,
     "err_stdin": _NOT_YET,
     "secrets": _NOT_YET + " (set values with transform.env)",
-    "image_pull_secrets": _NOT_YET,
     "debug": _NOT_YET,
     "dockerfile": _NOT_YET,
     "memory_volume": _NOT_YET,
-    "datum_batching": _NOT_YET,
 }
 _OFF: tuple[Any, ...] = (None, False, "", [], {})
 
@@ -189,8 +184,33 @@ def _top(doc: dict[str, Any], problems: list[str]) -> None:
     transform = doc.get("transform")
     if isinstance(transform, dict):
         _refuse(transform, _TRANSFORM_UNSUPPORTED, "transform.", problems)
+        if "image_pull_secrets" in transform:
+            doc["image_pull_secrets"] = transform.pop("image_pull_secrets")
+    _scheduling(doc, problems)
     if isinstance(doc.get("input"), dict):
         _input(doc["input"], "input", problems)
+
+
+def _scheduling(doc: dict[str, Any], problems: list[str]) -> None:
+    """``scheduling_spec`` becomes ``node_selector``/``priority_class_name``; a ``pod_patch``
+    given as JSON text (Pachyderm's form) becomes the list it holds."""
+    sched = doc.pop("scheduling_spec", None)
+    if isinstance(sched, Mapping):
+        for key in ("node_selector", "priority_class_name"):
+            if key in sched:
+                doc.setdefault(key, sched[key])
+        for key in sched:
+            if key not in ("node_selector", "priority_class_name"):
+                problems.append(f"scheduling_spec.{key}: unknown field")
+    elif sched is not None:
+        problems.append("scheduling_spec: must be a mapping")
+    patch = doc.get("pod_patch")
+    if isinstance(patch, str):
+        try:
+            doc["pod_patch"] = json.loads(patch) if patch.strip() else []
+        except ValueError as err:
+            problems.append(f"pod_patch: not a JSON patch: {err}")
+            doc.pop("pod_patch")
 
 
 def _parallelism(doc: dict[str, Any], problems: list[str]) -> None:

@@ -40,6 +40,11 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
+def serve_argv() -> list[str]:
+    """The command that starts a serving shim (``serve``) whose parent is this process."""
+    return [sys.executable, "-I", "-S", str(SCRIPT), str(os.getpid()), "--serve"]
+
+
 def shim_argv(cmd: list[str]) -> list[str]:
     """The command that runs ``cmd`` under a subreaper shim whose parent is this process."""
     return [sys.executable, "-I", "-S", str(SCRIPT), str(os.getpid()), "--", *cmd]
@@ -146,8 +151,83 @@ def kill_recorded(pid: int, started: int, *, grace: float = 5.0, wait: float = 3
     return True
 
 
+def _has_children() -> bool:
+    """Whether any process is still below this one: after its transform is reaped, only
+    orphans reparented to us (the subreaper) can be left; ``/proc/.../children`` says so
+    without scanning every process on the machine."""
+    pid = os.getpid()
+    try:
+        return bool(Path(f"/proc/{pid}/task/{pid}/children").read_bytes().strip())
+    except OSError:
+        return True  # no such file (kernel without CONFIG_PROC_CHILDREN): scan to be sure
+
+
+def serve(stopping: list[int]) -> int:
+    """Run one command per request line on stdin; answer each with a JSON line on stdout.
+
+    A request is ``{"argv", "cwd", "env", "stdin", "log", "timeout"}``; the command runs in
+    its own session with stdout and stderr appended to ``log``; after it ends (or is killed
+    at ``timeout``) everything it left behind is killed and reaped, exactly as in one-shot
+    mode. The answer is ``{"code": N}`` (``"timeout": true`` when it was killed, ``"error"``
+    when it could not start). EOF on stdin ends the shim. Why: one interpreter per datum
+    costs tens of milliseconds, as much as a trivial datum; a shim serving many datums
+    costs one per executor thread and job.
+    """
+    import json
+
+    def on_signal(signum: int, frame: object) -> None:
+        # Between requests we are blocked reading stdin: take everything down and go now.
+        kill_descendants_and_reap()
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    if stopping:
+        on_signal(stopping[0], None)
+    out = sys.stdout
+    for line in sys.stdin:
+        req = json.loads(line)
+        answer: dict[str, object]
+        try:
+            with open(req["log"], "ab") as log:
+                child = subprocess.Popen(
+                    req["argv"],
+                    cwd=req["cwd"],
+                    env=req["env"],
+                    stdin=subprocess.PIPE if req["stdin"] else subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as err:
+            answer = {"code": 127, "error": err.strerror or str(err)}
+        else:
+            try:
+                if req["stdin"]:
+                    child.communicate(req["stdin"].encode(), timeout=req["timeout"])
+                else:
+                    child.wait(timeout=req["timeout"])
+                answer = {"code": child.returncode}
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                answer = {"code": -9, "timeout": True}
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)  # its background jobs stop writing now
+            if _has_children():
+                kill_descendants_and_reap()
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+    kill_descendants_and_reap()
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """``reaper.py PARENT_PID -- CMD...``: run CMD as a subreaper; exit as CMD did."""
+    """``reaper.py PARENT_PID -- CMD...``: run CMD as a subreaper; exit as CMD did.
+
+    ``reaper.py PARENT_PID --serve``: run commands read from stdin, one after another (``serve``).
+    """
     parent, cmd = int(argv[0]), argv[2:]
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -163,8 +243,12 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, on_signal)
     if os.getppid() != parent:
         return 128 + signal.SIGTERM  # the scheduler died before we asked to be told
+    if argv[1] == "--serve":
+        return serve(stopping)
+    # A batched transform's datum socket (datavc.batching) passes through to it.
+    fd = os.environ.get("DATAVC_DATUM_FD", "")
     try:
-        child = subprocess.Popen(cmd)
+        child = subprocess.Popen(cmd, pass_fds=(int(fd),) if fd.isdigit() else ())
     except OSError as err:
         sys.stderr.write(f"[datavc] cannot run {cmd[0]!r}: {err.strerror}\n")
         return 127

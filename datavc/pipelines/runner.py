@@ -39,6 +39,7 @@ from datavc.errors import (
 )
 from datavc.pipelines.datums import Commits, Datum, compute_datums
 from datavc.pipelines.executors import Executor, Outcome
+from datavc.pipelines.recorder import DatumRecorder, mark_done, mark_started
 from datavc.pipelines.spec import PipelineSpec
 from storage.model import Entry
 
@@ -164,17 +165,11 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         datums = job_datums(ctx, spec, inputs)
         todo = _record_datums(ctx, job_id, pipeline_id, datums, reprocess)
         pending = [d for d in datums if d.hash in todo]
-        lock = threading.Lock()
-
-        def started(d: Datum) -> None:
-            with lock:
-                datum_started(ctx, job_id, d)
-
-        def done(d: Datum, o: Outcome) -> None:
-            with lock:
-                datum_done(ctx, job_id, pipeline_id, d, o)
-
-        executor.run(ctx, spec, job_id, pending, started, done)
+        recorder = DatumRecorder(ctx, job_id, pipeline_id)
+        try:
+            executor.run(ctx, spec, job_id, pending, recorder.started, recorder.done)
+        finally:
+            recorder.close()
         with ctx.db.read() as s:
             failed = s.scalars(
                 select(DatumRow.datum_hash).where(
@@ -211,16 +206,7 @@ def datum_started(ctx: Context, job_id: str, d: Datum) -> None:
     failed while it runs again: the job's counters keep adding up.
     """
     with ctx.db.write() as s:
-        before = s.scalar(
-            select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-        )
-        if before == "failed":
-            s.execute(update(Job).where(Job.id == job_id).values(datums_failed=Job.datums_failed - 1))
-        s.execute(
-            update(DatumRow)
-            .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-            .values(state="running", started_at=now())
-        )
+        mark_started(s, job_id, d)
 
 
 def datum_done(
@@ -232,40 +218,7 @@ def datum_done(
     a datum by running its pod again).
     """
     with ctx.db.write() as s:
-        before = s.scalar(
-            select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-        )
-        tries = DatumRow.tries + o.tries if accumulate_tries else o.tries
-        s.execute(
-            update(DatumRow)
-            .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
-            .values(
-                state="success" if o.ok else "failed",
-                tries=tries,
-                exit_code=o.exit_code,
-                logs=o.logs,
-                duration=o.duration,
-                output_tree=o.output_tree,
-                finished_at=now(),
-                process=None,
-            )
-        )
-        # Move the datum between counters: one that failed before (a retried pod, a
-        # resumed job) is no longer counted as failed.
-        delta = {"success": 0, "failed": 0}
-        delta["success" if o.ok else "failed"] += 1
-        if before in delta:
-            delta[before] -= 1
-        s.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(
-                datums_processed=Job.datums_processed + delta["success"],
-                datums_failed=Job.datums_failed + delta["failed"],
-            )
-        )
-        if o.ok and o.output_tree is not None:
-            _remember(s, pipeline_id, d, o.output_tree)
+        mark_done(s, job_id, pipeline_id, d, o, accumulate_tries=accumulate_tries)
 
 
 def load_job(ctx: Context, job_id: str) -> tuple[PipelineSpec, dict[str, str | None], int, str, bool]:
@@ -284,20 +237,6 @@ def job_datums(ctx: Context, spec: PipelineSpec, inputs: dict[str, str | None]) 
     """Every datum of a job (computed again from its input commits: deterministic)."""
     commits = _input_commits(ctx, spec, inputs)
     return compute_datums(ctx.store.trees, spec, commits)
-
-
-def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:
-    exists = s.get(DatumResult, (pipeline_id, d.hash))
-    if exists is None:
-        s.add(
-            DatumResult(
-                pipeline_id=pipeline_id, datum_hash=d.hash, output_tree=tree, inputs=json.dumps(d.key)
-            )
-        )
-    else:
-        # A datum run again (reprocess) replaces its earlier result: later jobs that skip
-        # it must reuse the output now in the output commit, not the one before.
-        exists.output_tree = tree
 
 
 def _commit_output(

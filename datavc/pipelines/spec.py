@@ -63,6 +63,7 @@ __all__ = [
     "PipelineMeta",
     "PipelineSpec",
     "Resources",
+    "Sandbox",
     "Transform",
 ]
 
@@ -74,6 +75,17 @@ _UNNAMED = "unnamed"
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
+# PipelineSpec fields added after the first release: dumped (and hashed) only when set.
+_LATER_FIELDS = (
+    "job_timeout",
+    "sandbox",
+    "node_selector",
+    "tolerations",
+    "priority_class_name",
+    "service_account",
+    "image_pull_secrets",
+    "pod_patch",
+)
 
 
 class InvalidSpec(InvalidArgument):
@@ -357,6 +369,9 @@ class Transform(_Frozen):
         accept_return_code: exit codes besides 0 that count as success (Pachyderm's field).
         working_dir: the directory the command runs in; it must exist where the datum
             runs (by default the datum's scratch directory).
+        datum_batching: start the command once per worker; it asks for datums one at a
+            time (``datavc.datums()``, ``datavc datum next``), as in Pachyderm 2.x.
+        user: the user (name or uid) the command runs as, in the sandbox or the pod.
     """
 
     image: StrictStr | None = None
@@ -365,6 +380,8 @@ class Transform(_Frozen):
     env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     accept_return_code: tuple[StrictInt, ...] = ()
     working_dir: StrictStr | None = None
+    datum_batching: StrictBool = False
+    user: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
 
     @model_serializer(mode="wrap")
     def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -372,8 +389,11 @@ class Transform(_Frozen):
         data: dict[str, Any] = handler(self)
         if not data.get("accept_return_code"):
             data.pop("accept_return_code", None)
-        if data.get("working_dir") is None:
-            data.pop("working_dir", None)
+        for key in ("working_dir", "user"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        if not data.get("datum_batching"):
+            data.pop("datum_batching", None)
         return data
 
     @field_validator("working_dir")
@@ -420,6 +440,8 @@ class Transform(_Frozen):
                 tuple(sorted(self.env.items())),
                 self.accept_return_code,
                 self.working_dir,
+                self.datum_batching,
+                self.user,
             )
         )
 
@@ -427,8 +449,15 @@ class Transform(_Frozen):
 class Gpu(_Frozen):
     """GPUs per worker: ``number`` of the extended resource ``type`` (e.g. ``nvidia.com/gpu``)."""
 
-    type: StrictStr = Field(min_length=1)
+    type: Annotated[StrictStr, Field(min_length=1)] | None = None  # None: the executor's gpu_resource
     number: Annotated[StrictInt, Field(ge=0)]
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("type") is None:
+            data.pop("type", None)
+        return data
 
 
 class Resources(_Frozen):
@@ -449,6 +478,17 @@ class Resources(_Frozen):
             if data.get(key) is None:
                 data.pop(key, None)
         return data
+
+
+class Sandbox(_Frozen):
+    """How the local executor confines a transform (bubblewrap; see docs/security.md).
+
+    Attributes:
+        network: whether the transform may use the network (its own empty network
+            namespace when false).
+    """
+
+    network: StrictBool = True
 
 
 class PipelineMeta(_Frozen):
@@ -479,6 +519,10 @@ class PipelineSpec(_Frozen):
             ``"60s"`` or ``"1h30m"`` is read as seconds.
         job_timeout: seconds the job's datums may run in all (> 0), or None for no limit.
         resources: Kubernetes CPU, memory, GPU and disk per worker.
+        sandbox: how the local executor confines the transform (``network``).
+        node_selector, tolerations, priority_class_name, service_account,
+            image_pull_secrets: where and how Kubernetes runs the worker pods.
+        pod_patch: a JSON patch (RFC 6902) applied to the worker pod template.
 
     Pachyderm 2.x specs are accepted too: ``datavc.pipelines.pachyderm`` maps them here.
     """
@@ -491,13 +535,21 @@ class PipelineSpec(_Frozen):
     datum_timeout: Annotated[float, Field(gt=0, strict=True)] = 3600
     job_timeout: Annotated[float, Field(gt=0, strict=True)] | None = None
     resources: Resources | None = None
+    sandbox: Sandbox | None = None
+    node_selector: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    tolerations: tuple[dict[StrictStr, Any], ...] = ()
+    priority_class_name: StrictStr | None = None
+    service_account: StrictStr | None = None
+    image_pull_secrets: tuple[Annotated[StrictStr, Field(min_length=1)], ...] = ()
+    pod_patch: tuple[dict[StrictStr, Any], ...] = ()
 
     @model_serializer(mode="wrap")
     def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Fields added later appear only when set: existing specs keep their hashes.
         data: dict[str, Any] = handler(self)
-        if data.get("job_timeout") is None:
-            data.pop("job_timeout", None)
+        for key in _LATER_FIELDS:
+            if data.get(key) in (None, {}, [], ()):
+                data.pop(key, None)
         return data
 
     @model_validator(mode="before")
@@ -677,6 +729,11 @@ class PipelineSpec(_Frozen):
     def inputs(self) -> list[PfsInput]:
         """Every leaf pfs input, depth-first, in the order written."""
         return list(self.input.walk())
+
+    def __hash__(self) -> int:
+        # Mappings (node_selector, tolerations, pod_patch) are not hashable: hash the canonical
+        # form, which equal specs share.
+        return hash(self.canonical_json())
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able data, every default filled in."""

@@ -4,7 +4,8 @@ The pod gets the database and object store from its environment (a Secret), find
 datums of its shard that have not succeeded yet, stages each one's inputs under
 ``/pfs/<input>`` from the object store, runs the transform with ``/pfs/out``, uploads the
 outputs and records the datum's result in the database — exactly what the local executor
-does, one datum at a time. It exits non-zero when a datum failed, so Kubernetes retries
+does, one datum at a time (or, with ``transform.datum_batching``, one transform process
+for the whole shard, asking for datums). It exits non-zero when a datum failed, so Kubernetes retries
 the pod (``backoffLimitPerIndex``); datums that succeeded are not run again.
 """
 
@@ -19,6 +20,8 @@ from sqlalchemy import select
 
 from datavc.context import Context
 from datavc.db.models import Datum as DatumRow
+from datavc.pipelines.datums import Datum
+from datavc.pipelines.executors import Outcome
 from datavc.pipelines.executors.local import run_datum
 from datavc.pipelines.runner import datum_done, datum_started, job_datums, load_job
 
@@ -42,6 +45,35 @@ def run_worker(ctx: Context, job_id: str, shard: int, pfs_root: Path | None = No
     one_try = spec.model_copy(update={"datum_tries": 1})  # Kubernetes retries the pod
     scratch = Path(tempfile.mkdtemp(prefix="datavc-worker-"))
     ok = True
+    if spec.transform.datum_batching:
+        # One transform process for the whole shard (datavc.pipelines.executors.batched).
+        from datavc.pipelines.executors.batched import run_batched
+
+        outcomes: list[bool] = []
+
+        def done(d: Datum, o: Outcome) -> None:
+            datum_done(ctx, job_id, pipeline_id, d, o, accumulate_tries=True)
+            print(f"datum {d.hash[:12]}: {'success' if o.ok else f'failed (exit {o.exit_code})'}")
+            if not o.ok:
+                print(o.logs)
+            outcomes.append(o.ok)
+
+        try:
+            run_batched(
+                ctx,
+                one_try,
+                job_id,
+                [d for d in job_datums(ctx, spec, inputs) if d.hash in mine],
+                scratch,
+                lambda d, process=None: datum_started(ctx, job_id, d),
+                done,
+                deadline=None,
+                sandbox=None,
+                pfs_root=root,
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return 0 if all(outcomes) else 1
     try:
         for d in job_datums(ctx, spec, inputs):
             if d.hash not in mine:

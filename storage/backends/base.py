@@ -37,6 +37,14 @@ class Backend(ABC):
             BackendUnavailable: the backend failed after bounded retries.
         """
 
+    def get_transient(self, oid: str) -> bytes:
+        """:meth:`get` for a reader that keeps the bytes itself (a working copy, an exported file).
+
+        A caching backend need not keep its own copy then, so a cold read writes each byte
+        to local disk once. Unverified, like :meth:`get`.
+        """
+        return self.get(oid)
+
     @abstractmethod
     def exists(self, oid: str) -> bool:
         """Whether an object is stored under ``oid``."""

@@ -9,6 +9,7 @@ becomes :class:`storage.errors.BackendUnavailable` with a one-line hint.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -135,8 +136,12 @@ class S3Backend(Backend):
         self._pool = max_pool_connections
         # A session per backend: boto3's default session is not safe to share while creating clients.
         self._session = boto3.session.Session()
-        client = self._make_client(endpoint_url, path_style=endpoint_url is not None)
-        if endpoint_url is None and not _is_aws(client.meta.endpoint_url):
+        # An endpoint from the environment is known without building a client (each costs
+        # tens of milliseconds of botocore model loading, at every CLI start on an S3 store).
+        env_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        path_style = endpoint_url is not None or (env_endpoint is not None and not _is_aws(env_endpoint))
+        client = self._make_client(endpoint_url, path_style=path_style)
+        if endpoint_url is None and not path_style and not _is_aws(client.meta.endpoint_url):
             # An endpoint from AWS_ENDPOINT_URL(_S3) or the AWS config: MinIO and most
             # S3-compatible servers need path-style addressing, as with an explicit one.
             client.close()

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.k8s import validation
+from tests.k8s import pod_security, validation
 
 Obj = dict[str, Any]
 TERMINAL = ("Succeeded", "Failed")
@@ -316,6 +316,8 @@ class FakeApiServer:
         self.env_overrides: dict[str, str] = {}
         self.inherit_env = False  # pods start from an empty env (+PATH, HOME, HOSTNAME), like a container
         self.created_jobs: list[Obj] = []
+        # Pods the PodSecurity admission refused (namespaces labelled enforce=restricted).
+        self.forbidden_pods: list[str] = []
         self.max_grace_seconds = max_grace_seconds
         self.requests: list[tuple[str, str]] = []  # (method, path?query) of every request
         self._tick = tick
@@ -445,10 +447,23 @@ class FakeApiServer:
         with self._lock:
             return {name: copy.deepcopy(o) for (_, name), o in sorted(self._store["pods"].items())}
 
-    def add_namespace(self, name: str) -> None:
+    def add_namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
+        """Add a namespace; ``labels`` such as ``pod-security.kubernetes.io/enforce=restricted``."""
         with self._lock:
             if ("", name) not in self._store["namespaces"]:
-                self._put(KINDS["namespaces"], self._new_meta_obj(KINDS["namespaces"], name, ""), "ADDED")
+                obj = self._new_meta_obj(KINDS["namespaces"], name, "")
+                if labels:
+                    obj["metadata"].setdefault("labels", {}).update(labels)
+                self._put(KINDS["namespaces"], obj, "ADDED")
+
+    def _pod_security_refusal(self, namespace: str, name: str, spec: Obj) -> str | None:
+        """The PodSecurity admission plugin: in a namespace enforcing ``restricted``, a pod
+        that violates it is not created (the Job controller keeps trying, as it does)."""
+        ns = self._store["namespaces"].get(("", namespace)) or {}
+        if (ns.get("metadata", {}).get("labels") or {}).get(pod_security.ENFORCE_LABEL) != "restricted":
+            return None
+        violations = pod_security.restricted_violations(spec)
+        return pod_security.forbidden_message(name, violations) if violations else None
 
     def compact(self) -> None:
         """Forget the event history, like etcd compaction: older resourceVersions get 410 Gone."""
@@ -1316,6 +1331,10 @@ class FakeApiServer:
             if (jmeta["namespace"], name) not in self._store["pods"]:
                 break
         pod_spec = template["spec"]
+        refusal = self._pod_security_refusal(jmeta["namespace"], name, pod_spec)
+        if refusal is not None:
+            self.forbidden_pods.append(refusal)
+            return template  # not stored: no pod exists
         if index is not None:
             labels[INDEX_LABEL] = str(index)
             annotations[INDEX_LABEL] = str(index)

@@ -32,6 +32,12 @@ class Outcome:
     output_tree: str | None
 
 
+class OnStart(Protocol):
+    """Called when a datum starts; ``process`` is the orphans note of what runs it (local only)."""
+
+    def __call__(self, d: Datum, process: str | None = None, /) -> None: ...
+
+
 class Executor(Protocol):
     """Runs a job's datums; the runner records what they did (the interface every executor has)."""
 
@@ -43,7 +49,7 @@ class Executor(Protocol):
         spec: PipelineSpec,
         job_id: str,
         datums: list[Datum],
-        on_start: Callable[[Datum], None],
+        on_start: OnStart,
         on_done: Callable[[Datum, Outcome], None],
     ) -> None:
         """Run ``datums``; a local executor reports through the callbacks, remote workers record
@@ -59,7 +65,7 @@ def executor_for(ctx: Context, settings: dict[str, Any] | None = None) -> Execut
     if kind == "local":
         from datavc.pipelines.executors.local import LocalExecutor, scratch_dir
 
-        return LocalExecutor(scratch_dir(ctx))
+        return LocalExecutor(scratch_dir(ctx), cfg)
     if kind == "kubernetes":
         return kubernetes_executor(cfg)
     raise InvalidArgument(f"unknown executor {kind!r}: use 'local' or 'kubernetes'")
@@ -78,6 +84,7 @@ def kubernetes_executor(settings: dict[str, Any]) -> KubernetesExecutor:
         namespace=os.environ.get("DATAVC_K8S_NAMESPACE") or cfg.get("namespace") or "default",
         secret=os.environ.get("DATAVC_K8S_SECRET") or cfg.get("secret") or "datavc-credentials",
         image=os.environ.get("DATAVC_K8S_IMAGE") or cfg.get("image"),
+        gpu_resource=os.environ.get("DATAVC_K8S_GPU_RESOURCE") or cfg.get("gpu_resource"),
         unreachable_timeout=float(
             os.environ.get("DATAVC_K8S_UNREACHABLE_TIMEOUT") or cfg.get("unreachable_timeout") or 300
         ),

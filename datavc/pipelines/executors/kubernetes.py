@@ -26,13 +26,14 @@ from datavc.errors import BackendUnavailable, InvalidArgument
 if TYPE_CHECKING:
     from datavc.context import Context
     from datavc.pipelines.datums import Datum
-    from datavc.pipelines.executors import Outcome
+    from datavc.pipelines.executors import OnStart, Outcome
     from datavc.pipelines.spec import PipelineSpec
 
 MANAGED_BY = "datavc"
 JOB_LABEL = "datavc.io/job"
 PIPELINE_LABEL = "datavc.io/pipeline"
 _LOG_LIMIT = 16 * 1024
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"  # a GPU without a type (executor setting gpu_resource)
 
 
 def _dns_label(text: str, limit: int) -> str:
@@ -59,8 +60,14 @@ def job_manifest(
     secret: str,
     image: str | None,
     ttl: int,
+    gpu_resource: str = DEFAULT_GPU_RESOURCE,
 ) -> dict[str, Any]:
-    """The ``batch/v1`` Job that runs a pipeline job's ``shards`` datum shards."""
+    """The ``batch/v1`` Job that runs a pipeline job's ``shards`` datum shards.
+
+    Its pods pass the Pod Security Standards ``restricted`` profile (``pod_security``);
+    the spec's placement fields, ``image_pull_secrets`` and ``resources`` (a GPU without a
+    type asks for ``gpu_resource``) go into the pod template, and ``pod_patch`` last.
+    """
     image = spec.transform.image or image
     if not image:
         raise InvalidArgument(
@@ -78,7 +85,8 @@ def job_manifest(
         "args": ["sh", "-c", f'exec datavc worker --job {job_id} --shard "$JOB_COMPLETION_INDEX"'],
         "envFrom": [{"secretRef": {"name": secret}}],
         "env": [{"name": "DATAVC_PFS_ROOT", "value": "/pfs"}],
-        "volumeMounts": [{"name": "pfs", "mountPath": "/pfs"}],
+        "volumeMounts": [{"name": "pfs", "mountPath": "/pfs"}, {"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": CONTAINER_SECURITY,
     }
     if spec.resources is not None:
         r = spec.resources
@@ -86,9 +94,28 @@ def job_manifest(
             k: v for k, v in (("cpu", r.cpu), ("memory", r.memory), ("ephemeral-storage", r.disk)) if v
         }
         if r.gpu is not None and r.gpu.number:
-            amounts[r.gpu.type] = str(r.gpu.number)
+            amounts[r.gpu.type or gpu_resource] = str(r.gpu.number)
         if amounts:
             container["resources"] = {"requests": dict(amounts), "limits": dict(amounts)}
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,  # user code needs no Kubernetes API access
+        "securityContext": pod_security(spec.transform.user),
+        "containers": [container],
+        "volumes": [{"name": "pfs", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in spec.tolerations]
+    if spec.priority_class_name:
+        pod_spec["priorityClassName"] = spec.priority_class_name
+    if spec.service_account:
+        pod_spec["serviceAccountName"] = spec.service_account
+    if spec.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": n} for n in spec.image_pull_secrets]
+    if spec.pod_patch:
+        pod_spec = apply_pod_patch(pod_spec, spec.pod_patch, spec.name)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -101,17 +128,57 @@ def job_manifest(
             "maxFailedIndexes": shards,
             "ttlSecondsAfterFinished": ttl,
             **({"activeDeadlineSeconds": max(1, int(spec.job_timeout))} if spec.job_timeout else {}),
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,  # user code needs no Kubernetes API access
-                    "containers": [container],
-                    "volumes": [{"name": "pfs", "emptyDir": {}}],
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }
+
+
+NONROOT_UID = 10001  # the image's unprivileged user (Dockerfile USER), when transform.user is not a uid
+
+# The container half of the Pod Security Standards "restricted" profile, plus a read-only
+# root file system (writable places are the /pfs and /tmp emptyDirs).
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def pod_security(user: str | None = None) -> dict[str, Any]:
+    """The pod ``securityContext`` of every datavc pod (workers, daemon, server): non-root,
+    ``RuntimeDefault`` seccomp; ``transform.user`` when it is a uid."""
+    uid = int(user) if user is not None and user.isdigit() and int(user) > 0 else NONROOT_UID
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def apply_pod_patch(
+    pod_spec: dict[str, Any], patch: tuple[dict[str, Any], ...], pipeline: str
+) -> dict[str, Any]:
+    """Apply ``pod_patch`` (a JSON patch, RFC 6902, on the pod spec as in Pachyderm).
+
+    The result is validated by the API server's schema when the Job is created (a patch
+    that breaks the pod is refused there, naming the field).
+
+    Raises:
+        InvalidArgument: the patch does not apply (a path that does not exist, a failed test).
+    """
+    import jsonpatch
+
+    try:
+        out: dict[str, Any] = jsonpatch.apply_patch(pod_spec, list(patch))
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError) as err:
+        raise InvalidArgument(
+            f"pipeline {pipeline!r}: pod_patch does not apply to the pod spec: {err}"
+        ) from err
+    return out
 
 
 def _finished(job: Any) -> str | None:
@@ -157,6 +224,7 @@ class KubernetesExecutor:
         max_shards: int = 100,
         watch_timeout: int = 30,
         unreachable_timeout: float = 300.0,
+        gpu_resource: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.secret = secret
@@ -165,6 +233,7 @@ class KubernetesExecutor:
         self.max_shards = max_shards
         self.watch_timeout = watch_timeout
         self.unreachable_timeout = unreachable_timeout
+        self.gpu_resource = gpu_resource or DEFAULT_GPU_RESOURCE
         self._apis: tuple[Any, Any] | None = None
         require_client()
 
@@ -218,7 +287,7 @@ class KubernetesExecutor:
         spec: PipelineSpec,
         job_id: str,
         datums: list[Datum],
-        on_start: Callable[[Datum], None],
+        on_start: OnStart,
         on_done: Callable[[Datum, Outcome], None],
     ) -> None:
         """Run the datums as pods; returns when the Kubernetes Job has ended (workers record results)."""
@@ -234,6 +303,8 @@ class KubernetesExecutor:
         )
         if not any(j.metadata.name == name for j in existing.items):
             shards = min(len(datums), self.max_shards)
+            if spec.transform.datum_batching:
+                shards = min(shards, spec.parallelism)  # a pod's one process works through its shard
             self._assign_shards(ctx, job_id, datums, shards)
             body = job_manifest(
                 spec,
@@ -243,6 +314,7 @@ class KubernetesExecutor:
                 secret=self.secret,
                 image=self.image,
                 ttl=self.ttl,
+                gpu_resource=self.gpu_resource,
             )
             try:
                 self._call("create job", lambda: batch.create_namespaced_job(self.namespace, body))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import shutil
 import signal
@@ -27,14 +28,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from datavc.context import Context
-from datavc.export import Exporter
 from datavc.pipelines import orphans, reaper
+from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
-from datavc.pipelines.executors import Outcome
-from datavc.pipelines.glob import expand_join_key
+from datavc.pipelines.executors import OnStart, Outcome
+from datavc.pipelines.executors.outputs import OutputStore, Trash
+from datavc.pipelines.executors.staging import pach_env, stage, transform_env
+from datavc.pipelines.sandbox import SandboxConfig
+from datavc.pipelines.shim import Shim, ShimPool
 from datavc.pipelines.spec import PipelineSpec
 
 LOG_LIMIT = 64 * 1024
@@ -44,53 +48,6 @@ def scratch_dir(ctx: Context) -> Path:
     """Where jobs of this store make their temporary roots: the system temporary directory
     (``$TMPDIR``), outside the store, so a transform cannot reach the store's files via ``..``."""
     return Path(tempfile.gettempdir())
-
-
-# What a transform inherits from the scheduler's environment; everything else (database
-# URLs, cloud keys, tokens, datavc's own settings) stays out. The spec's `env` and the
-# DATAVC_* variables of the datum are added on top.
-_PASSED = frozenset({"PATH", "HOME", "LANG", "TZ", "TMPDIR"})
-
-
-def transform_env(spec_env: dict[str, str], datavc_env: dict[str, str]) -> dict[str, str]:
-    """The environment a transform runs with: an allow-list, never the scheduler's own.
-
-    ``PATH``, ``HOME``, ``LANG``, ``LC_*``, ``TZ`` and ``TMPDIR`` pass from the scheduler;
-    then the spec's ``env``; then ``datavc_env`` (``DATAVC_IN``/``OUT``/``JOB_ID``/``DATUM_ID``,
-    and the ``PACH_*`` variables of ``pach_env``), which the spec cannot override.
-    """
-    env = {k: v for k, v in os.environ.items() if k in _PASSED or k.startswith("LC_")}
-    env.update(spec_env)
-    env.update(datavc_env)
-    return env
-
-
-def pach_env(spec: PipelineSpec, job_id: str, datum: Datum) -> dict[str, str]:
-    """What Pachyderm code reads about its datum: ``PACH_JOB_ID``, ``PACH_DATUM_ID`` and, for
-    each input of a join, ``PACH_DATUM_<input>_JOIN_ON`` (the datum's join key).
-
-    ``PACH_OUTPUT_COMMIT_ID`` is not set: datavc makes the output commit after every datum
-    has run, so its id is not known yet (in Pachyderm 2.x it equals the job id, which
-    ``PACH_JOB_ID`` carries).
-    """
-    env = {"PACH_JOB_ID": job_id, "PACH_DATUM_ID": datum.hash}
-    join_on = {p.name: p.join_on for p in spec.inputs() if p.join_on is not None}
-    for f in datum.files:
-        expr = join_on.get(f.input)
-        if expr is not None:
-            env[f"PACH_DATUM_{f.input}_JOIN_ON"] = expand_join_key(expr, f.groups)
-    return env
-
-
-def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
-    """Copy a datum's input files into ``in_dir/<dir>/<path>`` (never outside ``in_dir/<dir>``);
-    ``<dir>`` is the input's name, or its ``dir`` for a union member that sets one."""
-    for f in datum.files:
-        out = Exporter(ctx.store, in_dir / f.dir)
-        if f.entry.is_dir:
-            out.write_tree(f.entry.hash, f.path)
-        else:
-            out.write(f.path, f.entry)
 
 
 def _run(
@@ -161,6 +118,11 @@ def run_datum(
     pfs_root: Path | None = None,
     record: bool = True,
     deadline: float | None = None,
+    shim: Shim | None = None,
+    outputs: OutputStore | None = None,
+    sandbox: SandboxConfig | None = None,
+    trash: Trash | None = None,
+    work_dir: Path | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -169,6 +131,11 @@ def run_datum(
     With ``record``, the running shim and scratch directory are noted in the datum's row
     (``datavc.pipelines.orphans``) so a scheduler reclaiming the job can clean up.
     ``deadline`` (a ``time.monotonic()`` value: the job's ``job_timeout``) bounds every try.
+    With ``shim`` (a serving shim of the calling thread) the transform runs there, and the
+    caller has recorded it; otherwise under a one-shot shim, recorded here if ``record``.
+    With ``outputs`` the outputs go to that shared writer: durable only at its next flush, so
+    the caller reports the outcome through ``outputs.report``. With ``work_dir`` (a path
+    that does not exist yet) each try works there instead of a new directory in ``scratch``.
     The command runs in ``transform.working_dir`` when set (a missing directory fails the
     datum with a message saying so), else in the scratch directory; an exit code listed in
     ``transform.accept_return_code`` counts as success.
@@ -178,7 +145,11 @@ def run_datum(
     logs = ""
     tries = 0
     for tries in range(1, spec.datum_tries + 1):
-        work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
+        if work_dir is not None:
+            work = work_dir
+            work.mkdir(mode=0o700)
+        else:
+            work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
         try:
             if pfs_root is not None:
                 in_dir, out_dir = pfs_root, pfs_root / "out"
@@ -190,7 +161,8 @@ def run_datum(
                             child.unlink()
                 pfs_root.mkdir(parents=True, exist_ok=True)
             else:
-                in_dir, out_dir = work / "in", work / "out"
+                in_dir = work / ("pfs" if sandbox is not None else "in")
+                out_dir = in_dir / "out" if sandbox is not None else work / "out"
                 in_dir.mkdir()
             out_dir.mkdir()
             stage(ctx, datum, in_dir)
@@ -212,7 +184,7 @@ def run_datum(
             refusal = ""
             if left is not None and left <= 0:
                 refusal = f"[datavc] not run: the job timeout of {spec.job_timeout}s passed\n"
-            elif not cwd.is_dir():
+            elif sandbox is None and not cwd.is_dir():
                 refusal = (
                     f"[datavc] transform.working_dir {str(cwd)!r} does not exist or is not a directory "
                     "where this datum runs\n"
@@ -222,39 +194,99 @@ def run_datum(
                 exit_code = -9 if left is not None and left <= 0 else 127
                 logs = f"[try {tries}/{spec.datum_tries}]\n" + refusal
                 break
-            with open(log_path, "wb") as log:
-                if left is not None and left < timeout:
-                    timeout = left
-                try:
-                    exit_code = _run(
-                        list(spec.transform.cmd),
-                        cwd,
-                        env,
-                        stdin.encode(),
-                        log,
-                        timeout,
-                        on_spawn=(
-                            functools.partial(orphans.record, ctx, job_id, datum.hash, scratch_dir=work)
-                            if record
-                            else None
-                        ),
-                    )
-                except subprocess.TimeoutExpired:
-                    exit_code = -9
-                    which = "datum" if timeout == spec.datum_timeout else "job"
-                    limit = spec.datum_timeout if which == "datum" else spec.job_timeout
-                    log.write(f"\n[datavc] killed after the {which} timeout of {limit}s\n".encode())
-                except OSError as err:
-                    exit_code = 127
-                    log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {err.strerror}\n".encode())
+            if left is not None and left < timeout:
+                timeout = left
+            cmd = list(spec.transform.cmd)
+            if sandbox is not None:
+                cf = sandbox.confine(in_dir, [f.dir for f in datum.files], spec.transform.working_dir)
+                cmd, env, cwd = _sandbox.argv(cmd, cf, sandbox.exe), _sandbox.inner_env(env), work
+            if shim is not None:
+                exit_code = _run_in_shim(shim, spec, cmd, cwd, env, stdin, log_path, timeout)
+            else:
+                exit_code = _run_once(
+                    ctx, spec, job_id, datum, cmd, cwd, env, stdin, log_path, timeout, record, work
+                )
             logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
             if spec.transform.succeeded(exit_code):
-                with ctx.store.writer() as w:
-                    tree = w.put_dir(out_dir, follow_symlinks=False)
+                if outputs is not None:
+                    tree = outputs.put_dir(out_dir)
+                else:
+                    with ctx.store.writer() as w:
+                        tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if trash is not None:
+                trash.discard(work)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
+
+
+def _timeout_note(spec: PipelineSpec, timeout: float) -> bytes:
+    which = "datum" if timeout == spec.datum_timeout else "job"
+    limit = spec.datum_timeout if which == "datum" else spec.job_timeout
+    return f"\n[datavc] killed after the {which} timeout of {limit}s\n".encode()
+
+
+def _run_in_shim(
+    shim: Shim,
+    spec: PipelineSpec,
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    stdin: str,
+    log_path: Path,
+    timeout: float,
+) -> int:
+    log_path.touch()
+    got = shim.run(cmd, cwd, env, stdin, log_path, timeout)
+    if got.error:
+        with open(log_path, "ab") as log:
+            log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {got.error}\n".encode())
+    elif got.timed_out:
+        with open(log_path, "ab") as log:
+            log.write(_timeout_note(spec, timeout))
+    return got.code
+
+
+def _run_once(
+    ctx: Context,
+    spec: PipelineSpec,
+    job_id: str,
+    datum: Datum,
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    stdin: str,
+    log_path: Path,
+    timeout: float,
+    record: bool,
+    work: Path,
+) -> int:
+    """Run the transform under a one-shot shim (worker pods, and callers without a shim)."""
+    exit_code: int
+    with open(log_path, "wb") as log:
+        try:
+            exit_code = _run(
+                cmd,
+                cwd,
+                env,
+                stdin.encode(),
+                log,
+                timeout,
+                on_spawn=(
+                    functools.partial(orphans.record, ctx, job_id, datum.hash, scratch_dir=work)
+                    if record
+                    else None
+                ),
+            )
+        except subprocess.TimeoutExpired:
+            exit_code = -9
+            log.write(_timeout_note(spec, timeout))
+        except OSError as err:
+            exit_code = 127
+            log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {err.strerror}\n".encode())
+    return exit_code
 
 
 class LocalExecutor:
@@ -267,8 +299,18 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, scratch: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, scratch: str | os.PathLike[str] | None = None, settings: dict[str, Any] | None = None
+    ) -> None:
         self.scratch = Path(scratch) if scratch else Path(tempfile.gettempdir())
+        self.settings = dict(settings or {})
+
+    def sandbox(self, ctx: Context, spec: PipelineSpec) -> SandboxConfig | None:
+        """The sandbox this job's datums run in (``datavc.pipelines.sandbox.for_job``)."""
+        objects = getattr(ctx.store.backend, "root", None)  # a local object store outside .datavc
+        hide = [Path(p).resolve() for p in (ctx.home, objects, os.environ.get("HOME")) if p]
+        network = None if spec.sandbox is None else spec.sandbox.network
+        return _sandbox.for_job(network, spec.transform.user, self.settings, hide)
 
     def run(
         self,
@@ -276,21 +318,67 @@ class LocalExecutor:
         spec: PipelineSpec,
         job_id: str,
         datums: list[Datum],
-        on_start: Callable[[Datum], None],
+        on_start: OnStart,
         on_done: Callable[[Datum, Outcome], None],
     ) -> None:
         """Run ``datums``; report each one's start and end (callbacks run in worker threads)."""
         self.scratch.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=orphans.RUN_PREFIX, dir=self.scratch))  # mode 0700
         deadline = None if spec.job_timeout is None else time.monotonic() + spec.job_timeout
+        box = self.sandbox(ctx, spec)
+        if spec.transform.datum_batching:
+            from datavc.pipelines.executors.batched import run_batched
+
+            try:
+                run_batched(
+                    ctx, spec, job_id, datums, root, on_start, on_done, deadline=deadline, sandbox=box
+                )
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            return
+        shims = ShimPool() if reaper.SUPPORTED else None
+        outputs = OutputStore(ctx, on_done)
+        trash = Trash(root)
+        serial = itertools.count()
 
         def one(d: Datum) -> None:
-            on_start(d)
-            on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline))
+            if shims is None:
+                on_start(d)
+                on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline, sandbox=box))
+                return
+            shim = shims.get()
+            # Every try of the datum works in this directory (inside the 0700 job root, so a
+            # predictable name is safe): the orphans note can name it before it exists.
+            scratch = root / f"{orphans.DATUM_PREFIX}{d.hash[:12]}-{next(serial)}"
+            try:
+                on_start(d, shim.note(scratch))
+                o = run_datum(
+                    ctx,
+                    spec,
+                    job_id,
+                    d,
+                    scratch,
+                    deadline=deadline,
+                    shim=shim,
+                    outputs=outputs,
+                    sandbox=box,
+                    trash=trash,
+                    work_dir=scratch,
+                )
+                outputs.report(d, o)
+            finally:
+                if scratch.exists():
+                    trash.discard(scratch)
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:
                 for fut in [pool.submit(one, d) for d in datums]:
                     fut.result()
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            if shims is not None:
+                shims.close()
+            try:
+                outputs.close()
+            finally:
+                trash.close()
+                shutil.rmtree(root, ignore_errors=True)

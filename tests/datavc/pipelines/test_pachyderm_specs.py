@@ -225,7 +225,8 @@ def test_every_unsupported_field_is_named_in_one_message() -> None:
         "s3Out": True,
         "reprocessSpec": "every_job",
         "outputBranch": "release",
-        "transform": {**EDGES["transform"], "user": "root", "errCmd": ["true"], "secrets": [{"name": "s"}]},
+        # transform.user is supported since issue 16 (the sandbox's and the pod's user).
+        "transform": {**EDGES["transform"], "errCmd": ["true"], "secrets": [{"name": "s"}]},
         "input": {"pfs": {"repo": "images", "glob": "/*", "project": "other", "s3": True}},
         "bogus": 1,
     }
@@ -237,7 +238,6 @@ def test_every_unsupported_field_is_named_in_one_message() -> None:
         "s3_out: not supported yet",
         "reprocess_spec: datavc skips datums already processed; use 'datavc pipeline update --reprocess'",
         "output_branch: datavc writes every pipeline's output to its repo's 'main' branch",
-        "transform.user: not supported yet (transforms run as the scheduler's user)",
         "transform.err_cmd: not supported yet",
         "transform.secrets: not supported yet (set values with transform.env)",
         "input.pfs.project: datavc has no projects (a store is one project); drop it or use 'default', "

@@ -262,9 +262,10 @@ def test_spec_is_frozen_and_hashable() -> None:
             "transform.env: 'DATAVC_OUT' is reserved",
         ),
         ({"transform": {"cmd": ["x"], "image": ""}}, "transform.image: must be an image reference"),
+        # transform.user is supported since issue 16; an empty one is still refused.
         (
-            {"transform": {"cmd": ["x"], "user": "root"}},
-            "transform.user: not supported yet (transforms run as the scheduler's user)",
+            {"transform": {"cmd": ["x"], "user": ""}},
+            "transform.user: string should have at least 1 character",
         ),
         # pipeline
         ({"pipeline": {}}, "pipeline.name: required"),

@@ -1,0 +1,104 @@
+"""Adopt a directory: turn existing files into a working copy of a branch, in one pass.
+
+The alternative (``put`` the directory, move it away, ``checkout``, delete the copy) reads
+and writes every byte three times. Adopting reads each file once: it is hashed and
+uploaded as ``put`` does (small files packed), and its size, mtime and hash go straight
+into the checkout index, so the user's files are never rewritten. The branch's new commit
+holds exactly the directory's files (a file the branch had and the directory lacks is
+deleted in that commit), as ``dvc add`` of a directory records it.
+
+Why ``checkout --adopt``: the result is what ``checkout`` makes (a working copy that
+``status`` and ``commit`` understand), only its files come from the directory instead of
+the store; a separate ``track`` verb would be a second way to make the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from datavc.commits import one_shot
+from datavc.context import Context
+from datavc.errors import InvalidArgument
+from datavc.info import CheckoutInfo
+from datavc.workdir import (
+    META,
+    TEMP_SUFFIX,
+    Skipped,
+    _Checkout,
+    _key,
+    _resolve,
+    _State,
+)
+from storage.model import Entry, path_problem
+from storage.tree import TreeBuilder
+
+
+def adopt(
+    ctx: Context,
+    repo: str,
+    branch: str,
+    dest: str | os.PathLike[str],
+    *,
+    message: str = "",
+    on_skip: Skipped | None = None,
+) -> CheckoutInfo:
+    """Make the directory ``dest`` a working copy of ``repo@branch`` whose commit is its content.
+
+    Raises:
+        InvalidArgument: ``dest`` is not a directory or already a checkout, ``branch`` is not
+            a branch, or a name the store refuses; BranchMoved: another writer committed to
+            the branch meanwhile (run it again).
+    """
+    root = Path(dest).absolute()
+    if not root.is_dir():
+        raise InvalidArgument(f"{root} is not a directory: adopt needs an existing one")
+    co = _Checkout(root)
+    if co.exists() or (root / META).exists():
+        raise InvalidArgument(f"{root} is already a datavc checkout: use status and commit there")
+    head, is_branch = _resolve(ctx, repo, branch)
+    if not is_branch:
+        raise InvalidArgument(f"{branch!r} is not a branch of {repo!r}: adopt commits to a branch")
+    started_ns = time.time_ns()
+    rows: list[tuple[str, Entry, os.stat_result]] = []
+    with ctx.store.writer() as w:
+        builder = TreeBuilder(w.trees)
+        for rel, entry in w.iter_put_dir(root, None, follow_symlinks=False, on_skip=on_skip):
+            name = rel.rsplit("/", 1)[-1]
+            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                continue  # an interrupted get -o's temp file: never a user file
+            problem = path_problem(rel)
+            if problem is not None:
+                raise InvalidArgument(f"{root / rel}: its repo path would be {problem}")
+            builder.add(rel, entry)
+            rows.append((rel, entry, os.lstat(root / rel)))
+        tree = builder.finish()
+    if tree == head.tree:
+        commit, commit_tree = head.commit, head.tree
+    else:
+        info = one_shot(
+            ctx,
+            repo,
+            branch,
+            lambda _w, _tree: tree,
+            message=message or f"adopt {root.name}",
+            mode="strict",
+        )
+        commit, commit_tree = info.id, info.tree
+    home = str(ctx.home) if ctx.home else ""
+    try:
+        co.clean_tmp()
+        # A file changed while it was read gets mtime -1: its row must not vouch for the stored hash.
+        co.db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+            (
+                (_key(rel), rel, st.st_size, st.st_mtime_ns if st.st_mtime_ns < started_ns else -1, e.hash)
+                for rel, e, st in rows
+            ),
+        )
+        co.db.commit()
+        co.save(_State(home, repo, branch, commit, commit_tree))
+    finally:
+        co.close()
+    return CheckoutInfo(repo, branch, commit, branch, str(root), 0, 0, len(rows))

@@ -1,0 +1,328 @@
+"""Datum batching with the local executor: the transform starts once per worker and asks for datums.
+
+``transform.datum_batching: true`` (Pachyderm 2.x): ``parallelism`` workers each start
+the transform once, under a subreaper shim (and the sandbox when configured), with a
+socket as ``$DATAVC_DATUM_FD`` (``datavc.batching`` is the other end). On each request
+the worker finishes the datum it handed out before (stores its output, reports it: a
+success unless the transform said it failed), stages the next one into ``/pfs`` (the
+worker's directory: ``<input>/...`` and an empty ``out/``) and answers with its paths.
+Each datum is reported as it completes, so a crash resumes after the last finished one.
+
+A transform that exits with a datum outstanding fails that datum (exit 0 counts as its
+success: the loop ended normally after it) and, while datums remain, a new process
+starts; a failed datum is handed out again until ``datum_tries`` is used up. A datum
+not finished within ``datum_timeout`` kills the process and fails. The transform's output
+between handing a datum out and its end is that datum's log.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from datavc.context import Context
+from datavc.pipelines import reaper
+from datavc.pipelines import sandbox as _sandbox
+from datavc.pipelines.datums import Datum
+from datavc.pipelines.executors import OnStart, Outcome
+from datavc.pipelines.executors.outputs import OutputStore
+from datavc.pipelines.executors.staging import pach_env, stage, transform_env
+from datavc.pipelines.sandbox import SandboxConfig
+from datavc.pipelines.spec import PipelineSpec
+
+_LOG_LIMIT = 64 * 1024
+
+
+class _Queue:
+    """The job's datums still to hand out, with the tries each has had."""
+
+    def __init__(self, datums: list[Datum]) -> None:
+        self._q = collections.deque(datums)
+        self._tries: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[Datum, int] | None:
+        with self._lock:
+            if not self._q:
+                return None
+            d = self._q.popleft()
+            self._tries[d.hash] = self._tries.get(d.hash, 0) + 1
+            return d, self._tries[d.hash]
+
+    def again(self, d: Datum) -> None:
+        with self._lock:
+            self._q.append(d)
+
+    def empty(self) -> bool:
+        with self._lock:
+            return not self._q
+
+
+def _clear(pfs: Path) -> None:
+    for child in pfs.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _read_log(path: Path, start: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read()
+    if len(data) > _LOG_LIMIT:
+        data = b"[... earlier output dropped ...]\n" + data[-_LOG_LIMIT:]
+    return data.decode("utf-8", errors="replace")
+
+
+class _Worker:
+    """One batched transform process and the datums it works through."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        spec: PipelineSpec,
+        job_id: str,
+        queue: _Queue,
+        home: Path,
+        on_start: OnStart,
+        report: Callable[[Datum, Outcome], None],
+        outputs: OutputStore,
+        sandbox: SandboxConfig | None,
+        deadline: float | None,
+        pfs: Path | None = None,
+    ) -> None:
+        self.ctx, self.spec, self.job_id, self.queue = ctx, spec, job_id, queue
+        self.pfs = pfs or home / "pfs"
+        self.log = home / "log"
+        self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
+        self.deadline = deadline
+        self.pfs.mkdir(parents=True, exist_ok=True)
+        self.log.touch()
+        # Every input's directory exists from the start: the sandbox mounts them once.
+        self.mounts = _sandbox.input_dirs(p.mount for p in spec.inputs())
+
+    def run(self) -> str:
+        """Start processes until no datum is left; returns the log of a process that took none."""
+        while not self.queue.empty():
+            offset = self.log.stat().st_size
+            if not self._one_process():
+                return _read_log(self.log, offset)
+        return ""
+
+    def _env(self, fd: int) -> dict[str, str]:
+        env = transform_env(
+            dict(self.spec.transform.env),
+            {
+                "DATAVC_IN": str(self.pfs),
+                "DATAVC_OUT": str(self.pfs / "out"),
+                "DATAVC_JOB_ID": self.job_id,
+                "DATAVC_DATUM_FD": str(fd),
+                "PACH_JOB_ID": self.job_id,
+            },
+        )
+        return _sandbox.inner_env(env) if self.sandbox is not None else env
+
+    def _one_process(self) -> bool:
+        """Run one transform process; False if it ended without asking for a datum."""
+        _clear(self.pfs)
+        for name in self.mounts:
+            (self.pfs / name).mkdir()
+        (self.pfs / "out").mkdir()
+        mine, theirs = socket.socketpair()
+        cmd = list(self.spec.transform.cmd)
+        if self.sandbox is not None:
+            cf = self.sandbox.confine(self.pfs, self.mounts, self.spec.transform.working_dir)
+            cmd = _sandbox.argv(cmd, cf, self.sandbox.exe)
+        cwd = (
+            self.spec.transform.working_dir
+            if self.sandbox is None and self.spec.transform.working_dir
+            else None
+        )
+        argv = reaper.shim_argv(cmd) if reaper.SUPPORTED else cmd
+        stdin = "".join(line + "\n" for line in self.spec.transform.stdin or [])
+        with open(self.log, "ab") as log:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=cwd or str(self.pfs.parent),
+                    env=self._env(theirs.fileno()),
+                    stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(theirs.fileno(),),
+                    start_new_session=True,
+                )
+            except OSError as err:
+                theirs.close()
+                mine.close()
+                self._fail_all(f"[datavc] cannot run {cmd[0]!r}: {err.strerror}\n")
+                return False
+        theirs.close()
+        if stdin and proc.stdin is not None:
+            try:
+                proc.stdin.write(stdin.encode())
+                proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            took = self._serve(mine, proc)
+        finally:
+            mine.close()
+            if proc.poll() is None:
+                reaper_kill(proc)
+        return took
+
+    def _serve(self, sock: socket.socket, proc: subprocess.Popen[bytes]) -> bool:
+        current: tuple[Datum, int, float, int] | None = None  # datum, try, started, log offset
+        took = False
+        buf = b""
+        rfile = sock.makefile("rb")
+        try:
+            while True:
+                limit = self.spec.datum_timeout
+                if self.deadline is not None:
+                    limit = min(limit, max(0.001, self.deadline - time.monotonic()))
+                sock.settimeout(limit if current is not None else None)
+                try:
+                    line = rfile.readline()
+                except (TimeoutError, OSError):
+                    line = b""
+                    if current is not None:
+                        reaper_kill(proc)
+                        self._end(current, False, -9, "\n[datavc] killed after the datum timeout\n")
+                        current = None
+                    return took
+                if not line:
+                    code = proc.wait()
+                    if current is not None:
+                        self._end(current, code == 0 or self.spec.transform.succeeded(code), code, "")
+                    return took
+                req = json.loads(buf + line)
+                if current is not None:
+                    ok = req.get("status") != "fail"
+                    note = (
+                        "" if ok else f"[datavc] the transform failed the datum: {req.get('message', '')}\n"
+                    )
+                    self._end(current, ok, 0 if ok else 1, note)
+                    current = None
+                got = self.queue.take()
+                if got is None:
+                    sock.sendall(b'{"done": true}\n')
+                    continue
+                took = True
+                d, tries = got
+                current = (d, tries, time.monotonic(), self.log.stat().st_size)
+                # Empty the mounted directories, keeping them: the sandbox's binds point at them.
+                for name in (*self.mounts, "out"):
+                    _clear(self.pfs / name)
+                stage(self.ctx, d, self.pfs)
+                self.on_start(d)
+                root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
+                env = {"DATAVC_DATUM_ID": d.hash, **pach_env(self.spec, self.job_id, d)}
+                env.update({"DATAVC_IN": root, "DATAVC_OUT": f"{root}/out"})
+                answer = {
+                    "id": d.hash,
+                    "in": root,
+                    "out": f"{root}/out",
+                    "inputs": {f.input: f"{root}/{f.dir}" for f in d.files},
+                    "env": env,
+                }
+                sock.sendall(json.dumps(answer).encode() + b"\n")
+        finally:
+            rfile.close()
+
+    def _end(self, current: tuple[Datum, int, float, int], ok: bool, code: int | None, note: str) -> None:
+        d, tries, started, offset = current
+        logs = f"[try {tries}/{self.spec.datum_tries}]\n" + _read_log(self.log, offset) + note
+        tree = self.outputs.put_dir(self.pfs / "out") if ok else None
+        if not ok and tries < self.spec.datum_tries:
+            self.queue.again(d)
+            return
+        self.report(d, Outcome(ok, tries, code, logs, time.monotonic() - started, tree))
+
+    def _fail_all(self, why: str) -> None:
+        while (got := self.queue.take()) is not None:
+            d, tries = got
+            self.on_start(d)
+            self.report(d, Outcome(False, tries, 127, why, 0.0, None))
+
+
+def reaper_kill(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Stop a worker process (its shim kills and reaps its tree on SIGTERM), then SIGKILL."""
+    import contextlib
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def run_batched(
+    ctx: Context,
+    spec: PipelineSpec,
+    job_id: str,
+    datums: list[Datum],
+    root: Path,
+    on_start: OnStart,
+    on_done: Callable[[Datum, Outcome], None],
+    *,
+    deadline: float | None,
+    sandbox: SandboxConfig | None,
+    pfs_root: Path | None = None,
+) -> None:
+    """Run ``datums`` with ``min(parallelism, len(datums))`` batched transform processes.
+
+    With ``pfs_root`` (a worker pod's ``/pfs``) one process works there.
+    """
+    if not datums:
+        return
+    queue = _Queue(datums)
+    outputs = OutputStore(ctx, on_done)
+    workers = 1 if pfs_root is not None else max(1, min(spec.parallelism, len(datums)))
+    try:
+
+        def one(i: int) -> str:
+            home = Path(tempfile.mkdtemp(prefix=f"worker-{i}-", dir=root))
+            w = _Worker(
+                ctx, spec, job_id, queue, home, on_start, outputs.report, outputs, sandbox, deadline, pfs_root
+            )
+            return w.run()
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batched") as pool:
+            futures = [pool.submit(one, i) for i in range(workers)]
+            silent = [log for log in (fut.result() for fut in futures) if log]
+        # A process that ended without asking for a datum leaves the rest: they fail, saying why.
+        while (got := queue.take()) is not None:
+            d, tries = got
+            on_start(d)
+            outputs.report(
+                d,
+                Outcome(
+                    False,
+                    tries,
+                    None,
+                    "[datavc] the batched transform exited without asking for this datum "
+                    "(it must loop over datavc.datums() or 'datavc datum next'); its output:\n"
+                    + (silent[0] if silent else ""),
+                    0.0,
+                    None,
+                ),
+            )
+    finally:
+        outputs.close()

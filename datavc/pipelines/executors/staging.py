@@ -1,0 +1,63 @@
+"""What a datum's transform is given: its environment (an allow-list) and its staged inputs.
+
+Shared by the per-datum local executor, the batched one and Kubernetes workers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from datavc.context import Context
+from datavc.export import Exporter
+from datavc.pipelines.datums import Datum
+from datavc.pipelines.glob import expand_join_key
+from datavc.pipelines.spec import PipelineSpec
+
+__all__ = ["pach_env", "stage", "transform_env"]
+
+# What a transform inherits from the scheduler's environment; everything else (database
+# URLs, cloud keys, tokens, datavc's own settings) stays out. The spec's `env` and the
+# DATAVC_* variables of the datum are added on top.
+_PASSED = frozenset({"PATH", "HOME", "LANG", "TZ", "TMPDIR"})
+
+
+def transform_env(spec_env: dict[str, str], datavc_env: dict[str, str]) -> dict[str, str]:
+    """The environment a transform runs with: an allow-list, never the scheduler's own.
+
+    ``PATH``, ``HOME``, ``LANG``, ``LC_*``, ``TZ`` and ``TMPDIR`` pass from the scheduler;
+    then the spec's ``env``; then ``datavc_env`` (``DATAVC_IN``/``OUT``/``JOB_ID``/``DATUM_ID``,
+    and the ``PACH_*`` variables of ``pach_env``), which the spec cannot override.
+    """
+    env = {k: v for k, v in os.environ.items() if k in _PASSED or k.startswith("LC_")}
+    env.update(spec_env)
+    env.update(datavc_env)
+    return env
+
+
+def pach_env(spec: PipelineSpec, job_id: str, datum: Datum) -> dict[str, str]:
+    """What Pachyderm code reads about its datum: ``PACH_JOB_ID``, ``PACH_DATUM_ID`` and, for
+    each input of a join, ``PACH_DATUM_<input>_JOIN_ON`` (the datum's join key).
+
+    ``PACH_OUTPUT_COMMIT_ID`` is not set: datavc makes the output commit after every datum
+    has run, so its id is not known yet (in Pachyderm 2.x it equals the job id, which
+    ``PACH_JOB_ID`` carries).
+    """
+    env = {"PACH_JOB_ID": job_id, "PACH_DATUM_ID": datum.hash}
+    join_on = {p.name: p.join_on for p in spec.inputs() if p.join_on is not None}
+    for f in datum.files:
+        expr = join_on.get(f.input)
+        if expr is not None:
+            env[f"PACH_DATUM_{f.input}_JOIN_ON"] = expand_join_key(expr, f.groups)
+    return env
+
+
+def stage(ctx: Context, datum: Datum, in_dir: Path) -> None:
+    """Copy a datum's input files into ``in_dir/<dir>/<path>`` (never outside ``in_dir/<dir>``);
+    ``<dir>`` is the input's name, or its ``dir`` for a union member that sets one."""
+    for f in datum.files:
+        out = Exporter(ctx.store, in_dir / f.dir)
+        if f.entry.is_dir:
+            out.write_tree(f.entry.hash, f.path)
+        else:
+            out.write(f.path, f.entry)

@@ -1,0 +1,267 @@
+"""Recording datum starts and ends off the datum's path, several to a transaction (group commit).
+
+Why: a trivial datum runs in a few milliseconds, and two write transactions per datum
+(started, done) cost as much again (SQLite takes its write lock and syncs the WAL for
+each). The executor's threads hand their events to one recorder thread instead; it
+applies every event that queued up in one transaction, at most one per ``WINDOW``
+(50 ms): fast datums are recorded many together, a slow one at most 50 ms after it
+ends. Per datum the order is kept (a start is never written after its end).
+
+A crash loses at most the events of the transaction in flight: those datums are still
+``pending`` or ``running`` in the database and run again when the job resumes, which
+is safe because datums are deterministic and outputs are content-addressed.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from datavc.context import Context, now
+from datavc.db.models import Datum as DatumRow
+from datavc.db.models import DatumResult, Job
+from datavc.pipelines.datums import Datum
+from datavc.pipelines.executors import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    datum: Datum
+    outcome: Outcome | None  # None: the datum started
+    process: str | None = None
+
+
+_STOP = object()
+WINDOW = 0.05  # seconds between transactions (a datum's record waits at most this long)
+
+
+class DatumRecorder:
+    """Writes datum events for one job from a background thread; ``close`` waits for all of them.
+
+    Raises (from ``started``, ``done`` or ``close``): whatever the last transaction raised
+    (``BackendUnavailable`` when the database is gone), so a job never reports success
+    with results it did not record.
+    """
+
+    def __init__(self, ctx: Context, job_id: str, pipeline_id: int) -> None:
+        self._ctx = ctx
+        self._job = job_id
+        self._pipeline = pipeline_id
+        self._queue: queue.SimpleQueue[_Event | object] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self.transactions = 0
+        self._thread = threading.Thread(target=self._loop, name=f"recorder-{job_id[:8]}", daemon=True)
+        self._thread.start()
+
+    def started(self, d: Datum, process: str | None = None) -> None:
+        """Queue "datum ``d`` is running" (with the orphans note of its process, if any)."""
+        self._check()
+        self._queue.put(_Event(d, None, process))
+
+    def done(self, d: Datum, o: Outcome) -> None:
+        """Queue how datum ``d`` ended."""
+        self._check()
+        self._queue.put(_Event(d, o))
+
+    def close(self) -> None:
+        """Write everything queued, stop the thread, and raise what a transaction raised."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        self._check()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _flush_done(self, s: Session, events: list[_Event]) -> None:
+        """Write many datum ends with a few statements (what ``mark_done`` does for one)."""
+        if len(events) < 4:
+            for e in events:
+                assert e.outcome is not None
+                mark_done(s, self._job, self._pipeline, e.datum, e.outcome)
+            events.clear()
+            return
+        last = {e.datum.hash: e for e in events}  # a datum retried within the batch: its last end
+        hashes = list(last)
+        before = dict(
+            s.execute(
+                select(DatumRow.datum_hash, DatumRow.state).where(
+                    DatumRow.job_id == self._job, DatumRow.datum_hash.in_(hashes)
+                )
+            ).all()
+        )
+        t = now()
+        rows = []
+        delta = {"success": 0, "failed": 0}
+        for h, e in last.items():
+            o = e.outcome
+            assert o is not None
+            rows.append(
+                {
+                    "h": h,
+                    "state": "success" if o.ok else "failed",
+                    "tries": o.tries,
+                    "exit_code": o.exit_code,
+                    "logs": o.logs,
+                    "duration": o.duration,
+                    "output_tree": o.output_tree,
+                    "finished_at": t,
+                    "process": None,
+                }
+            )
+            delta["success" if o.ok else "failed"] += 1
+            if before.get(h) in delta:
+                delta[str(before[h])] -= 1
+        table = cast(Table, DatumRow.__table__)
+        s.connection().execute(
+            update(table)
+            .where(table.c.job_id == self._job, table.c.datum_hash == bindparam("h"))
+            .values({k: bindparam(k) for k in rows[0] if k != "h"}),
+            rows,
+        )
+        s.execute(
+            update(Job)
+            .where(Job.id == self._job)
+            .values(
+                datums_processed=Job.datums_processed + delta["success"],
+                datums_failed=Job.datums_failed + delta["failed"],
+            )
+        )
+        results = {
+            h: e.outcome.output_tree
+            for h, e in last.items()
+            if e.outcome is not None and e.outcome.ok and e.outcome.output_tree
+        }
+        if results:
+            known = set(
+                s.scalars(
+                    select(DatumResult.datum_hash).where(
+                        DatumResult.pipeline_id == self._pipeline, DatumResult.datum_hash.in_(list(results))
+                    )
+                )
+            )
+            new = [
+                {
+                    "pipeline_id": self._pipeline,
+                    "datum_hash": h,
+                    "output_tree": tree,
+                    "inputs": json.dumps(last[h].datum.key),
+                }
+                for h, tree in results.items()
+                if h not in known
+            ]
+            if new:
+                s.execute(insert(DatumResult), new)
+            for h in known:  # run again (reprocess): the newer output replaces the older
+                s.execute(
+                    update(DatumResult)
+                    .where(DatumResult.pipeline_id == self._pipeline, DatumResult.datum_hash == h)
+                    .values(output_tree=results[h])
+                )
+        events.clear()
+
+    def _loop(self) -> None:
+        stop = False
+        last = 0.0
+        while not stop:
+            batch = [self._queue.get()]
+            # At most one transaction per WINDOW: events of fast datums share it.
+            pause = last + WINDOW - time.monotonic()
+            if pause > 0 and batch[0] is not _STOP:
+                time.sleep(pause)
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            events = [e for e in batch if isinstance(e, _Event)]
+            stop = len(events) != len(batch)
+            if not events or self._error is not None:
+                continue
+            # A datum that started and ended within one batch needs only its end written
+            # (the end moves the counters from whatever state it was in).
+            ended = {e.datum.hash for e in events if e.outcome is not None}
+            try:
+                with self._ctx.db.write() as s:
+                    # Ends first, then the starts of datums still running: per datum the
+                    # order is kept (a retried datum's new start follows its failed end).
+                    self._flush_done(s, [e for e in events if e.outcome is not None])
+                    for e in events:
+                        if e.outcome is None and e.datum.hash not in ended:
+                            mark_started(s, self._job, e.datum, e.process)
+                self.transactions += 1
+                last = time.monotonic()
+            except BaseException as err:
+                self._error = err
+
+
+def mark_started(s: Session, job_id: str, d: Datum, process: str | None = None) -> None:
+    """``datum_started`` inside the caller's transaction (``process``: the orphans note, if any)."""
+    before = s.scalar(select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash))
+    if before == "failed":
+        s.execute(update(Job).where(Job.id == job_id).values(datums_failed=Job.datums_failed - 1))
+    s.execute(
+        update(DatumRow)
+        .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        .values(state="running", started_at=now(), **({"process": process} if process else {}))
+    )
+
+
+def mark_done(
+    s: Session, job_id: str, pipeline_id: int, d: Datum, o: Outcome, *, accumulate_tries: bool = False
+) -> None:
+    """``datum_done`` inside the caller's transaction (the recorder batches several in one)."""
+    before = s.scalar(select(DatumRow.state).where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash))
+    tries = DatumRow.tries + o.tries if accumulate_tries else o.tries
+    s.execute(
+        update(DatumRow)
+        .where(DatumRow.job_id == job_id, DatumRow.datum_hash == d.hash)
+        .values(
+            state="success" if o.ok else "failed",
+            tries=tries,
+            exit_code=o.exit_code,
+            logs=o.logs,
+            duration=o.duration,
+            output_tree=o.output_tree,
+            finished_at=now(),
+            process=None,
+        )
+    )
+    # Move the datum between counters: one that failed before (a retried pod, a
+    # resumed job) is no longer counted as failed.
+    delta = {"success": 0, "failed": 0}
+    delta["success" if o.ok else "failed"] += 1
+    if before in delta:
+        delta[before] -= 1
+    s.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            datums_processed=Job.datums_processed + delta["success"],
+            datums_failed=Job.datums_failed + delta["failed"],
+        )
+    )
+    if o.ok and o.output_tree is not None:
+        _remember(s, pipeline_id, d, o.output_tree)
+
+
+def _remember(s: Session, pipeline_id: int, d: Datum, tree: str) -> None:
+    exists = s.get(DatumResult, (pipeline_id, d.hash))
+    if exists is None:
+        s.add(
+            DatumResult(
+                pipeline_id=pipeline_id, datum_hash=d.hash, output_tree=tree, inputs=json.dumps(d.key)
+            )
+        )
+    else:
+        # A datum run again (reprocess) replaces its earlier result: later jobs that skip
+        # it must reuse the output now in the output commit, not the one before.
+        exists.output_tree = tree

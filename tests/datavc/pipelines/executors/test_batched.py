@@ -1,0 +1,114 @@
+"""Datum batching (``transform.datum_batching: true``): the transform starts once per worker and
+asks for datums, from Python (``datavc.datums()``) or shell (``datavc datum next``); a datum it
+fails, or dies on, is tried again; every datum is recorded. SQLite store, scheduler in process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datavc.client import Client
+from tests.datavc.helpers import files_of as files
+from tests.datavc.pipelines.helpers import last_job, sh
+
+# Upper-cases each datum's files into its output, plus a file naming the process that did it.
+PY = """
+import os, datavc
+for d in datavc.datums():
+    src = d.inputs["A"]
+    for name in os.listdir(src):
+        data = open(os.path.join(src, name)).read()
+        if data == "fail":
+            d.fail("asked to")
+            continue
+        if data == "die" and not os.path.exists(os.environ["FLAG"]):
+            open(os.environ["FLAG"], "w").close()
+            raise SystemExit(3)
+        open(os.path.join(d.output_dir, name), "w").write(data.upper())
+        open(os.path.join(os.environ["DATAVC_OUT"], name + ".pid"), "w").write(str(os.getpid()))
+"""
+N = 6
+DATAVC = str(Path(sys.executable).with_name("datavc"))
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    c = Client.init(tmp_path / "store")
+    c.create_repo("A")
+    with c.commit("A") as tx:
+        for i in range(N):
+            tx.put_file(f"/f{i:02d}", f"v{i}".encode())
+    yield c
+    c.close()
+
+
+def _pipeline(c: Client, cmd: list[str], env: dict[str, str] | None = None, **kw: object) -> None:
+    c.create_pipeline(
+        name="P",
+        input={"pfs": {"repo": "A", "glob": "/*"}},
+        transform={"cmd": cmd, "datum_batching": True, "env": env or {}},
+        **kw,
+    )
+
+
+def test_a_python_transform_starts_once_and_processes_every_datum(client: Client, tmp_path: Path) -> None:
+    _pipeline(client, [sys.executable, "-c", PY], {"FLAG": str(tmp_path / "flag")})
+    assert client.run().ok
+    out = files(client, "P")
+    assert {k: v for k, v in out.items() if not k.endswith(".pid")} == {
+        f"/f{i:02d}": f"V{i}".encode() for i in range(N)
+    }
+    assert len({v for k, v in out.items() if k.endswith(".pid")}) == 1  # one process for N datums
+    job = last_job(client, "P")
+    assert (job.datums_total, job.datums_processed, job.datums_failed) == (N, N, 0)
+
+
+def test_parallel_workers_each_start_once(client: Client, tmp_path: Path) -> None:
+    _pipeline(client, [sys.executable, "-c", PY], {"FLAG": str(tmp_path / "flag")}, parallelism=2)
+    assert client.run().ok
+    pids = {v for k, v in files(client, "P").items() if k.endswith(".pid")}
+    assert 1 <= len(pids) <= 2
+
+
+def test_a_shell_transform_uses_datavc_datum_next(client: Client) -> None:
+    script = (
+        f'while vars=$({DATAVC} datum next); do eval "$vars"; '
+        'for f in "$DATAVC_IN"/A/*; do tr a-z A-Z < "$f" > "$DATAVC_OUT/$(basename "$f")"; done; done'
+    )
+    _pipeline(client, sh(script))
+    assert client.run().ok
+    assert files(client, "P") == {f"/f{i:02d}": f"V{i}".encode() for i in range(N)}
+
+
+def test_a_failed_datum_fails_alone_and_a_crash_is_retried(client: Client, tmp_path: Path) -> None:
+    client.put_file("A", "main", "/f03", b"fail")
+    client.put_file("A", "main", "/f05", b"die")  # the process exits on its first try only
+    _pipeline(client, [sys.executable, "-c", PY], {"FLAG": str(tmp_path / "flag")}, datum_tries=2)
+    report = client.run()
+    assert not report.ok
+    job = last_job(client, "P")
+    assert (job.datums_total, job.datums_processed, job.datums_failed) == (N, N - 1, 1)
+    logs = "".join(text for _, text in client.job_logs(job.id))
+    assert "the transform failed the datum: asked to" in logs
+    assert (tmp_path / "flag").exists()  # f05 died once, then succeeded in a new process
+
+
+def test_a_transform_that_never_asks_fails_every_datum_saying_why(client: Client) -> None:
+    _pipeline(client, sh("echo not batched; exit 0"))
+    assert not client.run().ok
+    job = last_job(client, "P")
+    assert job.datums_failed == N
+    logs = "".join(text for _, text in client.job_logs(job.id))
+    assert "exited without asking for this datum" in logs and "not batched" in logs
+
+
+def test_datum_next_outside_a_batched_transform_is_a_usage_error() -> None:
+    import subprocess
+
+    got = subprocess.run([DATAVC, "datum", "next"], capture_output=True, text=True)
+    assert got.returncode == 2
+    assert got.stderr.startswith("error: $DATAVC_DATUM_FD is not set")
+    assert "Traceback" not in got.stderr
