@@ -188,6 +188,14 @@ class RemoteClient(Client):
             raise self._error(resp)
         return resp
 
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        """One request to ``path`` (under the server's URL); its JSON answer (None when empty).
+
+        For routes with no ``Client`` method of their own, such as the worker routes that
+        ``datavc worker`` uses (:mod:`datavc.remote_worker`). Errors as for every call.
+        """
+        return self._json(method, path, **kw)
+
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         resp = self._request(method, path, **kw)
         return resp.json() if resp.content else None

@@ -32,6 +32,8 @@ LEAST_PRIVILEGE = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    # Each job's token goes into a Secret of its own (issue 11); the scheduler never reads Secrets.
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]},
 ]
 
 

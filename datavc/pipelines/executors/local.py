@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from datavc.context import Context
 from datavc.pipelines import orphans, reaper
@@ -108,8 +108,14 @@ def _tail(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+class OutputSink(Protocol):
+    """Where a successful datum's outputs go: ``OutputStore``, or a server for a worker pod."""
+
+    def put_dir(self, path: Path) -> str: ...
+
+
 def run_datum(
-    ctx: Context,
+    ctx: Context | None,
     spec: PipelineSpec,
     job_id: str,
     datum: Datum,
@@ -119,10 +125,11 @@ def run_datum(
     record: bool = True,
     deadline: float | None = None,
     shim: Shim | None = None,
-    outputs: OutputStore | None = None,
+    outputs: OutputSink | None = None,
     sandbox: SandboxConfig | None = None,
     trash: Trash | None = None,
     work_dir: Path | None = None,
+    stager: Callable[[Datum, Path], None] | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -136,6 +143,8 @@ def run_datum(
     With ``outputs`` the outputs go to that shared writer: durable only at its next flush, so
     the caller reports the outcome through ``outputs.report``. With ``work_dir`` (a path
     that does not exist yet) each try works there instead of a new directory in ``scratch``.
+    With ``stager`` the datum's inputs are staged by it (a worker pod reads them from the
+    server); then ``ctx`` may be None, as long as ``outputs`` is given and ``record`` is off.
     The command runs in ``transform.working_dir`` when set (a missing directory fails the
     datum with a message saying so), else in the scratch directory; an exit code listed in
     ``transform.accept_return_code`` counts as success.
@@ -165,7 +174,11 @@ def run_datum(
                 out_dir = in_dir / "out" if sandbox is not None else work / "out"
                 in_dir.mkdir()
             out_dir.mkdir()
-            stage(ctx, datum, in_dir)
+            if stager is not None:
+                stager(datum, in_dir)
+            else:
+                assert ctx is not None, "run_datum needs a store context or a stager"
+                stage(ctx, datum, in_dir)
             env = transform_env(
                 dict(spec.transform.env),
                 {
@@ -211,6 +224,7 @@ def run_datum(
                 if outputs is not None:
                     tree = outputs.put_dir(out_dir)
                 else:
+                    assert ctx is not None, "run_datum needs a store context or an output sink"
                     with ctx.store.writer() as w:
                         tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
@@ -250,7 +264,7 @@ def _run_in_shim(
 
 
 def _run_once(
-    ctx: Context,
+    ctx: Context | None,
     spec: PipelineSpec,
     job_id: str,
     datum: Datum,
@@ -276,7 +290,7 @@ def _run_once(
                 timeout,
                 on_spawn=(
                     functools.partial(orphans.record, ctx, job_id, datum.hash, scratch_dir=work)
-                    if record
+                    if record and ctx is not None
                     else None
                 ),
             )
