@@ -112,7 +112,7 @@ def same_files(got: Path, want: Path, names: list[str]) -> None:
         check((got / n).read_bytes() == (want / n).read_bytes(), f"{got / n} differs from {want / n}")
 
 
-def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
+def bench_downloads(work: Path, count: int, size: int, s3: Any, reps: int = 3) -> list[Row]:
     src = work / "B"
     files = gen_b(src, count, size)
     names = [p.name for p in files]
@@ -146,7 +146,7 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
     co_times = []
     get_times = []
     cache_bytes = 0
-    for rep in range(2):  # alternating, best of two
+    for rep in range(reps):  # alternating, best of ``reps``
         rmtree(raw_dir)
         sync()
         raws.append(raw_get(s3, keys, raw_dir))
@@ -157,7 +157,7 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
         get_times.append(fresh(lambda c: c.get_to_path("b", "main", "/", work / "out")))
         log(
             f"B download rep {rep}: raw {raws[-1]:.2f}s checkout {co_times[-1]:.2f}s "
-            f"get -o {get_times[-1]:.2f}s"
+            f"get -o {get_times[-1]:.2f}s (load {os.getloadavg()[0]:.1f})"
         )
     same_files(work / "co", src, names)
     same_files(work / "out", src, names)
@@ -462,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="also print the rows as JSON")
     ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers"], action="append")
     ap.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
+    ap.add_argument("--reps", type=int, default=3, help="download repetitions (best of; default 3)")
     args = ap.parse_args(argv)
     only = set(args.only or ["downloads", "adopt", "cli", "writers"])
     count, size = (4, 8 * MiB) if args.quick else (20, 50 * MiB)
@@ -473,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             s3 = boto3.client("s3", endpoint_url=endpoint)
             s3.create_bucket(Bucket=BUCKET)
             if "downloads" in only:
-                rows += bench_downloads(work, count, size, s3)
+                rows += bench_downloads(work, count, size, s3, args.reps)
             if "adopt" in only:
                 rows += bench_adopt(work, 2_000 if args.quick else 20_000)
             if "cli" in only:
@@ -488,7 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print_table(
         "datavc: where users wait",
-        "Each figure beside its reference, measured in the same run.",
+        "Each figure beside its reference, measured in the same run. Load average at the end: "
+        + " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        + f" ({os.cpu_count()} cores).",
         [
             ("what", False),
             ("datavc", True),

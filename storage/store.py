@@ -25,7 +25,7 @@ from storage.errors import CorruptObject, InvalidInput, ObjectNotFound, StoreCon
 from storage.fileio import atomic_write
 from storage.hashing import XXH3_128, HashAlgorithm, ObjectId
 from storage.model import DataRef, DiffEntry, Entry, normalize_path
-from storage.prefetch import REMOTE_WINDOW, fetch_in_order
+from storage.prefetch import REMOTE_WINDOW, fetch_in_order, read_window
 from storage.tree import Trees, is_tree_object
 from storage.writer import Writer
 
@@ -98,7 +98,7 @@ class ObjectStore:
         self.trees = Trees(self.get_object, self._no_write)
         #: Object fetches kept in flight by a file read: a remote endpoint serves many at
         #: once; a local disk is read one object at a time (the page cache reads ahead).
-        self.read_window = 1 if backend.cheap_exists else REMOTE_WINDOW
+        self.read_window = 1 if backend.cheap_exists else read_window(config.chunking)
         self._pool: ThreadPoolExecutor | None = None
 
     # ----- lifecycle ---------------------------------------------------------
@@ -167,7 +167,10 @@ class ObjectStore:
     def _read_pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.read_window, thread_name_prefix="datavc-read")
+                # Several files are read at once (an export), each with its own window: the
+                # pool bounds the requests running in all, as a raw parallel GET would.
+                workers = max(self.read_window, REMOTE_WINDOW) if self.read_window > 1 else 1
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-read")
             return self._pool
 
     def __enter__(self) -> ObjectStore:
