@@ -63,7 +63,7 @@ def iter_chunks(stream: BinaryIO, params: ChunkParams = DEFAULT_PARAMS) -> Itera
     each window is held back and cut again with the following bytes, so the result is
     exactly what chunking the whole stream at once would give.
     """
-    window = max(16 * MiB, 4 * params.max_size)
+    window = max(16 * MiB, 2 * params.max_size)
     buf = bytearray(window)
     view = memoryview(buf)
     filled = 0
