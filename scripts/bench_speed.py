@@ -41,6 +41,7 @@ from typing import Any
 import boto3
 from benchlib import (
     BUCKET,
+    BenchError,
     MiB,
     check,
     empty_prefix,
@@ -112,7 +113,9 @@ def same_files(got: Path, want: Path, names: list[str]) -> None:
         check((got / n).read_bytes() == (want / n).read_bytes(), f"{got / n} differs from {want / n}")
 
 
-def bench_downloads(work: Path, count: int, size: int, s3: Any, reps: int = 3) -> list[Row]:
+def bench_downloads(
+    work: Path, count: int, size: int, s3: Any, reps: int = 3, dvc: Path | None = None
+) -> list[Row]:
     src = work / "B"
     files = gen_b(src, count, size)
     names = [p.name for p in files]
@@ -198,9 +201,18 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any, reps: int = 3) -
 
     # Working-copy rollback: v2 appends 1 MiB to two files; check out v2, then v1 again.
     changed = names[:2]
+    appended = {n: os.urandom(1 * MiB) for n in changed}
+    dvc_secs, dvc_note = None, "DVC not given (--dvc)"
+    if dvc is not None:
+        try:
+            dvc_secs = dvc_rollback(dvc, work, src, appended)
+            dvc_note = "git checkout + dvc checkout"
+        except BenchError as err:
+            dvc_note = f"DVC failed: {err}"
+        log(f"B rollback, DVC: {dvc_secs} ({dvc_note})")
     for n in changed:
         with open(src / n, "ab") as f:
-            f.write(os.urandom(1 * MiB))
+            f.write(appended[n])
     c = Client.open(home)
     try:
         c.put_file("b", "main", "/", src)
@@ -229,6 +241,17 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any, reps: int = 3) -
             secs <= 1.5 * raw_copy,
         )
     )
+    rows.append(
+        Row(
+            "B working-copy rollback (2 files changed), against DVC",
+            "s",
+            secs,
+            dvc_secs,
+            dvc_note,
+            "≤ 0.7x DVC",
+            None if dvc_secs is None else secs <= 0.7 * dvc_secs,
+        )
+    )
     rmtree(src)
     rmtree(raw_dir)
     rmtree(work / "co")
@@ -238,6 +261,32 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any, reps: int = 3) -
     empty_prefix(s3, "speed-b/")
     empty_prefix(s3, "raw-b/")
     return rows
+
+
+def dvc_rollback(dvc: Path, work: Path, src: Path, appended: dict[str, bytes]) -> float:
+    """DVC's working-copy rollback of B: v1 and v2 (``appended`` added to some files) are
+    committed with ``dvc add`` + git; the time is ``git checkout v1 -- data.dvc`` plus
+    ``dvc checkout`` (DVC's default cache link: copy, or reflink where there is one)."""
+    from bench import DvcRepo, dvc_env
+
+    repo = DvcRepo(dvc, work / "dvc-b", dvc_env(work), work / "dvc-commands.log")
+    repo.init(None, "")
+    data = repo.root / "data"
+    shutil.copytree(src, data)
+    repo.d("add", "-q", "data")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "v1")
+    for n, extra in appended.items():
+        with open(data / n, "ab") as f:
+            f.write(extra)
+    repo.d("add", "-q", "data")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "v2")
+    sync()
+    secs = repo.git("checkout", "HEAD~1", "--", "data.dvc") + repo.d("checkout", "-q")
+    same_files(data, src, list(appended))
+    rmtree(repo.root)
+    return secs
 
 
 # ----- adopt ----------------------------------------------------------------------------
@@ -463,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers"], action="append")
     ap.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
     ap.add_argument("--reps", type=int, default=3, help="download repetitions (best of; default 3)")
+    ap.add_argument("--dvc", type=Path, help="a dvc binary: adds DVC's rollback of B as a reference")
     args = ap.parse_args(argv)
     only = set(args.only or ["downloads", "adopt", "cli", "writers"])
     count, size = (4, 8 * MiB) if args.quick else (20, 50 * MiB)
@@ -474,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             s3 = boto3.client("s3", endpoint_url=endpoint)
             s3.create_bucket(Bucket=BUCKET)
             if "downloads" in only:
-                rows += bench_downloads(work, count, size, s3, args.reps)
+                rows += bench_downloads(work, count, size, s3, args.reps, args.dvc)
             if "adopt" in only:
                 rows += bench_adopt(work, 2_000 if args.quick else 20_000)
             if "cli" in only:
