@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from fastcdc.fastcdc_cy import fastcdc_cy
-
 KiB = 1024
 MiB = 1024 * KiB
 
@@ -50,6 +48,10 @@ SMALL_FILE_LIMIT = 512 * KiB
 
 def cut_points(data: memoryview | bytes, params: ChunkParams) -> list[int]:
     """Lengths of the consecutive chunks FastCDC cuts ``data`` into."""
+    # Imported here: the fastcdc package imports click and more, which read paths (a
+    # listing, a checkout) never need.
+    from fastcdc.fastcdc_cy import fastcdc_cy
+
     return [
         c.length
         for c in fastcdc_cy(data, params.min_size, params.avg_size, params.max_size, fat=False, hf=None)

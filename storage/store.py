@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.backends import open_backend
 from storage.backends.base import Backend
@@ -27,7 +27,9 @@ from storage.hashing import XXH3_128, HashAlgorithm, ObjectId
 from storage.model import DataRef, DiffEntry, Entry, normalize_path
 from storage.prefetch import REMOTE_WINDOW, fetch_in_order, read_window
 from storage.tree import Trees, is_tree_object
-from storage.writer import Writer
+
+if TYPE_CHECKING:
+    from storage.writer import Writer
 
 CONFIG_NAME = "datavc-store.json"
 FORMAT = "datavc-objects"
@@ -181,6 +183,8 @@ class ObjectStore:
 
     def writer(self, *, parallelism: int | None = None) -> Writer:
         """A write batch: use as a context manager; everything is durable when it exits."""
+        from storage.writer import Writer  # not on read paths: a listing starts faster
+
         return Writer(
             self.backend,
             self.algorithm,
