@@ -289,6 +289,75 @@ def dvc_rollback(dvc: Path, work: Path, src: Path, appended: dict[str, bytes]) -
     return secs
 
 
+# ----- scale: one large file ------------------------------------------------------------
+
+_SCALE_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from datavc.client import Client
+home, op, src, dest = sys.argv[1:5]
+c = Client.open(home) if op == "get" else Client.init(home)
+if op == "put":
+    c.create_repo("s")
+t0 = time.perf_counter()
+if op == "put":
+    c.put_file("s", "main", "/big.bin", Path(src))
+else:
+    c.get_to_path("s", "main", "/big.bin", Path(dest))
+secs = time.perf_counter() - t0
+c.close()
+print(json.dumps({"secs": secs, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def bench_scale_file(work: Path, gib: float) -> list[Row]:
+    """``put`` and ``get -o`` of one large file on a local store, each in its own process
+    (for its peak RSS), against a raw copy of the same file."""
+    size = int(gib * 1024 * MiB)
+    src = work / "big.bin"
+    write_random(src, size)
+    sync()
+    t0 = time.perf_counter()
+    shutil.copyfile(src, work / "big.copy")
+    raw = time.perf_counter() - t0
+    (work / "big.copy").unlink()
+    home = work / "dv-big"
+    got = {}
+    for op in ("put", "get"):
+        sync()
+        done = subprocess.run(
+            [sys.executable, "-c", _SCALE_CHILD, str(home), op, str(src), str(work / "big.out")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        got[op] = json.loads(done.stdout.strip().splitlines()[-1])
+        log(
+            f"scale: {op} of {gib:g} GiB: {got[op]['secs']:.2f}s, "
+            f"peak RSS {got[op]['rss_kib'] / 1024:.0f} MiB"
+        )
+    check((work / "big.out").stat().st_size == size, "get wrote the wrong size")
+    rows = []
+    for op, label in (("put", "put"), ("get", "get -o")):
+        secs, rss = got[op]["secs"], got[op]["rss_kib"] / 1024
+        rows.append(
+            Row(
+                f"{gib:g} GiB file {label}, local store",
+                "s",
+                secs,
+                raw,
+                "raw copy",
+                "≥ 0.7x raw",
+                raw / secs >= 0.7,
+            )
+        )
+        rows.append(Row(f"{gib:g} GiB file {label}, peak RSS", "MiB", rss, None, "", "≤ 200 MiB", rss <= 200))
+    for p in (src, work / "big.out"):
+        p.unlink(missing_ok=True)
+    rmtree(home)
+    return rows
+
+
 # ----- adopt ----------------------------------------------------------------------------
 
 
@@ -512,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers"], action="append")
     ap.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
     ap.add_argument("--reps", type=int, default=3, help="download repetitions (best of; default 3)")
+    ap.add_argument(
+        "--scale", type=float, metavar="GIB", help="also put and get one file of GIB GiB (the issue: 20)"
+    )
     ap.add_argument("--dvc", type=Path, help="a dvc binary: adds DVC's rollback of B as a reference")
     args = ap.parse_args(argv)
     only = set(args.only or ["downloads", "adopt", "cli", "writers"])
@@ -530,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
             if "cli" in only:
                 rows += bench_cli(work, None, "local")
                 rows += bench_cli(work, f"s3://{BUCKET}/speed-cli", "S3")
+        if args.scale:
+            rows += bench_scale_file(work, args.scale)
         if "writers" in only:
             rows += bench_writers(work, None, "SQLite")
             with postgres(work) as url:
