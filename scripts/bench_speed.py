@@ -578,11 +578,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="B = 4 x 8 MiB")
     ap.add_argument("--json", action="store_true", help="also print the rows as JSON")
-    ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers"], action="append")
+    ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers", "scale"], action="append")
     ap.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
     ap.add_argument("--reps", type=int, default=3, help="download repetitions (best of; default 3)")
     ap.add_argument(
-        "--scale", type=float, metavar="GIB", help="also put and get one file of GIB GiB (the issue: 20)"
+        "--scale",
+        type=float,
+        metavar="GIB",
+        help="also put and get one file of GIB GiB (`--only scale` alone: 20, the issue's size)",
     )
     ap.add_argument("--dvc", type=Path, help="a dvc binary: adds DVC's rollback of B as a reference")
     args = ap.parse_args(argv)
@@ -602,8 +605,8 @@ def main(argv: list[str] | None = None) -> int:
             if "cli" in only:
                 rows += bench_cli(work, None, "local")
                 rows += bench_cli(work, f"s3://{BUCKET}/speed-cli", "S3")
-        if args.scale:
-            rows += bench_scale_file(work, args.scale)
+        if args.scale or "scale" in only:
+            rows += bench_scale_file(work, args.scale or 20.0)
         if "writers" in only:
             rows += bench_writers(work, None, "SQLite")
             with postgres(work) as url:
