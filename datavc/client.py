@@ -848,6 +848,56 @@ class Client:
         """(datum id, logs of its last try) for every datum that ran, or for one datum."""
         return _pl.job_logs(self._ctx, job, datum)
 
+    def preview_datums(self, spec: PipelineSpec | str | dict[str, Any]) -> list[DatumInfo]:
+        """The datums ``spec`` would make over its inputs' heads now, without running anything
+        (state ``new``, or ``known`` when its pipeline already processed the datum)."""
+        from datavc.pipelines.preview import preview_datums
+
+        return preview_datums(self._ctx, _spec(spec, {}))
+
+    def stop_job(self, job: str) -> JobInfo:
+        """End a created or running job as ``killed`` (its running datums are killed); see
+        :mod:`datavc.pipelines.job_control`. ``kill_job`` is the same call."""
+        from datavc.pipelines.job_control import stop_job
+
+        return stop_job(self._ctx, job)
+
+    def kill_job(self, job: str) -> JobInfo:
+        """Same as :meth:`stop_job` (pachctl 1.x's name)."""
+        return self.stop_job(job)
+
+    def restart_job(self, job: str) -> JobInfo:
+        """A new job over an ended job's input commits; datums that succeeded are skipped."""
+        from datavc.pipelines.job_control import restart_job
+
+        return restart_job(self._ctx, job)
+
+    def restart_datum(self, job: str, datum: str) -> JobInfo:
+        """Run one datum of an ended job again (its remembered result is forgotten), in a new job."""
+        from datavc.pipelines.job_control import restart_datum
+
+        return restart_datum(self._ctx, job, datum)
+
+    def follow_job_logs(self, job: str, poll: float = 0.5) -> Iterator[tuple[str, str]]:
+        """(datum id, logs) of each datum of ``job`` as it ends, until the job is done.
+
+        Works alike on the direct and remote clients: it polls :meth:`list_datums` and
+        :meth:`job_logs` every ``poll`` seconds.
+        """
+        import time
+
+        shown: set[str] = set()
+        while True:
+            done = self.inspect_job(job).done  # read first: no datum ending after it is missed
+            ended = [d.id for d in self.list_datums(job) if d.state in ("success", "failed")]
+            for datum_id in ended:
+                if datum_id not in shown:
+                    yield from self.job_logs(job, datum_id)
+                    shown.add(datum_id)
+            if done:
+                return
+            time.sleep(poll)
+
     def run(
         self, *, wait_for_others: bool = True, on_job: Callable[[str, str], None] | None = None
     ) -> RunReport:

@@ -128,6 +128,7 @@ def start_commit(
     author: str | None = None,
     job_id: str | None = None,
     created_at: datetime | None = None,
+    commit_id: str | None = None,
     metadata: Mapping[str, str] | None = None,
     commit_set: str | None = None,
 ) -> CommitInfo:
@@ -137,6 +138,8 @@ def start_commit(
 
     ``created_at``: when the writer began uploading objects for it, if earlier than now
     (the open-commit max age counts from there: see :mod:`datavc.open_commits`).
+    ``commit_id``: the new commit's id, when the caller promised one (a pipeline's output
+    commit takes its job's id, as ``PACH_OUTPUT_COMMIT_ID`` told the transform); else a new one.
     ``commit_set``: the set a pipeline's output commit continues (None: finishing the
     commit starts a new set with the commit's id).
     """
@@ -148,7 +151,7 @@ def start_commit(
         parent = get_commit(s, repo, br.head_id) if br.head_id else None
         base = parent.tree if parent else empty
         c = Commit(
-            id=new_id(),
+            id=commit_id or new_id(),
             repo_id=repo.id,
             parent_id=br.head_id,
             branch=branch,

@@ -941,6 +941,26 @@ class RemoteClient(Client):
         data = self._json("GET", f"/api/v1/jobs/{_q(job)}/logs", params={"datum": datum} if datum else None)
         return iter([(d, text) for d, text in data["items"]])
 
+    def preview_datums(self, spec: PipelineSpec | str | dict[str, Any]) -> list[DatumInfo]:
+        body = {"spec": _spec(spec, {}).to_dict()}
+        data = self._json("POST", "/api/v1/datums/preview", json=body)
+        return [_decode(DatumInfo, d) for d in data["items"]]
+
+    def stop_job(self, job: str) -> JobInfo:
+        return _decode(JobInfo, self._json("POST", f"/api/v1/jobs/{_q(job)}/stop"))
+
+    def kill_job(self, job: str) -> JobInfo:
+        return self.stop_job(job)
+
+    def follow_job_logs(self, job: str, poll: float = 0.5) -> Iterator[tuple[str, str]]:
+        return super().follow_job_logs(job, poll)  # polls the methods above
+
+    def restart_job(self, job: str) -> JobInfo:
+        return _decode(JobInfo, self._json("POST", f"/api/v1/jobs/{_q(job)}/restart"))
+
+    def restart_datum(self, job: str, datum: str) -> JobInfo:
+        return _decode(JobInfo, self._json("POST", f"/api/v1/jobs/{_q(job)}/datums/{_q(datum)}/restart"))
+
     # ----- maintenance and lineage -------------------------------------------
 
     def fsck(self) -> FsckInfo:

@@ -51,7 +51,7 @@ def spec_input_repos(spec_json: str) -> set[str]:
         pfs = node.get("pfs")
         if isinstance(pfs, dict) and isinstance(pfs.get("repo"), str):
             repos.add(pfs["repo"])
-        for kind in ("cross", "union", "join"):
+        for kind in ("cross", "union", "join", "group"):
             children = node.get(kind)
             if isinstance(children, list):
                 stack.extend(children)

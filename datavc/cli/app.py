@@ -58,6 +58,20 @@ pass_app = click.make_pass_decorator(App)
 class RootGroup(click.Group):
     """The ``datavc`` group: every command runs inside :meth:`invoke`, so errors are caught here once."""
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # pachctl's verb-first spelling ('create repo x') gets datavc's, never a guess.
+        # 'put file ...', 'get file ...' (pachctl) would otherwise read "file" as a repo.
+        pach_file = len(args) > 1 and args[0] in ("put", "get", "diff") and args[1] in ("file", "files")
+        if args and (pach_file or self.get_command(ctx, args[0]) is None):
+            from datavc.cli.pachctl import spelling
+
+            hint = spelling(self, ctx, args)
+            if hint is not None:
+                _fail(hint, 2)
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import stat
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
@@ -28,6 +31,9 @@ from datavc.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from datavc.info import CommitInfo, FileInfo
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 def _join(base: str | None, name: str) -> str:
@@ -58,7 +64,14 @@ def _commit_line(info: CommitInfo) -> str:
 
 @click.command()
 @click.argument("dest", metavar="REPO@BRANCH[:PATH]")
-@click.argument("srcs", metavar="SRC...", nargs=-1, required=True)
+@click.argument("srcs", metavar="SRC...", nargs=-1)
+@click.option(
+    "-i",
+    "--input-file",
+    "input_file",
+    type=click.Path(dir_okay=False),
+    help="Also put each SRC listed in this file, one a line (URLs or local paths; '#' starts a comment).",
+)
 @click.option("-m", "--message", default="", help="Commit message.")
 @click.option(
     "--commit", "commit_id", metavar="ID", help="Add to this open commit instead of making a new one."
@@ -75,6 +88,7 @@ def put(
     app: App,
     dest: str,
     srcs: tuple[str, ...],
+    input_file: str | None,
     message: str,
     commit_id: str | None,
     follow_symlinks: bool,
@@ -82,22 +96,36 @@ def put(
     metadata_file: str | None,
     as_json: bool,
 ) -> None:
-    """Upload files or directories (SRC '-' reads stdin) as one new commit.
+    """Upload files or directories (SRC '-' reads stdin), or http(s) URLs, as one new commit.
 
     A file goes to PATH, or to PATH/<name> when PATH ends with '/', is omitted, or
-    several SRCs are given. A directory's contents go under PATH (default '/').
-    With --commit ID the changes join that open commit. REPO alone means REPO@main.
+    several SRCs are given (a URL's <name> is the last segment of its path; its body is
+    streamed, and a URL that fails fails the put, committing nothing). A directory's
+    contents go under PATH (default '/'). -i FILE adds the SRCs listed in FILE.
+    With --commit ID the changes join that open commit. REPO alone means REPO@main;
+    a BRANCH that does not exist yet is created (empty) first, saying so on stderr.
     Symbolic links are not stored: those in a directory are skipped with a warning
     (with --follow-symlinks, links that stay inside the directory are followed), and
     a SRC that is a link is refused unless --follow-symlinks.
     """
+    from datavc.urls import check_url, url_basename, url_scheme
+
     addr = address(dest)
     branch = ref(addr)
+    if input_file is not None:
+        srcs = (*srcs, *_listed(input_file))
+    if not srcs:
+        raise InvalidArgument("put: give at least one SRC (a path, '-' or a URL), or -i FILE")
     meta = metadata(metadata_pairs, metadata_file)
     into_dir = addr.path is None or addr.dir_hint or len(srcs) > 1
-    plan: list[tuple[str, str | BinaryIO]] = []
+    plan: list[tuple[str, str | BinaryIO | _Url]] = []
     files = size = 0
     for src in srcs:
+        if url_scheme(src) is not None:
+            check_url(src)
+            plan.append((_join(addr.path, url_basename(src)) if into_dir else addr.path or "", _Url(src)))
+            files += 1
+            continue
         if src == "-":
             if into_dir:
                 raise InvalidArgument("reading stdin ('-') needs a file path: REPO@BRANCH:PATH")
@@ -124,6 +152,8 @@ def put(
             f, s = _local_size(src, is_dir)
         files, size = files + f, size + s
     client = app.client
+    if commit_id is None:
+        _ensure_branch(app, addr.repo, branch)
     since = started()
     with activity(f"uploading to {addr.repo}@{branch}", total=size) as act:
         act.files, act.bytes = files, size
@@ -134,16 +164,19 @@ def put(
         }
         if commit_id is not None or len(plan) == 1:
             path, src0 = plan[0]
-            info = client.put_file(
-                addr.repo, branch, path, src0, message=message, commit=commit_id, metadata=meta, **opts
-            )
+            with _opened(src0) as one:
+                info = client.put_file(
+                    addr.repo, branch, path, one, message=message, commit=commit_id, metadata=meta, **opts
+                )
             for path, src0 in plan[1:]:
-                info = client.put_file(addr.repo, branch, path, src0, commit=commit_id, **opts)
+                with _opened(src0) as one:
+                    info = client.put_file(addr.repo, branch, path, one, commit=commit_id, **opts)
         else:
             # Several sources, one commit: aborted if any put fails.
             with client.commit(addr.repo, branch, message or f"put {len(plan)} sources", metadata=meta) as tx:
                 for path, src0 in plan:
-                    client.put_file(addr.repo, branch, path, src0, commit=tx.id, **opts)
+                    with _opened(src0) as one:
+                        client.put_file(addr.repo, branch, path, one, commit=tx.id, **opts)
             assert tx.info is not None
             info = tx.info
     if as_json:
@@ -151,6 +184,42 @@ def put(
     else:
         click.echo(_commit_line(info))
     settle(app, since, quiet=as_json)
+
+
+class _Url(str):
+    """A put source that is an http(s) URL, opened (streamed) only when its turn comes."""
+
+
+@contextlib.contextmanager
+def _opened(src: str | BinaryIO | _Url) -> Iterator[str | BinaryIO]:
+    if isinstance(src, _Url):
+        from datavc.urls import open_url
+
+        with open_url(str(src)) as body:
+            yield body
+    else:
+        yield src
+
+
+def _listed(path: str) -> list[str]:
+    """The SRCs listed in ``path``: one a line, blank lines and '#' comments skipped."""
+    with local_path_errors(path), open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _ensure_branch(app: App, repo: str, branch: str) -> None:
+    """Create ``branch`` (empty) when it does not exist, as pachctl's put does; say so on stderr."""
+    from datavc.errors import AlreadyExists, BranchNotFound
+
+    try:
+        app.client.inspect_branch(repo, branch)
+    except BranchNotFound:
+        try:
+            app.client.create_branch(repo, branch)
+        except AlreadyExists:
+            return  # another writer created it meanwhile
+        click.echo(f"created branch {repo}@{branch}", err=True)
 
 
 @click.command()
@@ -185,9 +254,19 @@ def _ls_line(f: FileInfo) -> str:
 @json_option
 @pass_app
 def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
-    """List a directory's entries with their sizes (directories end with '/')."""
+    """List a directory's entries with their sizes (directories end with '/').
+
+    A PATH with glob characters lists what matches it instead: '*', '?' and '[...]'
+    within a name, '**' across directories (quote it from the shell): 'REPO@main:/*.csv'.
+    """
     addr = address(src)
-    entries = app.reader.list_files(addr.repo, ref(addr), addr.path or "/", recursive=recursive)
+    path = addr.path or "/"
+    if _GLOB_CHARS.search(path):
+        if recursive:
+            raise InvalidArgument("ls: -r lists a directory; with a glob use '**' instead")
+        entries = app.client.glob_files(addr.repo, ref(addr), path)
+    else:
+        entries = app.reader.list_files(addr.repo, ref(addr), path, recursive=recursive)
     if as_json:
         stream_json(entries, lambda f: f.to_json())
         return

@@ -1,4 +1,4 @@
-"""Job commands: ``job list|inspect|logs|wait``, ``datum list``, and running work:
+"""Job commands: ``job list|inspect|logs|wait|stop|kill|restart``, ``datum list|restart``, and running work:
 ``run`` (until idle), ``daemon`` (until SIGTERM), ``wait`` (for a commit's downstream jobs)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datavc.cli.render import (
     short,
     stream_json,
 )
-from datavc.errors import PipelineFailed
+from datavc.errors import InvalidArgument, NotFound, PipelineFailed
 
 if TYPE_CHECKING:
     from datavc.client import Client
@@ -84,7 +84,7 @@ def _failure(jobs: Iterable[JobInfo]) -> PipelineFailed | None:
 
 @click.group()
 def job() -> None:
-    """List, inspect, wait for jobs and read their logs."""
+    """List, inspect, wait for, stop and restart jobs; read their logs."""
 
 
 @job.command("list")
@@ -149,13 +149,30 @@ def inspect_job(app: App, job_id: str, as_json: bool) -> None:
 
 
 @job.command("logs")
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", required=False)
+@click.option("--pipeline", "-p", metavar="NAME", help="The latest job of pipeline NAME (instead of ID).")
 @click.option("--datum", "datum", metavar="ID", help="Only this datum (its id or a prefix).")
+@click.option("--follow", "-f", is_flag=True, help="Print each datum's logs as it ends, until the job ends.")
 @json_option
 @pass_app
-def job_logs(app: App, job_id: str, datum: str | None, as_json: bool) -> None:
-    """The logs (stdout and stderr of the last try) of every datum of the job that ran."""
-    logs = app.client.job_logs(job_id, datum)
+def job_logs(
+    app: App, job_id: str | None, pipeline: str | None, datum: str | None, follow: bool, as_json: bool
+) -> None:
+    """The logs (stdout and stderr of the last try) of every datum of the job that ran.
+
+    Give the job's ID, or --pipeline NAME for that pipeline's latest job.
+    """
+    if (job_id is None) == (pipeline is None):
+        raise InvalidArgument("give a job ID or --pipeline NAME (one of them)")
+    if pipeline is not None:
+        latest = app.client.list_jobs(pipeline, 1)
+        if not latest:
+            raise NotFound(f"pipeline {pipeline!r} has no jobs yet")
+        job_id = latest[0].id
+    assert job_id is not None
+    if follow and datum is not None:
+        raise InvalidArgument("--follow shows every datum; drop --datum")
+    logs = app.client.follow_job_logs(job_id) if follow else app.client.job_logs(job_id, datum)
     if as_json:
         stream_json(logs, lambda item: {"datum": item[0], "logs": item[1]})
         return
@@ -184,25 +201,92 @@ def wait_job(app: App, job_id: str, timeout: float | None, as_json: bool) -> Non
         raise err
 
 
+@job.command("stop")
+@click.argument("job_id", metavar="ID")
+@json_option
+@pass_app
+def stop_job(app: App, job_id: str, as_json: bool) -> None:
+    """End a created or running job now as killed: its running datums are killed, none
+    starts again, nothing is committed. Exit 5 if it already ended in success or failure."""
+    _echo_job(app.client.stop_job(job_id), as_json)
+
+
+@job.command("kill")
+@click.argument("job_id", metavar="ID")
+@json_option
+@pass_app
+def kill_job(app: App, job_id: str, as_json: bool) -> None:
+    """Same as 'job stop' (pachctl 1.x's name)."""
+    _echo_job(app.client.kill_job(job_id), as_json)
+
+
+@job.command("restart")
+@click.argument("job_id", metavar="ID")
+@json_option
+@pass_app
+def restart_job(app: App, job_id: str, as_json: bool) -> None:
+    """Queue a new job over an ended job's input commits; datums that succeeded are skipped
+    (so it runs what failed or never ran). Exit 5 while the job still runs."""
+    _echo_job(app.client.restart_job(job_id), as_json)
+
+
+def _echo_job(j: JobInfo, as_json: bool) -> None:
+    if as_json:
+        echo_json(j.to_json())
+    else:
+        _echo_jobs([j])
+
+
 # ----- datum -------------------------------------------------------------------------------
 
 
 @click.group()
 def datum() -> None:
-    """List the datums of a job."""
+    """List the datums of a job (or preview a spec's), restart one."""
 
 
 def _inputs(d: DatumInfo) -> str:
     return ", ".join(f"{name}:/{path.lstrip('/')}" for name, path, _hash in d.inputs) or "-"
 
 
-@datum.command("list")
+@datum.command("restart")
 @click.argument("job_id", metavar="JOB")
+@click.argument("datum_id", metavar="DATUM")
 @json_option
 @pass_app
-def list_datums(app: App, job_id: str, as_json: bool) -> None:
-    """The job's datums: id prefix, state, tries, exit code, duration, input files."""
-    datums = app.client.list_datums(job_id)
+def restart_datum(app: App, job_id: str, datum_id: str, as_json: bool) -> None:
+    """Run DATUM (an id or a prefix of 6+ characters) of an ended JOB again, even if it
+    succeeded, in a new job over the same input commits."""
+    _echo_job(app.client.restart_datum(job_id, datum_id), as_json)
+
+
+@datum.command("list")
+@click.argument("job_id", metavar="JOB", required=False)
+@click.option(
+    "-f",
+    "--file",
+    "spec_file",
+    type=click.Path(dir_okay=False),
+    help="Preview the datums of this spec instead.",
+)
+@json_option
+@pass_app
+def list_datums(app: App, job_id: str | None, spec_file: str | None, as_json: bool) -> None:
+    """The job's datums: id prefix, state, tries, exit code, duration, input files.
+
+    With -f SPEC: the datums the spec would make over its inputs' current heads, without
+    running or creating anything (state 'new', or 'known' when the pipeline of that name
+    already processed the datum and would skip it).
+    """
+    if (job_id is None) == (spec_file is None):
+        raise InvalidArgument("give a JOB, or -f SPEC to preview a spec's datums (one of them)")
+    if spec_file is not None:
+        from datavc.pipelines.spec import PipelineSpec
+
+        datums: Iterable[DatumInfo] = app.client.preview_datums(PipelineSpec.from_file(spec_file))
+    else:
+        assert job_id is not None
+        datums = app.client.list_datums(job_id)
     if as_json:
         stream_json(datums, lambda d: d.to_json())
         return

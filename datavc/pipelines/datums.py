@@ -3,9 +3,11 @@
 Each pfs input's glob picks entries of its commit (``/`` the whole commit, ``/*`` each
 top-level entry, ``/**`` each file...); ``cross`` combines every datum of each input,
 ``union`` takes all datums of each input, ``join`` pairs datums whose glob capture
-groups (``join_on``) are equal. A datum's hash covers the transform and, for each of its
-inputs, the input name, the path and the content hash (a directory's tree id), so a
-datum already processed with the same hash can be skipped and its outputs reused.
+groups (``join_on``) are equal (an ``outer_join`` input keeps its unmatched datums),
+``group`` makes one datum of all the files of its inputs whose ``group_by`` keys are
+equal. A datum's hash covers the transform and, for each of its inputs, the input name,
+the path and the content hash (a directory's tree id), so a datum already processed
+with the same hash can be skipped and its outputs reused.
 """
 
 from __future__ import annotations
@@ -116,20 +118,46 @@ def _expand(trees: Trees, node: Input, commits: Commits) -> list[tuple[DatumFile
         return [tuple(itertools.chain.from_iterable(combo)) for combo in itertools.product(*parts)]
     if node.union is not None:
         return [d for child in node.union for d in _expand(trees, child, commits)]
+    if node.group is not None:
+        return _group(trees, node.group, commits)
     assert node.join is not None
-    keyed: list[dict[str, list[tuple[DatumFile, ...]]]] = []
-    for child in node.join:
-        if child.pfs is None or child.pfs.join_on is None:
-            raise InvalidArgument("every input of a join must be a pfs input with join_on")
-        groups: dict[str, list[tuple[DatumFile, ...]]] = {}
-        for d in _expand(trees, child, commits):
-            groups.setdefault(expand_join_key(child.pfs.join_on, d[0].groups), []).append(d)
-        keyed.append(groups)
+    keyed = _keyed(trees, node.join, commits, "join_on")
+    outer = [c.pfs is not None and c.pfs.outer_join for c in node.join]
     out: list[tuple[DatumFile, ...]] = []
-    for key in sorted(set.intersection(*(set(k) for k in keyed))):
-        for combo in itertools.product(*(k[key] for k in keyed)):
+    for key in sorted(set().union(*(set(k) for k in keyed))):
+        have = [i for i, k in enumerate(keyed) if key in k]
+        # Matched in every input, or kept by an outer input that has it: the datum holds
+        # the files of the inputs that have the key (Pachyderm's outer join).
+        if len(have) < len(keyed) and not any(outer[i] for i in have):
+            continue
+        for combo in itertools.product(*(keyed[i][key] for i in have)):
             out.append(tuple(itertools.chain.from_iterable(combo)))
     return out
+
+
+def _keyed(
+    trees: Trees, children: tuple[Input, ...], commits: Commits, field: str
+) -> list[dict[str, list[tuple[DatumFile, ...]]]]:
+    """For each input of a join or group: its datums by key (``join_on`` or ``group_by``)."""
+    keyed: list[dict[str, list[tuple[DatumFile, ...]]]] = []
+    for child in children:
+        template = getattr(child.pfs, field, None) if child.pfs is not None else None
+        if template is None:
+            raise InvalidArgument(f"every input of a {field.split('_')[0]} must be a pfs input with {field}")
+        groups: dict[str, list[tuple[DatumFile, ...]]] = {}
+        for d in _expand(trees, child, commits):
+            groups.setdefault(expand_join_key(template, d[0].groups), []).append(d)
+        keyed.append(groups)
+    return keyed
+
+
+def _group(trees: Trees, children: tuple[Input, ...], commits: Commits) -> list[tuple[DatumFile, ...]]:
+    """One datum per ``group_by`` key: every file of every input with that key."""
+    keyed = _keyed(trees, children, commits, "group_by")
+    return [
+        tuple(f for k in keyed for d in k.get(key, ()) for f in d)
+        for key in sorted(set().union(*(set(k) for k in keyed)))
+    ]
 
 
 def compute_datums(trees: Trees, spec: PipelineSpec, commits: Commits) -> list[Datum]:

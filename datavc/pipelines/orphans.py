@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from datavc.context import Context
 from datavc.db.models import Datum as DatumRow
+from datavc.db.models import Job
+from datavc.errors import Conflict
 from datavc.pipelines import reaper
 
 RUN_PREFIX = "datavc-run-"
@@ -30,11 +33,33 @@ DATUM_PREFIX = "datum-"
 TRASH = ".trash"  # finished datums' directories, removed in the background (executors/outputs.Trash)
 
 
+class JobStopped(Conflict):
+    """The job was stopped ('datavc job stop'): none of its datums may start (again)."""
+
+
+def check_running(s: Session, job_id: str) -> None:
+    """Raise ``JobStopped`` when the job was stopped (it is no longer running or created)."""
+    state = s.scalar(select(Job.state).where(Job.id == job_id))
+    if state == "killed":
+        raise JobStopped(f"job {job_id} was stopped")
+
+
+def ensure_running(ctx: Context, job_id: str) -> None:
+    """Raise ``JobStopped`` when the job was stopped: checked before each try of a datum."""
+    with ctx.db.read() as s:
+        check_running(s, job_id)
+
+
 def record(ctx: Context, job_id: str, datum_hash: str, pid: int, *, scratch_dir: Path) -> None:
-    """Note that ``pid`` (a subreaper shim) runs this datum in ``scratch_dir``."""
+    """Note that ``pid`` (a subreaper shim) runs this datum in ``scratch_dir``.
+
+    Raises:
+        JobStopped: the job was stopped meanwhile; the caller kills what it just started.
+    """
     started = reaper.start_time(pid)
     note = {"boot": reaper.boot_id(), "pid": pid, "start": started, "scratch": str(scratch_dir)}
     with ctx.db.write() as s:
+        check_running(s, job_id)
         s.execute(
             update(DatumRow)
             .where(DatumRow.job_id == job_id, DatumRow.datum_hash == datum_hash)
@@ -81,11 +106,12 @@ def _run_root_to_remove(value: Any) -> Path | None:
     return root
 
 
-def clean_up_job(ctx: Context, job_id: str) -> bool:
+def clean_up_job(ctx: Context, job_id: str, *, remove_scratch: bool = True) -> bool:
     """Kill what an abandoned job's datums left running on this host; remove their scratch.
 
     Returns False when some recorded process would not die (the job must not be put
-    back yet), True otherwise.
+    back yet), True otherwise. A stopped job that is still being run here keeps its
+    scratch (``remove_scratch=False``): its executor removes it as it ends.
     """
     with ctx.db.read() as s:
         rows = s.execute(
@@ -117,10 +143,10 @@ def clean_up_job(ctx: Context, job_id: str) -> bool:
         ):
             all_gone = False
             continue
-        scratch = _scratch_to_remove(note.get("scratch"))
+        scratch = _scratch_to_remove(note.get("scratch")) if remove_scratch else None
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-        root = _run_root_to_remove(note.get("scratch"))
+        root = _run_root_to_remove(note.get("scratch")) if remove_scratch else None
         if root is not None:
             # The dead run's finished datums waiting for removal, then its root once empty.
             shutil.rmtree(root / TRASH, ignore_errors=True)

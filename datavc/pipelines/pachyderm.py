@@ -10,10 +10,15 @@ written for ``pachctl create pipeline -f`` is accepted by ``datavc pipeline crea
   ``resource_requests``/``resource_limits`` → ``resources`` (one amount, used as both the
   request and the limit); Go durations (``"60s"``, ``"1h30m"``) → seconds;
 - fields that change nothing here are accepted and dropped: ``pipeline.project`` and
-  ``input.pfs.project`` when empty or ``default`` (a datavc store is one project),
+  ``input.pfs.project`` when empty or ``default`` (a datavc store is one project);
+  another ``input.pfs.project`` P reads the datavc repo ``P-<repo>`` (the input keeps the
+  name ``<repo>``, as in Pachyderm);
   ``input.pfs.lazy`` and ``input.pfs.empty_files`` (datavc always copies the real files
-  into the datum's input directory), and switches set to their "off" value
-  (``outer_join: false``...);
+  into the datum's input directory), and switches set to their "off" value;
+- ``egress.URL`` and ``egress.object_storage.url`` become ``egress.url``; ``join_on`` with
+  ``outer_join``, ``group`` with ``group_by``, ``transform.err_cmd``/``err_stdin``/``user``/
+  ``secrets``, ``output_branch``, ``reprocess_spec``, ``datum_set_spec`` and
+  ``autoscaling`` are datavc's own fields too (see ``datavc.pipelines.spec``);
 - union members that share a name (Pachyderm stages either under ``/pfs/<name>``) keep
   it as their ``dir`` and get unique names (``images``, ``images-2``);
 - fields datavc does not support are collected, each with its path and the datavc
@@ -30,6 +35,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from datavc.names import NAME_RE
+
 __all__ = ["normalize", "parse_duration"]
 
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -41,40 +48,31 @@ _NOT_YET = "not supported yet"
 # Pachyderm fields datavc refuses, with what to use instead. A field whose value is in
 # ``_OFF`` is a no-op and accepted.
 _TOP_UNSUPPORTED = {
-    "egress": _NOT_YET + " (copy the output out with 'datavc get')",
-    "s3_out": _NOT_YET,
-    "spout": _NOT_YET,
-    "service": _NOT_YET,
-    "autoscaling": _NOT_YET,
-    "reprocess_spec": "datavc skips datums already processed; use 'datavc pipeline update --reprocess'",
-    "datum_set_spec": _NOT_YET,
-    "output_branch": "datavc writes every pipeline's output to its repo's 'main' branch",
-    "pod_spec": _NOT_YET,
+    "s3_out": _NOT_YET + " (write the output as files under $DATAVC_OUT)",
+    "spout": _NOT_YET + " (put data in from outside with 'datavc put', e.g. 'datavc put -i urls.txt')",
+    "service": _NOT_YET + " ('datavc serve' serves repos over HTTP and S3)",
+    "pod_spec": _NOT_YET + " (datavc builds the pod; set resource_requests/resource_limits or pod_patch)",
     "sidecar_resource_limits": _NOT_YET,
     "sidecar_resource_requests": _NOT_YET,
     "tf_job": _NOT_YET,
-    "salt": _NOT_YET,
-    "metadata": _NOT_YET,
+    "salt": _NOT_YET + " (to run every datum again use reprocess_spec: every_job or "
+    "'datavc pipeline update --reprocess')",
+    "metadata": _NOT_YET + " (use the top-level description)",
     "spec_commit": _NOT_YET,
     "determined": _NOT_YET,
     "update": "use 'datavc pipeline update -f'",
     "reprocess": "use 'datavc pipeline update --reprocess'",
-    "dry_run": _NOT_YET,
+    "dry_run": _NOT_YET + " (preview the datums with 'datavc datum list -f SPEC')",
 }
-_INPUT_UNSUPPORTED = {"group": _NOT_YET}
+_INPUT_UNSUPPORTED: dict[str, str] = {}
 _PFS_UNSUPPORTED = {
-    "outer_join": _NOT_YET,
-    "group_by": _NOT_YET + " (group inputs are not supported)",
     "commit": "datavc reads the branch head; pin data with a branch pointing at that commit",
     "repo_type": _NOT_YET,
-    "s3": _NOT_YET,
+    "s3": _NOT_YET + " (the transform reads its files under $DATAVC_IN)",
 }
 _TRANSFORM_UNSUPPORTED = {
-    "err_cmd": _NOT_YET,
-    "err_stdin": _NOT_YET,
-    "secrets": _NOT_YET + " (set values with transform.env)",
-    "debug": _NOT_YET,
-    "dockerfile": _NOT_YET,
+    "debug": _NOT_YET + " (read the datums' output with 'datavc job logs')",
+    "dockerfile": _NOT_YET + " (build the image and set transform.image)",
     "memory_volume": _NOT_YET,
 }
 _OFF: tuple[Any, ...] = (None, False, "", [], {})
@@ -146,9 +144,12 @@ def _refuse(node: dict[str, Any], table: Mapping[str, str], path: str, problems:
 
 
 def _top(doc: dict[str, Any], problems: list[str]) -> None:
-    if doc.get("reprocess_spec") == "until_success":
-        del doc["reprocess_spec"]  # Pachyderm's default, and what datavc does
     _refuse(doc, _TOP_UNSUPPORTED, "", problems)
+    for key in ("egress", "datum_set_spec", "autoscaling", "output_branch"):
+        if doc.get(key) in _OFF:
+            doc.pop(key, None)  # Pachyderm writes unset fields as null, false or ""
+    if isinstance(doc.get("egress"), dict):
+        _egress(doc["egress"], problems)
     pipeline = doc.get("pipeline")
     if isinstance(pipeline, dict):
         _project(pipeline, "pipeline.", problems)
@@ -189,6 +190,21 @@ def _top(doc: dict[str, Any], problems: list[str]) -> None:
     _scheduling(doc, problems)
     if isinstance(doc.get("input"), dict):
         _input(doc["input"], "input", problems)
+
+
+def _egress(egress: dict[str, Any], problems: list[str]) -> None:
+    """``{URL: ...}`` or ``{object_storage: {url: ...}}`` → ``{url: ...}``; SQL egress is refused."""
+    target = egress.pop("object_storage", None)
+    if egress.pop("sql_database", None) not in _OFF:
+        problems.append("egress.sql_database: " + _NOT_YET + " (egress goes to an s3:// URL)")
+    if isinstance(target, Mapping):
+        if egress.get("url") not in (None, "", target.get("url")):
+            problems.append("egress: give either URL or object_storage.url")
+        egress["url"] = target.get("url")
+    elif target not in _OFF:
+        problems.append("egress.object_storage: must be a mapping such as {url: 's3://bucket/dir'}")
+    if egress.get("url") in (None, ""):
+        egress.pop("url", None)
 
 
 def _scheduling(doc: dict[str, Any], problems: list[str]) -> None:
@@ -242,6 +258,24 @@ def _project(node: dict[str, Any], path: str, problems: list[str]) -> None:
         )
 
 
+def _input_project(pfs: dict[str, Any]) -> None:
+    """``{project: P, repo: R}`` with P not the default reads datavc repo ``P-R``; the input
+    keeps the name ``R`` (the directory Pachyderm code reads), as in Pachyderm."""
+    project = pfs.get("project")
+    name = project.get("name", "") if isinstance(project, Mapping) else project
+    repo = pfs.get("repo")
+    if (
+        isinstance(name, str)
+        and name not in _DEFAULT_PROJECTS
+        and NAME_RE.fullmatch(name)
+        and isinstance(repo, str)
+        and NAME_RE.fullmatch(f"{name}-{repo}")
+    ):
+        pfs.pop("project")
+        pfs.setdefault("name", repo)
+        pfs["repo"] = f"{name}-{repo}"
+
+
 def _input(node: dict[str, Any], path: str, problems: list[str]) -> None:
     before = len(problems)
     _refuse(node, _INPUT_UNSUPPORTED, f"{path}.", problems)
@@ -252,12 +286,13 @@ def _input(node: dict[str, Any], path: str, problems: list[str]) -> None:
     pfs = node.get("pfs")
     if isinstance(pfs, dict):
         where = f"{path}.pfs."
+        _input_project(pfs)
         _project(pfs, where, problems)
         for key in ("lazy", "empty_files"):
             if key in pfs and not isinstance(pfs.pop(key), bool):
                 problems.append(f"{where}{key}: must be true or false")
         _refuse(pfs, _PFS_UNSUPPORTED, where, problems)
-    for kind in ("cross", "union", "join"):
+    for kind in ("cross", "union", "join", "group"):
         children = node.get(kind)
         if isinstance(children, list):
             for i, child in enumerate(children):

@@ -138,7 +138,8 @@ class DatumRecorder:
         results = {
             h: e.outcome.output_tree
             for h, e in last.items()
-            if e.outcome is not None and e.outcome.ok and e.outcome.output_tree
+            # A datum recovered by err_cmd is not remembered: the next job runs it again.
+            if e.outcome is not None and e.outcome.ok and e.outcome.output_tree and not e.outcome.recovered
         }
         if results:
             known = set(
@@ -249,7 +250,7 @@ def mark_done(
             datums_failed=Job.datums_failed + delta["failed"],
         )
     )
-    if o.ok and o.output_tree is not None:
+    if o.ok and o.output_tree is not None and not o.recovered:
         _remember(s, pipeline_id, d, o.output_tree)
 
 

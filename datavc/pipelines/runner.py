@@ -6,9 +6,13 @@
 2. The executor runs the rest; each success is recorded with its output tree, and as a
    datum result of the pipeline, at once: a job killed half-way resumes where it was.
 3. When every datum succeeded, the output tree is the union of the datums' output trees;
-   it becomes a commit on the output repo's ``main`` with provenance edges to every
-   input commit, and the job is marked successful in the same transaction that moves
-   the branch. A failed job leaves the output branch unchanged.
+   with ``egress`` it is copied to its ``s3://`` URL first (a failed copy fails the job);
+   then it becomes a commit on the output repo's ``output_branch`` (``main`` by default;
+   created when missing) whose id is the job's id (what ``PACH_OUTPUT_COMMIT_ID`` said),
+   with provenance edges to every input commit, and the job is marked successful in the
+   same transaction that moves the branch. A failed job leaves the output branch unchanged.
+
+``reprocess_spec: every_job`` makes every job run every datum, as ``--reprocess`` does once.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from datavc.branches import create_branch
 from datavc.commits import abort_commit, edit_commit, finish_commit, start_commit
 from datavc.context import Context, now
 from datavc.db.cas import cas
 from datavc.db.models import Commit, DatumResult, Job, JobState, Pipeline, Repo
 from datavc.db.models import Datum as DatumRow
 from datavc.errors import (
+    AlreadyExists,
     CommitFinished,
     CommitNotFound,
     Conflict,
@@ -37,6 +43,7 @@ from datavc.errors import (
     JobNotFound,
     NotFound,
 )
+from datavc.pipelines import orphans
 from datavc.pipelines.datums import Commits, Datum, compute_datums
 from datavc.pipelines.executors import Executor, Outcome
 from datavc.pipelines.recorder import DatumRecorder, mark_done, mark_started
@@ -157,6 +164,7 @@ def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
 def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
     """Run a job this worker has claimed; returns its final state (success or failure)."""
     spec, inputs, pipeline_id, name, reprocess = load_job(ctx, job_id)
+    reprocess = reprocess or spec.reprocess_spec == "every_job"
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, job_id, worker, stop), daemon=True)
     beat.start()
@@ -166,8 +174,13 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         todo = _record_datums(ctx, job_id, pipeline_id, datums, reprocess)
         pending = [d for d in datums if d.hash in todo]
         recorder = DatumRecorder(ctx, job_id, pipeline_id)
+
+        def started(d: Datum, process: str | None = None) -> None:
+            orphans.ensure_running(ctx, job_id)  # a stopped job starts no more datums
+            recorder.started(d, process)
+
         try:
-            executor.run(ctx, spec, job_id, pending, recorder.started, recorder.done)
+            executor.run(ctx, spec, job_id, pending, started, recorder.done)
         finally:
             recorder.close()
         with ctx.db.read() as s:
@@ -179,10 +192,26 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         if failed:
             raise JobFailed(f"{len(failed)} datum(s) failed, e.g. {failed[0][:12]} (see job logs)")
         tree, _ = _merge_outputs(ctx, job_id)
-        _commit_output(ctx, name, job_id, pipeline_id, tree, [c for c in inputs.values() if c], worker)
+        if spec.egress is not None:
+            from datavc.pipelines.egress import egress
+
+            egress(ctx, tree, spec.egress)
+        _commit_output(
+            ctx,
+            name,
+            spec.output_branch,
+            job_id,
+            pipeline_id,
+            tree,
+            [c for c in inputs.values() if c],
+            worker,
+        )
         return "success"
     except JobLost:
         return "lost"  # another scheduler owns it now and will finish it
+    except orphans.JobStopped:
+        orphans.clean_up_job(ctx, job_id, remove_scratch=False)
+        return "killed"  # 'datavc job stop' ended it; nothing is committed
     except (JobFailed, InvalidArgument, Conflict, NotFound) as err:
         # The job's own fault (a datum failed, its outputs clash, a bad output path), or its
         # output repo was deleted (with --force) while it ran.
@@ -240,17 +269,30 @@ def job_datums(ctx: Context, spec: PipelineSpec, inputs: dict[str, str | None]) 
 
 
 def _commit_output(
-    ctx: Context, repo: str, job_id: str, pipeline_id: int, tree: str, inputs: list[str], worker: str
+    ctx: Context,
+    repo: str,
+    branch: str,
+    job_id: str,
+    pipeline_id: int,
+    tree: str,
+    inputs: list[str],
+    worker: str,
 ) -> None:
+    if branch != "main":
+        try:
+            create_branch(ctx, repo, branch)
+        except AlreadyExists:
+            pass
     with ctx.db.read() as s:
         commit_set = s.scalar(select(Job.commit_set_id).where(Job.id == job_id))
     c = start_commit(
         ctx,
         repo,
-        "main",
+        branch,
         message=f"output of job {job_id[:12]}",
         origin="pipeline",
         job_id=job_id,
+        commit_id=job_id,
         commit_set=commit_set,
     )
     try:
@@ -317,6 +359,9 @@ def _heartbeat(ctx: Context, job_id: str, worker: str, stop: threading.Event) ->
                     .where(Job.id == job_id, Job.worker == worker, Job.state == "running")
                     .values(heartbeat_at=now())
                 )
+                stopped = s.scalar(select(Job.state).where(Job.id == job_id)) == "killed"
+            if stopped:  # 'datavc job stop' from another host: kill its datums running here
+                orphans.clean_up_job(ctx, job_id, remove_scratch=False)
         except (DatavcError, SQLAlchemyError) as err:
             # One missed beat is harmless (the lease is several beats long); keep beating.
             log.warning("heartbeat of job %s failed: %s", job_id, err)

@@ -72,6 +72,9 @@ def _python_roots() -> list[Path]:
 
 
 def _ids(user: str) -> tuple[int, int]:
+    uid, sep, gid = user.partition(":")
+    if sep and uid.isdigit() and gid.isdigit():
+        return int(uid), int(gid)
     try:
         entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
     except (KeyError, ValueError):

@@ -56,6 +56,8 @@ from datavc.pipelines.glob import InvalidGlob, compile_glob, join_on_refs
 from datavc.schedule import check_schedule, parse_size
 
 __all__ = [
+    "DatumSetSpec",
+    "Egress",
     "Gpu",
     "Input",
     "InvalidSpec",
@@ -64,6 +66,7 @@ __all__ = [
     "PipelineSpec",
     "Resources",
     "Sandbox",
+    "Secret",
     "Transform",
 ]
 
@@ -76,6 +79,7 @@ MAX_SPEC_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
 # PipelineSpec fields added after the first release: dumped (and hashed) only when set.
+_USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*|\d{1,10}(:\d{1,10})?")
 _LATER_FIELDS = (
     "job_timeout",
     "sandbox",
@@ -240,6 +244,10 @@ class PfsInput(_Frozen):
         dir: inside a ``union`` only: the directory the files are under when it is not
             ``name``. Members of one union may share a ``dir`` (a datum holds one member's
             files), as Pachyderm's union members share a name; ``name`` stays unique.
+        outer_join: inside a ``join`` only: this input's datums are kept even when no
+            other input has their key (Pachyderm's ``outer_join``).
+        group_by: inside a ``group`` only: the group key built from the glob's capture
+            groups; every file of every input of the group with one key is one datum.
     """
 
     repo: RepoName
@@ -248,6 +256,8 @@ class PfsInput(_Frozen):
     name: InputName = Field(default="", validate_default=True)
     join_on: StrictStr | None = None
     dir: InputName | None = None
+    outer_join: bool = False
+    group_by: StrictStr | None = None
     trigger: Trigger | None = None
     cron: CronTick | None = None
 
@@ -269,12 +279,14 @@ class PfsInput(_Frozen):
     @model_serializer(mode="wrap")
     def _drop_unset_join_on(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for key in ("join_on", "dir", "trigger", "cron"):
+        for key in ("join_on", "dir", "group_by", "trigger", "cron"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if not data.get("outer_join"):
+            data.pop("outer_join", None)
         return data
 
-    @field_validator("join_on")
+    @field_validator("join_on", "group_by")
     @classmethod
     def _check_join_on(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
@@ -282,7 +294,7 @@ class PfsInput(_Frozen):
         try:
             refs = join_on_refs(value)
         except InvalidArgument as err:
-            raise ValueError(str(err)) from None
+            raise ValueError(str(err).replace("join_on", str(info.field_name))) from None
         if not refs:
             raise ValueError(f"{value!r} must refer to a capture group of the glob, such as '$1'")
         glob = info.data.get("glob")
@@ -297,22 +309,26 @@ class PfsInput(_Frozen):
 
 
 class Input(_Frozen):
-    """Exactly one of: a ``pfs`` input, or a ``cross``, ``union`` or ``join`` of inputs.
+    """Exactly one of: a ``pfs`` input, or a ``cross``, ``union``, ``join`` or ``group`` of inputs.
 
     ``cross`` pairs every datum of each input with every datum of the others; ``union``
     takes the datums of each input in turn; ``join`` pairs datums whose ``join_on`` keys
-    are equal (its inputs are ``pfs`` inputs, each with ``join_on``).
+    are equal (its inputs are ``pfs`` inputs, each with ``join_on``; an input with
+    ``outer_join`` also keeps its unmatched datums); ``group`` makes one datum of every
+    file of its inputs sharing a ``group_by`` key (its inputs are ``pfs`` inputs, each
+    with ``group_by``).
     """
 
     pfs: PfsInput | None = None
     cross: tuple[Input, ...] | None = None
     union: tuple[Input, ...] | None = None
     join: tuple[Input, ...] | None = None
+    group: tuple[Input, ...] | None = None
 
-    @field_validator("cross", "union", "join")
+    @field_validator("cross", "union", "join", "group")
     @classmethod
     def _check_count(cls, value: tuple[Input, ...] | None, info: ValidationInfo) -> tuple[Input, ...] | None:
-        least = 1 if info.field_name == "union" else 2
+        least = 1 if info.field_name in ("union", "group") else 2
         if value is not None and len(value) < least:
             raise ValueError(
                 f"a {info.field_name} needs at least {least} input{'s' * (least > 1)}, got {len(value)}"
@@ -321,10 +337,12 @@ class Input(_Frozen):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Input:
-        kinds = [k for k in ("pfs", "cross", "union", "join") if getattr(self, k) is not None]
+        kinds = [k for k in ("pfs", "cross", "union", "join", "group") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
-                "must have exactly one of pfs, cross, union, join (got " + (", ".join(kinds) or "none") + ")"
+                "must have exactly one of pfs, cross, union, join, group (got "
+                + (", ".join(kinds) or "none")
+                + ")"
             )
         return self
 
@@ -335,20 +353,22 @@ class Input(_Frozen):
         return {k: v for k, v in data.items() if v is not None}
 
     @property
-    def kind(self) -> Literal["pfs", "cross", "union", "join"]:
-        """Which one of ``pfs``, ``cross``, ``union``, ``join`` this input is."""
+    def kind(self) -> Literal["pfs", "cross", "union", "join", "group"]:
+        """Which one of ``pfs``, ``cross``, ``union``, ``join``, ``group`` this input is."""
         if self.pfs is not None:
             return "pfs"
         if self.cross is not None:
             return "cross"
         if self.union is not None:
             return "union"
+        if self.group is not None:
+            return "group"
         return "join"
 
     @property
     def children(self) -> tuple[Input, ...]:
-        """The inputs of a cross, union or join; ``()`` for a pfs input."""
-        return self.cross or self.union or self.join or ()
+        """The inputs of a cross, union, join or group; ``()`` for a pfs input."""
+        return self.cross or self.union or self.join or self.group or ()
 
     def walk(self) -> Iterator[PfsInput]:
         """Every leaf pfs input, depth-first, in the order written."""
@@ -356,6 +376,49 @@ class Input(_Frozen):
             yield self.pfs
         for child in self.children:
             yield from child.walk()
+
+
+class Secret(_Frozen):
+    """A secret the transform reads (Pachyderm's ``transform.secrets`` item).
+
+    On Kubernetes ``name`` is a Secret in the job's namespace: with ``env_var`` its ``key``
+    becomes that variable, with ``mount_path`` the whole Secret is mounted there. Locally
+    (``datavc.pipelines.secrets``) the value of ``env_var`` is read from the file
+    ``<secrets dir>/<name>/<key>``; ``mount_path`` needs a pod and fails the datum.
+    """
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=253)]
+    key: StrictStr | None = None
+    env_var: StrictStr | None = None
+    mount_path: StrictStr | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None}
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Secret:
+        if (self.env_var is None) == (self.mount_path is None):
+            raise ValueError("give exactly one of env_var (with key) or mount_path")
+        if self.env_var is not None:
+            if not self.key:
+                raise ValueError("key: required with env_var (the Secret's key to read)")
+            if not _ENV_NAME_RE.fullmatch(self.env_var):
+                raise ValueError(
+                    f"env_var: invalid variable name {self.env_var!r}: use letters, digits and '_'"
+                )
+            if self.env_var.startswith((_RESERVED_ENV_PREFIX, "PACH_")):
+                raise ValueError(f"env_var: {self.env_var!r} is reserved: datavc sets DATAVC_* and PACH_*")
+        if self.key is not None and ("/" in self.key or self.key in ("", ".", "..")):
+            raise ValueError(f"key: {self.key!r} is not a Secret key (no '/', not '.' or '..')")
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", self.name):
+            raise ValueError(
+                f"name: {self.name!r} is not a Kubernetes Secret name (lower case, digits, '-', '.')"
+            )
+        if self.mount_path is not None and not self.mount_path.startswith("/"):
+            raise ValueError(f"mount_path: must be an absolute path, got {self.mount_path!r}")
+        return self
 
 
 class Transform(_Frozen):
@@ -369,9 +432,16 @@ class Transform(_Frozen):
         accept_return_code: exit codes besides 0 that count as success (Pachyderm's field).
         working_dir: the directory the command runs in; it must exist where the datum
             runs (by default the datum's scratch directory).
+        err_cmd: run (with ``err_stdin``) when ``cmd`` has failed a datum's last try; if it
+            exits 0 the datum counts as recovered: it does not fail the job, contributes
+            no output, and is not remembered (the next job runs it again).
+        err_stdin: lines fed to ``err_cmd``'s standard input.
         datum_batching: start the command once per worker; it asks for datums one at a
             time (``datavc.datums()``, ``datavc datum next``), as in Pachyderm 2.x.
-        user: the user (name or uid) the command runs as, in the sandbox or the pod.
+        user: the user the command runs as: a name, a uid or ``uid:gid``, in the sandbox
+            (inside its user namespace) or the pod (``runAsUser``/``runAsGroup``; a pod
+            never runs as root). Without the sandbox it runs as the scheduler's user.
+        secrets: Kubernetes Secrets the command reads (see ``Secret``).
     """
 
     image: StrictStr | None = None
@@ -380,21 +450,51 @@ class Transform(_Frozen):
     env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     accept_return_code: tuple[StrictInt, ...] = ()
     working_dir: StrictStr | None = None
+    err_cmd: tuple[StrictStr, ...] = ()
+    err_stdin: tuple[StrictStr, ...] = ()
     datum_batching: StrictBool = False
     user: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    secrets: tuple[Secret, ...] = ()
 
     @model_serializer(mode="wrap")
     def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Fields added later appear only when set: existing specs keep their hashes.
         data: dict[str, Any] = handler(self)
-        if not data.get("accept_return_code"):
-            data.pop("accept_return_code", None)
+        for key in ("accept_return_code", "err_cmd", "err_stdin", "secrets"):
+            if not data.get(key):
+                data.pop(key, None)
         for key in ("working_dir", "user"):
             if data.get(key) is None:
                 data.pop(key, None)
         if not data.get("datum_batching"):
             data.pop("datum_batching", None)
         return data
+
+    @field_validator("user")
+    @classmethod
+    def _check_user(cls, value: str | None) -> str | None:
+        if value is not None and not _USER_RE.fullmatch(value):
+            raise ValueError(f"{value!r}: use a user name, a uid or 'uid:gid'")
+        return value
+
+    def uid_gid(self) -> tuple[int, int | None] | None:
+        """``user`` as numbers (``root`` is 0), or None when unset or a name (which only the
+        machine or image that runs the command can resolve)."""
+        if self.user is None:
+            return None
+        if self.user == "root":
+            return 0, 0
+        uid, _, gid = self.user.partition(":")
+        if not uid.isdigit():
+            return None
+        return int(uid), int(gid) if gid else None
+
+    @field_validator("err_cmd")
+    @classmethod
+    def _check_err_cmd(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value and not value[0]:
+            raise ValueError("the program (first item) must not be empty")
+        return value
 
     @field_validator("working_dir")
     @classmethod
@@ -440,8 +540,11 @@ class Transform(_Frozen):
                 tuple(sorted(self.env.items())),
                 self.accept_return_code,
                 self.working_dir,
+                self.err_cmd,
+                self.err_stdin,
                 self.datum_batching,
                 self.user,
+                self.secrets,
             )
         )
 
@@ -498,6 +601,47 @@ class PipelineMeta(_Frozen):
     description: StrictStr = ""
 
 
+class Egress(_Frozen):
+    """Where a successful job's output is copied: ``s3://bucket/prefix`` (Pachyderm's
+    ``egress.URL`` or ``egress.object_storage.url``), by the scheduler with the standard AWS
+    configuration of its environment (``AWS_*``, ``AWS_ENDPOINT_URL`` for MinIO and others)."""
+
+    url: StrictStr
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme != "s3":
+            raise ValueError(f"{value!r}: only s3:// URLs are supported (s3://bucket/prefix)")
+        bucket = rest.split("/", 1)[0]
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            raise ValueError(f"{value!r}: {bucket!r} is not an S3 bucket name")
+        if any(part in (".", "..") for part in rest.split("/")[1:]):
+            raise ValueError(f"{value!r}: the prefix must not contain '.' or '..'")
+        return value
+
+    @property
+    def bucket(self) -> str:
+        """The bucket of ``url``."""
+        return self.url.removeprefix("s3://").split("/", 1)[0]
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of ``url``, ending in ``/`` unless empty."""
+        rest = self.url.removeprefix("s3://").partition("/")[2].strip("/")
+        return rest + "/" if rest else ""
+
+
+class DatumSetSpec(_Frozen):
+    """Pachyderm's ``datum_set_spec``: accepted; datavc schedules datums one at a time (locally)
+    or in shards of the job (Kubernetes), so it changes nothing here."""
+
+    number: Annotated[StrictInt, Field(ge=0)] = 0
+    size_bytes: Annotated[StrictInt, Field(ge=0)] = 0
+    per_worker: Annotated[StrictInt, Field(ge=0)] = 0
+
+
 class _TreeProblems(ValueError):
     """Problems found by walking the whole input tree, each already naming its field."""
 
@@ -519,6 +663,13 @@ class PipelineSpec(_Frozen):
             ``"60s"`` or ``"1h30m"`` is read as seconds.
         job_timeout: seconds the job's datums may run in all (> 0), or None for no limit.
         resources: Kubernetes CPU, memory, GPU and disk per worker.
+        output_branch: the branch of the output repo the job's output commit goes to.
+        egress: where a successful job's output is also copied (``s3://``).
+        reprocess_spec: ``until_success`` (datums already processed are skipped) or
+            ``every_job`` (every job runs every datum).
+        datum_set_spec: accepted for Pachyderm specs; no effect (see ``DatumSetSpec``).
+        autoscaling: accepted for Pachyderm specs; no effect: local runs start when jobs
+            do, and each Kubernetes job's pods end with it (workers scale to zero anyway).
         sandbox: how the local executor confines the transform (``network``).
         node_selector, tolerations, priority_class_name, service_account,
             image_pull_secrets: where and how Kubernetes runs the worker pods.
@@ -535,6 +686,11 @@ class PipelineSpec(_Frozen):
     datum_timeout: Annotated[float, Field(gt=0, strict=True)] = 3600
     job_timeout: Annotated[float, Field(gt=0, strict=True)] | None = None
     resources: Resources | None = None
+    output_branch: BranchName = "main"
+    egress: Egress | None = None
+    reprocess_spec: Literal["until_success", "every_job"] = "until_success"
+    datum_set_spec: DatumSetSpec | None = None
+    autoscaling: bool = False
     sandbox: Sandbox | None = None
     node_selector: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     tolerations: tuple[dict[StrictStr, Any], ...] = ()
@@ -549,6 +705,15 @@ class PipelineSpec(_Frozen):
         data: dict[str, Any] = handler(self)
         for key in _LATER_FIELDS:
             if data.get(key) in (None, {}, [], ()):
+                data.pop(key, None)
+        for key, default in (
+            ("output_branch", "main"),
+            ("egress", None),
+            ("reprocess_spec", "until_success"),
+            ("datum_set_spec", None),
+            ("autoscaling", False),
+        ):
+            if data.get(key) == default:
                 data.pop(key, None)
         return data
 
@@ -580,7 +745,7 @@ class PipelineSpec(_Frozen):
         seen: dict[str, str] = {}
         mounts: dict[str, tuple[str, str]] = {}  # directory -> (field, the union it is shared in)
 
-        def visit(node: Input, path: str, in_join: bool, union: str = "") -> None:
+        def visit(node: Input, path: str, parent: str, union: str = "") -> None:
             if node.pfs is not None:
                 pfs, where = node.pfs, f"{path}.pfs"
                 if pfs.name in seen:
@@ -602,18 +767,26 @@ class PipelineSpec(_Frozen):
                     mounts.setdefault(pfs.mount, (f"{where}.name", union))
                 if pfs.repo == self.pipeline.name:
                     problems.append(f"{where}.repo: a pipeline cannot read its own output repo {pfs.repo!r}")
-                if in_join and pfs.join_on is None:
+                if parent == "join" and pfs.join_on is None:
                     problems.append(f"{where}.join_on: required for an input of a join")
-                if not in_join and pfs.join_on is not None:
+                if parent != "join" and pfs.join_on is not None:
                     problems.append(f"{where}.join_on: only allowed on the inputs of a join")
+                if parent != "join" and pfs.outer_join:
+                    problems.append(f"{where}.outer_join: only allowed on the inputs of a join")
+                if parent == "group" and pfs.group_by is None:
+                    problems.append(f"{where}.group_by: required for an input of a group")
+                if parent != "group" and pfs.group_by is not None:
+                    problems.append(f"{where}.group_by: only allowed on the inputs of a group")
                 return
             for i, child in enumerate(node.children):
                 where = f"{path}.{node.kind}[{i}]"
-                if node.kind == "join" and child.pfs is None:
-                    problems.append(f"{where}: the inputs of a join must be pfs inputs, not a {child.kind}")
-                visit(child, where, node.kind == "join", path if node.kind == "union" else "")
+                if node.kind in ("join", "group") and child.pfs is None:
+                    problems.append(
+                        f"{where}: the inputs of a {node.kind} must be pfs inputs, not a {child.kind}"
+                    )
+                visit(child, where, node.kind, path if node.kind == "union" else "")
 
-        visit(self.input, "input", False)
+        visit(self.input, "input", "")
         if problems:
             raise _TreeProblems(problems)
         return self

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from datavc.context import Context
 from datavc.db.models import Datum as DatumRow
+from datavc.pipelines import orphans
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
 from datavc.pipelines.executors.local import run_datum
@@ -78,6 +79,11 @@ def run_worker(ctx: Context, job_id: str, shard: int, pfs_root: Path | None = No
         for d in job_datums(ctx, spec, inputs):
             if d.hash not in mine:
                 continue
+            try:
+                orphans.ensure_running(ctx, job_id)
+            except orphans.JobStopped:
+                print(f"job {job_id} was stopped: no more datums")
+                return 0  # not a failure: Kubernetes must not retry the pod
             datum_started(ctx, job_id, d)
             # Not recorded for reclaiming: a pod's pids mean nothing to a scheduler elsewhere
             # (Kubernetes ends the pod, and with it every process it started).

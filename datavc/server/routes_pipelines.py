@@ -167,6 +167,46 @@ def job_logs(job: str, request: Request, c: UserClient, datum: str | None = None
     return {"items": [list(pair) for pair in c.job_logs(info.id, datum)], "next": None}
 
 
+def _job_as_writer(request: Request, c: Any, job: str) -> Any:
+    """The job, once the caller is known to have ``writer`` on its pipeline's output repo
+    (who may stop and start the pipeline may stop and restart its jobs)."""
+    info = c.inspect_job(job)
+    check_repo_role(request, current_identity(request), info.pipeline, "writer")
+    return info
+
+
+@router.post("/jobs/{job}/stop", dependencies=[REQUIRE.authenticated])
+def stop_job(job: str, request: Request, c: UserClient) -> dict[str, Any]:
+    """End a created or running job as killed; needs writer on its pipeline."""
+    result: dict[str, Any] = c.stop_job(_job_as_writer(request, c, job).id).to_json()
+    return result
+
+
+@router.post("/jobs/{job}/restart", dependencies=[REQUIRE.authenticated])
+def restart_job(job: str, request: Request, c: UserClient) -> dict[str, Any]:
+    """A new job over an ended job's input commits; needs writer on its pipeline."""
+    result: dict[str, Any] = c.restart_job(_job_as_writer(request, c, job).id).to_json()
+    return result
+
+
+@router.post("/jobs/{job}/datums/{datum}/restart", dependencies=[REQUIRE.authenticated])
+def restart_datum(job: str, datum: str, request: Request, c: UserClient) -> dict[str, Any]:
+    """Run one datum of an ended job again, in a new job; needs writer on its pipeline."""
+    result: dict[str, Any] = c.restart_datum(_job_as_writer(request, c, job).id, datum).to_json()
+    return result
+
+
+class SpecBody(BaseModel):
+    spec: dict[str, Any]
+
+
+@router.post("/datums/preview", dependencies=[REQUIRE.authenticated])
+def preview_datums(body: SpecBody, request: Request, c: UserClient) -> dict[str, Any]:
+    """The datums a spec would make over its inputs' heads now; needs reader on every input."""
+    spec = _check_inputs(request, body.spec)
+    return {"items": [d.to_json() for d in c.preview_datums(spec)], "next": None}
+
+
 @router.get("/commit-sets/{commit_set}", dependencies=[REQUIRE.authenticated])
 def inspect_commit_set(commit_set: str, c: UserClient, base: BaseClient, me: CurrentUser) -> dict[str, Any]:
     """A commit set's commits and jobs, limited to the repos the caller can read; ``pending``

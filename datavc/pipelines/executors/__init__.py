@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a datum ended after all its tries."""
+    """How a datum ended after all its tries.
+
+    ``recovered``: ``cmd`` failed but ``transform.err_cmd`` exited 0; the datum does not
+    fail the job, its output is empty, and it is not remembered (the next job runs it).
+    """
 
     ok: bool
     tries: int
@@ -32,6 +36,7 @@ class Outcome:
     logs: str
     duration: float
     output_tree: str | None
+    recovered: bool = False
 
 
 class OnStart(Protocol):

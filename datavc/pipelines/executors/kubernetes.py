@@ -92,6 +92,20 @@ def job_manifest(
         "volumeMounts": [{"name": "pfs", "mountPath": "/pfs"}, {"name": "tmp", "mountPath": "/tmp"}],
         "securityContext": CONTAINER_SECURITY,
     }
+    volumes: list[dict[str, Any]] = [{"name": "pfs", "emptyDir": {}}]
+    for i, mount in enumerate(spec.transform.secrets):
+        if mount.env_var is not None:
+            container["env"].append(
+                {
+                    "name": mount.env_var,
+                    "valueFrom": {"secretKeyRef": {"name": mount.name, "key": mount.key}},
+                }
+            )
+        else:
+            volumes.append({"name": f"secret-{i}", "secret": {"secretName": mount.name}})
+            container["volumeMounts"].append(
+                {"name": f"secret-{i}", "mountPath": mount.mount_path, "readOnly": True}
+            )
     if spec.resources is not None:
         r = spec.resources
         amounts: dict[str, str] = {
@@ -106,7 +120,7 @@ def job_manifest(
         "automountServiceAccountToken": False,  # user code needs no Kubernetes API access
         "securityContext": pod_security(spec.transform.user),
         "containers": [container],
-        "volumes": [{"name": "pfs", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+        "volumes": [*volumes, {"name": "tmp", "emptyDir": {}}],
     }
     if spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
@@ -152,13 +166,20 @@ CONTAINER_SECURITY: dict[str, Any] = {
 
 def pod_security(user: str | None = None) -> dict[str, Any]:
     """The pod ``securityContext`` of every datavc pod (workers, daemon, server): non-root,
-    ``RuntimeDefault`` seccomp; ``transform.user`` when it is a uid."""
-    uid = int(user) if user is not None and user.isdigit() and int(user) > 0 else NONROOT_UID
+    ``RuntimeDefault`` seccomp; ``transform.user`` when it is a uid or ``uid:gid`` other
+    than root (a pod never runs as root: the ``restricted`` profile forbids it)."""
+    uid, gid = NONROOT_UID, NONROOT_UID
+    if user is not None:
+        name, _, group = user.partition(":")
+        if name.isdigit() and int(name) > 0:
+            uid = gid = int(name)
+            if group.isdigit() and int(group) > 0:
+                gid = int(group)
     return {
         "runAsNonRoot": True,
         "runAsUser": uid,
-        "runAsGroup": uid,
-        "fsGroup": uid,
+        "runAsGroup": gid,
+        "fsGroup": gid,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 

@@ -38,6 +38,7 @@ from datavc.pipelines.executors import OnStart, Outcome
 from datavc.pipelines.executors.outputs import OutputStore, Trash
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
+from datavc.pipelines.secrets import SecretUnavailable, local_secret_env, pod_secret_env
 from datavc.pipelines.shim import Shim, ShimPool
 from datavc.pipelines.spec import PipelineSpec
 
@@ -114,6 +115,16 @@ class OutputSink(Protocol):
     def put_dir(self, path: Path) -> str: ...
 
 
+def _empty_output(ctx: Context | None, outputs: OutputSink | None, work: Path) -> str:
+    """The tree id of an empty output (a datum err_cmd recovered): the store's, or the sink's."""
+    if ctx is not None:
+        return ctx.empty_tree
+    assert outputs is not None, "without the store, outputs go to a sink"
+    empty = work / ".datavc-empty-output"
+    empty.mkdir(exist_ok=True)
+    return outputs.put_dir(empty)
+
+
 def run_datum(
     ctx: Context | None,
     spec: PipelineSpec,
@@ -153,7 +164,14 @@ def run_datum(
     exit_code: int | None = None
     logs = ""
     tries = 0
+    try:
+        secret_env = (pod_secret_env if pfs_root is not None else local_secret_env)(spec.transform.secrets)
+    except SecretUnavailable as err:
+        return Outcome(False, 1, 127, f"[datavc] {err}\n", time.monotonic() - started, None)
     for tries in range(1, spec.datum_tries + 1):
+        if record:
+            assert ctx is not None, "recording a datum needs the store"
+            orphans.ensure_running(ctx, job_id)  # a stopped job tries no datum (again)
         if work_dir is not None:
             work = work_dir
             work.mkdir(mode=0o700)
@@ -180,7 +198,7 @@ def run_datum(
                 assert ctx is not None, "run_datum needs a store context or a stager"
                 stage(ctx, datum, in_dir)
             env = transform_env(
-                dict(spec.transform.env),
+                {**spec.transform.env, **secret_env},
                 {
                     "DATAVC_IN": str(in_dir),
                     "DATAVC_OUT": str(out_dir),
@@ -210,9 +228,12 @@ def run_datum(
             if left is not None and left < timeout:
                 timeout = left
             cmd = list(spec.transform.cmd)
+            err_cmd = list(spec.transform.err_cmd)
             if sandbox is not None:
                 cf = sandbox.confine(in_dir, [f.dir for f in datum.files], spec.transform.working_dir)
                 cmd, env, cwd = _sandbox.argv(cmd, cf, sandbox.exe), _sandbox.inner_env(env), work
+                if err_cmd:
+                    err_cmd = _sandbox.argv(err_cmd, cf, sandbox.exe)
             if shim is not None:
                 exit_code = _run_in_shim(shim, spec, cmd, cwd, env, stdin, log_path, timeout)
             else:
@@ -228,12 +249,52 @@ def run_datum(
                     with ctx.store.writer() as w:
                         tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
+            if tries == spec.datum_tries and spec.transform.err_cmd and (left is None or left > 0):
+                recovered, err_logs = _run_err_cmd(spec, err_cmd, cwd, env, work, timeout)
+                logs += err_logs
+                if recovered:
+                    return Outcome(
+                        True,
+                        tries,
+                        exit_code,
+                        logs,
+                        time.monotonic() - started,
+                        _empty_output(ctx, outputs, work),
+                        recovered=True,
+                    )
         finally:
             if trash is not None:
                 trash.discard(work)
             else:
                 shutil.rmtree(work, ignore_errors=True)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
+
+
+def _run_err_cmd(
+    spec: PipelineSpec, err_cmd: list[str], cwd: Path, env: dict[str, str], work: Path, timeout: float
+) -> tuple[bool, str]:
+    """Run ``transform.err_cmd`` after a datum's last failed try (same inputs and environment).
+
+    Returns whether it recovered the datum (exited 0) and its log section. What it writes
+    to ``$DATAVC_OUT`` is not kept: a recovered datum has no output.
+    """
+    log_path = work / "err-log"
+    stdin = "".join(line + "\n" for line in spec.transform.err_stdin)
+    with open(log_path, "wb") as log:
+        try:
+            code: int | None = _run(err_cmd, cwd, env, stdin.encode(), log, timeout)
+        except subprocess.TimeoutExpired:
+            code = -9
+            log.write(f"\n[datavc] err_cmd killed after {timeout}s\n".encode())
+        except OSError as err:
+            code = 127
+            log.write(f"[datavc] cannot run {spec.transform.err_cmd[0]!r}: {err.strerror}\n".encode())
+    verdict = (
+        "err_cmd exited 0: the datum is recovered (no output; it runs again in the next job)"
+        if code == 0
+        else f"err_cmd exited {code}: the datum failed"
+    )
+    return code == 0, f"[err_cmd]\n{_tail(log_path)}[datavc] {verdict}\n"
 
 
 def _timeout_note(spec: PipelineSpec, timeout: float) -> bytes:
@@ -380,6 +441,10 @@ class LocalExecutor:
                     work_dir=scratch,
                 )
                 outputs.report(d, o)
+            except OSError:
+                # 'datavc job stop' kills the shim running the datum: say so, not "shim died".
+                orphans.ensure_running(ctx, job_id)
+                raise
             finally:
                 if scratch.exists():
                     trash.discard(scratch)

@@ -36,19 +36,24 @@ def transform_env(spec_env: dict[str, str], datavc_env: dict[str, str]) -> dict[
 
 
 def pach_env(spec: PipelineSpec, job_id: str, datum: Datum) -> dict[str, str]:
-    """What Pachyderm code reads about its datum: ``PACH_JOB_ID``, ``PACH_DATUM_ID`` and, for
-    each input of a join, ``PACH_DATUM_<input>_JOIN_ON`` (the datum's join key).
+    """What Pachyderm code reads about its datum: ``PACH_JOB_ID``, ``PACH_DATUM_ID``,
+    ``PACH_OUTPUT_COMMIT_ID`` and, for each input of a join or group that the datum holds
+    files of, ``PACH_DATUM_<input>_JOIN_ON`` or ``PACH_DATUM_<input>_GROUP_BY`` (its key).
 
-    ``PACH_OUTPUT_COMMIT_ID`` is not set: datavc makes the output commit after every datum
-    has run, so its id is not known yet (in Pachyderm 2.x it equals the job id, which
-    ``PACH_JOB_ID`` carries).
+    The output commit's id is the job's id (as in Pachyderm 2.x): the runner opens it under
+    that id once every datum has run.
     """
-    env = {"PACH_JOB_ID": job_id, "PACH_DATUM_ID": datum.hash}
-    join_on = {p.name: p.join_on for p in spec.inputs() if p.join_on is not None}
+    env = {"PACH_JOB_ID": job_id, "PACH_DATUM_ID": datum.hash, "PACH_OUTPUT_COMMIT_ID": job_id}
+    keys = {
+        p.name: (expr, suffix)
+        for p in spec.inputs()
+        for expr, suffix in ((p.join_on, "JOIN_ON"), (p.group_by, "GROUP_BY"))
+        if expr is not None
+    }
     for f in datum.files:
-        expr = join_on.get(f.input)
-        if expr is not None:
-            env[f"PACH_DATUM_{f.input}_JOIN_ON"] = expand_join_key(expr, f.groups)
+        if f.input in keys:
+            expr, suffix = keys[f.input]
+            env[f"PACH_DATUM_{f.input}_{suffix}"] = expand_join_key(expr, f.groups)
     return env
 
 

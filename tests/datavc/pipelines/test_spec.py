@@ -201,10 +201,10 @@ def test_spec_is_frozen_and_hashable() -> None:
             "input.pfs.join_on: only allowed on the inputs of a join",
         ),
         # input combinators
-        ({"input": {}}, "input: must have exactly one of pfs, cross, union, join (got none)"),
+        ({"input": {}}, "input: must have exactly one of pfs, cross, union, join, group (got none)"),
         (
             {"input": {**pfs("a"), "union": [pfs("b")]}},
-            "input: must have exactly one of pfs, cross, union, join (got pfs, union)",
+            "input: must have exactly one of pfs, cross, union, join, group (got pfs, union)",
         ),
         ({"input": {"cross": [pfs("a")]}}, "input.cross: a cross needs at least 2 inputs, got 1"),
         ({"input": {"join": [pfs("a", "/(*)", join_on="$1")]}}, "input.join: a join needs at least 2 inputs"),
@@ -266,6 +266,11 @@ def test_spec_is_frozen_and_hashable() -> None:
         (
             {"transform": {"cmd": ["x"], "user": ""}},
             "transform.user: string should have at least 1 character",
+        ),
+        (
+            # a name, a uid or uid:gid; anything else is refused
+            {"transform": {"cmd": ["x"], "user": "1000:alice"}},
+            "transform.user: '1000:alice': use a user name, a uid or 'uid:gid'",
         ),
         # pipeline
         ({"pipeline": {}}, "pipeline.name: required"),

@@ -34,6 +34,7 @@ SAMPLE = {
     "token": "0000000000000000",
     "key": "DVCNOSUCHKEY0000000",  # an S3 access key id
     "job": "0123456789abcdef0123456789abcdef",
+    "datum": "0123456789abcdef",
     "commit_set": "0123456789abcdef0123456789abcdef",
     "path": "f.txt",
     "hook": "h1",

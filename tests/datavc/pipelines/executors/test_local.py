@@ -39,7 +39,7 @@ SECRETS = {
 }
 PASSED = {"PATH", "HOME", "LANG", "TZ", "TMPDIR"}
 DATUM_VARS = {"DATAVC_IN", "DATAVC_OUT", "DATAVC_JOB_ID", "DATAVC_DATUM_ID"}
-PACH_VARS = {"PACH_JOB_ID", "PACH_DATUM_ID"}  # what Pachyderm code reads (issue 10)
+PACH_VARS = {"PACH_JOB_ID", "PACH_DATUM_ID", "PACH_OUTPUT_COMMIT_ID"}  # what Pachyderm code reads (issue 10)
 
 
 @pytest.fixture
