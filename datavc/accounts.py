@@ -82,6 +82,7 @@ class Identity:
     name: str
     is_admin: bool
     token_id: str
+    job_id: str | None = None  # set for a job token (datavc.pipelines.job_tokens): its scope is that job
 
 
 def hash_token(secret: str) -> str:

@@ -27,6 +27,7 @@ its root.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -135,7 +136,8 @@ def local_files(
     return walk(os.fspath(top), "")
 
 
-def _read_file(path: str, size: int, progress: Progress | None) -> Iterator[bytes]:
+def read_file(path: str, size: int, progress: Progress | None) -> Iterator[bytes]:
+    """A local file's first ``size`` bytes in pieces of :data:`PIECE` (``progress`` told of each)."""
     try:
         with open(path, "rb", buffering=0) as f:
             left = size
@@ -162,16 +164,22 @@ def batch_local_dir(
 
     def files() -> Iterator[tuple[str, int, Iterable[bytes]]]:
         for local, rel, size in local_files(top, follow_symlinks=follow_symlinks, on_skip=on_skip):
-            yield rel, size, _read_file(local, size, progress)
+            yield rel, size, read_file(local, size, progress)
 
     return iter_batch(files())
 
 
-def batch_entry(store: ObjectStore, entry: Entry, name: str) -> Iterator[bytes]:
-    """A stored file or directory as a batch stream: a directory's files by their paths below it."""
+def batch_entry(store: ObjectStore, entry: Entry, name: str, max_size: int | None = None) -> Iterator[bytes]:
+    """A stored file or directory as a batch stream: a directory's files by their paths below it.
+
+    Args:
+        max_size: leave out files larger than this (the remote client fetches those in parallel parts).
+    """
+    limit = entry.size if max_size is None else max_size
     if not entry.is_dir:
-        return iter_batch([(name, entry.size, store.iter_content(entry))])
-    files = ((rel, f.size, store.iter_content(f)) for rel, f in store.trees.walk(entry.hash, ""))
+        return iter_batch([(name, entry.size, store.iter_content(entry))] if entry.size <= limit else [])
+    walk = store.trees.walk(entry.hash, "")
+    files = ((rel, f.size, store.iter_content(f)) for rel, f in walk if max_size is None or f.size <= limit)
     return iter_batch(files)
 
 
@@ -218,6 +226,34 @@ def _exactly(stream: BinaryIO, n: int) -> bytes:
     if len(data) != n:
         raise BadBatch("the batch stream was cut before its end record")
     return data
+
+
+class PiecesReader(io.RawIOBase):
+    """A blocking raw reader over an iterator of byte pieces (a streamed download)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        super().__init__()
+        self._pieces = pieces
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._buf = memoryview(piece)
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def piece_reader(pieces: Iterator[bytes]) -> io.BufferedReader:
+    """A buffered blocking reader over downloaded ``pieces`` (what :func:`members` reads)."""
+    return io.BufferedReader(PiecesReader(pieces), PIECE)
 
 
 def members(stream: BinaryIO) -> Iterator[tuple[str, int, BinaryIO]]:

@@ -514,12 +514,17 @@ class Client:
             return commits.one_shot(self._ctx, repo, branch, edit, message=msg, started_at=started)
         return self._apply(repo, branch, edit, msg, commit)
 
-    def iter_batch(self, repo: str, ref: str, path: str = "/") -> Iterator[bytes]:
-        """A file, or every file below a directory, as a batch stream (paths relative to ``path``)."""
+    def iter_batch(
+        self, repo: str, ref: str, path: str = "/", *, max_size: int | None = None
+    ) -> Iterator[bytes]:
+        """A file, or every file below a directory, as a batch stream (paths relative to ``path``).
+
+        ``max_size`` leaves out files larger than that many bytes.
+        """
         snap = files.snapshot(self._ctx, repo, ref)
         p = check_path(path)
         e = files.entry_at(self._ctx, snap, p)
-        return batch.batch_entry(self._ctx.store, e, p.rsplit("/", 1)[-1] or snap.repo)
+        return batch.batch_entry(self._ctx.store, e, p.rsplit("/", 1)[-1] or snap.repo, max_size)
 
     def _existing_dir(self, repo: str, ref: str, path: str) -> str | None:
         """The tree id of directory ``path`` at ``ref``, if there is one to merge into."""

@@ -115,6 +115,8 @@ _K8S_NEEDS = [
     ("", "pods", "get"),
     ("", "pods/log", "get"),
 ]
+_K8S_SECRET_NEEDS = [("", "secrets", "create"), ("", "secrets", "delete")]
+"""With a server (``DATAVC_K8S_SERVER``): each job's token goes into a Secret of its own."""
 
 
 def _check_kubernetes(settings: dict[str, Any]) -> list[Check]:
@@ -153,7 +155,7 @@ def _check_kubernetes(settings: dict[str, Any]) -> list[Check]:
         ]
     auth = client.AuthorizationV1Api(batch.api_client)
     missing = []
-    for group, resource, verb in _K8S_NEEDS:
+    for group, resource, verb in _K8S_NEEDS + (_K8S_SECRET_NEEDS if ex.server else []):
         sub = resource.split("/")
         review = client.V1SelfSubjectAccessReview(
             spec=client.V1SelfSubjectAccessReviewSpec(
@@ -191,6 +193,15 @@ def _check_kubernetes(settings: dict[str, Any]) -> list[Check]:
                 "jobs create/get/list/watch/delete, pods get/list, pods/log get",
             )
         )
+    if ex.server:
+        checks.append(
+            Check(
+                "kubernetes secret",
+                True,
+                f"worker pods get a job token in a Secret per job and reach the store through {ex.server}",
+            )
+        )
+        return checks
     secret = os.environ.get("DATAVC_K8S_SECRET") or settings.get("secret") or "datavc-credentials"
     checks.append(
         Check("kubernetes secret", True, f"worker pods read credentials from Secret {secret!r} (envFrom)")

@@ -199,6 +199,14 @@ class Exporter:
         """Create the root directory if it is missing (an export of an empty directory)."""
         self._ensure_root()
 
+    def target(self, rel: str, *, replace_dir: bool = False) -> tuple[Path, Path]:
+        """The checked parent directory (created) and target path of a file at ``rel``.
+
+        For a writer that fills the file itself (parallel ranged downloads): it makes its
+        temporary file in that parent and renames it onto the target.
+        """
+        return self._target(rel, replace_dir)
+
     def _target(self, rel: str, replace_dir: bool) -> tuple[Path, Path]:
         """The checked parent directory and target path of a file at ``rel``; clears a directory there."""
         parts = self._parts(rel)

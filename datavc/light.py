@@ -28,8 +28,12 @@ from datavc import config
 from datavc.errors import DatavcError
 from datavc.info import FileInfo, StatusInfo
 from datavc.names import check_path
+from storage.backends.lazy import LazyBackend
+from storage.cache import CachedBackend
 from storage.errors import StorageError
-from storage.store import ObjectStore
+from storage.fileio import atomic_write
+from storage.hashing import HashAlgorithm
+from storage.store import ObjectStore, StoreConfig
 
 if TYPE_CHECKING:
     from datavc.client import Client
@@ -40,6 +44,8 @@ Skipped = Callable[[str, str], None]
 #: The object store's store-id marker (``datavc.identity.MARKER``; a test checks they agree).
 MARKER = "datavc-identity.json"
 _VERSIONS = Path(__file__).parent / "db" / "migrations" / "versions"
+#: In a remote store's cache directory: its configuration and id, as last read from the remote.
+REMEMBERED = "light-store.json"
 _BRANCH = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
@@ -86,10 +92,18 @@ class LightReader:
             if len(revisions) != 1 or revisions[0] not in known_revisions():
                 raise LookupError("unknown schema")
             row = db.execute("SELECT value FROM store_settings WHERE key = 'store_id'").fetchone()
+            if row is None:
+                raise LookupError("no store id")
+            if cfg.cache is not None:
+                store = _remembered_store(cfg.objects, cfg.cache, str(row[0]))
+                if store is not None:
+                    return cls(db, store, fallback)
             store = ObjectStore.open(cfg.objects, cache_dir=cfg.cache)
             marker = store.backend.read_meta(MARKER)
-            if row is None or marker is None or json.loads(marker).get("store_id") != row[0]:
+            if marker is None or json.loads(marker).get("store_id") != row[0]:
                 raise LookupError("not a known pair")  # the full client explains (or adopts)
+            if cfg.cache is not None:
+                _remember_store(cfg.objects, cfg.cache, str(row[0]), store.config)
             return cls(db, store, fallback)
         except (sqlite3.Error, StorageError, DatavcError, LookupError, ValueError, AttributeError, OSError):
             if store is not None:
@@ -150,3 +164,33 @@ class LightReader:
             ]
         except (sqlite3.Error, StorageError, DatavcError):
             return None  # the full client reports it properly
+
+
+def _remembered_store(objects: str, cache: str, store_id: str) -> ObjectStore | None:
+    """The remote store behind its cache, opened lazily from what :func:`_remember_store` kept.
+
+    A listing whose tree objects are cached then needs no request and no S3 client (boto3
+    costs more CPU than the listing). Nothing here is trusted: every object read is still
+    verified against its id (a wrong remembered algorithm fails that check, and the read is
+    declined to the full client), and a file that does not name this store and this
+    database's store id, or does not parse, is ignored.
+    """
+    try:
+        with open(Path(cache) / REMEMBERED, "rb") as f:
+            doc = json.loads(f.read(64 * 1024))
+        if not isinstance(doc, dict) or doc.get("objects") != objects or doc.get("store_id") != store_id:
+            return None
+        config = StoreConfig.from_json(str(doc["config"]).encode(), objects)
+        backend = CachedBackend(LazyBackend(objects), cache, HashAlgorithm(config.algorithm))
+        return ObjectStore(backend, config)
+    except (OSError, ValueError, KeyError, TypeError, StorageError):
+        return None
+
+
+def _remember_store(objects: str, cache: str, store_id: str, config: StoreConfig) -> None:
+    """Keep a remote store's configuration and id beside its cache (best effort)."""
+    doc = {"objects": objects, "store_id": store_id, "config": config.to_json().decode()}
+    try:
+        atomic_write(Path(cache) / REMEMBERED, json.dumps(doc).encode(), fsync=False)
+    except OSError:
+        pass  # only the next listing's speed depends on it

@@ -27,10 +27,12 @@ from urllib.parse import quote
 
 import httpx
 
-from datavc import batch, errors
+from datavc import batch, errors, remote_workdir, transfer
+from datavc.batch import PiecesReader as _PiecesReader
 from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
     BranchInfo,
+    CheckoutInfo,
     CommitInfo,
     CommitSetInfo,
     CommitSetMember,
@@ -52,6 +54,7 @@ from datavc.info import (
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
+    StatusInfo,
     TagInfo,
 )
 from datavc.names import check_path
@@ -184,6 +187,14 @@ class RemoteClient(Client):
         if resp.status_code >= 400:
             raise self._error(resp)
         return resp
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        """One request to ``path`` (under the server's URL); its JSON answer (None when empty).
+
+        For routes with no ``Client`` method of their own, such as the worker routes that
+        ``datavc worker`` uses (:mod:`datavc.remote_worker`). Errors as for every call.
+        """
+        return self._json(method, path, **kw)
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         resp = self._request(method, path, **kw)
@@ -468,14 +479,15 @@ class RemoteClient(Client):
     ) -> CommitInfo:
         """A directory: every file below it as one batch stream, into one commit (the open one, or a new one).
 
+        A directory with large files sends those beside the batch, several at once
+        (:func:`datavc.transfer.put_dir`).
+
         Links are never followed out of ``src`` (the same policy as a direct put): skipped,
         and reported to ``on_skip``, unless ``follow_symlinks`` and the link's target is a
         file inside ``src``. Directory links are not descended into (:func:`batch.local_files`).
         """
-        url = f"{self._repo(repo)}/branches/{_q(branch)}/batch"
-        params = {"path": p or "/", "message": message, "commit": commit}
-        body = batch.batch_local_dir(src, follow_symlinks=follow_symlinks, on_skip=on_skip, progress=progress)
-        return self._put(url, params, body)
+        found = list(batch.local_files(src, follow_symlinks=follow_symlinks, on_skip=on_skip))
+        return transfer.put_files(self, repo, branch, p, found, message, commit, progress)
 
     def put_batch(
         self,
@@ -493,9 +505,13 @@ class RemoteClient(Client):
         params = {"path": p or "/", "message": message or f"put /{p}", "commit": commit}
         return self._put(url, params, _chunks(stream, progress))
 
-    def iter_batch(self, repo: str, ref: str, path: str = "/") -> Iterator[bytes]:
+    def iter_batch(
+        self, repo: str, ref: str, path: str = "/", *, max_size: int | None = None
+    ) -> Iterator[bytes]:
         url = f"{self._repo(repo)}/refs/{_q(ref)}/batch"
-        params = {"path": check_path(path) or "/"}
+        params: dict[str, Any] = {"path": check_path(path) or "/"}
+        if max_size is not None:
+            params["max_size"] = max_size
         # Ask now (errors at the call, as the direct client gives); stream as the caller iterates.
         try:
             resp = self._http.send(self._http.build_request("GET", url, params=params), stream=True)
@@ -634,12 +650,18 @@ class RemoteClient(Client):
         if info.kind == "file":
             if out.is_dir():
                 out = out / (info.path.rsplit("/", 1)[-1] or "file")
+            if info.size >= transfer.LARGE and (not out.exists() or out.is_file()):
+                transfer.get_file(self, repo, info, out, progress)  # parallel ranged parts
+                return 1
             self._download(repo, info.commit, info.path, out)
             if progress is not None:
                 progress(info.size)
             return 1
         if out.exists() and not out.is_dir():
             raise errors.AlreadyExists(f"{out} exists and is not a directory: cannot write a directory there")
+        n = transfer.get_dir(self, repo, info, out, progress)  # large files in parallel ranged parts
+        if n is not None:
+            return n
         # One batch stream of the whole directory, read from the commit the ref named.
         body = io.BufferedReader(_PiecesReader(self.iter_batch(repo, info.commit, info.path or "/")), CHUNK)
         return batch.extract_batch(body, out, progress=progress)
@@ -1041,6 +1063,35 @@ class RemoteClient(Client):
 
         return [_decode(RoleInfo, d) for d in self._json("GET", self._repo(repo) + "/roles")["items"]]
 
+    # ----- working copies (datavc.remote_workdir) -----------------------------
+
+    def checkout(
+        self,
+        repo: str,
+        ref: str,
+        dir: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> CheckoutInfo:
+        return remote_workdir.checkout(self, repo, ref, dir, force=force, progress=progress)
+
+    def status(self, dir: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
+        return remote_workdir.status(dir, on_skip=on_skip)
+
+    def commit_workdir(
+        self,
+        dir: str | os.PathLike[str] = ".",
+        message: str = "",
+        *,
+        rebase: bool = False,
+        on_skip: Skipped | None = None,
+        metadata: Metadata | None = None,
+    ) -> CommitInfo:
+        return remote_workdir.commit_workdir(
+            self, dir, message, rebase=rebase, on_skip=on_skip, metadata=metadata
+        )
+
     def audit(
         self, *, repo: str | None = None, user: str | None = None, since: datetime | None = None
     ) -> list[AuditInfo]:
@@ -1075,27 +1126,6 @@ def _merge_info(data: dict[str, Any]) -> MergeInfo:
     conflicts = tuple(_decode(MergeConflict, c) for c in data.get("conflicts", []))
     info = _decode(MergeInfo, {**data, "commit": None, "conflicts": []})
     return replace(info, commit=commit, conflicts=conflicts)
-class _PiecesReader(io.RawIOBase):
-    """A blocking raw reader over an iterator of byte pieces (a streamed download)."""
-
-    def __init__(self, pieces: Iterator[bytes]) -> None:
-        super().__init__()
-        self._pieces = pieces
-        self._buf = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buf:
-            piece = next(self._pieces, None)
-            if piece is None:
-                return 0
-            self._buf = memoryview(piece)
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
 
 
 def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[bytes]:
@@ -1108,9 +1138,22 @@ def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[byte
         yield piece
 
 
+_WHY_UNSUPPORTED = {
+    "run": "pipeline jobs run beside the server: start 'datavc daemon' on the store's host "
+    "(with the store, not DATAVC_SERVER), as docs/deploy.md shows",
+    "daemon": "pipeline jobs run beside the server: start 'datavc daemon' on the store's host "
+    "(with the store, not DATAVC_SERVER), as docs/deploy.md shows",
+    "repair_objects": "it reads files on the caller's disk: run 'datavc fsck --repair' on the store's host",
+}
+
+
 def _unsupported(name: str) -> Callable[..., Any]:
+    why = _WHY_UNSUPPORTED.get(name)
+
     def method(self: RemoteClient, *args: Any, **kwargs: Any) -> Any:
-        raise NotSupportedRemotely(f"{name} is not available through the datavc server API yet")
+        raise NotSupportedRemotely(
+            f"{name} is not available through the datavc server API" + (f": {why}" if why else " yet")
+        )
 
     method.__name__ = name
     method.__doc__ = f"Not available remotely yet: raises NotSupportedRemotely ({name})."
@@ -1118,9 +1161,6 @@ def _unsupported(name: str) -> Callable[..., Any]:
 
 
 REMOTE_UNSUPPORTED = (
-    "checkout",
-    "status",
-    "commit_workdir",
     "adopt",
     "run",
     "daemon",

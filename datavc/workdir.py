@@ -35,6 +35,7 @@ from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
 from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
 from storage.errors import InvalidInput
 from storage.fileio import atomic_write
+from storage.hashing import HashAlgorithm
 from storage.model import Entry, check_name
 from storage.store import ObjectStore
 from storage.tree import tree_order
@@ -218,8 +219,8 @@ def _walk_local(
             on_skip("/" + rel, "not a regular file")
 
 
-def _hash_file(ctx: HasStore, path: Path) -> str:
-    h = ctx.store.algorithm.new()
+def _hash_file(algorithm: HashAlgorithm, path: Path) -> str:
+    h = algorithm.new()
     with open(path, "rb", buffering=0) as f:
         while block := f.read(_HASH_BLOCK):
             h.update(block)
@@ -227,9 +228,12 @@ def _hash_file(ctx: HasStore, path: Path) -> str:
 
 
 def _changes(
-    ctx: HasStore, co: _Checkout, on_skip: Skipped | None = None
+    algorithm: HashAlgorithm, co: _Checkout, on_skip: Skipped | None = None
 ) -> Iterator[tuple[str, str, os.stat_result | None]]:
-    """(path, status, stat) of every local change, in tree order; refreshes touched-but-same index rows."""
+    """(path, status, stat) of every local change, in tree order; refreshes touched-but-same index rows.
+
+    ``algorithm``: the store's content hash (a file whose size is the same but mtime not is hashed).
+    """
     rows = co.db.execute("SELECT key, path, size, mtime_ns, hash FROM files ORDER BY key")
     row = rows.fetchone()
     touched: list[tuple[int, str]] = []
@@ -240,7 +244,7 @@ def _changes(
             row = rows.fetchone()
         if row is not None and row[0] == k:
             if row[2] != st.st_size or row[3] != st.st_mtime_ns:
-                if row[2] == st.st_size and _hash_file(ctx, co.root / rel) == row[4]:
+                if row[2] == st.st_size and _hash_file(algorithm, co.root / rel) == row[4]:
                     touched.append((st.st_mtime_ns, rel))
                 else:
                     yield rel, "modified", st
@@ -255,10 +259,10 @@ def _changes(
         co.db.commit()
 
 
-def _index_put(co: _Checkout, rel: str, entry: Entry, st: os.stat_result) -> None:
+def _index_put(co: _Checkout, rel: str, hash: str, st: os.stat_result) -> None:
     co.db.execute(
         "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
-        (_key(rel), rel, st.st_size, st.st_mtime_ns, entry.hash),
+        (_key(rel), rel, st.st_size, st.st_mtime_ns, hash),
     )
 
 
@@ -310,7 +314,7 @@ def checkout(
             if old.repo != repo:
                 raise InvalidArgument(f"{root} is a checkout of repo {old.repo!r}, not {repo!r}")
             if old.pending is None and not force:
-                dirty = next(iter(_changes(ctx, co)), None)
+                dirty = next(iter(_changes(ctx.store.algorithm, co)), None)
                 if dirty is not None:
                     raise Conflict(
                         f"{root} has local changes (/{dirty[0]} {dirty[1]}): "
@@ -369,7 +373,7 @@ def _apply_diff(
     exporter = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp)
     written = 0
     for rel, e, st in _local_writes(co, exporter.write_files(writes, replace_dir=True)):
-        _index_put(co, rel, e, st)
+        _index_put(co, rel, e.hash, st)
         co.exported += 1
         if co.exported % _INDEX_COMMIT_EVERY == 0:
             co.db.commit()  # a crash then re-hashes fewer files
@@ -431,7 +435,7 @@ def _reconcile(
             seen.add(d.path)
             if d.new is None:
                 deleted += _remove(co, d.path)
-            elif not _holds(ctx, co, d.path, d.new):
+            elif not _holds(ctx.store.algorithm, co, d.path, d.new.size, d.new.hash):
                 _export(ctx, co, d.path, d.new)
                 written += 1
                 if progress is not None:
@@ -439,20 +443,20 @@ def _reconcile(
     return written, deleted
 
 
-def _holds(ctx: Context, co: _Checkout, rel: str, e: Entry) -> bool:
-    """Whether the local file at ``rel`` already has ``e``'s content (its index row is refreshed)."""
+def _holds(algorithm: HashAlgorithm, co: _Checkout, rel: str, size: int, hash: str) -> bool:
+    """Whether the local file at ``rel`` already has this content (its index row is refreshed)."""
     try:
         st = os.lstat(co.root / rel)
     except OSError:
         return False
-    if not stat.S_ISREG(st.st_mode) or st.st_size != e.size:
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
         return False
     row = co.db.execute("SELECT size, mtime_ns, hash FROM files WHERE key = ?", (_key(rel),)).fetchone()
-    if row is not None and tuple(row) == (st.st_size, st.st_mtime_ns, e.hash):
+    if row is not None and tuple(row) == (st.st_size, st.st_mtime_ns, hash):
         return True
-    if _hash_file(ctx, co.root / rel) != e.hash:
+    if _hash_file(algorithm, co.root / rel) != hash:
         return False
-    _index_put(co, rel, e, st)
+    _index_put(co, rel, hash, st)
     return True
 
 
@@ -508,7 +512,7 @@ def _write_file(ctx: Context, co: _Checkout, rel: str, e: Entry) -> None:
     from datavc.export import Exporter
 
     st = Exporter(ctx.store, co.root, reserved=(META,), tmp_dir=co.tmp).write(rel, e, replace_dir=True)
-    _index_put(co, rel, e, st)
+    _index_put(co, rel, e.hash, st)
 
 
 def _prune_empty(d: Path, root: Path) -> None:
@@ -535,7 +539,7 @@ def status(
             )
         changes = tuple(
             DiffInfo("/" + rel, kind, None, s.st_size if s else None, None, None)
-            for rel, kind, s in _changes(ctx, co, on_skip)
+            for rel, kind, s in _changes(ctx.store.algorithm, co, on_skip)
         )
     finally:
         co.close()
@@ -579,7 +583,7 @@ def commit_workdir(
                 f"{st.repo}@{st.branch} moved since this checkout ({st.commit[:12]} -> {head.commit[:12]}): "
                 "use --rebase to apply your changes on top",
             )
-        pending = list(_changes(ctx, co, on_skip))
+        pending = list(_changes(ctx.store.algorithm, co, on_skip))
         if not pending:
             raise InvalidArgument("nothing to commit: the checkout has no changes")
         changes: dict[str, Entry | None] = {}
@@ -607,7 +611,7 @@ def commit_workdir(
             if entry is None:
                 co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
             else:
-                _index_put(co, rel, entry, stats[rel])
+                _index_put(co, rel, entry.hash, stats[rel])
         co.db.commit()
         if rebase and head.commit != st.commit:
             # Bring the other writers' changes into the checkout too, journaled like a checkout.

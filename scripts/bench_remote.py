@@ -92,7 +92,9 @@ def same_files(a: Path, b: Path) -> int:
     return sum(len(fs) for _, _, fs in os.walk(a))
 
 
-def one_round(work: Path, src_a: Path, src_b: Path) -> dict[str, tuple[float, float]]:
+def one_round(
+    work: Path, src_a: Path, src_b: Path, datasets: str = "AB"
+) -> dict[str, tuple[float, float]]:
     """Fresh stores (direct, and served by a new server): {step: (direct s, remote s)}.
 
     Fresh each round, so neither side deduplicates against an earlier round's objects.
@@ -107,6 +109,8 @@ def one_round(work: Path, src_a: Path, src_b: Path) -> dict[str, tuple[float, fl
     with serve(r_home, work / "serve.log") as (url, token):
         remote = RemoteClient(url, token)
         for ds, src in (("A", src_a), ("B", src_b)):
+            if ds not in datasets:
+                continue
             repo = ds.lower()
             direct.create_repo(repo)
             remote.create_repo(repo)
@@ -133,11 +137,13 @@ def one_round(work: Path, src_a: Path, src_b: Path) -> dict[str, tuple[float, fl
     return times
 
 
-def bench_remote_data(work: Path, src_a: Path, src_b: Path, reps: int = 1) -> list[dict[str, Any]]:
+def bench_remote_data(
+    work: Path, src_a: Path, src_b: Path, reps: int = 1, datasets: str = "AB"
+) -> list[dict[str, Any]]:
     """Rows ``{step, direct_s, remote_s, ratio, ok}`` for put and get of A and B (best of ``reps`` each)."""
     best: dict[str, tuple[float, float]] = {}
     for _ in range(reps):
-        for step, (d, r) in one_round(work, src_a, src_b).items():
+        for step, (d, r) in one_round(work, src_a, src_b, datasets).items():
             old = best.get(step)
             best[step] = (d, r) if old is None else (min(old[0], d), min(old[1], r))
     return [
@@ -153,18 +159,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--reps", type=int, default=1, help="alternating runs per step; best kept")
+    parser.add_argument("--only", choices=["A", "B"], help="one dataset only")
     args = parser.parse_args(argv)
+    datasets = args.only or "AB"
     sizes = QUICK if args.quick else FULL
     work = Path(tempfile.mkdtemp(prefix="bench-remote-"))
     try:
         src_a, src_b = work / "A", work / "B"
-        gen_a(src_a, sizes)
-        gen_b(src_b, sizes)
-        rows = bench_remote_data(work, src_a, src_b, args.reps)
+        if "A" in datasets:
+            gen_a(src_a, sizes)
+        if "B" in datasets:
+            gen_b(src_b, sizes)
+        rows = bench_remote_data(work, src_a, src_b, args.reps, datasets)
     finally:
         if (work / "serve.log").exists():
             sys.stderr.write((work / "serve.log").read_text()[-3000:])
         rmtree(work)
+    print(f"load average {os.getloadavg()[0]:.2f}")
     print(f"remote vs direct (A = {sizes.a_files:,} files, B = {sizes.b_count} x {sizes.b_size / MiB:g} MiB)")
     for r in rows:
         print(

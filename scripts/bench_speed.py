@@ -41,6 +41,7 @@ from typing import Any
 import boto3
 from benchlib import (
     BUCKET,
+    BenchError,
     MiB,
     check,
     empty_prefix,
@@ -112,7 +113,9 @@ def same_files(got: Path, want: Path, names: list[str]) -> None:
         check((got / n).read_bytes() == (want / n).read_bytes(), f"{got / n} differs from {want / n}")
 
 
-def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
+def bench_downloads(
+    work: Path, count: int, size: int, s3: Any, reps: int = 3, dvc: Path | None = None
+) -> list[Row]:
     src = work / "B"
     files = gen_b(src, count, size)
     names = [p.name for p in files]
@@ -146,7 +149,7 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
     co_times = []
     get_times = []
     cache_bytes = 0
-    for rep in range(2):  # alternating, best of two
+    for rep in range(reps):  # alternating, best of ``reps``
         rmtree(raw_dir)
         sync()
         raws.append(raw_get(s3, keys, raw_dir))
@@ -157,7 +160,7 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
         get_times.append(fresh(lambda c: c.get_to_path("b", "main", "/", work / "out")))
         log(
             f"B download rep {rep}: raw {raws[-1]:.2f}s checkout {co_times[-1]:.2f}s "
-            f"get -o {get_times[-1]:.2f}s"
+            f"get -o {get_times[-1]:.2f}s (load {os.getloadavg()[0]:.1f})"
         )
     same_files(work / "co", src, names)
     same_files(work / "out", src, names)
@@ -198,9 +201,18 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
 
     # Working-copy rollback: v2 appends 1 MiB to two files; check out v2, then v1 again.
     changed = names[:2]
+    appended = {n: os.urandom(1 * MiB) for n in changed}
+    dvc_secs, dvc_note = None, "DVC not given (--dvc)"
+    if dvc is not None:
+        try:
+            dvc_secs = dvc_rollback(dvc, work, src, appended)
+            dvc_note = "git checkout + dvc checkout"
+        except BenchError as err:
+            dvc_note = f"DVC failed: {err}"
+        log(f"B rollback, DVC: {dvc_secs} ({dvc_note})")
     for n in changed:
         with open(src / n, "ab") as f:
-            f.write(os.urandom(1 * MiB))
+            f.write(appended[n])
     c = Client.open(home)
     try:
         c.put_file("b", "main", "/", src)
@@ -229,6 +241,17 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
             secs <= 1.5 * raw_copy,
         )
     )
+    rows.append(
+        Row(
+            "B working-copy rollback (2 files changed), against DVC",
+            "s",
+            secs,
+            dvc_secs,
+            dvc_note,
+            "≤ 0.7x DVC",
+            None if dvc_secs is None else secs <= 0.7 * dvc_secs,
+        )
+    )
     rmtree(src)
     rmtree(raw_dir)
     rmtree(work / "co")
@@ -237,6 +260,101 @@ def bench_downloads(work: Path, count: int, size: int, s3: Any) -> list[Row]:
     rmtree(home)
     empty_prefix(s3, "speed-b/")
     empty_prefix(s3, "raw-b/")
+    return rows
+
+
+def dvc_rollback(dvc: Path, work: Path, src: Path, appended: dict[str, bytes]) -> float:
+    """DVC's working-copy rollback of B: v1 and v2 (``appended`` added to some files) are
+    committed with ``dvc add`` + git; the time is ``git checkout v1 -- data.dvc`` plus
+    ``dvc checkout`` (DVC's default cache link: copy, or reflink where there is one)."""
+    from bench import DvcRepo, dvc_env
+
+    repo = DvcRepo(dvc, work / "dvc-b", dvc_env(work), work / "dvc-commands.log")
+    repo.init(None, "")
+    data = repo.root / "data"
+    shutil.copytree(src, data)
+    repo.d("add", "-q", "data")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "v1")
+    for n, extra in appended.items():
+        with open(data / n, "ab") as f:
+            f.write(extra)
+    repo.d("add", "-q", "data")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "v2")
+    sync()
+    secs = repo.git("checkout", "HEAD~1", "--", "data.dvc") + repo.d("checkout", "-q")
+    same_files(data, src, list(appended))
+    rmtree(repo.root)
+    return secs
+
+
+# ----- scale: one large file ------------------------------------------------------------
+
+_SCALE_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from datavc.client import Client
+home, op, src, dest = sys.argv[1:5]
+c = Client.open(home) if op == "get" else Client.init(home)
+if op == "put":
+    c.create_repo("s")
+t0 = time.perf_counter()
+if op == "put":
+    c.put_file("s", "main", "/big.bin", Path(src))
+else:
+    c.get_to_path("s", "main", "/big.bin", Path(dest))
+secs = time.perf_counter() - t0
+c.close()
+print(json.dumps({"secs": secs, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def bench_scale_file(work: Path, gib: float) -> list[Row]:
+    """``put`` and ``get -o`` of one large file on a local store, each in its own process
+    (for its peak RSS), against a raw copy of the same file."""
+    size = int(gib * 1024 * MiB)
+    src = work / "big.bin"
+    write_random(src, size)
+    sync()
+    t0 = time.perf_counter()
+    shutil.copyfile(src, work / "big.copy")
+    raw = time.perf_counter() - t0
+    (work / "big.copy").unlink()
+    home = work / "dv-big"
+    got = {}
+    for op in ("put", "get"):
+        sync()
+        done = subprocess.run(
+            [sys.executable, "-c", _SCALE_CHILD, str(home), op, str(src), str(work / "big.out")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        got[op] = json.loads(done.stdout.strip().splitlines()[-1])
+        log(
+            f"scale: {op} of {gib:g} GiB: {got[op]['secs']:.2f}s, "
+            f"peak RSS {got[op]['rss_kib'] / 1024:.0f} MiB"
+        )
+    check((work / "big.out").stat().st_size == size, "get wrote the wrong size")
+    rows = []
+    for op, label in (("put", "put"), ("get", "get -o")):
+        secs, rss = got[op]["secs"], got[op]["rss_kib"] / 1024
+        rows.append(
+            Row(
+                f"{gib:g} GiB file {label}, local store",
+                "s",
+                secs,
+                raw,
+                "raw copy",
+                "≥ 0.7x raw",
+                raw / secs >= 0.7,
+            )
+        )
+        rows.append(Row(f"{gib:g} GiB file {label}, peak RSS", "MiB", rss, None, "", "≤ 200 MiB", rss <= 200))
+    for p in (src, work / "big.out"):
+        p.unlink(missing_ok=True)
+    rmtree(home)
     return rows
 
 
@@ -460,8 +578,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="B = 4 x 8 MiB")
     ap.add_argument("--json", action="store_true", help="also print the rows as JSON")
-    ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers"], action="append")
+    ap.add_argument("--only", choices=["downloads", "adopt", "cli", "writers", "scale"], action="append")
     ap.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
+    ap.add_argument("--reps", type=int, default=3, help="download repetitions (best of; default 3)")
+    ap.add_argument(
+        "--scale",
+        type=float,
+        metavar="GIB",
+        help="also put and get one file of GIB GiB (`--only scale` alone: 20, the issue's size)",
+    )
+    ap.add_argument("--dvc", type=Path, help="a dvc binary: adds DVC's rollback of B as a reference")
     args = ap.parse_args(argv)
     only = set(args.only or ["downloads", "adopt", "cli", "writers"])
     count, size = (4, 8 * MiB) if args.quick else (20, 50 * MiB)
@@ -473,12 +599,14 @@ def main(argv: list[str] | None = None) -> int:
             s3 = boto3.client("s3", endpoint_url=endpoint)
             s3.create_bucket(Bucket=BUCKET)
             if "downloads" in only:
-                rows += bench_downloads(work, count, size, s3)
+                rows += bench_downloads(work, count, size, s3, args.reps, args.dvc)
             if "adopt" in only:
                 rows += bench_adopt(work, 2_000 if args.quick else 20_000)
             if "cli" in only:
                 rows += bench_cli(work, None, "local")
                 rows += bench_cli(work, f"s3://{BUCKET}/speed-cli", "S3")
+        if args.scale or "scale" in only:
+            rows += bench_scale_file(work, args.scale or 20.0)
         if "writers" in only:
             rows += bench_writers(work, None, "SQLite")
             with postgres(work) as url:
@@ -488,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print_table(
         "datavc: where users wait",
-        "Each figure beside its reference, measured in the same run.",
+        "Each figure beside its reference, measured in the same run. Load average at the end: "
+        + " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        + f" ({os.cpu_count()} cores).",
         [
             ("what", False),
             ("datavc", True),

@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from fastcdc.fastcdc_cy import fastcdc_cy
-
 KiB = 1024
 MiB = 1024 * KiB
 
@@ -22,9 +20,9 @@ MiB = 1024 * KiB
 class ChunkParams:
     """FastCDC sizes in bytes. Recorded in the store so later defaults never break dedup."""
 
-    min_size: int = 512 * KiB
-    avg_size: int = 1 * MiB
-    max_size: int = 4 * MiB
+    min_size: int = 2 * MiB
+    avg_size: int = 4 * MiB
+    max_size: int = 16 * MiB
 
     def __post_init__(self) -> None:
         if not 64 <= self.min_size <= self.avg_size <= self.max_size:
@@ -38,11 +36,22 @@ class ChunkParams:
         return cls(int(d["min"]), int(d["avg"]), int(d["max"]))
 
 
+#: What a new store records. Stores created before keep what they recorded (512 KiB / 1 MiB /
+#: 4 MiB): the sizes are read back at open, so dedup within an existing store never breaks.
 DEFAULT_PARAMS = ChunkParams()
+#: The sizes stores were created with before 4 MiB chunks (see ``docs/storage.md``).
+LEGACY_PARAMS = ChunkParams(512 * KiB, 1 * MiB, 4 * MiB)
+#: Files below this many bytes are packed with other small files rather than chunked (or below
+#: the store's ``min_size``, when that is smaller): a file of a few hundred KiB is not worth a request.
+SMALL_FILE_LIMIT = 512 * KiB
 
 
 def cut_points(data: memoryview | bytes, params: ChunkParams) -> list[int]:
     """Lengths of the consecutive chunks FastCDC cuts ``data`` into."""
+    # Imported here: the fastcdc package imports click and more, which read paths (a
+    # listing, a checkout) never need.
+    from fastcdc.fastcdc_cy import fastcdc_cy
+
     return [
         c.length
         for c in fastcdc_cy(data, params.min_size, params.avg_size, params.max_size, fat=False, hf=None)
@@ -56,7 +65,7 @@ def iter_chunks(stream: BinaryIO, params: ChunkParams = DEFAULT_PARAMS) -> Itera
     each window is held back and cut again with the following bytes, so the result is
     exactly what chunking the whole stream at once would give.
     """
-    window = max(16 * MiB, 4 * params.max_size)
+    window = max(16 * MiB, 2 * params.max_size)
     buf = bytearray(window)
     view = memoryview(buf)
     filled = 0

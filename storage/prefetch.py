@@ -3,7 +3,7 @@
 A file of ``n`` chunks read one GET at a time waits ``n`` round trips; a remote endpoint
 serves many requests at once, so the reader keeps up to ``window`` fetches running on a
 thread pool while it consumes results in order. Memory stays bounded by ``window``
-objects (chunks are at most a few MiB), never a whole file. The same object wanted
+objects (about :data:`READ_AHEAD_BYTES`), never a whole file. The same object wanted
 twice within the window (small files sharing a pack) is fetched once.
 """
 
@@ -13,10 +13,24 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from storage.chunking import ChunkParams
+
 Fetch = Callable[[str], bytes]
 
 #: Fetches in flight for a remote backend: what a raw parallel GET of many objects uses.
 REMOTE_WINDOW = 16
+#: Bytes one file read may fetch ahead of its consumer (in average-sized chunks).
+READ_AHEAD_BYTES = 32 * 1024 * 1024
+
+
+def read_window(params: ChunkParams) -> int:
+    """Fetches one remote file read keeps in flight: :data:`READ_AHEAD_BYTES` of average
+    chunks, between 4 and :data:`REMOTE_WINDOW`.
+
+    Memory follows the chunk size: with 4 MiB chunks 8 fetches are ahead (~32 MiB), with
+    1 MiB chunks 16; an export reading 4 files at once holds about four times that.
+    """
+    return max(4, min(REMOTE_WINDOW, READ_AHEAD_BYTES // params.avg_size))
 
 
 def fetch_in_order(

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.backends import open_backend
 from storage.backends.base import Backend
@@ -25,9 +25,11 @@ from storage.errors import CorruptObject, InvalidInput, ObjectNotFound, StoreCon
 from storage.fileio import atomic_write
 from storage.hashing import XXH3_128, HashAlgorithm, ObjectId
 from storage.model import DataRef, DiffEntry, Entry, normalize_path
-from storage.prefetch import REMOTE_WINDOW, fetch_in_order
+from storage.prefetch import REMOTE_WINDOW, fetch_in_order, read_window
 from storage.tree import Trees, is_tree_object
-from storage.writer import Writer
+
+if TYPE_CHECKING:
+    from storage.writer import Writer
 
 CONFIG_NAME = "datavc-store.json"
 FORMAT = "datavc-objects"
@@ -98,7 +100,7 @@ class ObjectStore:
         self.trees = Trees(self.get_object, self._no_write)
         #: Object fetches kept in flight by a file read: a remote endpoint serves many at
         #: once; a local disk is read one object at a time (the page cache reads ahead).
-        self.read_window = 1 if backend.cheap_exists else REMOTE_WINDOW
+        self.read_window = 1 if backend.cheap_exists else read_window(config.chunking)
         self._pool: ThreadPoolExecutor | None = None
 
     # ----- lifecycle ---------------------------------------------------------
@@ -167,7 +169,10 @@ class ObjectStore:
     def _read_pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.read_window, thread_name_prefix="datavc-read")
+                # Several files are read at once (an export), each with its own window: the
+                # pool bounds the requests running in all, as a raw parallel GET would.
+                workers = max(self.read_window, REMOTE_WINDOW) if self.read_window > 1 else 1
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-read")
             return self._pool
 
     def __enter__(self) -> ObjectStore:
@@ -178,6 +183,8 @@ class ObjectStore:
 
     def writer(self, *, parallelism: int | None = None) -> Writer:
         """A write batch: use as a context manager; everything is durable when it exits."""
+        from storage.writer import Writer  # not on read paths: a listing starts faster
+
         return Writer(
             self.backend,
             self.algorithm,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.backends.base import Backend
-from storage.chunking import ChunkParams, iter_chunks
+from storage.chunking import SMALL_FILE_LIMIT, ChunkParams, iter_chunks
 from storage.errors import InvalidInput, ObjectNotFound, StorageError
 from storage.hashing import HashAlgorithm, ObjectId
 from storage.model import FILE, DataRef, Entry, name_problem, normalize_path, path_problem
@@ -95,7 +95,7 @@ class Writer:
         self.params = chunking
         self.pack_size = pack_size
         self._get = get
-        self.small_limit = self.params.min_size
+        self.small_limit = min(self.params.min_size, SMALL_FILE_LIMIT)
         workers = parallelism or (4 if self.backend.cheap_exists else 16)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
         self._cond = threading.Condition()

@@ -65,7 +65,11 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     """Keep tests away from the developer's HOME, datavc settings and AWS credentials."""
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     for name in list(os.environ):
-        if (name.startswith("DATAVC_") and name != PG_URL_ENV) or name.startswith("AWS_"):
+        if (
+            (name.startswith("DATAVC_") and name != PG_URL_ENV)
+            or name.startswith("AWS_")
+            or name.startswith("OPENLINEAGE")  # lineage events are off unless a test configures them
+        ):
             monkeypatch.delenv(name)
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)

@@ -359,6 +359,10 @@ def daemon(app: App, poll: float, as_json: bool) -> None:
     Prints one line per job as it ends (failed jobs are recorded; the daemon goes on).
     """
     client = app.client
+    from datavc.remote import RemoteClient
+
+    if isinstance(client, RemoteClient):
+        client.daemon(poll)  # refuses at once (jobs run beside the server): one error line, no banner
     click.echo("datavc daemon: processing jobs; SIGTERM to stop", err=True)
 
     def finished(job_id: str, state: str) -> None:

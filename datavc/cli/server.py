@@ -11,6 +11,7 @@ from typing import IO
 import click
 
 from datavc.cli.app import App, pass_app
+from datavc.cli.args import duration
 from datavc.errors import InvalidArgument
 
 
@@ -46,11 +47,19 @@ def _direct_client(app: App):  # type: ignore[no-untyped-def]
     "--s3-port",
     default=8421,
     show_default=True,
-    type=click.IntRange(1, 65535),
+    type=click.IntRange(0, 65535),
     envvar="DATAVC_S3_PORT",
-    help="Port of the S3 gateway (same host and TLS as the API). [env: DATAVC_S3_PORT]",
+    help="Port of the S3 gateway (same host and TLS as the API; 0: any free port, printed). "
+    "[env: DATAVC_S3_PORT]",
 )
 @click.option("--no-s3", is_flag=True, help="Do not serve the S3 gateway.")
+@click.option(
+    "--s3-upload-max-age",
+    default="24h",
+    show_default=True,
+    envvar="DATAVC_S3_UPLOAD_MAX_AGE",
+    help="Delete multipart uploads untouched for this long (30m, 2h, 1d). [env: DATAVC_S3_UPLOAD_MAX_AGE]",
+)
 @click.option(
     "--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate (chain) for HTTPS."
 )
@@ -73,6 +82,7 @@ def serve(
     port: int,
     s3_port: int,
     no_s3: bool,
+    s3_upload_max_age: str,
     tls_cert: str | None,
     tls_key: str | None,
     bootstrap_token_file: str | None,
@@ -82,7 +92,8 @@ def serve(
     and the S3 gateway on its own port (--s3-port, default 8421; --no-s3 to turn it off).
 
     On a store with no users, creates user `admin` and writes its token to a file only
-    you can read; the file's path is printed, never the token.
+    you can read; the file's path is printed, never the token. A port already in use
+    stops it before anything is served (exit 7). SIGTERM stops it gracefully (exit 0).
     """
     try:
         from datavc.server import serve as _serve
@@ -92,15 +103,17 @@ def serve(
         ) from None
     if bool(tls_cert) != bool(tls_key):
         raise InvalidArgument("TLS needs both --tls-cert and --tls-key")
+    max_age = duration(s3_upload_max_age, "--s3-upload-max-age")
     client = _direct_client(app)
     try:
         path = _serve.bootstrap(client, Path(bootstrap_token_file) if bootstrap_token_file else None)
         if path is not None:
             click.echo(f"created user admin; its token is in {path} (readable by you only)", err=True)
+        listeners = _serve.listen(host, port, None if no_s3 else s3_port)
         scheme = "https" if tls_cert else "http"
-        click.echo(f"serving on {scheme}://{host}:{port}", err=True)
-        if not no_s3:
-            click.echo(f"S3 gateway on {scheme}://{host}:{s3_port}", err=True)
+        click.echo(f"serving on {scheme}://{host}:{listeners.api_port}", err=True)
+        if listeners.s3_port is not None:
+            click.echo(f"S3 gateway on {scheme}://{host}:{listeners.s3_port}", err=True)
         _serve.run(
             client,
             host,
@@ -108,7 +121,8 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             log_level=log_level,
-            s3_port=None if no_s3 else s3_port,
+            listeners=listeners,
+            upload_max_age=max_age,
         )
     finally:
         client.close()

@@ -23,12 +23,21 @@ from datavc.cli.render import echo_json, json_option
 def worker(app: App, job_id: str, shard: int) -> None:
     """Run one shard of a job's datums (what each Kubernetes pod runs).
 
-    The database and object store come from DATAVC_DB and DATAVC_OBJECTS (a Secret) or
-    the usual store lookup. Exit 1 when a datum failed, so Kubernetes retries the pod.
+    With DATAVC_SERVER and DATAVC_TOKEN (a job token, from the job's Secret) everything goes
+    through the server and the pod holds no store credentials; otherwise the database and
+    object store come from DATAVC_DB and DATAVC_OBJECTS or the usual store lookup. Exit 1
+    when a datum failed, so Kubernetes retries the pod.
     """
-    from datavc.pipelines.worker import run_worker
+    if os.environ.get("DATAVC_SERVER"):
+        from datavc.remote import RemoteClient
+        from datavc.remote_worker import run_remote_worker
 
-    code = run_worker(app.client.context, job_id, shard)
+        with RemoteClient.from_env() as client:
+            code = run_remote_worker(client, job_id, shard)
+    else:
+        from datavc.pipelines.worker import run_worker
+
+        code = run_worker(app.client.context, job_id, shard)
     if code:
         raise click.exceptions.Exit(code)
 

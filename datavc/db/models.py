@@ -525,3 +525,36 @@ class S3Key(Base):
     name: Mapped[str] = mapped_column(String(NAME_LEN), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class PipelineIdentity(Base):
+    """The service user a pipeline runs as (``datavc.pipelines.identity``): reader on its
+    inputs, writer on its output repo. ``granted_by`` names whose roles bound it (the user
+    who last set its spec through the server), or is NULL when set directly on the store."""
+
+    __tablename__ = "pipeline_identities"
+
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    granted_by: Mapped[str | None] = mapped_column(String(USER_LEN))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobToken(Base):
+    """A short-lived token of one job's worker pods (``datavc.job_tokens``): only its SHA-256
+    is kept; it acts as the pipeline's identity, within the job's scope, until it expires,
+    is revoked (when the job ends) or its job is gone."""
+
+    __tablename__ = "job_tokens"
+
+    id: Mapped[str] = mapped_column(String(TOKEN_ID_LEN), primary_key=True)
+    job_id: Mapped[str] = mapped_column(
+        String(COMMIT_ID_LEN), ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_LEN), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

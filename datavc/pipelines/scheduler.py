@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from datavc.context import Context, now
 from datavc.db.models import Job, Pipeline
 from datavc.errors import DatavcError
-from datavc.pipelines import commit_sets, cron, orphans, presence
+from datavc.pipelines import commit_sets, cron, lineage_events, orphans, presence
 from datavc.pipelines.executors import executor_for
 from datavc.pipelines.runner import run_job
 
@@ -180,7 +180,9 @@ def _loop(
             if idle():
                 break
             continue
+        lineage_events.job_started(ctx, job)  # OpenLineage START/COMPLETE/FAIL/ABORT; off unless configured
         state = run_job(ctx, job, worker, executor)
+        lineage_events.job_ended(ctx, job, state)
         if state == "lost":
             continue  # another scheduler owns it now
         (report.succeeded if state == "success" else report.failed).append(job)

@@ -29,6 +29,7 @@ from datavc.server import (
     routes_refs,
     routes_repos,
     routes_s3keys,
+    routes_worker,
 )
 from datavc.server.audit import AuditMiddleware
 from datavc.server.auth import PERMISSIONS, REQUIRE, BaseClient, Permission
@@ -76,6 +77,7 @@ def create_app(client: Client) -> FastAPI:
         routes_pipelines.router,
         routes_admin.router,
         routes_s3keys.router,
+        routes_worker.router,
     ):
         # The routes themselves, not include_router: the app's route table stays a flat list
         # of APIRoute (what check_permissions, the audit log and the tests walk).

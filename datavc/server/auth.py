@@ -22,12 +22,13 @@ from datavc.client import Client
 from datavc.context import Context
 from datavc.errors import Forbidden
 
-Kind = Literal["public", "authenticated", "admin", "repo"]
+Kind = Literal["public", "authenticated", "admin", "repo", "job"]
 
 
 @dataclass(frozen=True)
 class Permission:
-    """What a route needs: nothing, any valid token, admin, or a role on the path's repo."""
+    """What a route needs: nothing, any valid token, admin, a role on the path's repo, or
+    (``job``) the token of the path's ``{job}`` (worker routes, :mod:`datavc.server.routes_worker`)."""
 
     kind: Kind
     role: str | None = None
@@ -39,6 +40,7 @@ class Permission:
 
 
 PERMISSIONS: dict[Callable[..., object], Permission] = {}
+JOB_TOKEN_PREFIX = "dvj_"  # datavc.pipelines.job_tokens.PREFIX, without importing pipelines here
 
 
 def base_client(request: Request) -> Client:
@@ -58,15 +60,30 @@ def identify(request: Request) -> Identity:
     """The request's identity (cached on ``request.state``). Raises Unauthenticated."""
     ident: Identity | None = getattr(request.state, "identity", None)
     if ident is None:
-        ident = accounts.authenticate(base_client(request).context, bearer(request))
+        secret = bearer(request)
+        if secret and secret.startswith(JOB_TOKEN_PREFIX):  # a worker pod's (datavc.pipelines.job_tokens)
+            from datavc.pipelines import job_tokens
+
+            ident = job_tokens.authenticate(base_client(request).context, secret)
+        else:
+            ident = accounts.authenticate(base_client(request).context, secret)
         request.state.identity = ident
     return ident
 
 
 def check_repo_role(request: Request, ident: Identity, repo: str, role: str) -> None:
-    """Raise Forbidden unless ``ident`` has at least ``role`` on ``repo`` (admins have every role)."""
+    """Raise Forbidden unless ``ident`` has at least ``role`` on ``repo`` (admins have every role).
+
+    A job token is also held to its job's scope (``datavc.job_tokens.check_scope``): its
+    input repos only at the input commit the path's ``{ref}`` names, and its output repo.
+    """
     if ident.is_admin:
         return
+    if ident.job_id is not None:
+        from datavc.pipelines import job_tokens
+
+        ref = request.path_params.get("ref")
+        job_tokens.check_scope(base_client(request).context, ident, repo, role, ref)
     have = accounts.role_on(base_client(request).context, ident.user_id, repo)
     if have is None or ROLE_RANK[have] < ROLE_RANK[role]:
         has = f"has {have!r}" if have else "has no role"
@@ -80,6 +97,12 @@ def _dependency(
         if perm.kind == "public":
             return
         ident = await run_in_threadpool(identify_with, request)
+        if perm.kind == "job":
+            if ident.job_id is None or ident.job_id != request.path_params.get("job"):
+                raise Forbidden(f"{ident.name!r} needs the token of job {request.path_params.get('job')!r}")
+            return
+        if ident.job_id is not None and perm.kind != "repo":
+            raise Forbidden(f"a job token ({ident.name!r}) needs a user token for this request")
         if perm.kind == "admin" and not ident.is_admin:
             raise Forbidden(f"user {ident.name!r} needs the admin permission")
         if perm.kind == "repo":
@@ -109,6 +132,7 @@ class Require:
         self.reader = dep(Permission("repo", "reader"))
         self.writer = dep(Permission("repo", "writer"))
         self.owner = dep(Permission("repo", "owner"))
+        self.job = dep(Permission("job"))
 
 
 REQUIRE = Require()

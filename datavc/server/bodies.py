@@ -18,6 +18,8 @@ from anyio import from_thread
 
 from datavc.errors import InvalidArgument
 
+GATHER = 1024 * 1024
+
 
 class BodyReader(io.RawIOBase):
     """Read a Starlette request stream from a worker thread (``run_in_threadpool``)."""
@@ -33,7 +35,27 @@ class BodyReader(io.RawIOBase):
         return True
 
     async def _anext(self) -> bytes:
-        return await self._pieces.__anext__()
+        """The next piece, or several gathered up to :data:`GATHER` bytes (one thread hand-off for them all).
+
+        A hand-off between the worker thread and the event loop costs tens of microseconds
+        of both; the server receives a body in pieces of 64 KiB or so, and a hand-off per
+        piece was a third of the server's time on a large upload.
+        """
+        first = await self._pieces.__anext__()
+        if len(first) >= GATHER:
+            return first
+        got = [first]
+        size = len(first)
+        while size < GATHER:
+            try:
+                piece = await self._pieces.__anext__()
+            except StopAsyncIteration:
+                break
+            if not piece:
+                break
+            got.append(piece)
+            size += len(piece)
+        return b"".join(got)
 
     def _next(self) -> bytes:
         try:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -46,9 +46,14 @@ async def put_batch(
 
 
 @router.get("/refs/{ref}/batch", dependencies=[REQUIRE.reader], response_model=None)
-def get_batch(repo: str, ref: str, c: UserClient, path: str = "/") -> StreamingResponse:
-    """A file, or every file below a directory, as one batch stream (paths relative to ``path``)."""
-    pieces = c.iter_batch(repo, ref, path)
+def get_batch(
+    repo: str, ref: str, c: UserClient, path: str = "/", max_size: int | None = Query(None, ge=0)
+) -> StreamingResponse:
+    """A file, or every file below a directory, as one batch stream (paths relative to ``path``).
+
+    ``max_size`` leaves out files larger than that many bytes (a client fetches those in ranged parts).
+    """
+    pieces = c.iter_batch(repo, ref, path, max_size=max_size)
     # The first piece now: a missing or corrupt object is an error status, not a cut stream.
     first = next(pieces, b"")
     body: Iterator[bytes] = chain([first], pieces)

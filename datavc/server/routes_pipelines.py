@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from datavc.pipelines import identity
 from datavc.server.auth import (
     REQUIRE,
     BaseClient,
@@ -67,6 +68,7 @@ def create_pipeline(
     info = c.create_pipeline(spec)
     if not me.is_admin:
         accounts.grant_role(base.context, info.output_repo, me.name, "owner")
+    identity.sync(base.context, info.name, granted_by=me.name)  # bounded by the creator's roles
     return info.to_json()
 
 
@@ -85,20 +87,26 @@ def inspect_pipeline(repo: str, c: UserClient) -> dict[str, Any]:
 
 
 @router.put("/pipelines/{repo}", dependencies=[REQUIRE.owner])
-def update_pipeline(repo: str, body: PipelineBody, c: UserClient, request: Request) -> dict[str, Any]:
-    """Replace the spec (a new version); ``reprocess`` runs every datum again."""
+def update_pipeline(
+    repo: str, body: PipelineBody, c: UserClient, base: BaseClient, me: CurrentUser, request: Request
+) -> dict[str, Any]:
+    """Replace the spec (a new version); ``reprocess`` runs every datum again. The pipeline's
+    identity follows the new spec, bounded by the caller's roles."""
     spec = _check_inputs(request, body.spec)
     if spec.name != repo:
         from datavc.errors import InvalidArgument
 
         raise InvalidArgument(f"the spec names pipeline {spec.name!r}, not {repo!r}")
-    return c.update_pipeline(spec, reprocess=body.reprocess).to_json()
+    info = c.update_pipeline(spec, reprocess=body.reprocess)
+    identity.sync(base.context, info.name, granted_by=me.name)
+    return info.to_json()
 
 
 @router.delete("/pipelines/{repo}", status_code=204, dependencies=[REQUIRE.owner])
-def delete_pipeline(repo: str, c: UserClient) -> None:
-    """Delete the pipeline and its job records; its output repo stays."""
+def delete_pipeline(repo: str, c: UserClient, base: BaseClient) -> None:
+    """Delete the pipeline and its job records and identity; its output repo stays."""
     c.delete_pipeline(repo)
+    identity.forget(base.context, repo)
 
 
 @router.post("/pipelines/{repo}/stop", dependencies=[REQUIRE.writer])

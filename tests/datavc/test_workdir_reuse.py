@@ -32,7 +32,7 @@ def _count_gets(client: Client) -> list[str]:
 def big_versions(tmp_path: Path) -> tuple[Client, Path, bytes, bytes]:
     c = Client.init(tmp_path / "store")
     c.create_repo("b")
-    v1 = random.Random(3).randbytes(12 * 1024 * 1024)
+    v1 = random.Random(3).randbytes(32 * 1024 * 1024)  # several 4 MiB chunks
     v2 = v1 + b"appended"
     c.put_file("b", "main", "/big.bin", v1)
     c.create_tag("b", "main", "v1")

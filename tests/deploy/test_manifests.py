@@ -32,6 +32,8 @@ LEAST_PRIVILEGE = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    # Each job's token goes into a Secret of its own (issue 11); the scheduler never reads Secrets.
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]},
 ]
 
 
@@ -232,7 +234,7 @@ def test_server_deployment_serves_the_store_on_its_port_as_the_non_root_user() -
     assert "command" not in c  # the entrypoint (tini, store set-up) must run
     assert c["args"] == ["datavc", "serve", "--host", "0.0.0.0", "--port", str(SERVER_PORT)]
     assert c["envFrom"] == [{"secretRef": {"name": SECRET}}]  # the server holds the credentials
-    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("http", SERVER_PORT)]
+    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("http", SERVER_PORT), ("s3", 8421)]
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     # It never talks to the Kubernetes API: no service account token, not the scheduler's account.
@@ -261,7 +263,8 @@ def test_server_service_selects_only_the_server_pods() -> None:
     )
     assert service["spec"]["type"] == "ClusterIP"  # exposed on purpose (Ingress), not by default
     assert service["spec"]["ports"] == [
-        {"name": "http", "port": SERVER_PORT, "targetPort": "http", "protocol": "TCP"}
+        {"name": "http", "port": SERVER_PORT, "targetPort": "http", "protocol": "TCP"},
+        {"name": "s3", "port": 8421, "targetPort": "s3", "protocol": "TCP"},
     ]
 
 

@@ -2,8 +2,10 @@
 
 The store's ``config.json`` may hold ``"executor": {"kind": "kubernetes", "namespace": ...,
 "secret": ..., "image": ...}``; the environment overrides it (``DATAVC_EXECUTOR``,
-``DATAVC_K8S_NAMESPACE``, ``DATAVC_K8S_SECRET``, ``DATAVC_K8S_IMAGE``), which is how the
-daemon in a cluster is configured.
+``DATAVC_K8S_NAMESPACE``, ``DATAVC_K8S_SECRET``, ``DATAVC_K8S_IMAGE``; ``DATAVC_K8S_SERVER``
+gives worker pods a job token for that server instead of the credentials Secret, and
+``DATAVC_JOB_TOKEN_MAX`` bounds its lifetime in seconds), which is how the daemon in a
+cluster is configured.
 """
 
 from __future__ import annotations
@@ -93,4 +95,6 @@ def kubernetes_executor(settings: dict[str, Any]) -> KubernetesExecutor:
         unreachable_timeout=float(
             os.environ.get("DATAVC_K8S_UNREACHABLE_TIMEOUT") or cfg.get("unreachable_timeout") or 300
         ),
+        server=os.environ.get("DATAVC_K8S_SERVER") or cfg.get("server"),
+        job_token_max=float(os.environ.get("DATAVC_JOB_TOKEN_MAX") or cfg.get("job_token_max") or 0) or None,
     )

@@ -67,12 +67,15 @@ def job_manifest(
     image: str | None,
     ttl: int,
     gpu_resource: str = DEFAULT_GPU_RESOURCE,
+    server: str | None = None,
 ) -> dict[str, Any]:
     """The ``batch/v1`` Job that runs a pipeline job's ``shards`` datum shards.
 
     Its pods pass the Pod Security Standards ``restricted`` profile (``pod_security``);
     the spec's placement fields, ``image_pull_secrets`` and ``resources`` (a GPU without a
     type asks for ``gpu_resource``) go into the pod template, and ``pod_patch`` last.
+    With ``server``, ``secret`` is the job's own Secret (its job token, ``job_secrets``) and
+    the pod reaches the store only through the server at that URL.
     """
     image = spec.transform.image or image
     if not image:
@@ -90,7 +93,8 @@ def job_manifest(
         # args, not command: the image's entrypoint (tini + store setup) still runs.
         "args": ["sh", "-c", f'exec datavc worker --job {job_id} --shard "$JOB_COMPLETION_INDEX"'],
         "envFrom": [{"secretRef": {"name": secret}}],
-        "env": [{"name": "DATAVC_PFS_ROOT", "value": "/pfs"}],
+        "env": [{"name": "DATAVC_PFS_ROOT", "value": "/pfs"}]
+        + ([{"name": "DATAVC_SERVER", "value": server}] if server else []),
         "volumeMounts": [{"name": "pfs", "mountPath": "/pfs"}, {"name": "tmp", "mountPath": "/tmp"}],
         "securityContext": CONTAINER_SECURITY,
     }
@@ -252,6 +256,8 @@ class KubernetesExecutor:
         watch_timeout: int = 30,
         unreachable_timeout: float = 300.0,
         gpu_resource: str | None = None,
+        server: str | None = None,
+        job_token_max: float | None = None,
     ) -> None:
         self.namespace = namespace
         self.secret = secret
@@ -261,6 +267,10 @@ class KubernetesExecutor:
         self.watch_timeout = watch_timeout
         self.unreachable_timeout = unreachable_timeout
         self.gpu_resource = gpu_resource or DEFAULT_GPU_RESOURCE
+        # With a server URL, pods get a job token (datavc.pipelines.executors.job_secrets),
+        # not the store's credentials Secret.
+        self.server = server
+        self.job_token_max = job_token_max or 24 * 3600.0
         self._apis: tuple[Any, Any] | None = None
         require_client()
 
@@ -333,20 +343,28 @@ class KubernetesExecutor:
             if spec.transform.datum_batching:
                 shards = min(shards, spec.parallelism)  # a pod's one process works through its shard
             self._assign_shards(ctx, job_id, datums, shards)
+            secret = self.secret
+            if self.server:
+                from datavc.pipelines.executors import job_secrets
+
+                labels = {"app.kubernetes.io/managed-by": MANAGED_BY, JOB_LABEL: job_id}
+                secret = job_secrets.create(self, ctx, spec, job_id, len(datums), labels)
             body = job_manifest(
                 spec,
                 job_id,
                 shards,
                 namespace=self.namespace,
-                secret=self.secret,
+                secret=secret,
                 image=self.image,
                 ttl=self.ttl,
                 gpu_resource=self.gpu_resource,
+                server=self.server,
             )
             try:
                 self._call("create job", lambda: batch.create_namespaced_job(self.namespace, body))
             except ApiException as err:
                 if err.status != 409:  # 409: created by an earlier attempt that lost its answer
+                    self._end_credentials(ctx, job_id)
                     raise BackendUnavailable(f"Kubernetes refused Job {name}: {_reason(err)}") from err
         halt = threading.Event()
         watcher = threading.Thread(
@@ -369,6 +387,15 @@ class KubernetesExecutor:
         if outcome != "Complete":
             self._collect_failures(ctx, job_id, name)
         self._delete(name)
+        # Only once the Job has ended: a scheduler that stops while it runs leaves its pods
+        # their token (it expires at the job's deadline) for the next one to re-attach to.
+        self._end_credentials(ctx, job_id)
+
+    def _end_credentials(self, ctx: Context, job_id: str) -> None:
+        if self.server:
+            from datavc.pipelines.executors import job_secrets
+
+            job_secrets.remove(self, ctx, job_id)
 
     def _delete_when_stopped(self, ctx: Context, job_id: str, name: str, halt: threading.Event) -> None:
         """Delete the Kubernetes Job (and so its pods) as soon as 'datavc job stop' ends the

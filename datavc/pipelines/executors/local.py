@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from datavc.context import Context
 from datavc.pipelines import orphans, reaper
@@ -109,8 +109,24 @@ def _tail(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+class OutputSink(Protocol):
+    """Where a successful datum's outputs go: ``OutputStore``, or a server for a worker pod."""
+
+    def put_dir(self, path: Path) -> str: ...
+
+
+def _empty_output(ctx: Context | None, outputs: OutputSink | None, work: Path) -> str:
+    """The tree id of an empty output (a datum err_cmd recovered): the store's, or the sink's."""
+    if ctx is not None:
+        return ctx.empty_tree
+    assert outputs is not None, "without the store, outputs go to a sink"
+    empty = work / ".datavc-empty-output"
+    empty.mkdir(exist_ok=True)
+    return outputs.put_dir(empty)
+
+
 def run_datum(
-    ctx: Context,
+    ctx: Context | None,
     spec: PipelineSpec,
     job_id: str,
     datum: Datum,
@@ -120,10 +136,11 @@ def run_datum(
     record: bool = True,
     deadline: float | None = None,
     shim: Shim | None = None,
-    outputs: OutputStore | None = None,
+    outputs: OutputSink | None = None,
     sandbox: SandboxConfig | None = None,
     trash: Trash | None = None,
     work_dir: Path | None = None,
+    stager: Callable[[Datum, Path], None] | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -137,6 +154,8 @@ def run_datum(
     With ``outputs`` the outputs go to that shared writer: durable only at its next flush, so
     the caller reports the outcome through ``outputs.report``. With ``work_dir`` (a path
     that does not exist yet) each try works there instead of a new directory in ``scratch``.
+    With ``stager`` the datum's inputs are staged by it (a worker pod reads them from the
+    server); then ``ctx`` may be None, as long as ``outputs`` is given and ``record`` is off.
     The command runs in ``transform.working_dir`` when set (a missing directory fails the
     datum with a message saying so), else in the scratch directory; an exit code listed in
     ``transform.accept_return_code`` counts as success.
@@ -151,6 +170,7 @@ def run_datum(
         return Outcome(False, 1, 127, f"[datavc] {err}\n", time.monotonic() - started, None)
     for tries in range(1, spec.datum_tries + 1):
         if record:
+            assert ctx is not None, "recording a datum needs the store"
             orphans.ensure_running(ctx, job_id)  # a stopped job tries no datum (again)
         if work_dir is not None:
             work = work_dir
@@ -172,7 +192,11 @@ def run_datum(
                 out_dir = in_dir / "out" if sandbox is not None else work / "out"
                 in_dir.mkdir()
             out_dir.mkdir()
-            stage(ctx, datum, in_dir)
+            if stager is not None:
+                stager(datum, in_dir)
+            else:
+                assert ctx is not None, "run_datum needs a store context or a stager"
+                stage(ctx, datum, in_dir)
             env = transform_env(
                 {**spec.transform.env, **secret_env},
                 {
@@ -221,6 +245,7 @@ def run_datum(
                 if outputs is not None:
                     tree = outputs.put_dir(out_dir)
                 else:
+                    assert ctx is not None, "run_datum needs a store context or an output sink"
                     with ctx.store.writer() as w:
                         tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
@@ -234,7 +259,7 @@ def run_datum(
                         exit_code,
                         logs,
                         time.monotonic() - started,
-                        ctx.empty_tree,
+                        _empty_output(ctx, outputs, work),
                         recovered=True,
                     )
         finally:
@@ -300,7 +325,7 @@ def _run_in_shim(
 
 
 def _run_once(
-    ctx: Context,
+    ctx: Context | None,
     spec: PipelineSpec,
     job_id: str,
     datum: Datum,
@@ -326,7 +351,7 @@ def _run_once(
                 timeout,
                 on_spawn=(
                     functools.partial(orphans.record, ctx, job_id, datum.hash, scratch_dir=work)
-                    if record
+                    if record and ctx is not None
                     else None
                 ),
             )

@@ -29,13 +29,13 @@ from datavc.server.s3.objects import etag
 from datavc.server.s3.xmlio import S3Error, document, el, iso, parse_request
 
 MAX_PARTS = 10000
-_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _META = "upload.json"
 
 
 def _dir(r: S3Request, upload_id: str) -> Path:
     """The upload's directory, after checking its id's form and its owner and key."""
-    if not _UPLOAD_ID.match(upload_id):
+    if not UPLOAD_ID.match(upload_id):
         raise S3Error("NoSuchUpload", "the specified upload does not exist")
     d = Path(r.upload_dir) / upload_id
     try:

@@ -49,6 +49,8 @@ def expected_denial(identity: str, route: APIRoute) -> int | None:
         return None
     if identity in ("anonymous", "expired", "revoked"):
         return 401
+    if perm.kind == "job":  # worker routes: only the token of the path's job, never a user's
+        return 403
     if perm.kind == "authenticated" or identity == "admin":
         return None
     if perm.kind == "admin":

@@ -293,6 +293,10 @@ def test_unsupported_operations_say_so(server: Server) -> None:
     c = server.client(server.admin_token)
     with pytest.raises(errors.InvalidArgument, match="not available through the datavc server API"):
         c.run()
-    fn: Callable[..., object] = c.checkout
-    with pytest.raises(errors.InvalidArgument, match="checkout is not available"):
+    fn: Callable[..., object] = c.daemon
+    with pytest.raises(errors.InvalidArgument, match="daemon is not available through the datavc server API"):
+        fn(1.0)
+    # Working copies are covered now (tests/datavc/test_remote_workdir.py): a missing repo is NotFound.
+    fn = c.checkout
+    with pytest.raises(errors.NotFound):
         fn("r", "main", "/tmp/nowhere")

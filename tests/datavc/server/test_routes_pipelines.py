@@ -20,7 +20,11 @@ def test_a_reader_of_the_inputs_creates_a_pipeline_and_owns_its_output(server: S
     admin.grant_role("in", "ann", "reader")
     p = ann.create_pipeline(name="mine", **SPEC)
     assert p.output_repo == "mine"
-    assert {(r.user, r.role) for r in ann.list_roles("mine")} == {("ann", "owner")}
+    # ann owns the output; the pipeline's own identity (issue 11: workers act as it) writes it
+    assert {(r.user, r.role) for r in ann.list_roles("mine")} == {
+        ("ann", "owner"),
+        ("pipeline:mine", "writer"),
+    }
     changed = {**SPEC, "transform": {"cmd": ["true", "v2"]}}
     assert ann.update_pipeline(name="mine", **changed).version == 2
     # bob reads the inputs too, but does not own ann's pipeline: no spec change, no delete

@@ -30,6 +30,10 @@ START_TIMEOUT = 30.0
 class ServeProcess:
     def __init__(self, home: Path, *args: str) -> None:
         self.port = free_port()
+        if not {"--s3-port", "--no-s3"} & set(args):
+            # A gateway port of its own (0: the server picks a free one), never the fixed
+            # default 8421 that a test running in parallel may hold.
+            args = ("--s3-port", "0", *args)
         self.log = home.parent / f"serve-{self.port}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 -- closed in stop()
         # The S3 gateway's default port is fixed (8421): give each server its own, so

@@ -1,0 +1,289 @@
+"""Parallel transfers of large files for the remote client: several requests in flight at once.
+
+Why: one HTTP stream per large file leaves the link and both ends idle in turn (read,
+send, wait, chunk, store), and a directory of 50 MiB files went over as one serial
+stream at about half the speed of a direct put or get. Keeping a bounded window of
+requests in flight overlaps the client's disk, the network and the server's work.
+
+- **get**: a large file is split into parts of :data:`PART` bytes fetched with ranged
+  GETs (at most :data:`WINDOW` at once across all files) and written with ``pwrite`` into
+  a temporary file preallocated to the file's size, renamed into place once every part
+  arrived whole. Small files still come in one batch stream (``max_size``), alongside.
+  Memory: one piece (:data:`datavc.remote.CHUNK`) per request in flight; no file is
+  buffered whole.
+- **put**: large files go up as their own streamed requests (``PUT_WINDOW`` at once) into one
+  open commit, the small ones as one batch stream beside them; the commit is finished
+  once every upload is stored, and aborted if any fails. The server chunks and hashes
+  each upload itself, so it still computes every object id: no request names an id for
+  new data (docs/security.md).
+
+Paths are written through :class:`datavc.export.Exporter` checks (inside the target
+root, no writing through links), as every download is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from datavc import batch, errors
+from datavc.export import TEMP_PREFIX, Exporter
+from datavc.info import CommitInfo, FileInfo
+
+#: A :class:`datavc.remote.RemoteClient`. Not imported, even for type checking: that
+#: module imports this one, and sibling modules stay acyclic (import-linter).
+RemoteClient = Any
+
+MiB = 1024 * 1024
+LARGE = 8 * MiB  # files at least this big travel on their own requests
+PART = 16 * MiB  # bytes per ranged GET of a large file
+WINDOW = 4  # ranged GETs in flight at once
+#: Uploads in flight at once. The server chunks and hashes what it receives, so concurrent
+#: uploads compete for its CPU: on 2 cores shared by client and server one at a time was
+#: measured fastest (scripts/bench_remote.py); on more cores they overlap.
+PUT_WINDOW = max(1, min(4, (os.cpu_count() or 2) // 2))
+LIST_MAX = 10_000  # a directory with more files is listed only if it holds large files on average
+
+Progress = Callable[[int], None]
+
+
+def locked(progress: Progress | None) -> Progress | None:
+    """``progress`` made safe to call from several threads (a rich progress bar is not)."""
+    if progress is None:
+        return None
+    lock = threading.Lock()
+
+    def call(n: int) -> None:
+        with lock:
+            progress(n)
+
+    return call
+
+
+def _run_all(tasks: list[Callable[[], object]], window: int) -> None:
+    """Run ``tasks`` with at most ``window`` at once; the first failure is raised, the rest cancelled."""
+    with ThreadPoolExecutor(window, thread_name_prefix="datavc-transfer") as pool:
+        futures: list[Future[object]] = [pool.submit(t) for t in tasks]
+        done, _ = wait(futures, return_when="FIRST_EXCEPTION")
+        for f in done:
+            if f.exception() is not None:
+                for other in futures:
+                    other.cancel()
+                raise f.exception()  # type: ignore[misc]
+        for f in futures:
+            f.result()
+
+
+# ----- put ---------------------------------------------------------------------------
+
+
+def put_files(
+    rc: RemoteClient,
+    repo: str,
+    branch: str,
+    p: str,
+    found: list[tuple[str, str, int]],
+    message: str,
+    commit: str | None,
+    progress: Progress | None,
+) -> CommitInfo:
+    """Upload walked files (``batch.local_files`` rows: local path, path below ``p``, size) under ``p``.
+
+    Without a large file they go as one batch stream, into ``commit`` or one new commit
+    made only once the stream is complete (a cut upload leaves no open commit); with
+    large files, as :func:`put_dir` does.
+    """
+    if any(size >= LARGE for _, _, size in found):
+        return put_dir(rc, repo, branch, p, found, message, commit, progress)
+    url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
+    params = {"path": p or "/", "message": message, "commit": commit}
+    info: CommitInfo = rc._put(url, params, iter_walked(found, progress))
+    return info
+
+
+def put_dir(
+    rc: RemoteClient,
+    repo: str,
+    branch: str,
+    p: str,
+    found: list[tuple[str, str, int]],
+    message: str,
+    commit: str | None,
+    progress: Progress | None,
+) -> CommitInfo:
+    """Upload walked files (``batch.local_files`` rows, some large) with the large ones in parallel.
+
+    The uploads go into ``commit`` or a new open commit, finished only when all are
+    stored (aborted if one fails).
+    """
+    large = [f for f in found if f[2] >= LARGE]
+    small = [f for f in found if f[2] < LARGE]
+    tick = locked(progress)
+    cid = commit or rc.start_commit(repo, branch, message).id
+    prefix = p + "/" if p else ""
+
+    def put_small() -> object:
+        files = ((rel, size, batch.read_file(local, size, tick)) for local, rel, size in small)
+        params = {"path": p or "/", "message": message, "commit": cid}
+        return rc._put(f"{rc._repo(repo)}/branches/{_q(branch)}/batch", params, batch.iter_batch(files))
+
+    def put_large(local: str, rel: str, size: int) -> Callable[[], object]:
+        def run() -> object:
+            url = f"{rc._repo(repo)}/branches/{_q(branch)}/files/{_quote_path(prefix + rel)}"
+            return rc._put(url, {"message": message, "commit": cid}, batch.read_file(local, size, tick))
+
+        return run
+
+    tasks: list[Callable[[], object]] = [put_large(*f) for f in large]
+    if small:
+        tasks.insert(0, put_small)
+    try:
+        _run_all(tasks, PUT_WINDOW)
+    except BaseException:
+        if commit is None:
+            with contextlib.suppress(errors.DatavcError):
+                rc.abort_commit(repo, cid)
+        raise
+    done: CommitInfo = rc.finish_commit(repo, cid) if commit is None else rc.inspect_commit(repo, cid)
+    return done
+
+
+# ----- get ---------------------------------------------------------------------------
+
+
+def _relative(info: FileInfo, f: FileInfo) -> str:
+    base = info.path.strip("/")
+    full = f.path.strip("/")
+    return full[len(base) + 1 :] if base else full
+
+
+def get_dir(rc: RemoteClient, repo: str, info: FileInfo, out: Path, progress: Progress | None) -> int | None:
+    """Download directory ``info`` under ``out`` with its large files in parallel parts.
+
+    Returns the number of files written, or None when the directory holds no large file
+    (or too many files to list cheaply): the caller then takes the one batch stream.
+    """
+    if info.file_count > LIST_MAX and info.size < LARGE * info.file_count:
+        return None
+    walk = rc.list_files(repo, info.commit, info.path or "/", recursive=True)
+    listing = [f for f in walk if f.kind == "file"]
+    large = [f for f in listing if f.size >= LARGE]
+    if not large:
+        return None
+    tick = locked(progress)
+    exporter = Exporter(None, out)
+    exporter.ensure_root()
+    # Parents and temp files first, in this thread: the batch thread then never races to create a directory.
+    pending: list[tuple[FileInfo, Path, Path]] = []
+    try:
+        for f in large:
+            parent, target = exporter.target(_relative(info, f))
+            fd, name = tempfile.mkstemp(dir=parent, prefix=TEMP_PREFIX, suffix=".tmp")
+            pending.append((f, Path(name), target))
+            with contextlib.closing(os.fdopen(fd, "wb")) as fh:
+                fh.truncate(f.size)
+        tasks: list[Callable[[], object]] = []
+        if len(large) < len(listing):
+            tasks.append(lambda: _get_small(rc, repo, info, out, tick))
+        for f, tmp, _ in pending:
+            tasks.extend(_part_tasks(rc, repo, f, tmp, tick))
+        _run_all(tasks, WINDOW)
+        for _, tmp, target in pending:
+            os.replace(tmp, target)
+    finally:
+        for _, tmp, _ in pending:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return len(listing)
+
+
+def _get_small(rc: RemoteClient, repo: str, info: FileInfo, out: Path, tick: Progress | None) -> int:
+    pieces = rc.iter_batch(repo, info.commit, info.path or "/", max_size=LARGE - 1)
+    return batch.extract_batch(batch.piece_reader(pieces), out, progress=tick)
+
+
+def get_file(rc: RemoteClient, repo: str, f: FileInfo, target: Path, progress: Progress | None) -> None:
+    """One large file to ``target`` in parallel parts, through a temporary file renamed into place."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=".tmp")
+    try:
+        with contextlib.closing(os.fdopen(fd, "wb")) as fh:
+            fh.truncate(f.size)
+        _run_all(_part_tasks(rc, repo, f, Path(tmp), locked(progress)), WINDOW)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _part_tasks(
+    rc: RemoteClient, repo: str, f: FileInfo, tmp: Path, tick: Progress | None
+) -> list[Callable[[], Any]]:
+    """One task per :data:`PART` of ``f``: a ranged GET written with ``pwrite`` at its offset in ``tmp``."""
+
+    def part(start: int, length: int) -> Callable[[], int]:
+        return lambda: _fetch_range(rc, repo, f, tmp, start, length, tick)
+
+    return [part(s, min(PART, f.size - s)) for s in range(0, f.size, PART)]
+
+
+def _fetch_range(
+    rc: RemoteClient, repo: str, f: FileInfo, tmp: Path, start: int, length: int, tick: Progress | None
+) -> int:
+    """Bytes ``[start, start+length)`` of ``f`` (read from its commit) into ``tmp`` at ``start``.
+
+    The pieces are written as they arrive (no re-chunking, no copy); anything but exactly
+    ``length`` bytes of a 206 answer is an error.
+    """
+    what = f"{repo}@{f.commit[:12]}:/{f.path.strip('/')}"
+    url = f"{rc._repo(repo)}/refs/{_q(f.commit)}/files/{_quote_path(f.path.strip('/'))}"
+    headers = {"Range": f"bytes={start}-{start + length - 1}"}
+    pos = start
+    fd = os.open(tmp, os.O_WRONLY)
+    try:
+        with rc._http.stream("GET", url, headers=headers) as resp:
+            if resp.status_code >= 400:
+                raise rc._error(resp)
+            if resp.status_code != 206 and (start, length) != (0, f.size):
+                raise errors.BackendUnavailable(f"the server ignored a byte range of {what}")
+            for piece in resp.iter_raw():
+                if pos + len(piece) > start + length:
+                    raise errors.BackendUnavailable(f"the server sent more of {what} than asked for")
+                os.pwrite(fd, piece, pos)
+                pos += len(piece)
+                if tick is not None:
+                    tick(len(piece))
+    except httpx.TransportError as err:
+        raise errors.BackendUnavailable(f"the download of {what} from {rc.url} failed: {err}") from None
+    finally:
+        os.close(fd)
+    if pos != start + length:
+        raise errors.BackendUnavailable(
+            f"the download of {what} stopped early ({pos - start} of {length} bytes)"
+        )
+    return length
+
+
+def _q(segment: str) -> str:
+    from urllib.parse import quote
+
+    return quote(segment, safe="")
+
+
+def _quote_path(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path)
+
+
+def iter_walked(found: list[tuple[str, str, int]], progress: Progress | None) -> Iterator[bytes]:
+    """A batch stream of files already walked (``batch.local_files`` rows)."""
+    files = ((rel, size, batch.read_file(local, size, progress)) for local, rel, size in found)
+    return batch.iter_batch(files)
