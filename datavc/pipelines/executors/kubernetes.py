@@ -13,15 +13,19 @@ of creating a duplicate. Uses the official ``kubernetes`` client.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from datavc.db.models import Datum as DatumRow
-from datavc.errors import BackendUnavailable, InvalidArgument
+from datavc.errors import BackendUnavailable, DatavcError, InvalidArgument
+from datavc.pipelines import orphans
 
 if TYPE_CHECKING:
     from datavc.context import Context
@@ -34,6 +38,8 @@ JOB_LABEL = "datavc.io/job"
 PIPELINE_LABEL = "datavc.io/pipeline"
 _LOG_LIMIT = 16 * 1024
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"  # a GPU without a type (executor setting gpu_resource)
+STOP_POLL_SECONDS = 1.0  # how soon a stopped job's Kubernetes Job is deleted
+log = logging.getLogger(__name__)
 
 
 def _dns_label(text: str, limit: int) -> str:
@@ -360,7 +366,24 @@ class KubernetesExecutor:
                 if err.status != 409:  # 409: created by an earlier attempt that lost its answer
                     self._end_credentials(ctx, job_id)
                     raise BackendUnavailable(f"Kubernetes refused Job {name}: {_reason(err)}") from err
-        outcome = self._wait(name, job_id)
+        halt = threading.Event()
+        watcher = threading.Thread(
+            target=self._delete_when_stopped,
+            args=(ctx, job_id, name, halt),
+            name=f"stop-{job_id[:8]}",
+            daemon=True,
+        )
+        watcher.start()
+        try:
+            outcome = self._wait(name, job_id)
+        finally:
+            halt.set()
+            watcher.join()
+        try:
+            orphans.ensure_running(ctx, job_id)
+        except orphans.JobStopped:
+            self._delete(name)  # stopped: its pods go now; nothing to collect
+            raise
         if outcome != "Complete":
             self._collect_failures(ctx, job_id, name)
         self._delete(name)
@@ -373,6 +396,22 @@ class KubernetesExecutor:
             from datavc.pipelines.executors import job_secrets
 
             job_secrets.remove(self, ctx, job_id)
+
+    def _delete_when_stopped(self, ctx: Context, job_id: str, name: str, halt: threading.Event) -> None:
+        """Delete the Kubernetes Job (and so its pods) as soon as 'datavc job stop' ends the
+        job, instead of letting its running datums finish; ``_wait`` then sees it gone."""
+        while not halt.wait(STOP_POLL_SECONDS):
+            try:
+                orphans.ensure_running(ctx, job_id)
+            except orphans.JobStopped:
+                try:
+                    self._delete(name)
+                except BackendUnavailable as err:
+                    log.warning("deleting the Job of stopped job %s failed: %s", job_id, err)
+                    continue
+                return
+            except (DatavcError, SQLAlchemyError) as err:
+                log.warning("checking whether job %s was stopped failed: %s", job_id, err)
 
     def _assign_shards(self, ctx: Context, job_id: str, datums: list[Datum], shards: int) -> None:
         with ctx.db.write() as s:
