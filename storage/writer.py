@@ -389,6 +389,35 @@ class Writer:
             builder.add(rel, entry)
         return builder.finish()
 
+    def put_dir_later(
+        self, path: str | os.PathLike[str], *, follow_symlinks: bool = True, on_skip: Skipped | None = None
+    ) -> Callable[[], str]:
+        """Take in a local directory now; the returned function builds its tree and returns the id.
+
+        Why: ``put_dir`` seals the open pack before it returns (its entries name the pack),
+        so many small directories stored one after another cost one pack, one upload and
+        one durable write each. Here every file is read now (the directory may go at once)
+        and small files stay in the open pack with other directories' files; the function,
+        called later on this writer (before ``flush``/``close``), seals the pack if it is
+        still open and writes the tree. Same rules as ``put_dir`` otherwise.
+        """
+        top = os.fspath(path)
+        st = _stat(top)
+        if not stat.S_ISDIR(st.st_mode):
+            raise InvalidInput(f"{top}: not a directory")
+        walk = _WalkPolicy(os.path.realpath(top), follow_symlinks, on_skip)
+        items = list(self._walk(top, "", None, frozenset({(st.st_dev, st.st_ino)}), walk))
+
+        def finish() -> str:
+            if not all(_ready(item) for item in items):
+                self._seal_pack()
+            builder = TreeBuilder(self.trees)
+            for item in items:
+                builder.add(*_resolve(item))
+            return builder.finish()
+
+        return finish
+
     def iter_put_dir(
         self,
         path: str | os.PathLike[str],

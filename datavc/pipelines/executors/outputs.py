@@ -9,6 +9,13 @@ thread flushes once for every datum that finished while the previous flush ran, 
 reports them all. A datum's result is therefore never recorded before its outputs are
 durable. Barriers are at least ``WINDOW`` apart, so a slow datum's report waits at most
 that long, while a burst of fast datums shares one barrier.
+
+The outputs of the datums between two barriers also share packs: ``put_dir`` reads a
+datum's files at once (its directory can be removed) but leaves them in the writer's
+open pack and returns a placeholder; the barrier builds every pending tree, seals one
+pack for all of them, and ``report`` hands on each outcome with its real tree id. Why: a
+pack per datum meant one upload and two fsyncs per datum, which capped a batched
+transform at about 130 datums/s on this machine's disk.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from datavc.context import Context
@@ -29,6 +37,7 @@ from datavc.pipelines.executors import Outcome
 from storage.writer import Writer
 
 WINDOW = 0.05  # seconds between durability barriers
+_PLACEHOLDER = "pending-output:"  # never a tree id (those are hex digests)
 
 
 class OutputStore:
@@ -43,13 +52,23 @@ class OutputStore:
         self._pending: list[tuple[Datum, Outcome]] = []
         self._closing = False
         self._error: BaseException | None = None
+        self._serial = itertools.count()
+        self._open: dict[str, Callable[[], str]] = {}  # placeholder -> tree builder (current writer)
+        self._trees: dict[str, str] = {}  # placeholder -> tree id, once built
         self._thread = threading.Thread(target=self._loop, name="datum-outputs", daemon=True)
         self._thread.start()
 
     def put_dir(self, path: Path) -> str:
-        """Store ``path`` (symbolic links not followed) and return its tree id (durable at the next flush)."""
+        """Take in ``path`` (symbolic links not followed) now; return a placeholder for its tree id.
+
+        The placeholder is only meaningful to ``report``, which replaces it with the tree id
+        (built and durable at the next barrier) before the outcome is handed on.
+        """
         with self._lock:
-            return self._writer.put_dir(path, follow_symlinks=False)
+            finish = self._writer.put_dir_later(path, follow_symlinks=False)
+            token = f"{_PLACEHOLDER}{next(self._serial)}"
+            self._open[token] = finish
+            return token
 
     def report(self, d: Datum, o: Outcome) -> None:
         """Report ``d``'s outcome once every output stored so far is durable."""
@@ -92,12 +111,19 @@ class OutputStore:
             try:
                 if any(o.output_tree for _, o in batch):
                     # Swap in a fresh writer and make the old one durable outside the lock:
-                    # datum threads keep storing outputs while the fsyncs run.
+                    # datum threads keep storing outputs while the trees are built and the
+                    # fsyncs run. Every placeholder in this batch was made before it was
+                    # reported, so before this swap: its tree is built here at the latest.
                     with self._lock:
                         full, self._writer = self._writer, self._ctx.store.writer()
+                        builders, self._open = self._open, {}
+                    built = {token: finish() for token, finish in builders.items()}
                     full.close()
+                    self._trees.update(built)
                     last = time.monotonic()
                 for d, o in batch:
+                    if o.output_tree is not None and o.output_tree.startswith(_PLACEHOLDER):
+                        o = replace(o, output_tree=self._trees.pop(o.output_tree))
                     self._on_done(d, o)
             except BaseException as err:
                 self._error = err
