@@ -72,8 +72,9 @@ def list_entries(
     user: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
+    newest_first: bool = False,
 ) -> list[AuditInfo]:
-    """Entries, oldest first, filtered by repo, user and time."""
+    """Entries, oldest first (or newest first), filtered by repo, user and time; at most ``limit``."""
     q = select(AuditEntry)
     if repo is not None:
         q = q.where(AuditEntry.repo == repo)
@@ -81,7 +82,7 @@ def list_entries(
         q = q.where(AuditEntry.user_name == user)
     if since is not None:
         q = q.where(AuditEntry.at >= since)
-    q = q.order_by(AuditEntry.id)
+    q = q.order_by(AuditEntry.id.desc() if newest_first else AuditEntry.id)
     if limit is not None:
         q = q.limit(limit)
     with ctx.db.read() as s:

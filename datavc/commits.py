@@ -359,30 +359,15 @@ def _finish_queued(
         c.state, c.finished_at, c.size, c.file_count = "finished", now(), size, files
         if message is not None:
             c.message = message
-        if c.commit_set_id is None:
-            # A user commit (or rollback, or cron tick) starts a commit set named after it.
-            c.commit_set_id = start_commit_set(s, c.id, f"{c.origin} commit {repo_name}@{branch}", ctx.user)
         s.flush()
-        why = f"{c.origin} commit: {c.message}".rstrip(": ")
-        moved = set_if_equals(
-            s,
-            repo.id,
-            branch,
-            c.parent_id,
-            c.id,
-            who=ctx.user,
-            why=why,
-            at=c.finished_at,
-            force=force,
-            commit_set=c.commit_set_id,
-        )
+
+        def finishing(s: Session, cid: str) -> None:
+            hooks.record(s, cid, judged)
+            if on_finish is not None:
+                on_finish(s, cid)
+
+        moved = _land(ctx, s, repo_name, repo.id, branch, c.parent_id, c, force, meta, provenance, finishing)
         assert moved, "the branch row is locked: its head cannot have moved"
-        record_metadata(s, c.id, meta)
-        for input_id in provenance:
-            s.add(Provenance(commit_id=c.id, input_commit_id=input_id, kind="input"))
-        hooks.record(s, c.id, judged)
-        if on_finish is not None:
-            on_finish(s, c.id)
         s.flush()
         return commit_info(s, repo, c)
 
@@ -437,34 +422,48 @@ def _fast_forward(
                 return None
             final = s.get(Commit, f.commit)
             assert final is not None
-            why = f"{final.origin} commit: {final.message}".rstrip(": ")
-            if final.commit_set_id is None:
-                # A user commit (or rollback, or cron tick) starts a commit set named after it.
-                final.commit_set_id = start_commit_set(
-                    s, final.id, f"{final.origin} commit {repo_name}@{f.branch}", ctx.user
-                )
-            if not set_if_equals(
-                s,
-                f.repo_id,
-                f.branch,
-                f.parent,
-                f.commit,
-                who=ctx.user,
-                why=why,
-                at=final.finished_at,
-                force=force,
-                commit_set=final.commit_set_id,
-            ):
+            landed = _land(
+                ctx, s, repo_name, f.repo_id, f.branch, f.parent, final, force, meta, provenance, on_finish
+            )
+            if not landed:
                 raise _LostRace  # roll back: the commit stays open and the next attempt rebases it
-            record_metadata(s, f.commit, meta)
-            for input_id in provenance:
-                s.add(Provenance(commit_id=f.commit, input_commit_id=input_id, kind="input"))
-            if on_finish is not None:
-                on_finish(s, f.commit)
             s.flush()
             return commit_info(s, get_repo(s, repo_name), final)
     except _LostRace:
         return None
+
+
+def _land(
+    ctx: Context,
+    s: Session,
+    repo_name: str,
+    repo_id: int,
+    branch: str,
+    parent: str | None,
+    c: Commit,
+    force: bool,
+    meta: dict[str, str],
+    provenance: list[str],
+    on_finish: Callable[[Session, str], None] | None,
+) -> bool:
+    """Move ``branch`` from ``parent`` to the finished commit ``c``, with everything that lands
+    with it (commit set, metadata, provenance, ``on_finish``); False if the head moved."""
+    if c.commit_set_id is None:
+        # A user commit (or rollback, or cron tick) starts a commit set named after it.
+        c.commit_set_id = start_commit_set(s, c.id, f"{c.origin} commit {repo_name}@{branch}", ctx.user)
+    why = f"{c.origin} commit: {c.message}".rstrip(": ")
+    at, cset = c.finished_at, c.commit_set_id
+    moved = set_if_equals(
+        s, repo_id, branch, parent, c.id, who=ctx.user, why=why, at=at, force=force, commit_set=cset
+    )
+    if not moved:
+        return False
+    record_metadata(s, c.id, meta)
+    for input_id in provenance:
+        s.add(Provenance(commit_id=c.id, input_commit_id=input_id, kind="input"))
+    if on_finish is not None:
+        on_finish(s, c.id)
+    return True
 
 
 class _LostRace(Exception):

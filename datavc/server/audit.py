@@ -60,7 +60,7 @@ class AuditMiddleware:
                 user=ident.name if ident else None,
                 action=state.get("audit_action") or getattr(route, "name", None) or "unrouted",
                 method=scope["method"],
-                path=state.get("audit_path") or getattr(route, "path", None) or scope.get("path", ""),
+                path=state.get("audit_path") or _route_path(scope, route),
                 status=status,
                 result=state.get("audit_result") or ("ok" if status < 400 else f"status {status}"),
                 repo=state.get("audit_repo") or params.get("repo"),
@@ -70,3 +70,11 @@ class AuditMiddleware:
         except Exception:
             # The response is already sent; a lost audit row must at least be visible.
             log.exception("could not write the audit log entry for %s %s", scope["method"], scope.get("path"))
+
+
+def _route_path(scope: Scope, route: Any) -> str:
+    """The route's template under its mount point (``/ui/pipelines/{repo}/stop``), else the raw path."""
+    template = getattr(route, "path", None)
+    if template is None:
+        return str(scope.get("path", ""))
+    return str(scope.get("root_path", "")) + str(template)

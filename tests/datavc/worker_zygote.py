@@ -49,10 +49,10 @@ def run_job(job: dict[str, Any]) -> None:
                 client.put_file(repo, "main", f"/w{w}/f{j}", content(w, j))
         elif op == "put_path":  # one put of a local file or directory
             client.put_file(repo, "main", job["path"], job["src"])
-        elif op == "put_until":  # one-file commits until a deadline: given contents, then new ones
-            w, j = job["worker"], 0
+        elif op == "put_until":  # one-file commits until a deadline (and at least min_puts):
+            w, j = job["worker"], 0  # given contents, then new ones
             known = [bytes.fromhex(h) for h in job["contents"]]
-            while time.time() < job["deadline"]:
+            while time.time() < job["deadline"] or j < job.get("min_puts", 0):
                 data = known[j % len(known)] if j % 2 == 0 else content(w, j)
                 client.put_file(repo, "main", f"/p{w}/f{j}", data)
                 j += 1

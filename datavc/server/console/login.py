@@ -104,10 +104,15 @@ def logout(request: Request) -> Response:
 def audit_page(
     request: Request, repo: str | None = None, user: str | None = None, hours: float = 24.0
 ) -> Response:
-    """Audit entries of the last ``hours`` (oldest first, at most ``AUDIT_SHOWN``), by repo or user."""
+    """Audit entries of the last ``hours`` (newest first, at most ``AUDIT_SHOWN``), by repo or user."""
     since = datetime.now(UTC) - timedelta(hours=max(0.0, min(hours, 24.0 * 3650)))
     entries = audit.list_entries(
-        base_client(request).context, repo=repo or None, user=user or None, since=since, limit=AUDIT_SHOWN
+        base_client(request).context,
+        repo=repo or None,
+        user=user or None,
+        since=since,
+        limit=AUDIT_SHOWN,
+        newest_first=True,
     )
     return page(
         request,

@@ -32,6 +32,11 @@ class ServeProcess:
         self.port = free_port()
         self.log = home.parent / f"serve-{self.port}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 -- closed in stop()
+        # The S3 gateway's default port is fixed (8421): give each server its own, so
+        # servers started at once (tests in parallel, pytest-xdist) do not collide.
+        env = dict(os.environ)
+        if "--s3-port" not in args and "--no-s3" not in args:
+            env["DATAVC_S3_PORT"] = str(free_port())
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -46,6 +51,7 @@ class ServeProcess:
             ],
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            env=env,
         )
 
     def wait_serving(self, url: str, **kw: object) -> None:
