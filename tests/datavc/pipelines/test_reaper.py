@@ -1,0 +1,91 @@
+"""The serving shim's per-datum path: ``posix_spawn`` plus an exact (pidfd) wait, same guarantees."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datavc.pipelines import reaper
+from datavc.pipelines.shim import Shim
+
+pytestmark = pytest.mark.skipif(not reaper.SUPPORTED, reason="the subreaper shim is Linux-only")
+
+
+@pytest.fixture(scope="module")
+def shim() -> Iterator[Shim]:
+    s = Shim()
+    yield s
+    s.close()
+
+
+def _script(tmp_path: Path, name: str, body: str) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    path = bin_dir / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def test_the_command_is_found_in_the_requests_path_and_runs_in_its_cwd(shim: Shim, tmp_path: Path) -> None:
+    # posix_spawnp would search the shim's own PATH: the request's PATH must win, as with Popen.
+    _script(tmp_path, "only-here", 'pwd; echo "$DATAVC_X"; echo oops >&2; exit 3\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    log = tmp_path / "log"
+    log.write_bytes(b"before\n")
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "DATAVC_X": "x1"}
+    got = shim.run(["only-here"], work, env, "", log, 30)
+    assert (got.code, got.timed_out, got.error) == (3, False, "")
+    assert log.read_text() == f"before\n{work}\nx1\noops\n"  # appended, stdout and stderr
+
+
+def test_a_missing_command_or_directory_is_127_with_the_reason(shim: Shim, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    env = {"PATH": "/usr/bin:/bin"}
+    got = shim.run(["no-such-program-xyz"], tmp_path, env, "", log, 30)
+    assert (got.code, got.error) == (127, "No such file or directory")
+    got = shim.run(["true"], tmp_path / "missing", env, "", log, 30)
+    assert (got.code, got.error) == (127, "No such file or directory")
+    assert shim.run(["true"], tmp_path, env, "", log, 30).code == 0  # the shim still serves
+
+
+def test_a_signal_death_and_a_timeout_are_reported_and_nothing_is_left(shim: Shim, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    env = {"PATH": "/usr/bin:/bin"}
+    assert shim.run(["sh", "-c", "kill -TERM $$"], tmp_path, env, "", log, 30).code == -15
+    pid_file = tmp_path / "bg"
+    t0 = time.monotonic()
+    got = shim.run(["sh", "-c", f"sleep 60 & echo $! > {pid_file}; sleep 60"], tmp_path, env, "", log, 0.5)
+    assert (got.code, got.timed_out) == (-9, True)
+    assert time.monotonic() - t0 < 10
+    assert reaper.start_time(int(pid_file.read_text())) is None  # the background job is gone too
+    assert reaper.descendants(shim.pid) == []
+
+
+def test_stdin_is_still_fed_to_the_command(shim: Shim, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    got = shim.run(["cat"], tmp_path, {"PATH": "/usr/bin:/bin"}, "line 1\nline 2\n", log, 30)
+    assert got.code == 0
+    assert log.read_text() == "line 1\nline 2\n"
+
+
+def test_wait_pid_wakes_when_the_child_ends_and_times_out_otherwise() -> None:
+    quick = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    t0 = time.monotonic()
+    assert reaper._wait_pid(quick.pid, 30)
+    assert time.monotonic() - t0 < 10
+    assert quick.wait() == 0  # not reaped by _wait_pid: the caller reaps it
+    slow = subprocess.Popen(["sleep", "30"])
+    try:
+        t0 = time.monotonic()
+        assert not reaper._wait_pid(slow.pid, 0.2)
+        assert 0.15 < time.monotonic() - t0 < 10
+    finally:
+        slow.kill()
+        slow.wait()
