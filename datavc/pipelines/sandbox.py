@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import sys
 from collections.abc import Iterable
@@ -147,14 +148,28 @@ class SandboxConfig:
         return Confinement(pfs, input_dirs(inputs), self.network, self.user, working_dir or PFS, self.hide)
 
 
+def uses_pfs(args: Iterable[str]) -> bool:
+    """Whether a transform's command or stdin names a ``/pfs`` path (Pachyderm code, which
+    reads ``/pfs/<input>`` and writes ``/pfs/out``: only the sandbox has those paths)."""
+    return any(_PFS_PATH.search(a) for a in args)
+
+
+_PFS_PATH = re.compile(r"(?<![\w./~-])/pfs(?=/|$|[\s'\"`;:)|&])")
+
+
 def for_job(
-    spec_sandbox_network: bool | None, user: str | None, settings: dict[str, object], hide: Iterable[Path]
+    spec_sandbox_network: bool | None,
+    user: str | None,
+    settings: dict[str, object],
+    hide: Iterable[Path],
+    pfs_paths: bool = False,
 ) -> SandboxConfig | None:
     """The sandbox for a job, or None to run unsandboxed.
 
     The store's ``executor.sandbox`` setting decides: ``"always"`` sandboxes every pipeline,
     ``"pipeline"`` (the default) those whose spec has a ``sandbox`` section or a
-    ``transform.user``, ``"off"`` none. A job that wants the sandbox where ``bwrap`` is
+    ``transform.user``, or whose transform names ``/pfs`` paths (``pfs_paths``: a
+    Pachyderm spec as published), ``"off"`` none. A job that wants the sandbox where ``bwrap`` is
     missing fails with a message saying how to install it, unless the store's config has
     ``executor.unsandboxed: "allow"``.
 
@@ -167,7 +182,7 @@ def for_job(
     if mode not in ("always", "pipeline", "off"):
         raise InvalidArgument(f"executor.sandbox is {mode!r}: use 'always', 'pipeline' or 'off'")
     wanted = mode == "always" or (
-        mode == "pipeline" and (spec_sandbox_network is not None or user is not None)
+        mode == "pipeline" and (spec_sandbox_network is not None or user is not None or pfs_paths)
     )
     if not wanted:
         return None
@@ -182,8 +197,9 @@ def for_job(
                 INSTALL_HINT,
             )
             return None
+        why = " (the transform uses /pfs paths, which only the sandbox provides)" if pfs_paths else ""
         raise SandboxUnavailable(
-            f"the sandbox needs bubblewrap (bwrap), which is not installed: {INSTALL_HINT}; "
+            f"the sandbox{why} needs bubblewrap (bwrap), which is not installed: {INSTALL_HINT}; "
             'or allow unsandboxed runs with "executor": {"unsandboxed": "allow"} in the store\'s config.json'
         )
     network = True if spec_sandbox_network is None else spec_sandbox_network

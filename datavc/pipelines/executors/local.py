@@ -43,6 +43,11 @@ from datavc.pipelines.shim import Shim, ShimPool
 from datavc.pipelines.spec import PipelineSpec
 
 LOG_LIMIT = 64 * 1024
+PFS_HINT = (
+    "[datavc] the transform failed on a /pfs path: /pfs/<input> and /pfs/out exist only in the "
+    "sandbox; add 'sandbox: {}' to the spec (or set executor.sandbox to 'always' in the store's "
+    "config.json), or read $DATAVC_IN/<input> and write $DATAVC_OUT\n"
+)
 
 
 def scratch_dir(ctx: Context) -> Path:
@@ -249,6 +254,8 @@ def run_datum(
                     with ctx.store.writer() as w:
                         tree = w.put_dir(out_dir, follow_symlinks=False)
                 return Outcome(True, tries, exit_code, logs, time.monotonic() - started, tree)
+            if sandbox is None and pfs_root is None and "/pfs" in logs:
+                logs += PFS_HINT  # Pachyderm code with /pfs paths baked into its program
             if tries == spec.datum_tries and spec.transform.err_cmd and (left is None or left > 0):
                 recovered, err_logs = _run_err_cmd(spec, err_cmd, cwd, env, work, timeout)
                 logs += err_logs
@@ -385,7 +392,9 @@ class LocalExecutor:
         objects = getattr(ctx.store.backend, "root", None)  # a local object store outside .datavc
         hide = [Path(p).resolve() for p in (ctx.home, objects, os.environ.get("HOME")) if p]
         network = None if spec.sandbox is None else spec.sandbox.network
-        return _sandbox.for_job(network, spec.transform.user, self.settings, hide)
+        t = spec.transform
+        pfs = _sandbox.uses_pfs((*t.cmd, *t.stdin, *t.err_cmd, *t.err_stdin))
+        return _sandbox.for_job(network, t.user, self.settings, hide, pfs_paths=pfs)
 
     def run(
         self,

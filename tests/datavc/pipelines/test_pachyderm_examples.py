@@ -247,6 +247,10 @@ def test_group_retail_and_lab(tmp_path: Path) -> None:
 def test_word_count_map_and_reduce(tmp_path: Path, image: Callable[[str, str], Path]) -> None:
     image("app", WORDCOUNT_APP)
     with Client.init(tmp_path / "store") as c:
+        # map's cmd names /pfs paths, which turns the sandbox on; but the stand-in for the
+        # image's `app` lives in this test's temporary directory, which the sandbox hides,
+        # and maps /pfs itself: run it unsandboxed (test_sandbox.py runs /pfs for real).
+        c.context.executor_settings = {"sandbox": "off"}
         # what the scraper pipeline (wget from the internet) writes: /<url file>/<page>
         c.create_repo("scraper")
         pages = {"/Wikipedia/Main_Page.html": b"the cat. The dog", "/Github/x.html": b"a cat"}

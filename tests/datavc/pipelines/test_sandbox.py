@@ -96,6 +96,31 @@ def test_pachyderm_code_with_pfs_paths_runs_unchanged(env: tuple[Client, Path, P
     assert files(c, "pach") == {"/f": b"hello", "/where": b"/pfs/out\n"}
 
 
+def test_a_spec_whose_command_names_pfs_paths_is_sandboxed_without_asking(
+    env: tuple[Client, Path, Path], tmp_path: Path
+) -> None:
+    c, _, _ = env
+    # As published (Pachyderm's montage, word count): /pfs in cmd/stdin, no sandbox section.
+    spec = {"input": {"pfs": {"repo": "A", "glob": "/*"}}, "transform": {"cmd": ["sh"]}}
+    c.create_pipeline(
+        {
+            **spec,
+            "pipeline": {"name": "pach"},
+            "transform": {"cmd": ["sh"], "stdin": ["cp /pfs/A/* /pfs/out/"]},
+        }
+    )
+    assert c.run().ok
+    assert files(c, "pach") == {"/f": b"hello"}
+    # /pfs baked into the program instead: it runs unsandboxed, and its failure says what to do.
+    program = tmp_path / "baked.sh"
+    program.write_text("cp /pfs/A/f /pfs/out/f\n")
+    c.create_pipeline({**spec, "pipeline": {"name": "baked"}, "transform": {"cmd": ["sh", str(program)]}})
+    assert not c.run().ok
+    logs = "".join(text for _, text in c.job_logs(last_job(c, "baked").id))
+    assert "/pfs/<input> and /pfs/out exist only in the sandbox; add 'sandbox: {}' to the spec" in logs
+    assert sandbox.uses_pfs(["python3 /edges.py", "/data/pfs/x", "$DATAVC_IN/pfs"]) is False
+
+
 def test_a_hostile_transform_is_contained(env: tuple[Client, Path, Path], tmp_path: Path) -> None:
     c, store, scratch = env
     escape = tmp_path / "escaped"
