@@ -30,7 +30,7 @@ from typing import Any
 
 from datavc import batch, errors, transfer
 from datavc.export import Exporter
-from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
+from datavc.info import CheckoutInfo, CommitInfo, StatusInfo
 from datavc.workdir import (
     _INDEX_COMMIT_EVERY,
     META,
@@ -44,6 +44,7 @@ from datavc.workdir import (
     _Pending,
     _remove,
     _State,
+    local_status,
 )
 from storage.hashing import DIGEST_LENGTH, HashAlgorithm
 
@@ -210,20 +211,7 @@ def _checked(pieces: Iterable[bytes], alg: HashAlgorithm, want: str, what: str) 
 
 def status(dest: str | os.PathLike[str] = ".", *, on_skip: Skipped | None = None) -> StatusInfo:
     """Local changes of a checkout: as :func:`datavc.workdir.status`, with no request at all."""
-    co = _Checkout.find(Path(dest).absolute())
-    try:
-        st = co.load()
-        if st.pending is not None:
-            return StatusInfo(
-                str(co.root), st.repo, st.branch, st.commit, (), st.pending.commit, st.pending.ref
-            )
-        changes = tuple(
-            DiffInfo("/" + rel, kind, None, s.st_size if s else None, None, None)
-            for rel, kind, s in _changes(algorithm_of(st.tree), co, on_skip)
-        )
-    finally:
-        co.close()
-    return StatusInfo(str(co.root), st.repo, st.branch, st.commit, changes)
+    return local_status(dest, algorithm_of, on_skip)
 
 
 # ----- commit ------------------------------------------------------------------------

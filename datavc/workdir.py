@@ -530,6 +530,14 @@ def status(
     An interrupted checkout has no meaningful changes: it is reported as incomplete
     (``pending_commit``/``pending_ref``), with no changes listed, until checkout finishes it.
     """
+    return local_status(dest, lambda _tree: ctx.store.algorithm, on_skip)
+
+
+def local_status(
+    dest: str | os.PathLike[str], algorithm_for: Callable[[str], HashAlgorithm], on_skip: Skipped | None
+) -> StatusInfo:
+    """:func:`status` from the checkout alone, hashing with ``algorithm_for(checked-out tree)``
+    (the store's algorithm; a remote checkout tells it from the tree id)."""
     co = _Checkout.find(Path(dest).absolute())
     try:
         st = co.load()
@@ -539,7 +547,7 @@ def status(
             )
         changes = tuple(
             DiffInfo("/" + rel, kind, None, s.st_size if s else None, None, None)
-            for rel, kind, s in _changes(ctx.store.algorithm, co, on_skip)
+            for rel, kind, s in _changes(algorithm_for(st.tree), co, on_skip)
         )
     finally:
         co.close()
