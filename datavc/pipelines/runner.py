@@ -288,7 +288,7 @@ def _commit_output(
         try:
             create_branch(ctx, repo, branch)
         except AlreadyExists:
-            pass
+            pass  # output_branch exists from an earlier job: the commit goes on top of it
     with ctx.db.read() as s:
         commit_set = s.scalar(select(Job.commit_set_id).where(Job.id == job_id))
     c = start_commit(

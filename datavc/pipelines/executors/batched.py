@@ -174,7 +174,7 @@ class _Worker:
                 proc.stdin.write(stdin.encode())
                 proc.stdin.close()
             except OSError:
-                pass
+                pass  # the transform exited or closed its stdin without reading it all
         try:
             took = self._serve(mine, proc)
         finally:
