@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from datavc.client import Client
 from datavc.info import JobInfo
@@ -58,3 +63,35 @@ def listings(client: Client, repo: str, ref: str = "main") -> set[tuple[str, ...
 
 def runlog_lines(runlog: Path) -> list[str]:
     return runlog.read_text().splitlines() if runlog.exists() else []
+
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+VENV_BIN = Path(sys.executable).parent
+
+
+def run_on_fake_cluster(
+    c: Client, fake_k8s: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, namespace: str
+) -> None:
+    """Make ``c``'s pipelines run on the fake cluster in ``namespace``: the store's
+    credentials reach the pods through the Secret ``datavc-credentials``; the pods run
+    this checkout's datavc with their ``/pfs`` under ``tmp_path``."""
+    from kubernetes import client, config
+
+    config.load_kube_config(config_file=str(fake_k8s.kubeconfig_path))
+    client.CoreV1Api().create_namespaced_secret(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "datavc-credentials"},
+            "stringData": {"DATAVC_DB": c.config.db, "DATAVC_OBJECTS": c.config.objects},
+        },
+    )
+    fake_k8s.env_overrides.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONPATH=str(REPO_ROOT),
+        DATAVC_PFS_ROOT=str(tmp_path / "pfs-{pod}"),
+    )
+    monkeypatch.setenv("DATAVC_EXECUTOR", "kubernetes")
+    monkeypatch.setenv("DATAVC_K8S_NAMESPACE", namespace)
+    monkeypatch.setenv("DATAVC_K8S_SECRET", "datavc-credentials")

@@ -24,10 +24,7 @@ from datavc.errors import BackendUnavailable
 from datavc.pipelines.executors.kubernetes import job_manifest
 from datavc.pipelines.spec import PipelineSpec
 from tests.datavc.helpers import files_of
-from tests.datavc.pipelines.helpers import last_job, sh
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-VENV_BIN = Path(sys.executable).parent
+from tests.datavc.pipelines.helpers import REPO_ROOT, last_job, run_on_fake_cluster, sh
 
 WORDCOUNT = (
     'for f in "$DATAVC_IN"/texts/*; do wc -w < "$f" | tr -d " " > "$DATAVC_OUT/$(basename "$f").count"; done'
@@ -45,28 +42,8 @@ if os.environ.get("DATAVC_TEST_KUBECONFIG"):
 @pytest.fixture
 def k8s(fake_k8s: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Client, Any]]:
     """A store whose pipelines run on the fake cluster; its credentials reach pods via a Secret."""
-    from kubernetes import client, config
-
-    home = tmp_path / "store"
-    c = Client.init(home)
-    config.load_kube_config(config_file=str(fake_k8s.kubeconfig_path))
-    client.CoreV1Api().create_namespaced_secret(
-        "default",
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "datavc-credentials"},
-            "stringData": {"DATAVC_DB": c.config.db, "DATAVC_OBJECTS": c.config.objects},
-        },
-    )
-    fake_k8s.env_overrides.update(
-        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        PYTHONPATH=str(REPO_ROOT),
-        DATAVC_PFS_ROOT=str(tmp_path / "pfs-{pod}"),
-    )
-    monkeypatch.setenv("DATAVC_EXECUTOR", "kubernetes")
-    monkeypatch.setenv("DATAVC_K8S_NAMESPACE", "default")
-    monkeypatch.setenv("DATAVC_K8S_SECRET", "datavc-credentials")
+    c = Client.init(tmp_path / "store")
+    run_on_fake_cluster(c, fake_k8s, tmp_path, monkeypatch, "default")
     yield c, fake_k8s
     c.close()
 

@@ -5,8 +5,6 @@ enforces ``restricted`` on the fake API server."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +17,9 @@ from datavc.errors import InvalidArgument
 from datavc.pipelines.executors.kubernetes import job_manifest
 from datavc.pipelines.spec import PipelineSpec
 from tests.datavc.helpers import files_of
-from tests.datavc.pipelines.helpers import sh
+from tests.datavc.pipelines.helpers import REPO_ROOT, run_on_fake_cluster, sh
 from tests.k8s.pod_security import ENFORCE_LABEL, restricted_violations
 from tests.k8s.validation import DecodeError, job_errors, schema_errors
-
-REPO_ROOT = Path(__file__).resolve().parents[4]
-VENV_BIN = Path(sys.executable).parent
 
 
 def _spec(**kw: Any) -> PipelineSpec:
@@ -107,28 +102,9 @@ def test_the_deploy_namespace_enforces_restricted() -> None:
 def restricted(
     fake_k8s: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Client, Any]]:
-    from kubernetes import client, config
-
     fake_k8s.add_namespace("secure", {ENFORCE_LABEL: "restricted"})
     c = Client.init(tmp_path / "store")
-    config.load_kube_config(config_file=str(fake_k8s.kubeconfig_path))
-    client.CoreV1Api().create_namespaced_secret(
-        "secure",
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "datavc-credentials"},
-            "stringData": {"DATAVC_DB": c.config.db, "DATAVC_OBJECTS": c.config.objects},
-        },
-    )
-    fake_k8s.env_overrides.update(
-        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        PYTHONPATH=str(REPO_ROOT),
-        DATAVC_PFS_ROOT=str(tmp_path / "pfs-{pod}"),
-    )
-    monkeypatch.setenv("DATAVC_EXECUTOR", "kubernetes")
-    monkeypatch.setenv("DATAVC_K8S_NAMESPACE", "secure")
-    monkeypatch.setenv("DATAVC_K8S_SECRET", "datavc-credentials")
+    run_on_fake_cluster(c, fake_k8s, tmp_path, monkeypatch, "secure")
     yield c, fake_k8s
     c.close()
 
