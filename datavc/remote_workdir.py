@@ -45,6 +45,8 @@ from datavc.workdir import (
     _remove,
     _State,
     local_status,
+    moved_since_checkout,
+    prepare_commit,
 )
 from storage.hashing import DIGEST_LENGTH, HashAlgorithm
 
@@ -235,32 +237,12 @@ def commit_workdir(
     """
     co = _Checkout.find(Path(dest).absolute())
     try:
-        st = co.load()
-        if st.pending is not None:
-            raise errors.Conflict(
-                f"the checkout of {st.repo}@{st.pending.ref} in {co.root} was interrupted and is incomplete: "
-                f"run '{st.finish_command(co.root)}' to finish it before committing"
-            )
-        if st.branch is None:
-            raise errors.InvalidArgument(
-                f"{co.root} was checked out from commit {st.commit[:12]}, not a branch"
-            )
-        head = rc.inspect_branch(st.repo, st.branch).head or ""
+        def head_of(repo: str, branch: str) -> str:
+            return rc.inspect_branch(repo, branch).head or ""
 
-        def moved(now: str) -> errors.BranchMoved:
-            return errors.BranchMoved(
-                st.repo,
-                st.branch or "",
-                f"{st.repo}@{st.branch} moved since this checkout ({st.commit[:12]} -> {now[:12]}): "
-                "use --rebase to apply your changes on top",
-            )
-
-        if head != st.commit and not rebase:
-            raise moved(head)
+        st, head, pending = prepare_commit(co, head_of, rebase, algorithm_of, on_skip)
+        assert st.branch is not None
         alg = algorithm_of(st.tree)
-        pending = list(_changes(alg, co, on_skip))
-        if not pending:
-            raise errors.InvalidArgument("nothing to commit: the checkout has no changes")
         found = [(str(co.root / rel), rel, s.st_size) for rel, kind, s in pending if s is not None]
         stats = {rel: s for rel, _, s in pending if s is not None}
         gone = [rel for rel, kind, _ in pending if kind == "deleted"]
@@ -269,7 +251,7 @@ def commit_workdir(
         try:
             opened = rc.inspect_commit(st.repo, cid)
             if opened.parent != st.commit and not rebase:
-                raise moved(opened.parent or "")
+                raise moved_since_checkout(st, opened.parent or "")
             if found:
                 transfer.put_files(rc, st.repo, st.branch, "", found, msg, cid, None)
             if gone:

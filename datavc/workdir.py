@@ -554,6 +554,48 @@ def local_status(
     return StatusInfo(str(co.root), st.repo, st.branch, st.commit, changes)
 
 
+def moved_since_checkout(st: _State, now: str) -> BranchMoved:
+    """The error for a checkout's branch that moved (to ``now``) since it was checked out."""
+    return BranchMoved(
+        st.repo,
+        st.branch or "",
+        f"{st.repo}@{st.branch} moved since this checkout ({st.commit[:12]} -> {now[:12]}): "
+        "use --rebase to apply your changes on top",
+    )
+
+
+def prepare_commit(
+    co: _Checkout,
+    head_of: Callable[[str, str], str],
+    rebase: bool,
+    algorithm_for: Callable[[str], HashAlgorithm],
+    on_skip: Skipped | None,
+) -> tuple[_State, str, list[tuple[str, str, os.stat_result | None]]]:
+    """What committing a checkout starts from, direct or remote: its state, the branch's
+    head now (``head_of(repo, branch)``) and the local changes, hashed with
+    ``algorithm_for(checked-out tree)``; refuses what cannot commit.
+
+    Raises:
+        Conflict: a checkout into it was interrupted; InvalidArgument: checked out from a
+        commit, or nothing to commit; BranchMoved: the branch moved (unless ``rebase``).
+    """
+    st = co.load()
+    if st.pending is not None:
+        raise Conflict(
+            f"the checkout of {st.repo}@{st.pending.ref} in {co.root} was interrupted and is incomplete: "
+            f"run '{st.finish_command(co.root)}' to finish it before committing"
+        )
+    if st.branch is None:
+        raise InvalidArgument(f"{co.root} was checked out from commit {st.commit[:12]}, not a branch")
+    head = head_of(st.repo, st.branch)
+    if head != st.commit and not rebase:
+        raise moved_since_checkout(st, head)
+    pending = list(_changes(algorithm_for(st.tree), co, on_skip))
+    if not pending:
+        raise InvalidArgument("nothing to commit: the checkout has no changes")
+    return st, head, pending
+
+
 def commit_workdir(
     ctx: Context,
     dest: str | os.PathLike[str] = ".",
@@ -575,25 +617,15 @@ def commit_workdir(
 
     co = _Checkout.find(Path(dest).absolute())
     try:
-        st = co.load()
-        if st.pending is not None:
-            raise Conflict(
-                f"the checkout of {st.repo}@{st.pending.ref} in {co.root} was interrupted and is incomplete: "
-                f"run '{st.finish_command(co.root)}' to finish it before committing"
-            )
-        if st.branch is None:
-            raise InvalidArgument(f"{co.root} was checked out from commit {st.commit[:12]}, not a branch")
-        head, _ = _resolve(ctx, st.repo, st.branch)
-        if head.commit != st.commit and not rebase:
-            raise BranchMoved(
-                st.repo,
-                st.branch,
-                f"{st.repo}@{st.branch} moved since this checkout ({st.commit[:12]} -> {head.commit[:12]}): "
-                "use --rebase to apply your changes on top",
-            )
-        pending = list(_changes(ctx.store.algorithm, co, on_skip))
-        if not pending:
-            raise InvalidArgument("nothing to commit: the checkout has no changes")
+        heads = []
+
+        def head_of(repo: str, branch: str) -> str:
+            heads.append(_resolve(ctx, repo, branch)[0])
+            return heads[-1].commit
+
+        st, _, pending = prepare_commit(co, head_of, rebase, lambda _tree: ctx.store.algorithm, on_skip)
+        head = heads[-1]
+        assert st.branch is not None
         changes: dict[str, Entry | None] = {}
         stats: dict[str, os.stat_result] = {}
         started = now()  # the commit's age counts from the first upload (datavc.open_commits)
