@@ -42,10 +42,33 @@ def _spec_option(f: F) -> F:
     )(f)
 
 
-def _job_note(p: PipelineInfo) -> str:
+def _job_note(app: App, p: PipelineInfo) -> str:
     """What the command did about jobs (what runs them is said by ``settle``)."""
     if p.last_job is None:
-        return "; no job yet (its inputs have no commits)"
+        return "; no job yet (its inputs have no commits)" + _master_hint(app, p)
+    return ""
+
+
+def _master_hint(app: App, p: PipelineInfo) -> str:
+    """Pachyderm's default branch is ``master``, datavc's ``main``: when an empty input branch
+    has a ``master`` sibling with commits (``put images@master`` by habit), say how to join them."""
+    from datavc.errors import NotFound
+
+    for input_ref in p.inputs:
+        repo, _, branch = input_ref.partition("@")
+        if branch == "master":
+            continue
+        try:
+            if (
+                app.client.inspect_branch(repo, branch).head is None
+                and app.client.inspect_branch(repo, "master").head
+            ):
+                return (
+                    f"; {repo}@{branch} is empty but {repo}@master has commits: datavc's default branch is "
+                    f"'main', so set the input's 'branch: master' or put to {repo}@{branch}"
+                )
+        except NotFound:
+            continue
     return ""
 
 
@@ -67,7 +90,7 @@ def create(app: App, spec_file: str, as_json: bool) -> None:
     if as_json:
         echo_json(p.to_json())
     else:
-        click.echo(f"created pipeline {p.name} (output repo {p.output_repo}){_job_note(p)}")
+        click.echo(f"created pipeline {p.name} (output repo {p.output_repo}){_job_note(app, p)}")
     settle(app, since, quiet=as_json)
 
 
@@ -86,7 +109,7 @@ def update(app: App, spec_file: str, reprocess: bool, as_json: bool) -> None:
     if as_json:
         echo_json(p.to_json())
     else:
-        click.echo(f"pipeline {p.name} at version {p.version}{_job_note(p)}")
+        click.echo(f"pipeline {p.name} at version {p.version}{_job_note(app, p)}")
     settle(app, since, quiet=as_json)
 
 
