@@ -1,0 +1,40 @@
+"""S3 GETs of objects skip botocore's CRC32 (the content id checks them); metadata keeps it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import xxhash
+
+from storage.backends.s3 import S3Backend
+
+
+def test_object_gets_skip_the_s3_checksum_and_metadata_reads_keep_it(s3_url: str) -> None:
+    backend = S3Backend(s3_url)
+    try:
+        data = b"object bytes " * 1000
+        oid = xxhash.xxh3_128_hexdigest(data)
+        backend.put(oid, data)
+        backend.write_meta("config.json", b"{}")
+        seen: list[tuple[str | None, str]] = []
+
+        def params(params: dict[str, Any], **_kw: Any) -> None:
+            seen.append((params.get("ChecksumMode"), params["Key"]))
+
+        bodies: list[str] = []
+
+        def body(parsed: dict[str, Any], **_kw: Any) -> None:
+            bodies.append(type(parsed["Body"]).__name__)
+
+        events = backend.raw_client.meta.events
+        events.register("before-parameter-build.s3.GetObject", params)
+        events.register("after-call.s3.GetObject", body)
+        assert backend.get(oid) == data
+        assert backend.read_meta("config.json") == b"{}"
+        assert seen == [(None, backend.object_key(oid)), ("ENABLED", seen[1][1])]
+        assert seen[1][1].endswith("config.json")
+        # Without the setting, botocore wraps every body to CRC it: a second pass over each byte.
+        assert bodies[0] == "StreamingBody"
+        assert bodies[1] == "StreamingChecksumBody"
+    finally:
+        backend.close()
