@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from datavc import config
 from datavc.errors import DatavcError
-from datavc.info import FileInfo, StatusInfo
+from datavc.info_core import FileInfo, StatusInfo
 from datavc.names import check_path
 from storage.backends.lazy import LazyBackend
 from storage.cache import CachedBackend

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
-from datavc.info import CheckoutInfo, CommitInfo, DiffInfo, StatusInfo
+from datavc.info_core import DiffInfo, StatusInfo
 from storage.errors import InvalidInput
 from storage.fileio import atomic_write
 from storage.hashing import HashAlgorithm
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from datavc.context import Context
     from datavc.export import LocalCopy
     from datavc.files import Snapshot
+    from datavc.info import CheckoutInfo, CommitInfo
 
 
 class HasStore(Protocol):
@@ -348,6 +349,8 @@ def checkout(
         total = co.db.execute("SELECT count(*) FROM files").fetchone()[0]
     finally:
         co.close()
+    from datavc.info import CheckoutInfo  # not at import: ``status`` never needs it
+
     return CheckoutInfo(repo, ref, snap.commit, branch, str(root), written, deleted, total - written)
 
 

@@ -275,11 +275,15 @@ class S3Backend(Backend):
                 otherwise (a metadata document) botocore checks the S3 checksum, if any.
         """
         attempt = 1
-        extra = {} if verified else {"ChecksumMode": "ENABLED"}
         while True:
             with self._errors(action):
                 try:
-                    response = self._client.get_object(Bucket=self.bucket, Key=key, **extra)
+                    if verified:
+                        response = self._client.get_object(Bucket=self.bucket, Key=key)
+                    else:
+                        response = self._client.get_object(
+                            Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"
+                        )
                 except ClientError as err:
                     if _code(err) == "NoSuchKey":
                         return None
