@@ -58,6 +58,10 @@ def cut_points(data: memoryview | bytes, params: ChunkParams) -> list[int]:
     ]
 
 
+#: What :func:`iter_chunks` allocates first; it grows fourfold up to its window.
+_FIRST_BUFFER = 256 * 1024
+
+
 def iter_chunks(stream: BinaryIO, params: ChunkParams = DEFAULT_PARAMS) -> Iterator[bytes]:
     """Cut a stream into content-defined chunks, reading a fixed window at a time.
 
@@ -66,13 +70,20 @@ def iter_chunks(stream: BinaryIO, params: ChunkParams = DEFAULT_PARAMS) -> Itera
     exactly what chunking the whole stream at once would give.
     """
     window = max(16 * MiB, 2 * params.max_size)
-    buf = bytearray(window)
+    # The buffer grows to the window only as the stream fills it: a zeroed 32 MiB
+    # allocation per file cost ~7 ms of CPU, under the GIL, for every small put.
+    buf = bytearray(min(window, _FIRST_BUFFER))
     view = memoryview(buf)
     filled = 0
     eof = False
     try:
         while True:
             while not eof and filled < window:
+                if filled == len(buf):
+                    grown = bytearray(min(window, 4 * len(buf)))
+                    grown[:filled] = view[:filled]
+                    view.release()
+                    buf, view = grown, memoryview(grown)
                 n = stream.readinto(view[filled:])  # type: ignore[attr-defined]
                 if not n:
                     eof = True
