@@ -1138,11 +1138,14 @@ def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[byte
         yield piece
 
 
+_JOBS_RUN_BESIDE = (
+    "pipeline jobs run beside the server: 'datavc serve' runs them itself (unless --no-scheduler), "
+    "or start 'datavc daemon' on the store's host (with the store, not DATAVC_SERVER), "
+    "as docs/deploy.md shows"
+)
 _WHY_UNSUPPORTED = {
-    "run": "pipeline jobs run beside the server: start 'datavc daemon' on the store's host "
-    "(with the store, not DATAVC_SERVER), as docs/deploy.md shows",
-    "daemon": "pipeline jobs run beside the server: start 'datavc daemon' on the store's host "
-    "(with the store, not DATAVC_SERVER), as docs/deploy.md shows",
+    "run": _JOBS_RUN_BESIDE,
+    "daemon": _JOBS_RUN_BESIDE,
     "repair_objects": "it reads files on the caller's disk: run 'datavc fsck --repair' on the store's host",
 }
 
