@@ -785,9 +785,27 @@ class Client:
 
         return repair.repair(self._ctx, source)
 
-    def gc(self, *, dry_run: bool = False, grace: timedelta | None = None, force: bool = False) -> GcInfo:
-        """Delete objects no commit uses that are older than ``grace``; safe while others write."""
-        return _gc.gc(self._ctx, dry_run=dry_run, grace=grace, force=force)
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        grace: timedelta | None = None,
+        force: bool = False,
+        upload_max_age: timedelta | None = None,
+    ) -> GcInfo:
+        """Delete objects no commit uses that are older than ``grace``; safe while others write.
+
+        Also deletes the S3 gateway's multipart uploads untouched for ``upload_max_age``
+        (default 24 h, as ``serve``), staged on this host (:mod:`datavc.multipart_uploads`).
+        """
+        from dataclasses import replace
+
+        from datavc import multipart_uploads
+
+        info = _gc.gc(self._ctx, dry_run=dry_run, grace=grace, force=force)
+        where = multipart_uploads.upload_dir(self._ctx.home, self.config.objects, create=False)
+        age = upload_max_age or multipart_uploads.DEFAULT_MAX_AGE
+        return replace(info, uploads_swept=multipart_uploads.sweep(where, age, dry_run=dry_run))
 
     # ----- pipelines ---------------------------------------------------------
 

@@ -195,6 +195,7 @@ class GcInfo(_Info):
     bytes_deleted: int
     objects_kept_grace: int
     open_commits_expired: int = 0  # abandoned open commits aborted (or, dry run, that would be)
+    uploads_swept: int = 0  # abandoned S3 multipart uploads deleted (or, dry run, that would be)
 
 
 @dataclass(frozen=True, slots=True)

@@ -966,11 +966,19 @@ class RemoteClient(Client):
     def fsck(self) -> FsckInfo:
         return _decode(FsckInfo, self._json("POST", "/api/v1/admin/fsck"))
 
-    def gc(self, *, dry_run: bool = False, grace: timedelta | None = None, force: bool = False) -> GcInfo:
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        grace: timedelta | None = None,
+        force: bool = False,
+        upload_max_age: timedelta | None = None,
+    ) -> GcInfo:
         body = {
             "dry_run": dry_run,
             "force": force,
             "grace_seconds": grace.total_seconds() if grace is not None else None,
+            "upload_max_age_seconds": upload_max_age.total_seconds() if upload_max_age is not None else None,
         }
         return _decode(GcInfo, self._json("POST", "/api/v1/admin/gc", json=body))
 

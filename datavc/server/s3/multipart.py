@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -24,12 +23,12 @@ from typing import Any, BinaryIO
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from datavc.multipart_uploads import UPLOAD_ID
 from datavc.server.s3.context import S3Request
 from datavc.server.s3.objects import etag
 from datavc.server.s3.xmlio import S3Error, document, el, iso, parse_request
 
 MAX_PARTS = 10000
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _META = "upload.json"
 
 
