@@ -4,7 +4,6 @@ on the fake Kubernetes API server with a real datavc server."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,41 +13,26 @@ import pytest
 from datavc import audit
 from datavc.client import Client
 from tests.datavc.helpers import files_of
+from tests.datavc.pipelines.executors.test_batched import PY
+from tests.datavc.pipelines.helpers import run_on_fake_cluster_via_server
 from tests.datavc.server.conftest import start_server
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 N = 4
-# Upper-cases each datum's files, plus a file naming the process that did it; "fail" fails its datum.
-PY = """
-import os, datavc
-for d in datavc.datums():
-    src = d.inputs["texts"]
-    for name in os.listdir(src):
-        data = open(os.path.join(src, name)).read()
-        if data == "fail":
-            d.fail("asked to")
-            continue
-        open(os.path.join(d.output_dir, name), "w").write(data.upper())
-        open(os.path.join(d.output_dir, name + ".pid"), "w").write(str(os.getpid()))
-"""
 
 
 def test_batched_datums_run_through_the_worker_routes(
     fake_k8s: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kubernetes import config
-
     srv = start_server(Client.init(tmp_path / "store"))
     c = srv.direct
     try:
-        c.create_repo("texts")
-        with c.commit("texts", "main") as tx:
+        c.create_repo("A")
+        with c.commit("A", "main") as tx:
             for i in range(N):
-                tx.put_file(f"/f{i}", f"v{i}".encode())
+                tx.put_file(f"/f{i:02d}", f"v{i}".encode())
         c.create_pipeline(
             name="upper",
-            input={"pfs": {"repo": "texts", "glob": "/*"}},
+            input={"pfs": {"repo": "A", "glob": "/*"}},
             transform={
                 "image": "registry.example/upper:1",
                 "cmd": [sys.executable, "-c", PY],
@@ -56,21 +40,13 @@ def test_batched_datums_run_through_the_worker_routes(
             },
             parallelism=2,
         )
-        fake_k8s.env_overrides.update(
-            PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            PYTHONPATH=str(REPO_ROOT),
-            DATAVC_PFS_ROOT=str(tmp_path / "pfs-{pod}"),
-        )
-        monkeypatch.setenv("DATAVC_EXECUTOR", "kubernetes")
-        monkeypatch.setenv("DATAVC_K8S_NAMESPACE", "default")
-        monkeypatch.setenv("DATAVC_K8S_SERVER", srv.url)
-        config.load_kube_config(config_file=str(fake_k8s.kubeconfig_path))
+        run_on_fake_cluster_via_server(srv.url, fake_k8s, tmp_path, monkeypatch)
 
         report = c.run()
         assert report.ok, [c.inspect_job(j).message for j in report.failed]
         out = files_of(c, "upper")
         assert {k: v for k, v in out.items() if not k.endswith(".pid")} == {
-            f"/f{i}": f"V{i}".encode() for i in range(N)
+            f"/f{i:02d}": f"V{i}".encode() for i in range(N)
         }
         pids = {v for k, v in out.items() if k.endswith(".pid")}
         assert 1 <= len(pids) <= 2, "one transform process per pod, not one per datum"
@@ -81,7 +57,6 @@ def test_batched_datums_run_through_the_worker_routes(
         assert actions.count("worker_start") == actions.count("worker_done") == N
         assert actions.count("worker_output") == N
         assert "DATAVC_DB" not in str(fake_k8s.created_jobs[0])
-
     finally:
         srv.stop()
         srv.direct.close()
