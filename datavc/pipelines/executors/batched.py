@@ -36,8 +36,7 @@ from datavc.pipelines import reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
-from datavc.pipelines.executors.local import OutputSink
-from datavc.pipelines.executors.outputs import OutputStore
+from datavc.pipelines.executors.outputs import OutputSink, OutputStore
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.spec import PipelineSpec
