@@ -1,13 +1,15 @@
 """``datavc serve`` runs pipeline jobs (``datavc/server/scheduling.py``), each job once even when
-two servers share the store; ``--no-scheduler`` leaves them to a daemon."""
+a daemon runs beside it on the same store; ``--no-scheduler`` leaves them to a daemon."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 from datavc.client import Client
+from datavc.pipelines.scheduler import serve_jobs
 from tests.datavc.helpers import files_of
 from tests.datavc.pipelines.helpers import runlog_lines, sh
 from tests.datavc.server.test_serve import ServeProcess
@@ -42,30 +44,40 @@ def _store(home: Path, runlog: Path, pipelines: list[str]) -> Client:
     return c
 
 
-def test_two_servers_run_every_job_once_and_no_scheduler_runs_none(tmp_path: Path) -> None:
+def test_serve_and_a_daemon_run_every_job_once_and_no_scheduler_runs_none(tmp_path: Path) -> None:
     runlog = tmp_path / "runs.log"
     pipelines = ["up0", "up1"]
     c = _store(tmp_path / "store", runlog, pipelines)
     # A second store, served at the same time with --no-scheduler: its job must stay queued.
     idle = _store(tmp_path / "idle", tmp_path / "idle.log", ["up0"])
+    stop = threading.Event()
+    daemon = Client.open(tmp_path / "store")  # a second scheduler on the same store, as a daemon
+    beside = threading.Thread(target=serve_jobs, args=(daemon.context, stop), kwargs={"poll": 0.2})
     try:
-        servers = [ServeProcess(tmp_path / "store", "--no-s3") for _ in range(2)]
+        server = ServeProcess(tmp_path / "store", "--no-s3")
         off = ServeProcess(tmp_path / "idle", "--no-s3", "--no-scheduler")
         try:
-            for s in [*servers, off]:
+            for s in (server, off):
                 s.wait_serving(f"http://127.0.0.1:{s.port}")
-            assert all("running pipeline jobs here" in s.output() for s in servers)
+            assert "running pipeline jobs here" in server.output()
             assert "running pipeline jobs here" not in off.output()
+            # The jobs queued before it started: the server alone runs them.
+            _wait_jobs(c, pipelines, len(pipelines))
+            assert {(j.worker or "").split(":")[1] for p in pipelines for j in c.list_jobs(p)} == {
+                str(server.proc.pid)
+            }
+            beside.start()
             for i in range(1, FILES):
                 c.put_file("texts", "main", f"/f{i}", f"v{i}\n".encode())
             _wait_jobs(c, pipelines, len(pipelines) * FILES)
         finally:
-            codes = [s.stop() for s in [*servers, off]]
-        assert codes == [0, 0, 0], [s.output() for s in [*servers, off]]
+            stop.set()
+            codes = [s.stop() for s in (server, off)]
+        assert codes == [0, 0], [s.output() for s in (server, off)]
 
         jobs = [j for p in pipelines for j in c.list_jobs(p)]
         assert all(j.state == "success" for j in jobs), [j.message for j in jobs]
-        # Each job ran its one new datum, once, whichever server claimed it.
+        # Each job ran its one new datum, once, whichever scheduler claimed it.
         runs = Counter(line.split()[0] for line in runlog_lines(runlog))
         assert runs == {j.id: 1 for j in jobs}
         for p in pipelines:
@@ -74,5 +86,9 @@ def test_two_servers_run_every_job_once_and_no_scheduler_runs_none(tmp_path: Pat
         assert [j.state for j in idle.list_jobs("up0")] == ["created"]
         assert runlog_lines(tmp_path / "idle.log") == []
     finally:
+        stop.set()
+        if beside.is_alive():
+            beside.join(timeout=30)
+        daemon.close()
         c.close()
         idle.close()
