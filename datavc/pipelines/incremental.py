@@ -44,9 +44,12 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, literal, or_, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from datavc.context import Context
 from datavc.db.models import Commit, DatumResult, Job
@@ -168,84 +171,100 @@ def diff_datums(
 def record_datums(ctx: Context, job_id: str, pipeline_id: int, plan: Plan) -> set[str] | None:
     """Record the job's datums from ``plan``; the hashes to run, or None to plan in full.
 
-    The previous job's datums are copied as skipped in one statement, checked against the
-    pipeline's remembered results in the same transaction.
+    The previous job's datums are copied as skipped in one statement, joined with the
+    pipeline's remembered results: one whose result was forgotten or changed since is not
+    copied, and unless the plan drops it anyway, nothing is recorded (a full plan decides).
     """
-    with ctx.db.write() as s:
-        stale = s.scalars(
-            select(DatumRow.datum_hash)
-            .outerjoin(
-                DatumResult,
-                (DatumResult.pipeline_id == pipeline_id) & (DatumResult.datum_hash == DatumRow.datum_hash),
+    try:
+        with ctx.db.write() as s:
+            return _record(s, job_id, pipeline_id, plan)
+    except _NotCarried:
+        return None  # rolled back: nothing was recorded
+
+
+class _NotCarried(Exception):
+    """A datum of the previous job cannot be carried over as it was."""
+
+
+def _record(s: Session, job_id: str, pipeline_id: int, plan: Plan) -> set[str]:
+    expected = s.scalar(select(Job.datums_total).where(Job.id == plan.previous)) or 0
+    dropped = sorted(plan.dropped)
+    had_dropped = 0
+    for i in range(0, len(dropped), _BATCH):
+        had_dropped += (
+            s.scalar(
+                select(func.count())
+                .select_from(DatumRow)
+                .where(DatumRow.job_id == plan.previous, DatumRow.datum_hash.in_(dropped[i : i + _BATCH]))
             )
-            .where(
-                DatumRow.job_id == plan.previous,
-                or_(
-                    DatumResult.output_tree.is_(None),
-                    DatumRow.output_tree.is_(None),
-                    DatumResult.output_tree != DatumRow.output_tree,
-                ),
-            )
-        ).all()
-        if any(h not in plan.dropped for h in stale):
-            return None
-        columns = ["job_id", "datum_hash", "key", "state", "output_tree"]
-        s.execute(
-            insert(DatumRow).from_select(
-                columns,
-                select(
-                    literal(job_id),
-                    DatumRow.datum_hash,
-                    DatumRow.key,
-                    literal("skipped"),
-                    DatumRow.output_tree,
-                ).where(DatumRow.job_id == plan.previous),
-            )
+            or 0
         )
-        dropped = sorted(plan.dropped)
-        known: dict[str, str] = {}
-        for i in range(0, len(dropped), _BATCH):
-            batch = dropped[i : i + _BATCH]
-            s.execute(delete(DatumRow).where(DatumRow.job_id == job_id, DatumRow.datum_hash.in_(batch)))
-        hashes = [d.hash for d in plan.touched]
-        for i in range(0, len(hashes), _BATCH):
-            known.update(
-                s.execute(
-                    select(DatumResult.datum_hash, DatumResult.output_tree).where(
-                        DatumResult.pipeline_id == pipeline_id,
-                        DatumResult.datum_hash.in_(hashes[i : i + _BATCH]),
-                    )
-                ).all()
+    copied = _count(
+        s,
+        insert(DatumRow).from_select(
+            ["job_id", "datum_hash", "key", "state", "output_tree"],
+            select(
+                literal(job_id),
+                DatumRow.datum_hash,
+                DatumRow.key,
+                literal("skipped"),
+                DatumResult.output_tree,
             )
-        if plan.touched:
-            s.execute(
-                insert(DatumRow),
-                [
-                    {
-                        "job_id": job_id,
-                        "datum_hash": d.hash,
-                        "key": json.dumps(d.key),
-                        "state": "skipped" if known.get(d.hash) else "pending",
-                        "output_tree": known.get(d.hash),
-                    }
-                    for d in plan.touched
-                ],
+            .join(
+                DatumResult,
+                (DatumResult.pipeline_id == pipeline_id)
+                & (DatumResult.datum_hash == DatumRow.datum_hash)
+                & (DatumResult.output_tree == DatumRow.output_tree),
             )
-        counts = dict(
+            .where(DatumRow.job_id == plan.previous),
+        ),
+    )
+    removed = 0
+    for i in range(0, len(dropped), _BATCH):
+        batch = dropped[i : i + _BATCH]
+        removed += _count(
+            s, delete(DatumRow).where(DatumRow.job_id == job_id, DatumRow.datum_hash.in_(batch))
+        )
+    # Every datum of the previous job is either carried over or dropped (replanned).
+    if copied - removed != expected - had_dropped:
+        raise _NotCarried
+    known: dict[str, str] = {}
+    hashes = [d.hash for d in plan.touched]
+    for i in range(0, len(hashes), _BATCH):
+        known.update(
             s.execute(
-                select(DatumRow.state, func.count()).where(DatumRow.job_id == job_id).group_by(DatumRow.state)
+                select(DatumResult.datum_hash, DatumResult.output_tree).where(
+                    DatumResult.pipeline_id == pipeline_id,
+                    DatumResult.datum_hash.in_(hashes[i : i + _BATCH]),
+                )
             ).all()
         )
+    if plan.touched:
         s.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(
-                datums_total=sum(counts.values()),
-                datums_skipped=counts.get("skipped", 0),
-                datums_processed=counts.get("success", 0),
-                datums_failed=counts.get("failed", 0),
-            )
+            insert(DatumRow),
+            [
+                {
+                    "job_id": job_id,
+                    "datum_hash": d.hash,
+                    "key": json.dumps(d.key),
+                    "state": "skipped" if known.get(d.hash) else "pending",
+                    "output_tree": known.get(d.hash),
+                }
+                for d in plan.touched
+            ],
         )
+    carried = copied - removed
+    skipped = carried + sum(1 for d in plan.touched if known.get(d.hash))
+    s.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            datums_total=carried + len(plan.touched),
+            datums_skipped=skipped,
+            datums_processed=0,
+            datums_failed=0,
+        )
+    )
     return {d.hash for d in plan.touched if not known.get(d.hash)}
 
 
@@ -295,6 +314,11 @@ def merge_outputs(ctx: Context, job_id: str, plan: Plan) -> str | None:
             return w.update_tree(plan.previous_tree, changes)
     except PathConflict:
         return None
+
+
+def _count(s: Session, stmt: Executable) -> int:
+    """Rows a statement inserted or deleted."""
+    return cast(CursorResult[Any], s.execute(stmt)).rowcount
 
 
 def _commits(s: Session, spec: PipelineSpec, inputs: dict[str, str | None]) -> Commits | None:

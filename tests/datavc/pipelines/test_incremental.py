@@ -150,7 +150,7 @@ def _heads(c: Client) -> dict[str, tuple[str, str, str]]:
 
 
 def test_the_diff_plan_is_a_full_plan_on_random_edits(tmp_path: Path) -> None:
-    """Planning only: 40 rounds of random edits, every input kind, no transform run."""
+    """Planning only: random edits, every input kind, no transform run."""
     rng = random.Random(1616)
     specs = [
         PipelineSpec.create(name, input=node, transform={"cmd": ["true"]}) for name, node in INPUTS.items()
@@ -160,7 +160,7 @@ def test_the_diff_plan_is_a_full_plan_on_random_edits(tmp_path: Path) -> None:
         trees = c.context.store.trees
         old = _heads(c)
         sizes = []
-        for _ in range(40):
+        for _ in range(12):
             for repo in rng.sample(["a", "b"], rng.randint(1, 2)):
                 _edit(c, repo, rng, flat=repo == "b" and rng.random() < 0.5)
             new = _heads(c)
@@ -201,9 +201,10 @@ def test_incremental_jobs_record_full_plans_and_commit_full_merges(
     rng = random.Random(16)
     with Client.init(tmp_path / "store") as c:
         _seed(c)
-        for name in ("two-levels", "crossed", "joined"):
+        for name in ("crossed", "joined"):
             c.create_pipeline(name=name, input=INPUTS[name], transform={"cmd": sh(PER_DATUM)})
-        c.create_pipeline(name="shared", input=INPUTS["two-levels"], transform={"cmd": sh(SHARED)})
+        shared = {"pfs": {"repo": "b", "glob": "/*"}}
+        c.create_pipeline(name="shared", input=shared, transform={"cmd": sh(SHARED)})
         run_ok(c)
         seen: set[str] = set()
         _check_jobs_equal_full_plans(c, seen)
@@ -215,7 +216,7 @@ def test_incremental_jobs_record_full_plans_and_commit_full_merges(
     took = {name for name, yes in planned if yes}
     # Each planned incrementally; the shared-output one never can (outputs overlap, so no
     # job of it is disjoint).
-    assert took == {"two-levels", "crossed", "joined"}, planned
+    assert took == {"crossed", "joined"}, planned
 
 
 def test_a_spec_change_or_every_job_plans_in_full(store: Client, monkeypatch: pytest.MonkeyPatch) -> None:
