@@ -251,6 +251,7 @@ def scale_child(work: Path, k: int) -> dict[str, float]:
     t0 = time.perf_counter()
     report = c.run()
     one = time.perf_counter() - t0
+    load = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     j = c.list_jobs("big", limit=1)[0]
     c.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
@@ -261,6 +262,7 @@ def scale_child(work: Path, k: int) -> dict[str, float]:
         "ok": float(report.ok),
         "processed": j.datums_processed,
         "skipped": j.datums_skipped,
+        "load": load,
     }
 
 
@@ -297,7 +299,7 @@ def scale_rows(work: Path, k: int) -> list[PipeRow]:
         ),
         PipeRow(
             f"one changed file of {k:,}: end to end "
-            f"({int(got['processed'])} run, {int(got['skipped']):,} skipped)",
+            f"({int(got['processed'])} run, {int(got['skipped']):,} skipped; load {got['load']:.1f})",
             "wall",
             "s",
             got["one_s"],
