@@ -446,7 +446,7 @@ class LocalExecutor:
                 outputs.report(d, o)
             except OSError:
                 # 'datavc job stop' kills the shim running the datum: say so, not "shim died".
-                orphans.ensure_running(ctx, job_id)
+                orphans.ensure_running(ctx, job_id, fresh=True)
                 raise
             finally:
                 if scratch.exists():
