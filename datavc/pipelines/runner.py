@@ -180,9 +180,10 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
         todo = _record_datums(ctx, job_id, pipeline_id, datums, reprocess)
         pending = [d for d in datums if d.hash in todo]
         recorder = DatumRecorder(ctx, job_id, pipeline_id)
+        stop_check = orphans.StopCheck(ctx, job_id)
 
         def started(d: Datum, process: str | None = None) -> None:
-            orphans.ensure_running(ctx, job_id)  # a stopped job starts no more datums
+            stop_check()  # a stopped job starts no more datums
             recorder.started(d, process)
 
         try:

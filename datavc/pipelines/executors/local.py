@@ -174,9 +174,10 @@ def run_datum(
     except SecretUnavailable as err:
         return Outcome(False, 1, 127, f"[datavc] {err}\n", time.monotonic() - started, None)
     for tries in range(1, spec.datum_tries + 1):
-        if record:
+        if record and tries > 1:
+            # A stopped job tries no datum again (the first try's caller checked, in on_start).
             assert ctx is not None, "recording a datum needs the store"
-            orphans.ensure_running(ctx, job_id)  # a stopped job tries no datum (again)
+            orphans.ensure_running(ctx, job_id)
         if work_dir is not None:
             work = work_dir
             work.mkdir(mode=0o700)
