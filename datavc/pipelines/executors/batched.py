@@ -294,12 +294,11 @@ class _Worker:
 
     def _hold(self, current: tuple[Datum, int, float, int]) -> _Finished:
         """Move a successful datum's outputs out of ``/pfs/out`` (kept: the sandbox binds it)."""
-        self.held.mkdir(exist_ok=True)
-        held = Path(tempfile.mkdtemp(dir=self.held))
+        self.held.mkdir(exist_ok=True)  # one directory, emptied after each datum: no mkdir/rmdir each
         out = self.pfs / "out"
         for name in os.listdir(out):
-            os.rename(out / name, held / name)
-        return _Finished(current, held, self.log.stat().st_size, time.monotonic())
+            os.rename(out / name, self.held / name)
+        return _Finished(current, self.held, self.log.stat().st_size, time.monotonic())
 
     def _store(self, f: _Finished) -> None:
         d, tries, started, offset = f.current
@@ -307,7 +306,7 @@ class _Worker:
         try:
             tree = self.outputs.put_dir(f.held)
         finally:
-            shutil.rmtree(f.held, ignore_errors=True)
+            _clear(f.held)
         self.report(d, Outcome(True, tries, 0, logs, f.ended - started, tree))
 
     def _end(self, current: tuple[Datum, int, float, int], ok: bool, code: int | None, note: str) -> None:

@@ -50,10 +50,34 @@ PFS_HINT = (
 )
 
 
+SHM = Path("/dev/shm")
+
+
 def scratch_dir(ctx: Context) -> Path:
-    """Where jobs of this store make their temporary roots: the system temporary directory
-    (``$TMPDIR``), outside the store, so a transform cannot reach the store's files via ``..``."""
+    """Where jobs of this store make their temporary roots: outside the store, so a transform
+    cannot reach the store's files via ``..``.
+
+    ``$TMPDIR`` when it is set; else ``/dev/shm`` when it is a writable tmpfs (Linux); else the
+    system temporary directory. Why tmpfs: a datum's scratch is created, written and removed
+    within milliseconds and never needs to survive a crash, while on a disk file system
+    (ext4 ``/tmp``) each creation and removal waits behind the journal commits that the
+    output writer's fsyncs cause: 0.6 ms per file created here against 0.05 ms on tmpfs.
+    The store's ``executor.scratch`` setting overrides both (inputs larger than memory).
+    """
+    if not os.environ.get("TMPDIR") and _is_tmpfs(SHM) and os.access(SHM, os.W_OK | os.X_OK):
+        return SHM
     return Path(tempfile.gettempdir())
+
+
+def _is_tmpfs(path: Path) -> bool:
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            return any(
+                len(parts) > 2 and parts[1] == str(path) and parts[2] == "tmpfs"
+                for parts in (line.split() for line in f)
+            )
+    except OSError:
+        return False
 
 
 def _run(
