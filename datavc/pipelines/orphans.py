@@ -46,10 +46,18 @@ def check_running(s: Session, job_id: str) -> None:
         raise JobStopped(f"job {job_id} was stopped")
 
 
+# Jobs this process has seen stopped: a stop is final, so ``StopCheck`` raises at once.
+_STOPPED: set[str] = set()
+
+
 def ensure_running(ctx: Context, job_id: str) -> None:
     """Raise ``JobStopped`` when the job was stopped: checked before each try of a datum."""
     with ctx.db.read() as s:
-        check_running(s, job_id)
+        try:
+            check_running(s, job_id)
+        except JobStopped:
+            _STOPPED.add(job_id)
+            raise
 
 
 class StopCheck:
@@ -57,8 +65,10 @@ class StopCheck:
 
     Why: a trivial datum runs in about a millisecond when batched, and a database read per
     datum would cost as much again. A stopped job's running processes are killed at once by
-    ``stop_job`` (their notes are recorded); only the start of a new datum may follow a stop
-    by up to ``every`` seconds, and that datum's process is killed as soon as it is noticed.
+    ``stop_job`` (their notes are recorded), and the thread whose datum was killed asks the
+    database at once; once any check in this process has seen the stop, every check of that
+    job raises without asking. Only a datum starting within ``every`` seconds of a stop that
+    nothing here noticed yet may still start; the heartbeat kills it (at most ~2 s later).
     """
 
     def __init__(self, ctx: Context, job_id: str, every: float = 0.05) -> None:
@@ -68,6 +78,8 @@ class StopCheck:
 
     def __call__(self, *, force: bool = False) -> None:
         """Raise ``JobStopped`` when the job was stopped (``force``: ask the database now)."""
+        if self._job in _STOPPED:
+            raise JobStopped(f"job {self._job} was stopped")
         with self._lock:
             t = time.monotonic()
             if not force and t < self._next:

@@ -121,12 +121,20 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+_BOOT_ID: list[str] = []
+
+
 def boot_id() -> str:
-    """This machine's boot id: a pid recorded under another boot (or host) means nothing here."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
+    """This machine's boot id: a pid recorded under another boot (or host) means nothing here.
+
+    Read once per process (it cannot change while we run); every datum's note carries it.
+    """
+    if not _BOOT_ID:
+        try:
+            _BOOT_ID.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        except OSError:
+            return ""
+    return _BOOT_ID[0]
 
 
 def kill_recorded(pid: int, started: int, *, grace: float = 5.0, wait: float = 30.0) -> bool:

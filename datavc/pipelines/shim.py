@@ -62,11 +62,29 @@ class Shim:
         Raises:
             OSError: the shim is gone (killed from outside); the caller starts another.
         """
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self.start(argv, cwd, env, stdin, log, timeout)
+        return self.result()
+
+    def start(
+        self, argv: list[str], cwd: Path, env: dict[str, str], stdin: str, log: Path, timeout: float
+    ) -> None:
+        """Hand ``argv`` to the shim and return at once; ``result`` waits for its end.
+
+        Why split: the caller stores the previous datum's outputs while this one runs.
+        """
+        assert self._proc.stdin is not None
         req = {"argv": argv, "cwd": str(cwd), "env": env, "stdin": stdin, "log": str(log), "timeout": timeout}
         try:
             self._proc.stdin.write(json.dumps(req) + "\n")
             self._proc.stdin.flush()
+        except BaseException:
+            self.kill()
+            raise
+
+    def result(self) -> ShimResult:
+        """Wait for the command handed over by ``start`` to end (see ``run``)."""
+        assert self._proc.stdout is not None
+        try:
             line = self._proc.stdout.readline()
         except BaseException:
             self.kill()

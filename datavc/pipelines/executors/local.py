@@ -17,6 +17,7 @@ subreaper shim (``datavc.pipelines.reaper``), so nothing it started outlives it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import os
@@ -24,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -170,6 +172,8 @@ def run_datum(
     trash: Trash | None = None,
     work_dir: Path | None = None,
     stager: Callable[[Datum, Path], None] | None = None,
+    overlap: Callable[[], None] | None = None,
+    later: list[Path] | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -188,7 +192,14 @@ def run_datum(
     The command runs in ``transform.working_dir`` when set (a missing directory fails the
     datum with a message saying so), else in the scratch directory; an exit code listed in
     ``transform.accept_return_code`` counts as success.
+
+    ``overlap`` (with ``shim``) is called once while the transform runs (or before returning,
+    if it never ran): the caller stores the previous datum's outputs meanwhile. With ``later``
+    (a list, with ``work_dir``), a success's output directory is appended to it instead of
+    being stored: the Outcome has no tree yet, and the caller stores it and discards the work
+    directory (overlapping the next datum's run).
     """
+    pending = [overlap] if overlap is not None else []
     started = time.monotonic()
     exit_code: int | None = None
     logs = ""
@@ -265,13 +276,16 @@ def run_datum(
                 if err_cmd:
                     err_cmd = _sandbox.argv(err_cmd, cf, sandbox.exe)
             if shim is not None:
-                exit_code = _run_in_shim(shim, spec, cmd, cwd, env, stdin, log_path, timeout)
+                exit_code = _run_in_shim(shim, spec, cmd, cwd, env, stdin, log_path, timeout, pending)
             else:
                 exit_code = _run_once(
                     ctx, spec, job_id, datum, cmd, cwd, env, stdin, log_path, timeout, record, work
                 )
             logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
             if spec.transform.succeeded(exit_code):
+                if later is not None and work_dir is not None:
+                    later.append(out_dir)  # stored by the caller, who also discards ``work``
+                    return Outcome(True, tries, exit_code, logs, time.monotonic() - started, None)
                 if outputs is not None:
                     tree = outputs.put_dir(out_dir)
                 else:
@@ -295,11 +309,21 @@ def run_datum(
                         recovered=True,
                     )
         finally:
-            if trash is not None:
+            _drain(pending)
+            if later:
+                pass  # the caller stores the outputs, then discards the directory
+            elif trash is not None:
                 trash.discard(work)
             else:
                 shutil.rmtree(work, ignore_errors=True)
+    _drain(pending)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
+
+
+def _drain(pending: list[Callable[[], None]]) -> None:
+    """Run the callbacks in ``pending`` (at most once each)."""
+    while pending:
+        pending.pop()()
 
 
 def _run_err_cmd(
@@ -344,9 +368,14 @@ def _run_in_shim(
     stdin: str,
     log_path: Path,
     timeout: float,
+    pending: list[Callable[[], None]],
 ) -> int:
     log_path.touch()
-    got = shim.run(cmd, cwd, env, stdin, log_path, timeout)
+    shim.start(cmd, cwd, env, stdin, log_path, timeout)
+    try:
+        _drain(pending)  # the previous datum's outputs are stored while this one runs
+    finally:
+        got = shim.result()
     if got.error:
         with open(log_path, "ab") as log:
             log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {got.error}\n".encode())
@@ -449,6 +478,24 @@ class LocalExecutor:
         outputs = OutputStore(ctx, on_done)
         trash = Trash(root)
         serial = itertools.count()
+        # Per thread: storing and reporting its last successful datum, done while its next
+        # datum runs (what is left when the pool ends is done at the end).
+        unstored: dict[int, Callable[[], None]] = {}
+        lock = threading.Lock()
+
+        def take_unstored() -> Callable[[], None] | None:
+            with lock:
+                return unstored.pop(threading.get_ident(), None)
+
+        def store_later(d: Datum, o: Outcome, out_dir: Path, scratch: Path) -> Callable[[], None]:
+            def store() -> None:
+                try:
+                    tree = outputs.put_dir(out_dir)
+                finally:
+                    trash.discard(scratch)
+                outputs.report(d, dataclasses.replace(o, output_tree=tree))
+
+            return store
 
         def one(d: Datum) -> None:
             if shims is None:
@@ -459,6 +506,7 @@ class LocalExecutor:
             # Every try of the datum works in this directory (inside the 0700 job root, so a
             # predictable name is safe): the orphans note can name it before it exists.
             scratch = root / f"{orphans.DATUM_PREFIX}{d.hash[:12]}-{next(serial)}"
+            later: list[Path] = []
             try:
                 on_start(d, shim.note(scratch))
                 o = run_datum(
@@ -473,14 +521,20 @@ class LocalExecutor:
                     sandbox=box,
                     trash=trash,
                     work_dir=scratch,
+                    overlap=take_unstored(),
+                    later=later,
                 )
-                outputs.report(d, o)
+                if later:
+                    with lock:
+                        unstored[threading.get_ident()] = store_later(d, o, later[0], scratch)
+                else:
+                    outputs.report(d, o)
             except OSError:
                 # 'datavc job stop' kills the shim running the datum: say so, not "shim died".
                 orphans.ensure_running(ctx, job_id)
                 raise
             finally:
-                if scratch.exists():
+                if not later and scratch.exists():
                     trash.discard(scratch)
 
         try:
@@ -491,7 +545,11 @@ class LocalExecutor:
             if shims is not None:
                 shims.close()
             try:
-                outputs.close()
+                try:
+                    for store in list(unstored.values()):
+                        store()
+                finally:
+                    outputs.close()
             finally:
                 trash.close()
                 shutil.rmtree(root, ignore_errors=True)
