@@ -14,7 +14,7 @@ import pytest
 from datavc.client import Client
 from datavc.pipelines import orphans
 from datavc.pipelines.executors import executor_for
-from datavc.pipelines.executors.local import SHM, _is_tmpfs, scratch_dir
+from datavc.pipelines.executors.local import SHM, LocalExecutor, _is_tmpfs, scratch_dir
 from tests.datavc.helpers import files_of
 from tests.datavc.pipelines.helpers import last_job, sh
 
@@ -52,7 +52,7 @@ def test_datums_are_staged_on_tmpfs_unless_tmpdir_is_set(
 
 def test_executor_scratch_setting_overrides(c: Client, tmp_path: Path) -> None:
     ex = executor_for(c.context, {"scratch": str(tmp_path / "big")})
-    assert getattr(ex, "scratch") == tmp_path / "big"
+    assert isinstance(ex, LocalExecutor) and ex.scratch == tmp_path / "big"
 
 
 @pytest.mark.parametrize("parallelism", [1, 2])
@@ -74,9 +74,7 @@ def test_outputs_stored_during_the_next_datum_stay_with_their_datum(c: Client, p
 
 
 def test_a_stop_seen_once_is_final_for_throttled_checks(c: Client) -> None:
-    c.create_pipeline(
-        name="stopme", input={"pfs": {"repo": "A", "glob": "/"}}, transform={"cmd": sh("true")}
-    )
+    c.create_pipeline(name="stopme", input={"pfs": {"repo": "A", "glob": "/"}}, transform={"cmd": sh("true")})
     job = last_job(c, "stopme")
     check = orphans.StopCheck(c.context, job.id, every=3600)
     check()  # asks the database: the job is not stopped
