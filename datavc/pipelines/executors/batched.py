@@ -36,6 +36,7 @@ from datavc.pipelines import orphans, reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
+from datavc.pipelines.executors.oneshot import run_err_cmd
 from datavc.pipelines.executors.outputs import OutputStore
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
@@ -333,8 +334,6 @@ class _Worker:
 
     def _err_cmd(self, d: Datum) -> tuple[bool, str]:
         """Run ``transform.err_cmd`` on datum ``d`` (still staged), as the per-datum executor does."""
-        from datavc.pipelines.executors.local import _run_err_cmd
-
         root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
         env = transform_env(dict(self.spec.transform.env), self._datum_env(d, root))
         cmd = list(self.spec.transform.err_cmd)
@@ -348,7 +347,7 @@ class _Worker:
         if self.deadline is not None:
             timeout = min(timeout, max(0.001, self.deadline - time.monotonic()))
         try:
-            return _run_err_cmd(self.spec, cmd, cwd, env, self.pfs.parent, timeout)
+            return run_err_cmd(self.spec, cmd, cwd, env, self.pfs.parent, timeout)
         finally:
             _clear(self.pfs / "out")  # what err_cmd wrote is not kept
 

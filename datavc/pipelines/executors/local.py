@@ -16,13 +16,11 @@ subreaper shim (``datavc.pipelines.reaper``), so nothing it started outlives it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -30,13 +28,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from datavc.context import Context
 from datavc.pipelines import orphans, reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
+from datavc.pipelines.executors.oneshot import run as _run
+from datavc.pipelines.executors.oneshot import run_err_cmd as _run_err_cmd
+from datavc.pipelines.executors.oneshot import tail as _tail
 from datavc.pipelines.executors.outputs import OutputStore, Trash
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
@@ -44,7 +45,6 @@ from datavc.pipelines.secrets import SecretUnavailable, local_secret_env, pod_se
 from datavc.pipelines.shim import Shim, ShimPool
 from datavc.pipelines.spec import PipelineSpec
 
-LOG_LIMIT = 64 * 1024
 PFS_HINT = (
     "[datavc] the transform failed on a /pfs path: /pfs/<input> and /pfs/out exist only in the "
     "sandbox; add 'sandbox: {}' to the spec (or set executor.sandbox to 'always' in the store's "
@@ -80,64 +80,6 @@ def _is_tmpfs(path: Path) -> bool:
             )
     except OSError:
         return False
-
-
-def _run(
-    cmd: list[str],
-    cwd: Path,
-    env: dict[str, str],
-    stdin: bytes,
-    log: IO[bytes],
-    timeout: float,
-    on_spawn: Callable[[int], None] | None = None,
-) -> int:
-    """Run the transform under a subreaper shim (Linux) in its own session; nothing it started
-    survives its end, a timeout, or an exception here."""
-    argv = reaper.shim_argv(cmd) if reaper.SUPPORTED else cmd
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        if on_spawn is not None:
-            on_spawn(proc.pid)
-        proc.communicate(stdin, timeout=timeout)
-    except BaseException:
-        _stop(proc)
-        raise
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # background processes it left behind stop writing now
-    return proc.returncode
-
-
-def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """Stop a running transform: the shim kills and reaps its tree on SIGTERM; then SIGKILL."""
-    if reaper.SUPPORTED:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _tail(path: Path) -> str:
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        if size > LOG_LIMIT:
-            f.seek(size - LOG_LIMIT)
-            data = b"[... earlier output dropped ...]\n" + f.read()
-        else:
-            data = f.read()
-    return data.decode("utf-8", errors="replace")
 
 
 class OutputSink(Protocol):
@@ -324,33 +266,6 @@ def _drain(pending: list[Callable[[], None]]) -> None:
     """Run the callbacks in ``pending`` (at most once each)."""
     while pending:
         pending.pop()()
-
-
-def _run_err_cmd(
-    spec: PipelineSpec, err_cmd: list[str], cwd: Path, env: dict[str, str], work: Path, timeout: float
-) -> tuple[bool, str]:
-    """Run ``transform.err_cmd`` after a datum's last failed try (same inputs and environment).
-
-    Returns whether it recovered the datum (exited 0) and its log section. What it writes
-    to ``$DATAVC_OUT`` is not kept: a recovered datum has no output.
-    """
-    log_path = work / "err-log"
-    stdin = "".join(line + "\n" for line in spec.transform.err_stdin)
-    with open(log_path, "wb") as log:
-        try:
-            code: int | None = _run(err_cmd, cwd, env, stdin.encode(), log, timeout)
-        except subprocess.TimeoutExpired:
-            code = -9
-            log.write(f"\n[datavc] err_cmd killed after {timeout}s\n".encode())
-        except OSError as err:
-            code = 127
-            log.write(f"[datavc] cannot run {spec.transform.err_cmd[0]!r}: {err.strerror}\n".encode())
-    verdict = (
-        "err_cmd exited 0: the datum is recovered (no output; it runs again in the next job)"
-        if code == 0
-        else f"err_cmd exited {code}: the datum failed"
-    )
-    return code == 0, f"[err_cmd]\n{_tail(log_path)}[datavc] {verdict}\n"
 
 
 def _timeout_note(spec: PipelineSpec, timeout: float) -> bytes:
