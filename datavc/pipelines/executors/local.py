@@ -35,6 +35,7 @@ from datavc.pipelines import orphans, reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
+from datavc.pipelines.executors.boxed import BoxPool, run_boxed
 from datavc.pipelines.executors.oneshot import run as _run
 from datavc.pipelines.executors.oneshot import run_err_cmd as _run_err_cmd
 from datavc.pipelines.executors.oneshot import tail as _tail
@@ -392,6 +393,8 @@ class LocalExecutor:
         shims = ShimPool() if reaper.SUPPORTED else None
         outputs = OutputStore(ctx, on_done)
         trash = Trash(root)
+        # Sandboxed: one bwrap per thread, a shim inside it serving the thread's datums.
+        boxes = BoxPool(root, spec, box) if box is not None and shims is not None else None
         serial = itertools.count()
         # Per thread: storing and reporting its last successful datum, done while its next
         # datum runs (what is left when the pool ends is done at the end).
@@ -413,6 +416,15 @@ class LocalExecutor:
             return store
 
         def one(d: Datum) -> None:
+            if boxes is not None:
+                b = boxes.get()
+                try:
+                    on_start(d, b.shim.note(b.home))
+                    outputs.report(d, run_boxed(ctx, spec, job_id, d, b, outputs, deadline))
+                except OSError:
+                    orphans.ensure_running(ctx, job_id)  # 'datavc job stop' killed the sandbox
+                    raise
+                return
             if shims is None:
                 on_start(d)
                 on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline, sandbox=box))
@@ -457,6 +469,8 @@ class LocalExecutor:
                 for fut in [pool.submit(one, d) for d in datums]:
                     fut.result()
         finally:
+            if boxes is not None:
+                boxes.close()
             if shims is not None:
                 shims.close()
             try:
