@@ -33,7 +33,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from datavc.context import Context
@@ -68,7 +68,8 @@ class Box:
         self.home = home
         self.pfs = home / "pfs"
         self.run_dir = home / "run"
-        self.held = home / "held"
+        self.held = home / "held"  # successful datums' outputs until stored (one directory each)
+        self.serial = itertools.count()
         self.mounts = _sandbox.input_dirs(p.mount for p in spec.inputs())
         for d in (self.pfs, self.run_dir, self.held, *(self.pfs / m for m in (*self.mounts, "out"))):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -82,7 +83,6 @@ class Box:
         for m in (*self.mounts, "out"):
             _empty(self.pfs / m)
         _empty(self.run_dir)
-        _empty(self.held)
 
 
 class BoxPool:
@@ -99,8 +99,8 @@ class BoxPool:
         """This thread's box (a new one if it has none, or its shim died)."""
         b: Box | None = getattr(self._local, "box", None)
         if b is None or b.shim._proc.poll() is not None:
-            if b is not None:
-                shutil.rmtree(b.home, ignore_errors=True)
+            # A dead box's directory stays (an output in it may wait to be stored); it goes
+            # with the job's root.
             home = self._root / f"{orphans.DATUM_PREFIX}box-{next(self._n)}"
             b = Box(home, self._spec, self._box)
             self._local.box = b
@@ -123,12 +123,39 @@ def run_boxed(
     b: Box,
     outputs: OutputStore,
     deadline: float | None,
+    overlap: Callable[[], None] | None = None,
+    later: list[Path] | None = None,
 ) -> Outcome:
     """Run one datum in the thread's sandbox, retried up to ``datum_tries`` times.
 
     The same contract as ``local.run_datum`` (err_cmd after the last failed try, timeouts,
-    ``accept_return_code``); outputs are stored through ``outputs`` (the caller reports).
+    ``accept_return_code``, ``overlap`` and ``later``); outputs are stored through
+    ``outputs``, or with ``later`` moved to a directory appended to it, which the caller
+    stores and then discards.
     """
+    pending = [overlap] if overlap is not None else []
+    try:
+        return _run_boxed(ctx, spec, job_id, datum, b, outputs, deadline, pending, later)
+    finally:
+        _drain(pending)
+
+
+def _drain(pending: list[Callable[[], None]]) -> None:
+    while pending:
+        pending.pop()()
+
+
+def _run_boxed(
+    ctx: Context,
+    spec: PipelineSpec,
+    job_id: str,
+    datum: Datum,
+    b: Box,
+    outputs: OutputStore,
+    deadline: float | None,
+    pending: list[Callable[[], None]],
+    later: list[Path] | None,
+) -> Outcome:
     started = time.monotonic()
     code: int | None = None
     logs = ""
@@ -167,13 +194,21 @@ def run_boxed(
         if left is not None and left < timeout:
             timeout = left
         stdin = "".join(line + "\n" for line in spec.transform.stdin or [])
-        code = _run(b, spec.transform.cmd, cwd, env, stdin, log_in, log_host, timeout, spec)
+        code = _run(b, spec.transform.cmd, cwd, env, stdin, log_in, log_host, timeout, spec, pending)
         logs = f"[try {tries}/{spec.datum_tries}]\n" + tail(log_host)
         if spec.transform.succeeded(code):
+            held = b.held / str(next(b.serial))
+            held.mkdir(mode=0o700)
             out = b.pfs / "out"
             for name in os.listdir(out):
-                os.rename(out / name, b.held / name)
-            tree = outputs.put_dir(b.held)
+                os.rename(out / name, held / name)
+            if later is not None:
+                later.append(held)  # stored by the caller while the next datum runs
+                return Outcome(True, tries, code, logs, time.monotonic() - started, None)
+            try:
+                tree = outputs.put_dir(held)
+            finally:
+                shutil.rmtree(held, ignore_errors=True)
             return Outcome(True, tries, code, logs, time.monotonic() - started, tree)
         if tries == spec.datum_tries and spec.transform.err_cmd and (left is None or left > 0):
             _empty(b.run_dir)
@@ -202,8 +237,13 @@ def _run(
     log_host: Path,
     timeout: float,
     spec: PipelineSpec,
+    pending: list[Callable[[], None]] | None = None,
 ) -> int:
-    got = b.shim.run(list(cmd), cwd, env, stdin, log_in, timeout, wipe=("/tmp",))
+    b.shim.start(list(cmd), cwd, env, stdin, log_in, timeout, wipe=("/tmp",))
+    try:
+        _drain(pending or [])  # the previous datum's outputs are stored while this one runs
+    finally:
+        got = b.shim.result()
     if got.error:
         with open(log_host, "ab") as log:
             log.write(f"[datavc] cannot run {cmd[0]!r}: {got.error}\n".encode())

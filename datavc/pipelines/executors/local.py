@@ -418,12 +418,20 @@ class LocalExecutor:
         def one(d: Datum) -> None:
             if boxes is not None:
                 b = boxes.get()
+                held: list[Path] = []
                 try:
                     on_start(d, b.shim.note(b.home))
-                    outputs.report(d, run_boxed(ctx, spec, job_id, d, b, outputs, deadline))
+                    o = run_boxed(
+                        ctx, spec, job_id, d, b, outputs, deadline, overlap=take_unstored(), later=held
+                    )
                 except OSError:
                     orphans.ensure_running(ctx, job_id)  # 'datavc job stop' killed the sandbox
                     raise
+                if held:
+                    with lock:
+                        unstored[threading.get_ident()] = store_later(d, o, held[0], held[0])
+                else:
+                    outputs.report(d, o)
                 return
             if shims is None:
                 on_start(d)

@@ -69,7 +69,15 @@ def test_stopping_a_job_kills_its_sandbox(c: Client) -> None:
     )
     job = last_job(c, "slow")
     outcome: list[bool] = []
-    runner = threading.Thread(target=lambda: outcome.append(c.run().ok))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(c.run().ok)
+        except BaseException as err:  # shown by the assertion below
+            errors.append(err)
+
+    runner = threading.Thread(target=run)
     started = time.monotonic()
     runner.start()
     while not any(d.state == "running" for d in c.list_datums(job.id)):
@@ -78,7 +86,7 @@ def test_stopping_a_job_kills_its_sandbox(c: Client) -> None:
     time.sleep(0.3)
     assert c.stop_job(job.id).state == "killed"
     runner.join(timeout=30)
-    assert not runner.is_alive() and outcome == [False]
+    assert not runner.is_alive() and outcome == [False], (outcome, errors)
     assert time.monotonic() - started < 30  # the sandbox was killed, not waited for
     assert c.inspect_job(job.id).state == "killed"
     assert [d.state for d in c.list_datums(job.id)].count("success") == 0
