@@ -46,46 +46,45 @@ def check_running(s: Session, job_id: str) -> None:
         raise JobStopped(f"job {job_id} was stopped")
 
 
-# Jobs this process has seen stopped: a stop is final, so ``StopCheck`` raises at once.
-_STOPPED: set[str] = set()
+STOP_CHECK_SECONDS = 0.1
+"""``ensure_running`` reads a running job's state at most this often (per job and process)."""
+
+_running_seen: dict[str, float] = {}  # job id -> when it was last read as not stopped
+_stopped: set[str] = set()  # jobs read as killed: a final state, never read again
+_seen_lock = threading.Lock()
+_SEEN_MAX = 1024
 
 
-def ensure_running(ctx: Context, job_id: str) -> None:
-    """Raise ``JobStopped`` when the job was stopped: checked before each try of a datum."""
-    with ctx.db.read() as s:
-        try:
-            check_running(s, job_id)
-        except JobStopped:
-            _STOPPED.add(job_id)
-            raise
+def ensure_running(ctx: Context, job_id: str, *, fresh: bool = False) -> None:
+    """Raise ``JobStopped`` when the job was stopped: checked before each try of a datum.
 
-
-class StopCheck:
-    """``ensure_running`` at most once per ``every`` seconds: a check before each datum.
-
-    Why: a trivial datum runs in about a millisecond when batched, and a database read per
-    datum would cost as much again. A stopped job's running processes are killed at once by
-    ``stop_job`` (their notes are recorded), and the thread whose datum was killed asks the
-    database at once; once any check in this process has seen the stop, every check of that
-    job raises without asking. Only a datum starting within ``every`` seconds of a stop that
-    nothing here noticed yet may still start; the heartbeat kills it (at most ~2 s later).
+    It was one database read per datum start; now a job read as running in the last
+    ``STOP_CHECK_SECONDS`` is not read again (unless ``fresh``: when something just died,
+    and whether a stop killed it decides what to report). A stop is noticed that much
+    later at most, and ``record`` checks again, in its write transaction, once a datum's
+    process starts.
     """
-
-    def __init__(self, ctx: Context, job_id: str, every: float = 0.05) -> None:
-        self._ctx, self._job, self._every = ctx, job_id, every
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, *, force: bool = False) -> None:
-        """Raise ``JobStopped`` when the job was stopped (``force``: ask the database now)."""
-        if self._job in _STOPPED:
-            raise JobStopped(f"job {self._job} was stopped")
-        with self._lock:
-            t = time.monotonic()
-            if not force and t < self._next:
-                return
-            self._next = t + self._every
-        ensure_running(self._ctx, self._job)
+    t = time.monotonic()
+    with _seen_lock:
+        stopped = job_id in _stopped
+        seen = _running_seen.get(job_id)
+    if stopped:
+        raise JobStopped(f"job {job_id} was stopped")
+    if not fresh and seen is not None and t - seen < STOP_CHECK_SECONDS:
+        return
+    try:
+        with ctx.db.read() as s:
+            check_running(s, job_id)
+    except JobStopped:
+        with _seen_lock:
+            if len(_stopped) >= _SEEN_MAX:
+                _stopped.clear()
+            _stopped.add(job_id)
+        raise
+    with _seen_lock:
+        if len(_running_seen) >= _SEEN_MAX:
+            _running_seen.clear()  # bounded; a job dropped here is just read again
+        _running_seen[job_id] = t
 
 
 def record(ctx: Context, job_id: str, datum_hash: str, pid: int, *, scratch_dir: Path) -> None:

@@ -119,7 +119,6 @@ class _Worker:
         self.log = home / "log"
         self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
         self.deadline = deadline
-        self.stop_check = orphans.StopCheck(ctx, job_id)
         self.held = home / "held"  # a finished datum's outputs while they are stored
         self.note = ""  # the orphans note of the running process ('datavc job stop' kills it)
         self.pfs.mkdir(parents=True, exist_ok=True)
@@ -134,7 +133,7 @@ class _Worker:
             JobStopped: the job was stopped ('datavc job stop'); no new process starts then.
         """
         while not self.queue.empty():
-            self.stop_check(force=True)  # a process killed by a stop is not started again
+            orphans.ensure_running(self.ctx, self.job_id, fresh=True)  # a stop kills; no new process
             offset = self.log.stat().st_size
             if not self._one_process():
                 return _read_log(self.log, offset)
@@ -265,7 +264,7 @@ class _Worker:
 
     def _next(self) -> tuple[Datum, int, float, int] | None:
         """Stage the next datum into ``/pfs`` and record its start; None when none is left."""
-        self.stop_check()
+        orphans.ensure_running(self.ctx, self.job_id)  # read at most every 100 ms
         got = self.queue.take()
         if got is None:
             return None

@@ -425,7 +425,7 @@ class LocalExecutor:
                         ctx, spec, job_id, d, b, outputs, deadline, overlap=take_unstored(), later=held
                     )
                 except OSError:
-                    orphans.ensure_running(ctx, job_id)  # 'datavc job stop' killed the sandbox
+                    orphans.ensure_running(ctx, job_id, fresh=True)  # 'datavc job stop' killed the sandbox?
                     raise
                 if held:
                     with lock:
@@ -466,7 +466,7 @@ class LocalExecutor:
                     outputs.report(d, o)
             except OSError:
                 # 'datavc job stop' kills the shim running the datum: say so, not "shim died".
-                orphans.ensure_running(ctx, job_id)
+                orphans.ensure_running(ctx, job_id, fresh=True)
                 raise
             finally:
                 if not later and scratch.exists():

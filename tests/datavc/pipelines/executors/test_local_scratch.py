@@ -1,7 +1,6 @@
 """Where the local executor stages datums (``scratch_dir``: ``$TMPDIR``, else a tmpfs
 ``/dev/shm``, else the system temporary directory; ``executor.scratch`` overrides), and
-that outputs stored while the next datum runs still land under the right datum; a job stop
-seen once is final for the throttled checks (``orphans.StopCheck``)."""
+that outputs stored while the next datum runs still land under the right datum."""
 
 from __future__ import annotations
 
@@ -71,16 +70,3 @@ def test_outputs_stored_during_the_next_datum_stay_with_their_datum(c: Client, p
     assert (job.datums_processed, job.datums_failed) == (N, 0)
     trees = {d.id: d.output_tree for d in c.list_datums(job.id)}
     assert len(set(trees.values())) == N  # each datum recorded with its own output
-
-
-def test_a_stop_seen_once_is_final_for_throttled_checks(c: Client) -> None:
-    c.create_pipeline(name="stopme", input={"pfs": {"repo": "A", "glob": "/"}}, transform={"cmd": sh("true")})
-    job = last_job(c, "stopme")
-    check = orphans.StopCheck(c.context, job.id, every=3600)
-    check()  # asks the database: the job is not stopped
-    c.stop_job(job.id)
-    check()  # within the throttle window: not asked again
-    with pytest.raises(orphans.JobStopped):
-        orphans.ensure_running(c.context, job.id)
-    with pytest.raises(orphans.JobStopped):
-        check()  # another check saw the stop: this one raises without asking
