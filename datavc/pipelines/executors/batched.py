@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from datavc.context import Context
 from datavc.pipelines import orphans, reaper
@@ -37,7 +38,7 @@ from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
 from datavc.pipelines.executors.oneshot import run_err_cmd
-from datavc.pipelines.executors.outputs import OutputStore
+from datavc.pipelines.executors.outputs import OutputSink, OutputStore
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.spec import PipelineSpec
@@ -102,19 +103,21 @@ class _Worker:
 
     def __init__(
         self,
-        ctx: Context,
+        stager: Callable[[Datum, Path], None],
         spec: PipelineSpec,
         job_id: str,
         queue: _Queue,
         home: Path,
         on_start: OnStart,
         report: Callable[[Datum, Outcome], None],
-        outputs: OutputStore,
+        outputs: Callable[[Datum], OutputSink],
         sandbox: SandboxConfig | None,
         deadline: float | None,
         pfs: Path | None = None,
+        ctx: Context | None = None,
     ) -> None:
-        self.ctx, self.spec, self.job_id, self.queue = ctx, spec, job_id, queue
+        self.stager, self.spec, self.job_id, self.queue = stager, spec, job_id, queue
+        self.ctx = ctx  # None on a job-token worker pod: no stop check here (the pod is deleted)
         self.pfs = pfs or home / "pfs"
         self.log = home / "log"
         self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
@@ -133,7 +136,8 @@ class _Worker:
             JobStopped: the job was stopped ('datavc job stop'); no new process starts then.
         """
         while not self.queue.empty():
-            orphans.ensure_running(self.ctx, self.job_id, fresh=True)  # a stop kills; no new process
+            if self.ctx is not None:  # a stop kills the process; none starts after it
+                orphans.ensure_running(self.ctx, self.job_id, fresh=True)
             offset = self.log.stat().st_size
             if not self._one_process():
                 return _read_log(self.log, offset)
@@ -264,7 +268,8 @@ class _Worker:
 
     def _next(self) -> tuple[Datum, int, float, int] | None:
         """Stage the next datum into ``/pfs`` and record its start; None when none is left."""
-        orphans.ensure_running(self.ctx, self.job_id)  # read at most every 100 ms
+        if self.ctx is not None:
+            orphans.ensure_running(self.ctx, self.job_id)  # reads at most every 100 ms
         got = self.queue.take()
         if got is None:
             return None
@@ -272,7 +277,7 @@ class _Worker:
         # Empty the mounted directories, keeping them: the sandbox's binds point at them.
         for name in self.mounts:
             _clear(self.pfs / name)
-        stage(self.ctx, d, self.pfs)
+        self.stager(d, self.pfs)
         self.on_start(d, self.note)
         return d, tries, time.monotonic(), self.log.stat().st_size
 
@@ -304,7 +309,7 @@ class _Worker:
         d, tries, started, offset = f.current
         logs = f"[try {tries}/{self.spec.datum_tries}]\n" + _read_log(self.log, offset, f.log_end)
         try:
-            tree = self.outputs.put_dir(f.held)
+            tree = self.outputs(d).put_dir(f.held)
         finally:
             _clear(f.held)
         self.report(d, Outcome(True, tries, 0, logs, f.ended - started, tree))
@@ -314,7 +319,7 @@ class _Worker:
         d, tries, started, offset = current
         logs = f"[try {tries}/{self.spec.datum_tries}]\n" + _read_log(self.log, offset) + note
         if ok:
-            tree = self.outputs.put_dir(self.pfs / "out")
+            tree = self.outputs(d).put_dir(self.pfs / "out")
             _clear(self.pfs / "out")
             self.report(d, Outcome(True, tries, code, logs, time.monotonic() - started, tree))
             return
@@ -327,9 +332,17 @@ class _Worker:
             logs += err_logs
             if recovered:
                 took = time.monotonic() - started
-                self.report(d, Outcome(True, tries, code, logs, took, self.ctx.empty_tree, recovered=True))
+                self.report(d, Outcome(True, tries, code, logs, took, self._empty_tree(d), recovered=True))
                 return
         self.report(d, Outcome(False, tries, code, logs, time.monotonic() - started, None))
+
+    def _empty_tree(self, d: Datum) -> str:
+        """The tree id of an empty output: the store's, or the sink's (a worker pod's server)."""
+        if self.ctx is not None:
+            return self.ctx.empty_tree
+        empty = self.pfs.parent / ".datavc-empty-output"
+        empty.mkdir(exist_ok=True)
+        return self.outputs(d).put_dir(empty)
 
     def _err_cmd(self, d: Datum) -> tuple[bool, str]:
         """Run ``transform.err_cmd`` on datum ``d`` (still staged), as the per-datum executor does."""
@@ -373,7 +386,7 @@ def reaper_kill(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 
 
 def run_batched(
-    ctx: Context,
+    ctx: Context | None,
     spec: PipelineSpec,
     job_id: str,
     datums: list[Datum],
@@ -384,22 +397,49 @@ def run_batched(
     deadline: float | None,
     sandbox: SandboxConfig | None,
     pfs_root: Path | None = None,
+    stager: Callable[[Datum, Path], None] | None = None,
+    outputs_for: Callable[[Datum], OutputSink] | None = None,
 ) -> None:
     """Run ``datums`` with ``min(parallelism, len(datums))`` batched transform processes.
 
-    With ``pfs_root`` (a worker pod's ``/pfs``) one process works there.
+    With ``pfs_root`` (a worker pod's ``/pfs``) one process works there. A worker pod that
+    holds a job token, not the store, passes ``ctx=None`` with ``stager`` (reads a datum's
+    inputs from the server) and ``outputs_for`` (uploads a datum's outputs to the server,
+    which stores them durably before answering, so each outcome goes to ``on_done`` at once).
     """
     if not datums:
         return
     queue = _Queue(datums)
-    outputs = OutputStore(ctx, on_done)
+    if outputs_for is None or stager is None:
+        assert ctx is not None, "run_batched needs a store context, or a stager and outputs_for"
+    store = OutputStore(cast(Context, ctx), on_done) if outputs_for is None else None
+    report = store.report if store is not None else on_done
+    sink_for: Callable[[Datum], OutputSink] = outputs_for or (lambda d: cast(OutputStore, store))
+
+    def stage_with(d: Datum, path: Path) -> None:
+        if stager is not None:
+            stager(d, path)
+        else:
+            stage(cast(Context, ctx), d, path)
+
     workers = 1 if pfs_root is not None else max(1, min(spec.parallelism, len(datums)))
     try:
 
         def one(i: int) -> str:
             home = Path(tempfile.mkdtemp(prefix=f"worker-{i}-", dir=root))
             w = _Worker(
-                ctx, spec, job_id, queue, home, on_start, outputs.report, outputs, sandbox, deadline, pfs_root
+                stage_with,
+                spec,
+                job_id,
+                queue,
+                home,
+                on_start,
+                report,
+                sink_for,
+                sandbox,
+                deadline,
+                pfs_root,
+                ctx,
             )
             return w.run()
 
@@ -410,7 +450,7 @@ def run_batched(
         while (got := queue.take()) is not None:
             d, tries = got
             on_start(d)
-            outputs.report(
+            report(
                 d,
                 Outcome(
                     False,
@@ -424,4 +464,5 @@ def run_batched(
                 ),
             )
     finally:
-        outputs.close()
+        if store is not None:
+            store.close()

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from datavc.context import Context
 from datavc.pipelines import orphans, reaper
@@ -39,7 +39,7 @@ from datavc.pipelines.executors.boxed import BoxPool, run_boxed
 from datavc.pipelines.executors.oneshot import run as _run
 from datavc.pipelines.executors.oneshot import run_err_cmd as _run_err_cmd
 from datavc.pipelines.executors.oneshot import tail as _tail
-from datavc.pipelines.executors.outputs import OutputStore, Trash
+from datavc.pipelines.executors.outputs import OutputSink, OutputStore, Trash
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.secrets import SecretUnavailable, local_secret_env, pod_secret_env
@@ -81,12 +81,6 @@ def _is_tmpfs(path: Path) -> bool:
             )
     except OSError:
         return False
-
-
-class OutputSink(Protocol):
-    """Where a successful datum's outputs go: ``OutputStore``, or a server for a worker pod."""
-
-    def put_dir(self, path: Path) -> str: ...
 
 
 def _empty_output(ctx: Context | None, outputs: OutputSink | None, work: Path) -> str:
