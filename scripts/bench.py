@@ -1060,7 +1060,7 @@ def pipeline_rows(work: Path, quick: bool) -> list[Row]:
             r.ref,
             r.ref_label,
             None if r.ref is None or r.datavc is None else r.datavc / r.ref,
-            r.ratio_text,
+            r.ratio_text + ("" if r.load is None else f" (load {r.load:.1f})"),
             r.target,
             r.ok,
         )

@@ -73,6 +73,7 @@ class PipeRow:
     ratio_text: str
     target: str
     ok: bool | None
+    load: float | None = None  # 1-minute load average when the row was measured
 
 
 def _store(work: Path, name: str, files: int) -> Client:
@@ -147,6 +148,7 @@ def per_datum_rows(work: Path, n: int) -> list[PipeRow]:
                     f"{tb:.2f}s vs {t1:.2f}s",
                     "<= 5 ms",
                     per <= 5,
+                    _load(),
                 )
             )
         else:
@@ -156,6 +158,11 @@ def per_datum_rows(work: Path, n: int) -> list[PipeRow]:
     finally:
         c.close()
     return rows
+
+
+def _load() -> float:
+    """The 1-minute load average: figures from a shared machine mean little without it."""
+    return os.getloadavg()[0]
 
 
 def _ratio_row(step: str, t: float, ref: float, target: float) -> PipeRow:
@@ -170,6 +177,7 @@ def _ratio_row(step: str, t: float, ref: float, target: float) -> PipeRow:
         f"{ratio:.2f}x",
         f"<= {target}x bare",
         ratio <= target,
+        _load(),
     )
 
 
@@ -200,6 +208,7 @@ def batching_rows(work: Path, m: int) -> list[PipeRow]:
             f"{rate_b / rate_u:.1f}x",
             ">= 1,000 datums/s",
             rate_b >= 1000,
+            _load(),
         )
     ]
 
@@ -349,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         fig = "-" if r.datavc is None else f"{r.datavc:,.2f} {r.unit}"
         ref = "" if r.ref is None else f" | {r.ref_label}: {r.ref:,.2f} {r.unit}"
         met = "-" if r.ok is None else ("yes" if r.ok else "NO")
-        print(f"{r.step:<75} {r.measure:<10} {fig:>16}{ref}  {r.ratio_text}  target {r.target}  met {met}")
+        load = "" if r.load is None else f"  load {r.load:.1f}"
+        line = f"{r.step:<75} {r.measure:<10} {fig:>16}{ref}  {r.ratio_text}  target {r.target}  met {met}"
+        print(line + load)
     if args.json:
         from dataclasses import asdict
 

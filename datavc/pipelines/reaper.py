@@ -121,12 +121,20 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+_BOOT_ID: list[str] = []
+
+
 def boot_id() -> str:
-    """This machine's boot id: a pid recorded under another boot (or host) means nothing here."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
+    """This machine's boot id: a pid recorded under another boot (or host) means nothing here.
+
+    Read once per process (it cannot change while we run); every datum's note carries it.
+    """
+    if not _BOOT_ID:
+        try:
+            _BOOT_ID.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        except OSError:
+            return ""
+    return _BOOT_ID[0]
 
 
 def kill_recorded(pid: int, started: int, *, grace: float = 5.0, wait: float = 30.0) -> bool:
@@ -274,10 +282,24 @@ def _wait_pid(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
+def _wipe(path: str) -> None:
+    """Empty directory ``path`` (kept): a sandboxed shim's private ``/tmp`` between datums."""
+    import shutil
+
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
 def serve(stopping: list[int]) -> int:
     """Run one command per request line on stdin; answer each with a JSON line on stdout.
 
-    A request is ``{"argv", "cwd", "env", "stdin", "log", "timeout"}``; the command runs in
+    A request is ``{"argv", "cwd", "env", "stdin", "log", "timeout"}`` (and ``"wipe"``: directories
+    emptied after the command, such as a sandbox's private ``/tmp``); the command runs in
     its own session with stdout and stderr appended to ``log``; after it ends (or is killed
     at ``timeout``) everything it left behind is killed and reaped, exactly as in one-shot
     mode. The answer is ``{"code": N}`` (``"timeout": true`` when it was killed, ``"error"``
@@ -302,6 +324,8 @@ def serve(stopping: list[int]) -> int:
         answer = _run_popen(req) if req["stdin"] else _run_spawned(req)
         if _has_children():
             kill_descendants_and_reap()
+        for d in req.get("wipe", ()):
+            _wipe(d)
         out.write(json.dumps(answer) + "\n")
         out.flush()
     kill_descendants_and_reap()
@@ -326,8 +350,9 @@ def main(argv: list[str]) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    if os.getppid() != parent:
+    if parent and os.getppid() != parent:
         return 128 + signal.SIGTERM  # the scheduler died before we asked to be told
+    # PARENT 0: inside the sandbox, whose bwrap (--die-with-parent) ties us to the scheduler.
     if argv[1] == "--serve":
         return serve(stopping)
     # A batched transform's datum socket (datavc.batching) passes through to it.

@@ -63,6 +63,7 @@ class Confinement:
     user: str | None = None
     cwd: str = PFS
     hide: tuple[Path, ...] = ()  # host paths that must stay invisible even if under a bind
+    run: Path | None = None  # host directory at RUN (a serving shim's datum logs), read-write
 
 
 def _python_roots() -> list[Path]:
@@ -83,6 +84,9 @@ def _ids(user: str) -> tuple[int, int]:
             return int(user), int(user)
         raise InvalidArgument(f"transform.user {user!r}: no such user on this machine") from None
     return entry.pw_uid, entry.pw_gid
+
+
+RUN = "/run/datavc"  # where a serving shim inside the sandbox writes the current datum's log
 
 
 def argv(cmd: list[str], c: Confinement, exe: str) -> list[str]:
@@ -118,6 +122,8 @@ def argv(cmd: list[str], c: Confinement, exe: str) -> list[str]:
     args += ["--bind", str(c.pfs / "out"), f"{PFS}/out"]
     for name in c.inputs:
         args += ["--ro-bind", str(c.pfs / name), f"{PFS}/{name}"]
+    if c.run is not None:
+        args += ["--bind", str(c.run), RUN]
     args += ["--remount-ro", "/", "--chdir", c.cwd, "--"]
     return args + cmd
 

@@ -36,9 +36,10 @@ class ShimResult:
 class Shim:
     """A ``reaper.py --serve`` child of the calling thread (use it from that thread only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, argv: list[str] | None = None) -> None:
+        """Start ``reaper.py --serve`` (or ``argv``: the same shim started inside the sandbox)."""
         self._proc = subprocess.Popen(
-            reaper.serve_argv(),
+            argv or reaper.serve_argv(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -55,18 +56,54 @@ class Shim:
         )
 
     def run(
-        self, argv: list[str], cwd: Path, env: dict[str, str], stdin: str, log: Path, timeout: float
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        stdin: str,
+        log: Path,
+        timeout: float,
+        wipe: tuple[str, ...] = (),
     ) -> ShimResult:
         """Run ``argv`` to its end (or ``timeout``); everything it started is gone when this returns.
+
+        ``wipe``: directories (as the shim sees them) it empties after the command.
 
         Raises:
             OSError: the shim is gone (killed from outside); the caller starts another.
         """
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self.start(argv, cwd, env, stdin, log, timeout, wipe)
+        return self.result()
+
+    def start(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        stdin: str,
+        log: Path,
+        timeout: float,
+        wipe: tuple[str, ...] = (),
+    ) -> None:
+        """Hand ``argv`` to the shim and return at once; ``result`` waits for its end.
+
+        Why split: the caller stores the previous datum's outputs while this one runs.
+        """
+        assert self._proc.stdin is not None
         req = {"argv": argv, "cwd": str(cwd), "env": env, "stdin": stdin, "log": str(log), "timeout": timeout}
+        if wipe:
+            req["wipe"] = list(wipe)
         try:
             self._proc.stdin.write(json.dumps(req) + "\n")
             self._proc.stdin.flush()
+        except BaseException:
+            self.kill()
+            raise
+
+    def result(self) -> ShimResult:
+        """Wait for the command handed over by ``start`` to end (see ``run``)."""
+        assert self._proc.stdout is not None
+        try:
             line = self._proc.stdout.readline()
         except BaseException:
             self.kill()

@@ -72,7 +72,7 @@ def executor_for(ctx: Context, settings: dict[str, Any] | None = None) -> Execut
     if kind == "local":
         from datavc.pipelines.executors.local import LocalExecutor, scratch_dir
 
-        return LocalExecutor(scratch_dir(ctx), cfg)
+        return LocalExecutor(cfg.get("scratch") or scratch_dir(ctx), cfg)
     if kind == "kubernetes":
         return kubernetes_executor(cfg)
     raise InvalidArgument(f"unknown executor {kind!r}: use 'local' or 'kubernetes'")

@@ -28,14 +28,16 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from datavc.context import Context
-from datavc.pipelines import reaper
+from datavc.pipelines import orphans, reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
+from datavc.pipelines.executors.oneshot import run_err_cmd
 from datavc.pipelines.executors.outputs import OutputSink, OutputStore
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
@@ -77,13 +79,23 @@ def _clear(pfs: Path) -> None:
             child.unlink()
 
 
-def _read_log(path: Path, start: int) -> str:
+def _read_log(path: Path, start: int, end: int | None = None) -> str:
     with open(path, "rb") as f:
         f.seek(start)
-        data = f.read()
+        data = f.read() if end is None else f.read(max(0, end - start))
     if len(data) > _LOG_LIMIT:
         data = b"[... earlier output dropped ...]\n" + data[-_LOG_LIMIT:]
     return data.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """A datum that succeeded, its outputs moved to ``held``, not yet stored and reported."""
+
+    current: tuple[Datum, int, float, int]
+    held: Path
+    log_end: int
+    ended: float
 
 
 class _Worker:
@@ -102,20 +114,30 @@ class _Worker:
         sandbox: SandboxConfig | None,
         deadline: float | None,
         pfs: Path | None = None,
+        ctx: Context | None = None,
     ) -> None:
         self.stager, self.spec, self.job_id, self.queue = stager, spec, job_id, queue
+        self.ctx = ctx  # None on a job-token worker pod: no stop check here (the pod is deleted)
         self.pfs = pfs or home / "pfs"
         self.log = home / "log"
         self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
         self.deadline = deadline
+        self.held = home / "held"  # a finished datum's outputs while they are stored
+        self.note = ""  # the orphans note of the running process ('datavc job stop' kills it)
         self.pfs.mkdir(parents=True, exist_ok=True)
         self.log.touch()
         # Every input's directory exists from the start: the sandbox mounts them once.
         self.mounts = _sandbox.input_dirs(p.mount for p in spec.inputs())
 
     def run(self) -> str:
-        """Start processes until no datum is left; returns the log of a process that took none."""
+        """Start processes until no datum is left; returns the log of a process that took none.
+
+        Raises:
+            JobStopped: the job was stopped ('datavc job stop'); no new process starts then.
+        """
         while not self.queue.empty():
+            if self.ctx is not None:  # a stop kills the process; none starts after it
+                orphans.ensure_running(self.ctx, self.job_id, fresh=True)
             offset = self.log.stat().st_size
             if not self._one_process():
                 return _read_log(self.log, offset)
@@ -170,6 +192,14 @@ class _Worker:
                 self._fail_all(f"[datavc] cannot run {cmd[0]!r}: {err.strerror}\n")
                 return False
         theirs.close()
+        self.note = json.dumps(
+            {
+                "boot": reaper.boot_id(),
+                "pid": proc.pid,
+                "start": reaper.start_time(proc.pid),
+                "scratch": str(self.pfs.parent),
+            }
+        )
         if stdin and proc.stdin is not None:
             try:
                 proc.stdin.write(stdin.encode())
@@ -185,9 +215,14 @@ class _Worker:
         return took
 
     def _serve(self, sock: socket.socket, proc: subprocess.Popen[bytes]) -> bool:
+        """Answer the process's requests until it exits; True if it took a datum.
+
+        Pipelined: when a datum succeeds, its outputs are moved aside and the next datum is
+        handed out first; storing and reporting the finished one then overlaps the transform's
+        work on the next (a round trip costs the transform only the staging of its datum).
+        """
         current: tuple[Datum, int, float, int] | None = None  # datum, try, started, log offset
         took = False
-        buf = b""
         rfile = sock.makefile("rb")
         try:
             while True:
@@ -209,48 +244,124 @@ class _Worker:
                     if current is not None:
                         self._end(current, code == 0 or self.spec.transform.succeeded(code), code, "")
                     return took
-                req = json.loads(buf + line)
+                req = json.loads(line)
+                finished: _Finished | None = None
                 if current is not None:
-                    ok = req.get("status") != "fail"
-                    note = (
-                        "" if ok else f"[datavc] the transform failed the datum: {req.get('message', '')}\n"
-                    )
-                    self._end(current, ok, 0 if ok else 1, note)
+                    if req.get("status") != "fail":
+                        finished = self._hold(current)
+                    else:
+                        note = f"[datavc] the transform failed the datum: {req.get('message', '')}\n"
+                        self._end(current, False, 1, note)  # now: err_cmd sees its inputs
                     current = None
-                got = self.queue.take()
-                if got is None:
-                    sock.sendall(b'{"done": true}\n')
-                    continue
-                took = True
-                d, tries = got
-                current = (d, tries, time.monotonic(), self.log.stat().st_size)
-                # Empty the mounted directories, keeping them: the sandbox's binds point at them.
-                for name in (*self.mounts, "out"):
-                    _clear(self.pfs / name)
-                self.stager(d, self.pfs)
-                self.on_start(d)
-                root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
-                env = {"DATAVC_DATUM_ID": d.hash, **pach_env(self.spec, self.job_id, d)}
-                env.update({"DATAVC_IN": root, "DATAVC_OUT": f"{root}/out"})
-                answer = {
-                    "id": d.hash,
-                    "in": root,
-                    "out": f"{root}/out",
-                    "inputs": {f.input: f"{root}/{f.dir}" for f in d.files},
-                    "env": env,
-                }
-                sock.sendall(json.dumps(answer).encode() + b"\n")
+                try:
+                    current = self._next()
+                    if current is None:
+                        sock.sendall(b'{"done": true}\n')
+                        continue
+                    took = True
+                    sock.sendall(self._answer(current[0]))
+                finally:
+                    if finished is not None:
+                        self._store(finished)
         finally:
             rfile.close()
 
+    def _next(self) -> tuple[Datum, int, float, int] | None:
+        """Stage the next datum into ``/pfs`` and record its start; None when none is left."""
+        if self.ctx is not None:
+            orphans.ensure_running(self.ctx, self.job_id)  # reads at most every 100 ms
+        got = self.queue.take()
+        if got is None:
+            return None
+        d, tries = got
+        # Empty the mounted directories, keeping them: the sandbox's binds point at them.
+        for name in self.mounts:
+            _clear(self.pfs / name)
+        self.stager(d, self.pfs)
+        self.on_start(d, self.note)
+        return d, tries, time.monotonic(), self.log.stat().st_size
+
+    def _answer(self, d: Datum) -> bytes:
+        root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
+        answer = {
+            "id": d.hash,
+            "in": root,
+            "out": f"{root}/out",
+            "inputs": {f.input: f"{root}/{f.dir}" for f in d.files},
+            "env": self._datum_env(d, root),
+        }
+        return json.dumps(answer).encode() + b"\n"
+
+    def _datum_env(self, d: Datum, root: str) -> dict[str, str]:
+        env = {"DATAVC_DATUM_ID": d.hash, **pach_env(self.spec, self.job_id, d)}
+        env.update({"DATAVC_IN": root, "DATAVC_OUT": f"{root}/out"})
+        return env
+
+    def _hold(self, current: tuple[Datum, int, float, int]) -> _Finished:
+        """Move a successful datum's outputs out of ``/pfs/out`` (kept: the sandbox binds it)."""
+        self.held.mkdir(exist_ok=True)  # one directory, emptied after each datum: no mkdir/rmdir each
+        out = self.pfs / "out"
+        for name in os.listdir(out):
+            os.rename(out / name, self.held / name)
+        return _Finished(current, self.held, self.log.stat().st_size, time.monotonic())
+
+    def _store(self, f: _Finished) -> None:
+        d, tries, started, offset = f.current
+        logs = f"[try {tries}/{self.spec.datum_tries}]\n" + _read_log(self.log, offset, f.log_end)
+        try:
+            tree = self.outputs(d).put_dir(f.held)
+        finally:
+            _clear(f.held)
+        self.report(d, Outcome(True, tries, 0, logs, f.ended - started, tree))
+
     def _end(self, current: tuple[Datum, int, float, int], ok: bool, code: int | None, note: str) -> None:
+        """Report how the datum in ``/pfs`` ended (retried while it has tries left)."""
         d, tries, started, offset = current
         logs = f"[try {tries}/{self.spec.datum_tries}]\n" + _read_log(self.log, offset) + note
-        tree = self.outputs(d).put_dir(self.pfs / "out") if ok else None
-        if not ok and tries < self.spec.datum_tries:
+        if ok:
+            tree = self.outputs(d).put_dir(self.pfs / "out")
+            _clear(self.pfs / "out")
+            self.report(d, Outcome(True, tries, code, logs, time.monotonic() - started, tree))
+            return
+        _clear(self.pfs / "out")
+        if tries < self.spec.datum_tries:
             self.queue.again(d)
             return
-        self.report(d, Outcome(ok, tries, code, logs, time.monotonic() - started, tree))
+        if self.spec.transform.err_cmd and (self.deadline is None or self.deadline > time.monotonic()):
+            recovered, err_logs = self._err_cmd(d)
+            logs += err_logs
+            if recovered:
+                took = time.monotonic() - started
+                self.report(d, Outcome(True, tries, code, logs, took, self._empty_tree(d), recovered=True))
+                return
+        self.report(d, Outcome(False, tries, code, logs, time.monotonic() - started, None))
+
+    def _empty_tree(self, d: Datum) -> str:
+        """The tree id of an empty output: the store's, or the sink's (a worker pod's server)."""
+        if self.ctx is not None:
+            return self.ctx.empty_tree
+        empty = self.pfs.parent / ".datavc-empty-output"
+        empty.mkdir(exist_ok=True)
+        return self.outputs(d).put_dir(empty)
+
+    def _err_cmd(self, d: Datum) -> tuple[bool, str]:
+        """Run ``transform.err_cmd`` on datum ``d`` (still staged), as the per-datum executor does."""
+        root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
+        env = transform_env(dict(self.spec.transform.env), self._datum_env(d, root))
+        cmd = list(self.spec.transform.err_cmd)
+        cwd = self.pfs.parent
+        if self.sandbox is not None:
+            cf = self.sandbox.confine(self.pfs, self.mounts, self.spec.transform.working_dir)
+            cmd, env = _sandbox.argv(cmd, cf, self.sandbox.exe), _sandbox.inner_env(env)
+        elif self.spec.transform.working_dir:
+            cwd = Path(self.spec.transform.working_dir)
+        timeout = self.spec.datum_timeout
+        if self.deadline is not None:
+            timeout = min(timeout, max(0.001, self.deadline - time.monotonic()))
+        try:
+            return run_err_cmd(self.spec, cmd, cwd, env, self.pfs.parent, timeout)
+        finally:
+            _clear(self.pfs / "out")  # what err_cmd wrote is not kept
 
     def _fail_all(self, why: str) -> None:
         while (got := self.queue.take()) is not None:
@@ -317,7 +428,18 @@ def run_batched(
         def one(i: int) -> str:
             home = Path(tempfile.mkdtemp(prefix=f"worker-{i}-", dir=root))
             w = _Worker(
-                stage_with, spec, job_id, queue, home, on_start, report, sink_for, sandbox, deadline, pfs_root
+                stage_with,
+                spec,
+                job_id,
+                queue,
+                home,
+                on_start,
+                report,
+                sink_for,
+                sandbox,
+                deadline,
+                pfs_root,
+                ctx,
             )
             return w.run()
 

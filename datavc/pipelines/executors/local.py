@@ -16,25 +16,29 @@ subreaper shim (``datavc.pipelines.reaper``), so nothing it started outlives it.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import functools
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from datavc.context import Context
 from datavc.pipelines import orphans, reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
+from datavc.pipelines.executors.boxed import BoxPool, run_boxed
+from datavc.pipelines.executors.oneshot import run as _run
+from datavc.pipelines.executors.oneshot import run_err_cmd as _run_err_cmd
+from datavc.pipelines.executors.oneshot import tail as _tail
 from datavc.pipelines.executors.outputs import OutputSink, OutputStore, Trash
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
@@ -42,7 +46,6 @@ from datavc.pipelines.secrets import SecretUnavailable, local_secret_env, pod_se
 from datavc.pipelines.shim import Shim, ShimPool
 from datavc.pipelines.spec import PipelineSpec
 
-LOG_LIMIT = 64 * 1024
 PFS_HINT = (
     "[datavc] the transform failed on a /pfs path: /pfs/<input> and /pfs/out exist only in the "
     "sandbox; add 'sandbox: {}' to the spec (or set executor.sandbox to 'always' in the store's "
@@ -50,68 +53,34 @@ PFS_HINT = (
 )
 
 
+SHM = Path("/dev/shm")
+
+
 def scratch_dir(ctx: Context) -> Path:
-    """Where jobs of this store make their temporary roots: the system temporary directory
-    (``$TMPDIR``), outside the store, so a transform cannot reach the store's files via ``..``."""
+    """Where jobs of this store make their temporary roots: outside the store, so a transform
+    cannot reach the store's files via ``..``.
+
+    ``$TMPDIR`` when it is set; else ``/dev/shm`` when it is a writable tmpfs (Linux); else the
+    system temporary directory. Why tmpfs: a datum's scratch is created, written and removed
+    within milliseconds and never needs to survive a crash, while on a disk file system
+    (ext4 ``/tmp``) each creation and removal waits behind the journal commits that the
+    output writer's fsyncs cause: 0.6 ms per file created here against 0.05 ms on tmpfs.
+    The store's ``executor.scratch`` setting overrides both (inputs larger than memory).
+    """
+    if not os.environ.get("TMPDIR") and _is_tmpfs(SHM) and os.access(SHM, os.W_OK | os.X_OK):
+        return SHM
     return Path(tempfile.gettempdir())
 
 
-def _run(
-    cmd: list[str],
-    cwd: Path,
-    env: dict[str, str],
-    stdin: bytes,
-    log: IO[bytes],
-    timeout: float,
-    on_spawn: Callable[[int], None] | None = None,
-) -> int:
-    """Run the transform under a subreaper shim (Linux) in its own session; nothing it started
-    survives its end, a timeout, or an exception here."""
-    argv = reaper.shim_argv(cmd) if reaper.SUPPORTED else cmd
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+def _is_tmpfs(path: Path) -> bool:
     try:
-        if on_spawn is not None:
-            on_spawn(proc.pid)
-        proc.communicate(stdin, timeout=timeout)
-    except BaseException:
-        _stop(proc)
-        raise
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # background processes it left behind stop writing now
-    return proc.returncode
-
-
-def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """Stop a running transform: the shim kills and reaps its tree on SIGTERM; then SIGKILL."""
-    if reaper.SUPPORTED:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _tail(path: Path) -> str:
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        if size > LOG_LIMIT:
-            f.seek(size - LOG_LIMIT)
-            data = b"[... earlier output dropped ...]\n" + f.read()
-        else:
-            data = f.read()
-    return data.decode("utf-8", errors="replace")
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            return any(
+                len(parts) > 2 and parts[1] == str(path) and parts[2] == "tmpfs"
+                for parts in (line.split() for line in f)
+            )
+    except OSError:
+        return False
 
 
 def _empty_output(ctx: Context | None, outputs: OutputSink | None, work: Path) -> str:
@@ -140,6 +109,8 @@ def run_datum(
     trash: Trash | None = None,
     work_dir: Path | None = None,
     stager: Callable[[Datum, Path], None] | None = None,
+    overlap: Callable[[], None] | None = None,
+    later: list[Path] | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -158,7 +129,14 @@ def run_datum(
     The command runs in ``transform.working_dir`` when set (a missing directory fails the
     datum with a message saying so), else in the scratch directory; an exit code listed in
     ``transform.accept_return_code`` counts as success.
+
+    ``overlap`` (with ``shim``) is called once while the transform runs (or before returning,
+    if it never ran): the caller stores the previous datum's outputs meanwhile. With ``later``
+    (a list, with ``work_dir``), a success's output directory is appended to it instead of
+    being stored: the Outcome has no tree yet, and the caller stores it and discards the work
+    directory (overlapping the next datum's run).
     """
+    pending = [overlap] if overlap is not None else []
     started = time.monotonic()
     exit_code: int | None = None
     logs = ""
@@ -168,9 +146,10 @@ def run_datum(
     except SecretUnavailable as err:
         return Outcome(False, 1, 127, f"[datavc] {err}\n", time.monotonic() - started, None)
     for tries in range(1, spec.datum_tries + 1):
-        if record:
+        if record and tries > 1:
+            # A stopped job tries no datum again (the first try's caller checked, in on_start).
             assert ctx is not None, "recording a datum needs the store"
-            orphans.ensure_running(ctx, job_id)  # a stopped job tries no datum (again)
+            orphans.ensure_running(ctx, job_id)
         if work_dir is not None:
             work = work_dir
             work.mkdir(mode=0o700)
@@ -234,13 +213,16 @@ def run_datum(
                 if err_cmd:
                     err_cmd = _sandbox.argv(err_cmd, cf, sandbox.exe)
             if shim is not None:
-                exit_code = _run_in_shim(shim, spec, cmd, cwd, env, stdin, log_path, timeout)
+                exit_code = _run_in_shim(shim, spec, cmd, cwd, env, stdin, log_path, timeout, pending)
             else:
                 exit_code = _run_once(
                     ctx, spec, job_id, datum, cmd, cwd, env, stdin, log_path, timeout, record, work
                 )
             logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
             if spec.transform.succeeded(exit_code):
+                if later is not None and work_dir is not None:
+                    later.append(out_dir)  # stored by the caller, who also discards ``work``
+                    return Outcome(True, tries, exit_code, logs, time.monotonic() - started, None)
                 if outputs is not None:
                     tree = outputs.put_dir(out_dir)
                 else:
@@ -264,38 +246,21 @@ def run_datum(
                         recovered=True,
                     )
         finally:
-            if trash is not None:
+            _drain(pending)
+            if later:
+                pass  # the caller stores the outputs, then discards the directory
+            elif trash is not None:
                 trash.discard(work)
             else:
                 shutil.rmtree(work, ignore_errors=True)
+    _drain(pending)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
 
 
-def _run_err_cmd(
-    spec: PipelineSpec, err_cmd: list[str], cwd: Path, env: dict[str, str], work: Path, timeout: float
-) -> tuple[bool, str]:
-    """Run ``transform.err_cmd`` after a datum's last failed try (same inputs and environment).
-
-    Returns whether it recovered the datum (exited 0) and its log section. What it writes
-    to ``$DATAVC_OUT`` is not kept: a recovered datum has no output.
-    """
-    log_path = work / "err-log"
-    stdin = "".join(line + "\n" for line in spec.transform.err_stdin)
-    with open(log_path, "wb") as log:
-        try:
-            code: int | None = _run(err_cmd, cwd, env, stdin.encode(), log, timeout)
-        except subprocess.TimeoutExpired:
-            code = -9
-            log.write(f"\n[datavc] err_cmd killed after {timeout}s\n".encode())
-        except OSError as err:
-            code = 127
-            log.write(f"[datavc] cannot run {spec.transform.err_cmd[0]!r}: {err.strerror}\n".encode())
-    verdict = (
-        "err_cmd exited 0: the datum is recovered (no output; it runs again in the next job)"
-        if code == 0
-        else f"err_cmd exited {code}: the datum failed"
-    )
-    return code == 0, f"[err_cmd]\n{_tail(log_path)}[datavc] {verdict}\n"
+def _drain(pending: list[Callable[[], None]]) -> None:
+    """Run the callbacks in ``pending`` (at most once each)."""
+    while pending:
+        pending.pop()()
 
 
 def _timeout_note(spec: PipelineSpec, timeout: float) -> bytes:
@@ -313,9 +278,14 @@ def _run_in_shim(
     stdin: str,
     log_path: Path,
     timeout: float,
+    pending: list[Callable[[], None]],
 ) -> int:
     log_path.touch()
-    got = shim.run(cmd, cwd, env, stdin, log_path, timeout)
+    shim.start(cmd, cwd, env, stdin, log_path, timeout)
+    try:
+        _drain(pending)  # the previous datum's outputs are stored while this one runs
+    finally:
+        got = shim.result()
     if got.error:
         with open(log_path, "ab") as log:
             log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {got.error}\n".encode())
@@ -417,9 +387,46 @@ class LocalExecutor:
         shims = ShimPool() if reaper.SUPPORTED else None
         outputs = OutputStore(ctx, on_done)
         trash = Trash(root)
+        # Sandboxed: one bwrap per thread, a shim inside it serving the thread's datums.
+        boxes = BoxPool(root, spec, box) if box is not None and shims is not None else None
         serial = itertools.count()
+        # Per thread: storing and reporting its last successful datum, done while its next
+        # datum runs (what is left when the pool ends is done at the end).
+        unstored: dict[int, Callable[[], None]] = {}
+        lock = threading.Lock()
+
+        def take_unstored() -> Callable[[], None] | None:
+            with lock:
+                return unstored.pop(threading.get_ident(), None)
+
+        def store_later(d: Datum, o: Outcome, out_dir: Path, scratch: Path) -> Callable[[], None]:
+            def store() -> None:
+                try:
+                    tree = outputs.put_dir(out_dir)
+                finally:
+                    trash.discard(scratch)
+                outputs.report(d, dataclasses.replace(o, output_tree=tree))
+
+            return store
 
         def one(d: Datum) -> None:
+            if boxes is not None:
+                b = boxes.get()
+                held: list[Path] = []
+                try:
+                    on_start(d, b.shim.note(b.home))
+                    o = run_boxed(
+                        ctx, spec, job_id, d, b, outputs, deadline, overlap=take_unstored(), later=held
+                    )
+                except OSError:
+                    orphans.ensure_running(ctx, job_id, fresh=True)  # 'datavc job stop' killed the sandbox?
+                    raise
+                if held:
+                    with lock:
+                        unstored[threading.get_ident()] = store_later(d, o, held[0], held[0])
+                else:
+                    outputs.report(d, o)
+                return
             if shims is None:
                 on_start(d)
                 on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline, sandbox=box))
@@ -428,6 +435,7 @@ class LocalExecutor:
             # Every try of the datum works in this directory (inside the 0700 job root, so a
             # predictable name is safe): the orphans note can name it before it exists.
             scratch = root / f"{orphans.DATUM_PREFIX}{d.hash[:12]}-{next(serial)}"
+            later: list[Path] = []
             try:
                 on_start(d, shim.note(scratch))
                 o = run_datum(
@@ -442,14 +450,20 @@ class LocalExecutor:
                     sandbox=box,
                     trash=trash,
                     work_dir=scratch,
+                    overlap=take_unstored(),
+                    later=later,
                 )
-                outputs.report(d, o)
+                if later:
+                    with lock:
+                        unstored[threading.get_ident()] = store_later(d, o, later[0], scratch)
+                else:
+                    outputs.report(d, o)
             except OSError:
                 # 'datavc job stop' kills the shim running the datum: say so, not "shim died".
                 orphans.ensure_running(ctx, job_id, fresh=True)
                 raise
             finally:
-                if scratch.exists():
+                if not later and scratch.exists():
                     trash.discard(scratch)
 
         try:
@@ -457,10 +471,16 @@ class LocalExecutor:
                 for fut in [pool.submit(one, d) for d in datums]:
                     fut.result()
         finally:
+            if boxes is not None:
+                boxes.close()
             if shims is not None:
                 shims.close()
             try:
-                outputs.close()
+                try:
+                    for store in list(unstored.values()):
+                        store()
+                finally:
+                    outputs.close()
             finally:
                 trash.close()
                 shutil.rmtree(root, ignore_errors=True)
