@@ -106,7 +106,7 @@ class RangeReader:
         what: str,
         tick: Callable[[int], None] | None = None,
     ) -> int:
-        """Bytes ``[start, start+length)`` of the file at ``path`` (of ``whole`` bytes) into ``fd`` at ``start``.
+        """Bytes ``[start, start+length)`` of the file at ``path`` (``whole`` bytes) into ``fd`` at ``start``.
 
         ``path`` is the API path (below the server URL's own path), already quoted. The
         answer must be a 206 of exactly ``length`` bytes (a 200 only when the range is the
@@ -153,7 +153,9 @@ class RangeReader:
                 conn.close()
 
 
-def _copy(resp: http.client.HTTPResponse, fd: int, pos: int, length: int, tick: Callable[[int], None] | None) -> int:
+def _copy(
+    resp: http.client.HTTPResponse, fd: int, pos: int, length: int, tick: Callable[[int], None] | None
+) -> int:
     """Read ``length`` bytes of ``resp`` into ``fd`` from ``pos``; returns the bytes read (less at a cut)."""
     buf = bytearray(min(BUFFER, length))
     view = memoryview(buf)
