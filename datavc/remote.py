@@ -16,6 +16,7 @@ import io
 import json
 import os
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
@@ -27,7 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
-from datavc import batch, errors, remote_workdir, transfer
+from datavc import batch, errors, ranges, remote_workdir, transfer
 from datavc.batch import PiecesReader as _PiecesReader
 from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
@@ -157,6 +158,10 @@ class RemoteClient(Client):
             timeout=TIMEOUT,
             verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
         )
+        self._verify = verify
+        self._ranges_lock = threading.Lock()
+        self._ranges_reader: ranges.RangeReader | None = None
+        self._ranges_made = False
 
     @classmethod
     def from_env(cls) -> RemoteClient:
@@ -170,6 +175,28 @@ class RemoteClient(Client):
 
     def close(self) -> None:
         self._http.close()
+        if self._ranges_reader is not None:
+            self._ranges_reader.close()
+
+    def _ranges(self) -> ranges.RangeReader | None:
+        """The reader for ranged GETs of large files (:mod:`datavc.ranges`); None through a proxy."""
+        with self._ranges_lock:
+            if not self._ranges_made:
+                auth = self._http.headers.get("Authorization")
+                self._ranges_reader = ranges.direct_reader(
+                    self.url,
+                    {"Authorization": auth} if auth else {},
+                    self._verify,
+                    TIMEOUT.read or 60.0,
+                    self._error_for,
+                )
+                self._ranges_made = True
+            return self._ranges_reader
+
+    @classmethod
+    def _error_for(cls, status: int, headers: Mapping[str, str], body: bytes) -> errors.DatavcError:
+        """:meth:`_error` for an answer read by other means than httpx."""
+        return cls._error(httpx.Response(status, headers=dict(headers), content=body))
 
     def __enter__(self) -> RemoteClient:
         return self

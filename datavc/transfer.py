@@ -5,8 +5,9 @@ send, wait, chunk, store), and a directory of 50 MiB files went over as one seri
 stream at about half the speed of a direct put or get. Keeping a bounded window of
 requests in flight overlaps the client's disk, the network and the server's work.
 
-- **get**: a large file is split into parts of :data:`PART` bytes fetched with ranged
-  GETs (at most :data:`WINDOW` at once across all files) and written with ``pwrite`` into
+- **get**: a large file is split into parts of at most :data:`PART` bytes fetched with ranged
+  GETs (at most :data:`WINDOW` at once across all files; :func:`part_size`), read with
+  ``readinto`` (:mod:`datavc.ranges`) and written with ``pwrite`` into
   a temporary file preallocated to the file's size, renamed into place once every part
   arrived whole. Small files still come in one batch stream (``max_size``), alongside.
   Memory: one piece (:data:`datavc.remote.CHUNK`) per request in flight; no file is
@@ -44,12 +45,16 @@ RemoteClient = Any
 
 MiB = 1024 * 1024
 LARGE = 8 * MiB  # files at least this big travel on their own requests
-PART = 16 * MiB  # bytes per ranged GET of a large file
+PART = 64 * MiB  # most bytes per ranged GET of a large file
+MIN_PART = 8 * MiB  # a file is not cut finer than this to keep the window busy
 WINDOW = 4  # ranged GETs in flight at once
-#: Uploads in flight at once. The server chunks and hashes what it receives, so concurrent
-#: uploads compete for its CPU: on 2 cores shared by client and server one at a time was
-#: measured fastest (scripts/bench_remote.py); on more cores they overlap.
-PUT_WINDOW = max(1, min(4, (os.cpu_count() or 2) // 2))
+#: Uploads in flight at once: at least two, so one file's upload overlaps the end of the
+#: one before. The server answers an upload only once every object of it is written and
+#: synced (the commit may then name them); one at a time, the client sat idle for that
+#: tail: 3.2-3.9 s of an 8 s put of 20 x 50 MiB (scripts/bench_remote.py, 2 cores). More
+#: than two compete for the server's CPU, which chunks and hashes what it receives: on
+#: 2 cores four at once were slower than one.
+PUT_WINDOW = max(2, min(4, (os.cpu_count() or 2) // 2))
 LIST_MAX = 10_000  # a directory with more files is listed only if it holds large files on average
 
 Progress = Callable[[int], None]
@@ -194,7 +199,7 @@ def get_dir(rc: RemoteClient, repo: str, info: FileInfo, out: Path, progress: Pr
         if len(large) < len(listing):
             tasks.append(lambda: _get_small(rc, repo, info, out, tick))
         for f, tmp, _ in pending:
-            tasks.extend(_part_tasks(rc, repo, f, tmp, tick))
+            tasks.extend(_part_tasks(rc, repo, f, tmp, tick, len(large)))
         _run_all(tasks, WINDOW)
         for _, tmp, target in pending:
             os.replace(tmp, target)
@@ -216,22 +221,39 @@ def get_file(rc: RemoteClient, repo: str, f: FileInfo, target: Path, progress: P
     try:
         with contextlib.closing(os.fdopen(fd, "wb")) as fh:
             fh.truncate(f.size)
-        _run_all(_part_tasks(rc, repo, f, Path(tmp), locked(progress)), WINDOW)
+        _run_all(_part_tasks(rc, repo, f, Path(tmp), locked(progress), 1), WINDOW)
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
 
+def part_size(size: int, files: int) -> int:
+    """Bytes per ranged GET of a file of ``size`` bytes, one of ``files`` large files fetched together.
+
+    Few, large parts: each request costs the server a name lookup and its first and last
+    chunk read (and verified) whole, so a chunk cut by a part boundary is read twice; 16
+    MiB parts of 4 MiB chunks read a quarter more than the file. With at least
+    :data:`WINDOW` files the window is kept busy by whole files (up to :data:`PART`);
+    with fewer, each file is cut into enough parts to fill it, none below
+    :data:`MIN_PART` (nor above :data:`PART`).
+    """
+    if files >= WINDOW:
+        return min(PART, max(size, 1))
+    per_file = -(-WINDOW // max(files, 1))
+    return min(PART, max(MIN_PART, -(-size // per_file)))
+
+
 def _part_tasks(
-    rc: RemoteClient, repo: str, f: FileInfo, tmp: Path, tick: Progress | None
+    rc: RemoteClient, repo: str, f: FileInfo, tmp: Path, tick: Progress | None, files: int
 ) -> list[Callable[[], Any]]:
-    """One task per :data:`PART` of ``f``: a ranged GET written with ``pwrite`` at its offset in ``tmp``."""
+    """One task per part of ``f`` (:func:`part_size`): a ranged GET written at its offset in ``tmp``."""
 
     def part(start: int, length: int) -> Callable[[], int]:
         return lambda: _fetch_range(rc, repo, f, tmp, start, length, tick)
 
-    return [part(s, min(PART, f.size - s)) for s in range(0, f.size, PART)]
+    step = part_size(f.size, files)
+    return [part(s, min(step, f.size - s)) for s in range(0, f.size, step)]
 
 
 def _fetch_range(
@@ -239,11 +261,20 @@ def _fetch_range(
 ) -> int:
     """Bytes ``[start, start+length)`` of ``f`` (read from its commit) into ``tmp`` at ``start``.
 
-    The pieces are written as they arrive (no re-chunking, no copy); anything but exactly
-    ``length`` bytes of a 206 answer is an error.
+    Through :mod:`datavc.ranges` (``readinto`` a buffer, one ``pwrite`` per few MiB);
+    through httpx, piece by piece, when the environment names a proxy for the server.
+    Anything but exactly ``length`` bytes of a 206 answer is an error.
     """
     what = f"{repo}@{f.commit[:12]}:/{f.path.strip('/')}"
     url = f"{rc._repo(repo)}/refs/{_q(f.commit)}/files/{_quote_path(f.path.strip('/'))}"
+    reader = rc._ranges()
+    if reader is not None:
+        fd = os.open(tmp, os.O_WRONLY)
+        try:
+            n: int = reader.fetch(url, start, length, f.size, fd, what, tick)
+            return n
+        finally:
+            os.close(fd)
     headers = {"Range": f"bytes={start}-{start + length - 1}"}
     pos = start
     fd = os.open(tmp, os.O_WRONLY)
