@@ -10,7 +10,9 @@ entries are kept in a single page. A directory entry carries its subtree's root 
 total size and file count, so diffs skip equal subtrees and sizes need no scan.
 
 Page format: ``MAGIC`` then compact JSON ``{"h": height, "i": [items]}``; leaf items are
-``[name, "f", size, hash, [oid, offset, length, ...]]`` or ``[name, "d", size, root, count]``,
+``[name, "f", size, hash, [oid, offset, length, ...]]``, ``[name, "i", size, hash, index id]``
+(a large file whose refs are in an index object, :mod:`storage.index`) or
+``[name, "d", size, root, count]``,
 inner items ``[first name, page id, entries, files, bytes]``.
 """
 
@@ -26,6 +28,7 @@ from typing import NamedTuple, TypeVar, cast
 
 import xxhash
 
+from storage import index
 from storage.errors import InvalidInput, MalformedTree, PathConflict
 from storage.hashing import ObjectId
 from storage.model import (
@@ -127,6 +130,8 @@ def encode_page(h: int, items: Sequence[Item]) -> bytes:
             assert isinstance(e, Entry)
             if e.kind == DIR:
                 out.append([e.name, "d", e.size, e.hash, e.count])
+            elif e.index:
+                out.append([e.name, "i", e.size, e.hash, e.index])
             else:
                 flat: list[object] = []
                 for r in e.refs:
@@ -156,7 +161,7 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
             append = items.append
             for name, kind, size, hsh, extra in doc["i"]:
                 if kind == "d":
-                    append(new(Entry, (name, DIR, size, hsh, (), extra)))
+                    append(new(Entry, (name, DIR, size, hsh, (), extra, "")))
                 elif kind == "f":
                     refs: tuple[DataRef, ...]
                     if type(extra) is list and len(extra) == 3:  # the common case: one chunk or slice
@@ -164,7 +169,9 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
                     else:
                         it = iter(extra)
                         refs = tuple(map(ref, zip(it, it, it, strict=True)))
-                    append(new(Entry, (name, FILE, size, hsh, refs, 1)))
+                    append(new(Entry, (name, FILE, size, hsh, refs, 1, "")))
+                elif kind == "i":
+                    append(new(Entry, (name, FILE, size, hsh, (), 1, extra)))
                 else:
                     raise MalformedTree(oid, f"entry {name!r} has an unknown kind {kind!r}")
         else:
@@ -221,8 +228,11 @@ def _page_ok(page: Page) -> bool:
     if page.h > 0:
         _, oids, *totals = zip(*items, strict=True)
         return _ids_ok(oids) and all(map(_nonneg, totals))
-    _, kinds, sizes, hashes, refs, counts = zip(*items, strict=True)
+    _, kinds, sizes, hashes, refs, counts, indexes = zip(*items, strict=True)
     if not _names_ok(names) or not _ids_ok(hashes) or not _nonneg(sizes) or not _nonneg(counts):
+        return False
+    indexed = [x for x in indexes if x != ""]
+    if indexed and not _ids_ok(indexed):
         return False
     pieces = [r for rs in refs for r in rs]
     if pieces:
@@ -232,7 +242,10 @@ def _page_ok(page: Page) -> bool:
         if len(pieces) == len(items) and set(kinds) == {FILE} and set(map(len, refs)) == {1}:
             return lengths == sizes  # the common page: files of one piece each
     # (the decoder gives directories no refs and every entry a known kind)
-    return all(k is DIR or sum(r[2] for r in rs) == n for k, n, rs in zip(kinds, sizes, refs, strict=True))
+    return all(
+        k is DIR or (sum(r[2] for r in rs) == n if not x else not rs and n > 0)
+        for k, n, rs, x in zip(kinds, sizes, refs, indexes, strict=True)
+    )
 
 
 def _ids_ok(ids: Sequence[object]) -> bool:
@@ -289,11 +302,13 @@ def _explain(oid: str, page: Page) -> None:
                 raise MalformedTree(oid, f"entry {name!r}: impossible size or file count")
             if it.kind == DIR and it.refs:
                 raise MalformedTree(oid, f"directory entry {name!r} has data references")
+            if it.index != "" and (type(it.index) is not str or not id_ok(it.index) or it.size <= 0):
+                raise MalformedTree(oid, f"entry {name!r}: invalid index object {it.index!r}")
             for r in it.refs:
                 if type(r.oid) is not str or not id_ok(r.oid) or not _nonneg((r.offset, r.length)):
                     raise MalformedTree(oid, f"entry {name!r}: invalid data reference {tuple(r)!r}")
             total = sum(r.length for r in it.refs)
-            if it.kind == FILE and total != it.size:
+            if it.kind == FILE and total != it.size and not it.index:
                 raise MalformedTree(oid, f"entry {name!r}: size {it.size} but {total} bytes of data")
         if prev is not None and not (type(prev) is str and type(name) is str and prev < name):
             raise MalformedTree(oid, f"entries out of order or repeated: {name!r} after {prev!r}")
@@ -721,9 +736,31 @@ class Trees:
                     stack.append(it.oid)
                 elif it.is_dir:
                     stack.append(it.hash)
+                elif it.index:
+                    if it.index not in seen:
+                        yield from self._index_objects(it, seen)
                 else:
                     for r in it.refs:
                         yield r.oid, False
+
+    def iter_refs(self, entry: Entry) -> Iterator[DataRef]:
+        """A file's data refs: inline, or streamed from its index object (checked as decoded)."""
+        if entry.index:
+            return index.iter_refs(self._read, entry.index, entry.size)
+        return iter(entry.refs)
+
+    def _index_objects(self, entry: Entry, seen: set[str]) -> Iterator[tuple[str, bool]]:
+        """An indexed file's index pages (as metadata, ``True``) and data objects."""
+        pages: list[str] = []
+        for r in index.iter_refs(self._read, entry.index, entry.size, pages=pages.append):
+            while pages:
+                p = pages.pop()
+                seen.add(p)
+                yield p, True
+            yield r.oid, False
+        for p in pages:
+            seen.add(p)
+            yield p, True
 
 
 class _Stream:
