@@ -49,6 +49,9 @@ FANOUT = 256
 _MASK = FANOUT - 1
 SMALL_DIR = 1024
 _CACHE_PAGES = 512
+#: Decoded items kept in the page cache at most: ~300 bytes each, so ~40 MB. Pages of 1,000
+#: files (a directory under SMALL_DIR is one page) would otherwise hold 512,000 entries.
+_CACHE_ITEMS = 131_072
 
 
 class Child(NamedTuple):
@@ -365,6 +368,7 @@ class Trees:
         self._read = read
         self._write = write
         self._cache: OrderedDict[str, Page] = OrderedDict()
+        self._cached_items = 0
         self._empty: ObjectId | None = None
 
     # ----- pages -------------------------------------------------------------
@@ -379,9 +383,14 @@ class Trees:
         return page
 
     def _remember(self, oid: str, page: Page) -> None:
+        old = self._cache.pop(oid, None)
+        if old is not None:
+            self._cached_items -= len(old.items)
         self._cache[oid] = page
-        if len(self._cache) > _CACHE_PAGES:
-            self._cache.popitem(last=False)
+        self._cached_items += len(page.items)
+        while len(self._cache) > 1 and (len(self._cache) > _CACHE_PAGES or self._cached_items > _CACHE_ITEMS):
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_items -= len(dropped.items)
 
     def _write_page(self, h: int, items: list[Item]) -> Child:
         oid = self._write(encode_page(h, items))

@@ -25,17 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from storage import index as file_index
 from storage.backends.base import Backend
 from storage.chunking import SMALL_FILE_LIMIT, ChunkParams, iter_chunks
 from storage.errors import InvalidInput, ObjectNotFound, StorageError
 from storage.hashing import HashAlgorithm, ObjectId
-from storage import index as file_index
 from storage.model import FILE, DataRef, Entry, name_problem, normalize_path, path_problem
 from storage.tree import TreeBuilder, Trees, tree_order
 
 _INFLIGHT_BYTES = 48 * 1024 * 1024
 _QUEUED_TREE_BYTES = 32 * 1024 * 1024
-_INDEX_LIMIT = 1_000_000
+#: Ids (and small-file hashes) a writer remembers before starting over: ~250 bytes each, so a
+#: put of a million files stays well under 500 MiB. Forgetting costs only a re-check.
+_INDEX_LIMIT = 200_000
 _NEW_STREAK = 8
 _PROBE_EVERY = 16
 
@@ -347,7 +349,8 @@ class Writer:
             else:
                 refs.append(DataRef(oid, 0, len(chunk)))
                 if len(refs) > file_index.INLINE_MAX:
-                    builder = file_index.IndexBuilder(self._write_tree)  # queued behind the data, as trees are
+                    # index pages are queued behind the data they point to, as trees are
+                    builder = file_index.IndexBuilder(self._write_tree)
                     for r in refs:
                         builder.add(r)
                     refs = []
