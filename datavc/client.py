@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Unpack
 
 from datavc import (
     batch,
@@ -72,6 +72,7 @@ from datavc.info import (
     ReflogEntry,
     RepairInfo,
     RepoInfo,
+    Resolution,
     StatusInfo,
     TagInfo,
 )
@@ -785,9 +786,27 @@ class Client:
 
         return repair.repair(self._ctx, source)
 
-    def gc(self, *, dry_run: bool = False, grace: timedelta | None = None, force: bool = False) -> GcInfo:
-        """Delete objects no commit uses that are older than ``grace``; safe while others write."""
-        return _gc.gc(self._ctx, dry_run=dry_run, grace=grace, force=force)
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        grace: timedelta | None = None,
+        force: bool = False,
+        upload_max_age: timedelta | None = None,
+    ) -> GcInfo:
+        """Delete objects no commit uses that are older than ``grace``; safe while others write.
+
+        Also deletes the S3 gateway's multipart uploads untouched for ``upload_max_age``
+        (default 24 h, as ``serve``), staged on this host (:mod:`datavc.multipart_uploads`).
+        """
+        from dataclasses import replace
+
+        from datavc import multipart_uploads
+
+        info = _gc.gc(self._ctx, dry_run=dry_run, grace=grace, force=force)
+        where = multipart_uploads.upload_dir(self._ctx.home, self.config.objects, create=False)
+        age = upload_max_age or multipart_uploads.DEFAULT_MAX_AGE
+        return replace(info, uploads_swept=multipart_uploads.sweep(where, age, dry_run=dry_run))
 
     # ----- pipelines ---------------------------------------------------------
 
@@ -1018,18 +1037,7 @@ class Client:
     # ----- merge, revert, cherry-pick -----------------------------------------
 
     def merge(
-        self,
-        repo: str,
-        source: str,
-        branch: str,
-        *,
-        strategy: Literal["ours", "theirs"] | None = None,
-        ours: Sequence[str] = (),
-        theirs: Sequence[str] = (),
-        dry_run: bool = False,
-        no_ff: bool = False,
-        message: str | None = None,
-        metadata: Metadata | None = None,
+        self, repo: str, source: str, branch: str, *, no_ff: bool = False, **how: Unpack[Resolution]
     ) -> MergeInfo:
         """Merge the commit ``source`` names into ``branch``: three-way at path level against the
         merge base; a fast-forward when ``branch``'s head is an ancestor of it (unless ``no_ff``),
@@ -1038,52 +1046,18 @@ class Client:
         Conflicts (a path both sides changed differently, a file/directory clash) refuse the
         merge unless ``strategy`` or a matching ``ours``/``theirs`` glob decides them.
         ``dry_run`` returns what would happen (conflicts included) and writes nothing.
+        The keyword options are :class:`~datavc.info.Resolution`'s.
 
         Raises:
             MergeConflicts: conflicts left undecided (``.conflicts`` lists each with both sides).
         """
-        return _merge.merge(
-            self._ctx,
-            repo,
-            source,
-            branch,
-            strategy=strategy,
-            ours=ours,
-            theirs=theirs,
-            dry_run=dry_run,
-            no_ff=no_ff,
-            message=message,
-            metadata=metadata,
-        )
+        return _merge.merge(self._ctx, repo, source, branch, no_ff=no_ff, **how)
 
     def cherry_pick(
-        self,
-        repo: str,
-        ref: str,
-        branch: str,
-        *,
-        strategy: Literal["ours", "theirs"] | None = None,
-        ours: Sequence[str] = (),
-        theirs: Sequence[str] = (),
-        dry_run: bool = False,
-        message: str | None = None,
-        metadata: Metadata | None = None,
-        force: bool = False,
+        self, repo: str, ref: str, branch: str, *, force: bool = False, **how: Unpack[Resolution]
     ) -> MergeInfo:
         """Apply the change ``ref`` made (against its first parent) on ``branch``; conflicts as in merge."""
-        return _merge.cherry_pick(
-            self._ctx,
-            repo,
-            ref,
-            branch,
-            strategy=strategy,
-            ours=ours,
-            theirs=theirs,
-            dry_run=dry_run,
-            message=message,
-            metadata=metadata,
-            force=force,
-        )
+        return _merge.cherry_pick(self._ctx, repo, ref, branch, force=force, **how)
 
     def revert(
         self,
@@ -1091,29 +1065,11 @@ class Client:
         ref: str,
         branch: str | None = None,
         *,
-        strategy: Literal["ours", "theirs"] | None = None,
-        ours: Sequence[str] = (),
-        theirs: Sequence[str] = (),
-        dry_run: bool = False,
-        message: str | None = None,
-        metadata: Metadata | None = None,
         force: bool = False,
+        **how: Unpack[Resolution],
     ) -> MergeInfo:
         """Apply the inverse of ``ref``'s change on ``branch`` (default: the branch it was made on)."""
-        return _merge.revert(
-            self._ctx,
-            repo,
-            ref,
-            branch,
-            strategy=strategy,
-            ours=ours,
-            theirs=theirs,
-            dry_run=dry_run,
-            message=message,
-            metadata=metadata,
-            force=force,
-        )
-
+        return _merge.revert(self._ctx, repo, ref, branch, force=force, **how)
 
 def _no_metadata_with_open_commit(metadata: Metadata | None, commit: str | None) -> None:
     if metadata and commit is not None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, TypedDict
 
 
 def _jsonable(value: Any) -> Any:
@@ -195,6 +196,7 @@ class GcInfo(_Info):
     bytes_deleted: int
     objects_kept_grace: int
     open_commits_expired: int = 0  # abandoned open commits aborted (or, dry run, that would be)
+    uploads_swept: int = 0  # abandoned S3 multipart uploads deleted (or, dry run, that would be)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +346,23 @@ class MergeConflict(_Info):
     theirs_size: int | None
     theirs_hash: str | None
 
+
+
+class Resolution(TypedDict, total=False):
+    """The options a merge, cherry-pick and revert share, as keyword arguments of
+    ``Client.merge``/``cherry_pick``/``revert`` (direct and remote alike).
+
+    ``strategy`` decides every conflict for one side; ``ours``/``theirs`` are path globs
+    decided for that side; ``dry_run`` writes nothing and returns what would happen;
+    ``message`` and ``metadata`` go on the commit it makes.
+    """
+
+    strategy: Literal["ours", "theirs"] | None
+    ours: Sequence[str]
+    theirs: Sequence[str]
+    dry_run: bool
+    message: str | None
+    metadata: Mapping[str, str] | None
 
 @dataclass(frozen=True, slots=True)
 class MergeInfo(_Info):

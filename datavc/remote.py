@@ -22,7 +22,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from tempfile import SpooledTemporaryFile
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -54,6 +54,7 @@ from datavc.info import (
     PipelineInfo,
     ReflogEntry,
     RepoInfo,
+    Resolution,
     StatusInfo,
     TagInfo,
 )
@@ -772,47 +773,15 @@ class RemoteClient(Client):
     # ----- merge, revert, cherry-pick ----------------------------------------
 
     def merge(
-        self,
-        repo: str,
-        source: str,
-        branch: str,
-        *,
-        strategy: Literal["ours", "theirs"] | None = None,
-        ours: Sequence[str] = (),
-        theirs: Sequence[str] = (),
-        dry_run: bool = False,
-        no_ff: bool = False,
-        message: str | None = None,
-        metadata: Metadata | None = None,
+        self, repo: str, source: str, branch: str, *, no_ff: bool = False, **how: Unpack[Resolution]
     ) -> MergeInfo:
-        body = {
-            "source": source,
-            "branch": branch,
-            "no_ff": no_ff,
-            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
-        }
+        body = {"source": source, "branch": branch, "no_ff": no_ff, **_resolution(how)}
         return _merge_info(self._json("POST", self._repo(repo) + "/merge", json=body))
 
     def cherry_pick(
-        self,
-        repo: str,
-        ref: str,
-        branch: str,
-        *,
-        strategy: Literal["ours", "theirs"] | None = None,
-        ours: Sequence[str] = (),
-        theirs: Sequence[str] = (),
-        dry_run: bool = False,
-        message: str | None = None,
-        metadata: Metadata | None = None,
-        force: bool = False,
+        self, repo: str, ref: str, branch: str, *, force: bool = False, **how: Unpack[Resolution]
     ) -> MergeInfo:
-        body = {
-            "ref": ref,
-            "branch": branch,
-            "force": force,
-            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
-        }
+        body = {"ref": ref, "branch": branch, "force": force, **_resolution(how)}
         return _merge_info(self._json("POST", self._repo(repo) + "/cherry-pick", json=body))
 
     def revert(
@@ -821,20 +790,10 @@ class RemoteClient(Client):
         ref: str,
         branch: str | None = None,
         *,
-        strategy: Literal["ours", "theirs"] | None = None,
-        ours: Sequence[str] = (),
-        theirs: Sequence[str] = (),
-        dry_run: bool = False,
-        message: str | None = None,
-        metadata: Metadata | None = None,
         force: bool = False,
+        **how: Unpack[Resolution],
     ) -> MergeInfo:
-        body = {
-            "ref": ref,
-            "branch": branch,
-            "force": force,
-            **_resolution(strategy, ours, theirs, dry_run, message, metadata),
-        }
+        body = {"ref": ref, "branch": branch, "force": force, **_resolution(how)}
         return _merge_info(self._json("POST", self._repo(repo) + "/revert", json=body))
 
     # ----- pipelines and jobs ------------------------------------------------
@@ -966,11 +925,19 @@ class RemoteClient(Client):
     def fsck(self) -> FsckInfo:
         return _decode(FsckInfo, self._json("POST", "/api/v1/admin/fsck"))
 
-    def gc(self, *, dry_run: bool = False, grace: timedelta | None = None, force: bool = False) -> GcInfo:
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        grace: timedelta | None = None,
+        force: bool = False,
+        upload_max_age: timedelta | None = None,
+    ) -> GcInfo:
         body = {
             "dry_run": dry_run,
             "force": force,
             "grace_seconds": grace.total_seconds() if grace is not None else None,
+            "upload_max_age_seconds": upload_max_age.total_seconds() if upload_max_age is not None else None,
         }
         return _decode(GcInfo, self._json("POST", "/api/v1/admin/gc", json=body))
 
@@ -1102,20 +1069,15 @@ class RemoteClient(Client):
         return [_decode(AuditInfo, d) for d in data["items"]]
 
 
-def _resolution(
-    strategy: str | None,
-    ours: Sequence[str],
-    theirs: Sequence[str],
-    dry_run: bool,
-    message: str | None,
-    metadata: Metadata | None,
-) -> dict[str, Any]:
+def _resolution(how: Resolution) -> dict[str, Any]:
+    """A merge's, cherry-pick's or revert's shared options as the server's JSON body has them."""
+    metadata = how.get("metadata")
     return {
-        "strategy": strategy,
-        "ours": list(ours),
-        "theirs": list(theirs),
-        "dry_run": dry_run,
-        "message": message,
+        "strategy": how.get("strategy"),
+        "ours": list(how.get("ours", ())),
+        "theirs": list(how.get("theirs", ())),
+        "dry_run": how.get("dry_run", False),
+        "message": how.get("message"),
         "metadata": dict(metadata) if metadata else None,
     }
 
@@ -1138,11 +1100,14 @@ def _chunks(f: BinaryIO | IO[bytes], progress: Progress | None) -> Iterator[byte
         yield piece
 
 
+_JOBS_RUN_BESIDE = (
+    "pipeline jobs run beside the server: 'datavc serve' runs them itself (unless --no-scheduler), "
+    "or start 'datavc daemon' on the store's host (with the store, not DATAVC_SERVER), "
+    "as docs/deploy.md shows"
+)
 _WHY_UNSUPPORTED = {
-    "run": "pipeline jobs run beside the server: start 'datavc daemon' on the store's host "
-    "(with the store, not DATAVC_SERVER), as docs/deploy.md shows",
-    "daemon": "pipeline jobs run beside the server: start 'datavc daemon' on the store's host "
-    "(with the store, not DATAVC_SERVER), as docs/deploy.md shows",
+    "run": _JOBS_RUN_BESIDE,
+    "daemon": _JOBS_RUN_BESIDE,
     "repair_objects": "it reads files on the caller's disk: run 'datavc fsck --repair' on the store's host",
 }
 

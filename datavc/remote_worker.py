@@ -5,11 +5,13 @@ pod holds only its job's token (from a per-job Secret, ``datavc.pipelines.job_to
 everything through the server (:mod:`datavc.server.routes_worker`):
 
 1. ``GET /jobs/{job}/work?shard=N``: the spec and the shard's datums still to run;
-2. for each datum: ``POST .../work/start``; its inputs read through the ordinary file
-   routes at the job's input commits (the only reads the token allows); the transform
-   run exactly as the direct worker runs it (``run_datum``, one try: Kubernetes retries
-   the pod); the outputs uploaded as one batch stream (``PUT .../work/output``, stored
-   and named by the server); then ``POST .../work/done`` with the exit code and logs.
+2. for each datum (with ``transform.datum_batching``: each datum the one transform
+   process asks for, :mod:`datavc.pipelines.executors.batched`): ``POST .../work/start``;
+   its inputs read through the ordinary file routes at the job's input commits (the only
+   reads the token allows); the transform run exactly as the direct worker runs it
+   (``run_datum``, one try: Kubernetes retries the pod); the outputs uploaded as one
+   batch stream (``PUT .../work/output``, stored and named by the server); then
+   ``POST .../work/done`` with the exit code and logs.
 
 The transform itself never sees the token (``transform_env`` passes no ``DATAVC_*`` setting
 and no token), though it shares the pod with this process: docs/security.md says what a
@@ -27,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from datavc import batch
-from datavc.errors import DatavcError, InvalidArgument
+from datavc.errors import DatavcError
 from datavc.names import check_path
 from datavc.pipelines.datums import Datum, DatumFile
 from datavc.pipelines.executors import Outcome
@@ -90,14 +92,14 @@ def run_remote_worker(client: RemoteClient, job_id: str, shard: int, pfs_root: P
     datums = [_decode_datum(d) for d in desc["datums"]]
     if not datums:
         return 0
-    if spec.transform.datum_batching:
-        raise InvalidArgument(
-            "transform.datum_batching is not supported by workers that hold a job token yet; "
-            "run this pipeline without datum_batching on the kubernetes executor with a server"
-        )
     root = pfs_root or Path(os.environ.get(PFS_ENV, "/pfs").replace("{pod}", f"{os.getpid()}"))
     one_try = spec.model_copy(update={"datum_tries": 1})  # Kubernetes retries the pod
     scratch = Path(tempfile.mkdtemp(prefix="datavc-worker-"))
+    if spec.transform.datum_batching:
+        try:
+            return _run_batched(client, base, job_id, one_try, datums, scratch, root)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     ok = True
     try:
         for d in datums:
@@ -121,22 +123,67 @@ def run_remote_worker(client: RemoteClient, job_id: str, shard: int, pfs_root: P
                 outcome = Outcome(
                     False, 1, None, f"[datavc worker] {err}\n", time.monotonic() - started, None
                 )
-            client.call(
-                "POST",
-                f"{base}/done",
-                json={
-                    "datum": d.hash,
-                    "ok": outcome.ok,
-                    "tries": outcome.tries,
-                    "exit_code": outcome.exit_code,
-                    "logs": outcome.logs,
-                    "duration": outcome.duration,
-                },
-            )
-            print(f"datum {d.hash[:12]}: {'success' if outcome.ok else f'failed (exit {outcome.exit_code})'}")
-            if not outcome.ok:
-                print(outcome.logs)
-            ok = ok and outcome.ok
+            ok = _report_done(client, base, d, outcome) and ok
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0 if ok else 1
+
+
+def _report_done(client: RemoteClient, base: str, d: Datum, outcome: Outcome) -> bool:
+    """``POST .../work/done`` for ``d``, and one line on the pod's log; returns ``outcome.ok``."""
+    client.call(
+        "POST",
+        f"{base}/done",
+        json={
+            "datum": d.hash,
+            "ok": outcome.ok,
+            "tries": outcome.tries,
+            "exit_code": outcome.exit_code,
+            "logs": outcome.logs,
+            "duration": outcome.duration,
+        },
+    )
+    print(f"datum {d.hash[:12]}: {'success' if outcome.ok else f'failed (exit {outcome.exit_code})'}")
+    if not outcome.ok:
+        print(outcome.logs)
+    return outcome.ok
+
+
+def _run_batched(
+    client: RemoteClient,
+    base: str,
+    job_id: str,
+    spec: PipelineSpec,
+    datums: list[Datum],
+    scratch: Path,
+    root: Path,
+) -> int:
+    """``transform.datum_batching``: one transform process for the shard, asking for datums.
+
+    The batched executor runs it exactly as a direct worker pod does; each datum the
+    transform asks for is started on the server, staged from the server, and, once the
+    transform asks for the next one (or exits), its outputs are uploaded and its outcome
+    reported. A datum whose staging or upload fails fails (the pod exits non-zero).
+    """
+    from datavc.pipelines.executors.batched import run_batched
+
+    outcomes: list[bool] = []
+
+    def done(d: Datum, o: Outcome) -> None:
+        outcomes.append(_report_done(client, base, d, o))
+
+    run_batched(
+        None,
+        spec,
+        job_id,
+        datums,
+        scratch,
+        lambda d, process=None: client.call("POST", f"{base}/start", params={"datum": d.hash}),
+        done,
+        deadline=None,
+        sandbox=None,
+        pfs_root=root,
+        stager=lambda d, in_dir: stage_remote(client, d, in_dir),
+        outputs_for=lambda d: _Uploader(client, base, d.hash),
+    )
+    return 0 if outcomes and all(outcomes) else 1

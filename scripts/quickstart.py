@@ -110,10 +110,12 @@ def server_section(work: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = work / "serve.log"
-    print(f"$ datavc serve --host 127.0.0.1 --port {port} &   (log: {log})")
+    # --s3-port 0: the S3 gateway takes any free port, so a busy 8421 cannot stop the story.
+    print(f"$ datavc serve --host 127.0.0.1 --port {port} --s3-port 0 &   (log: {log})")
+    argv = [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), "--s3-port", "0"]
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            [*argv, "--log-level", "warning"],
             cwd=work,
             stdout=out,
             stderr=subprocess.STDOUT,

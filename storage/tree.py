@@ -18,6 +18,7 @@ inner items ``[first name, page id, entries, files, bytes]``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from bisect import bisect_left, bisect_right
@@ -676,8 +677,11 @@ class Trees:
             else:
                 yield path, it
 
-    def diff(self, a: str, b: str, prefix: str = "") -> Iterator[DiffEntry]:
+    def diff(self, a: str, b: str, prefix: str = "", *, dirs: bool = False) -> Iterator[DiffEntry]:
         """File-level changes from tree ``a`` to tree ``b``, skipping shared subtrees and pages.
+
+        With ``dirs``, directories added or deleted (and those under them) are changes too:
+        an empty directory appears or goes without any file changing.
 
         Raises:
             MalformedTree: a path longer or deeper than the limits.
@@ -703,10 +707,10 @@ class Trees:
                 continue
             if y is None or (x is not None and x.name < y.name):
                 assert x is not None
-                yield from self._one_side(x, prefix, deleted=True)
+                yield from self._one_side(x, prefix, deleted=True, dirs=dirs)
                 sa.skip()
             elif x is None or y.name < x.name:
-                yield from self._one_side(y, prefix, deleted=False)
+                yield from self._one_side(y, prefix, deleted=False, dirs=dirs)
                 sb.skip()
             else:
                 sa.skip()
@@ -715,17 +719,25 @@ class Trees:
                     continue
                 path = prefix + x.name
                 if x.is_dir and y.is_dir:
-                    yield from self.diff(x.hash, y.hash, path + "/")
+                    yield from self.diff(x.hash, y.hash, path + "/", dirs=dirs)
                 elif x.is_dir or y.is_dir:
-                    yield from self._one_side(x, prefix, deleted=True)
-                    yield from self._one_side(y, prefix, deleted=False)
+                    yield from self._one_side(x, prefix, deleted=True, dirs=dirs)
+                    yield from self._one_side(y, prefix, deleted=False, dirs=dirs)
                 else:
                     if len(path) > SHORT_PATH:
                         check_tree_path(path, b)
                     yield DiffEntry(path, x, y)
 
-    def _one_side(self, e: Entry, prefix: str, *, deleted: bool) -> Iterator[DiffEntry]:
-        files = self.walk(e.hash, prefix + e.name + "/") if e.is_dir else [(prefix + e.name, e)]
+    def _one_side(self, e: Entry, prefix: str, *, deleted: bool, dirs: bool = False) -> Iterator[DiffEntry]:
+        files: Iterable[tuple[str, Entry]]
+        if not e.is_dir:
+            files = [(prefix + e.name, e)]
+        elif dirs:
+            files = itertools.chain(
+                [(prefix + e.name, e)], self.walk(e.hash, prefix + e.name + "/", dirs=True)
+            )
+        else:
+            files = self.walk(e.hash, prefix + e.name + "/")
         for path, f in files:
             yield DiffEntry(path, f, None) if deleted else DiffEntry(path, None, f)
 

@@ -316,6 +316,15 @@ def _report_jobs(client: Client, report: RunReport) -> list[JobInfo]:
     return sorted(jobs, key=lambda j: (j.finished_at is None, j.finished_at or j.created_at))
 
 
+def _refuse_remote(client: Client, name: str) -> None:
+    """Jobs run beside the store, never through ``DATAVC_SERVER``: refuse (exit 2) before
+    anything contacts the server, so an unreachable server does not turn this into exit 7."""
+    from datavc.remote import RemoteClient
+
+    if isinstance(client, RemoteClient):
+        getattr(client, name)()  # raises NotSupportedRemotely, saying where jobs run instead
+
+
 @click.command()
 @json_option
 @pass_app
@@ -325,6 +334,7 @@ def run(app: App, as_json: bool) -> None:
     Exit 0 when every job succeeded, 8 when one failed (see 'job logs ID').
     """
     client = app.client
+    _refuse_remote(client, "run")
     name_w = max((len(p.name) for p in client.list_pipelines()), default=0)
 
     def finished(job_id: str, state: str) -> None:
@@ -359,10 +369,7 @@ def daemon(app: App, poll: float, as_json: bool) -> None:
     Prints one line per job as it ends (failed jobs are recorded; the daemon goes on).
     """
     client = app.client
-    from datavc.remote import RemoteClient
-
-    if isinstance(client, RemoteClient):
-        client.daemon(poll)  # refuses at once (jobs run beside the server): one error line, no banner
+    _refuse_remote(client, "daemon")  # one error line, no banner
     click.echo("datavc daemon: processing jobs; SIGTERM to stop", err=True)
 
     def finished(job_id: str, state: str) -> None:

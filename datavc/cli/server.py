@@ -70,6 +70,15 @@ def _direct_client(app: App):  # type: ignore[no-untyped-def]
     help="Where the first admin token goes on a store with no users (default: .datavc/admin-token).",
 )
 @click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    envvar="DATAVC_SERVE_SCHEDULER",
+    help="Run pipeline jobs in the server (as 'datavc daemon' does). Turn it off when a "
+    "separate 'datavc daemon' runs them; both at once are safe too (a job runs once). "
+    "[env: DATAVC_SERVE_SCHEDULER]",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -86,11 +95,13 @@ def serve(
     tls_cert: str | None,
     tls_key: str | None,
     bootstrap_token_file: str | None,
+    scheduler: bool,
     log_level: str,
 ) -> None:
     """Serve the store over HTTP: the API at /api/v1, its OpenAPI document at /openapi.json,
     and the S3 gateway on its own port (--s3-port, default 8421; --no-s3 to turn it off).
 
+    Pipeline jobs run in the server too (--no-scheduler: leave them to 'datavc daemon').
     On a store with no users, creates user `admin` and writes its token to a file only
     you can read; the file's path is printed, never the token. A port already in use
     stops it before anything is served (exit 7). SIGTERM stops it gracefully (exit 0).
@@ -114,6 +125,10 @@ def serve(
         click.echo(f"serving on {scheme}://{host}:{listeners.api_port}", err=True)
         if listeners.s3_port is not None:
             click.echo(f"S3 gateway on {scheme}://{host}:{listeners.s3_port}", err=True)
+        if scheduler:
+            click.echo(
+                "running pipeline jobs here (--no-scheduler to leave them to 'datavc daemon')", err=True
+            )
         _serve.run(
             client,
             host,
@@ -123,6 +138,7 @@ def serve(
             log_level=log_level,
             listeners=listeners,
             upload_max_age=max_age,
+            scheduler=scheduler,
         )
     finally:
         client.close()

@@ -6,7 +6,7 @@ import click
 
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import duration, local_path_errors
-from datavc.cli.render import echo_json, human_size, json_option, print_fields
+from datavc.cli.render import echo_json, human_size, json_option, plural, print_fields
 from datavc.errors import Integrity
 
 
@@ -165,15 +165,31 @@ def fsck(app: App, repair_from: str | None, as_json: bool) -> None:
     "open-commit max age (1d unless set at init).",
 )
 @click.option("--force", is_flag=True, help="Allow a grace below the minimum (only when nothing writes).")
+@click.option(
+    "--s3-upload-max-age",
+    default="24h",
+    show_default=True,
+    envvar="DATAVC_S3_UPLOAD_MAX_AGE",
+    help="Delete S3 gateway multipart uploads untouched for this long, as serve does. "
+    "[env: DATAVC_S3_UPLOAD_MAX_AGE]",
+)
 @json_option
 @pass_app
-def gc(app: App, dry_run: bool, grace: str | None, force: bool, as_json: bool) -> None:
+def gc(
+    app: App, dry_run: bool, grace: str | None, force: bool, s3_upload_max_age: str, as_json: bool
+) -> None:
     """Delete stored objects no commit reaches (objects younger than --grace are kept).
 
     Open commits older than the store's open-commit max age (abandoned, e.g. by a killed
-    put) are aborted first, so their objects can go.
+    put) are aborted first, so their objects can go. Abandoned S3 gateway multipart uploads
+    (untouched for --s3-upload-max-age) are deleted too.
     """
-    info = app.client.gc(dry_run=dry_run, grace=duration(grace) if grace is not None else None, force=force)
+    info = app.client.gc(
+        dry_run=dry_run,
+        grace=duration(grace) if grace is not None else None,
+        force=force,
+        upload_max_age=duration(s3_upload_max_age, "--s3-upload-max-age"),
+    )
     if as_json:
         echo_json(info.to_json())
         return
@@ -186,6 +202,12 @@ def gc(app: App, dry_run: bool, grace: str | None, force: bool, as_json: bool) -
             f"; {'would abort' if info.dry_run else 'aborted'} "
             f"{info.open_commits_expired} expired open commits"
             if info.open_commits_expired
+            else ""
+        )
+        + (
+            f"; {'would delete' if info.dry_run else 'deleted'} "
+            f"{plural(info.uploads_swept, 'abandoned multipart upload')}"
+            if info.uploads_swept
             else ""
         )
     )

@@ -358,6 +358,9 @@ class Job(Base):
     datums_processed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     datums_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     datums_failed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # No two datums wrote the same output path: the next job may edit this job's output tree
+    # instead of merging every datum's output again (datavc.pipelines.incremental).
+    outputs_disjoint: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # The commit set it runs for: its inputs are that set's commits (resolved when claimed).
     commit_set_id: Mapped[str | None] = mapped_column(String(COMMIT_ID_LEN), index=True)
 

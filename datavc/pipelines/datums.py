@@ -106,7 +106,8 @@ Commits = dict[str, tuple[str, str, str] | None]
 """Input name → (repo, commit id, tree id) of the commit the job reads, or None (no commit yet)."""
 
 
-def _expand(trees: Trees, node: Input, commits: Commits) -> list[tuple[DatumFile, ...]]:
+def expand(trees: Trees, node: Input, commits: Commits) -> list[tuple[DatumFile, ...]]:
+    """Every datum of ``node`` (as its files, duplicates kept), in the order written."""
     if node.pfs is not None:
         got = commits.get(node.pfs.name)
         if got is None:
@@ -114,10 +115,10 @@ def _expand(trees: Trees, node: Input, commits: Commits) -> list[tuple[DatumFile
         repo, commit, tree = got
         return [(f,) for f in _matches(trees, tree, node.pfs, repo, commit)]
     if node.cross is not None:
-        parts = [_expand(trees, child, commits) for child in node.cross]
+        parts = [expand(trees, child, commits) for child in node.cross]
         return [tuple(itertools.chain.from_iterable(combo)) for combo in itertools.product(*parts)]
     if node.union is not None:
-        return [d for child in node.union for d in _expand(trees, child, commits)]
+        return [d for child in node.union for d in expand(trees, child, commits)]
     if node.group is not None:
         return _group(trees, node.group, commits)
     assert node.join is not None
@@ -145,7 +146,7 @@ def _keyed(
         if template is None:
             raise InvalidArgument(f"every input of a {field.split('_')[0]} must be a pfs input with {field}")
         groups: dict[str, list[tuple[DatumFile, ...]]] = {}
-        for d in _expand(trees, child, commits):
+        for d in expand(trees, child, commits):
             groups.setdefault(expand_join_key(template, d[0].groups), []).append(d)
         keyed.append(groups)
     return keyed
@@ -164,7 +165,7 @@ def compute_datums(trees: Trees, spec: PipelineSpec, commits: Commits) -> list[D
     """Every datum of a job over ``commits``, in a stable order, with duplicates removed."""
     th = spec.transform_hash
     seen: dict[str, Datum] = {}
-    for files in _expand(trees, spec.input, commits):
+    for files in expand(trees, spec.input, commits):
         h = datum_hash(th, files)
         if h not in seen:
             seen[h] = Datum(files, h)

@@ -16,6 +16,8 @@ import json
 import os
 import shutil
 import stat
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +46,45 @@ def check_running(s: Session, job_id: str) -> None:
         raise JobStopped(f"job {job_id} was stopped")
 
 
-def ensure_running(ctx: Context, job_id: str) -> None:
-    """Raise ``JobStopped`` when the job was stopped: checked before each try of a datum."""
-    with ctx.db.read() as s:
-        check_running(s, job_id)
+STOP_CHECK_SECONDS = 0.1
+"""``ensure_running`` reads a running job's state at most this often (per job and process)."""
+
+_running_seen: dict[str, float] = {}  # job id -> when it was last read as not stopped
+_stopped: set[str] = set()  # jobs read as killed: a final state, never read again
+_seen_lock = threading.Lock()
+_SEEN_MAX = 1024
+
+
+def ensure_running(ctx: Context, job_id: str, *, fresh: bool = False) -> None:
+    """Raise ``JobStopped`` when the job was stopped: checked before each try of a datum.
+
+    It was one database read per datum start; now a job read as running in the last
+    ``STOP_CHECK_SECONDS`` is not read again (unless ``fresh``: when something just died,
+    and whether a stop killed it decides what to report). A stop is noticed that much
+    later at most, and ``record`` checks again, in its write transaction, once a datum's
+    process starts.
+    """
+    t = time.monotonic()
+    with _seen_lock:
+        stopped = job_id in _stopped
+        seen = _running_seen.get(job_id)
+    if stopped:
+        raise JobStopped(f"job {job_id} was stopped")
+    if not fresh and seen is not None and t - seen < STOP_CHECK_SECONDS:
+        return
+    try:
+        with ctx.db.read() as s:
+            check_running(s, job_id)
+    except JobStopped:
+        with _seen_lock:
+            if len(_stopped) >= _SEEN_MAX:
+                _stopped.clear()
+            _stopped.add(job_id)
+        raise
+    with _seen_lock:
+        if len(_running_seen) >= _SEEN_MAX:
+            _running_seen.clear()  # bounded; a job dropped here is just read again
+        _running_seen[job_id] = t
 
 
 def record(ctx: Context, job_id: str, datum_hash: str, pid: int, *, scratch_dir: Path) -> None:

@@ -43,7 +43,7 @@ from datavc.errors import (
     JobNotFound,
     NotFound,
 )
-from datavc.pipelines import orphans
+from datavc.pipelines import incremental, orphans
 from datavc.pipelines.datums import Commits, Datum, compute_datums
 from datavc.pipelines.executors import Executor, Outcome
 from datavc.pipelines.recorder import DatumRecorder, mark_done, mark_started
@@ -142,8 +142,11 @@ def _record_datums(
     return todo
 
 
-def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
-    """The union of the job's datum output trees; a path two datums wrote differently fails the job."""
+def _merge_outputs(ctx: Context, job: str) -> tuple[str, bool]:
+    """The union of the job's datum output trees, and whether no two datums wrote one path.
+
+    A path two datums wrote differently fails the job.
+    """
     with ctx.db.read() as s:
         rows = s.execute(
             select(DatumRow.datum_hash, DatumRow.output_tree)
@@ -153,6 +156,7 @@ def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
     trees = ctx.store.trees
     owner: dict[str, str] = {}
     changes: dict[str, Entry | None] = {}
+    written = 0
     for dh, tree in rows:
         if tree is None:
             raise JobFailed(f"datum {dh[:12]} has no output")
@@ -163,8 +167,10 @@ def _merge_outputs(ctx: Context, job: str) -> tuple[str, int]:
                 )
             changes[path] = e
             owner[path] = dh
+            written += 1
     with ctx.store.writer() as w:
-        return w.update_tree(w.empty_tree(), changes) if changes else w.empty_tree(), len(rows)
+        tree = w.update_tree(w.empty_tree(), changes) if changes else w.empty_tree()
+    return tree, written == len(changes)
 
 
 def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
@@ -176,8 +182,16 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
     beat.start()
     try:
         _abort_stale_output_commits(ctx, name, job_id)
-        datums = job_datums(ctx, spec, inputs)
-        todo = _record_datums(ctx, job_id, pipeline_id, datums, reprocess)
+        # From the previous job's datums and the input diff when that is provably the same
+        # as planning every datum again (datavc.pipelines.incremental), else in full.
+        plan = incremental.plan_job(ctx, job_id, pipeline_id, spec, inputs, reprocess)
+        todo = incremental.record_datums(ctx, job_id, pipeline_id, plan) if plan else None
+        if plan is None or todo is None:
+            plan = None
+            datums = job_datums(ctx, spec, inputs)
+            todo = _record_datums(ctx, job_id, pipeline_id, datums, reprocess)
+        else:
+            datums = plan.touched
         pending = [d for d in datums if d.hash in todo]
         recorder = DatumRecorder(ctx, job_id, pipeline_id)
 
@@ -197,7 +211,8 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
             ).all()
         if failed:
             raise JobFailed(f"{len(failed)} datum(s) failed, e.g. {failed[0][:12]} (see job logs)")
-        tree, _ = _merge_outputs(ctx, job_id)
+        edited = incremental.merge_outputs(ctx, job_id, plan) if plan else None
+        tree, disjoint = (edited, True) if edited else _merge_outputs(ctx, job_id)
         if spec.egress is not None:
             from datavc.pipelines.egress import egress
 
@@ -211,6 +226,7 @@ def run_job(ctx: Context, job_id: str, worker: str, executor: Executor) -> str:
             tree,
             [c for c in inputs.values() if c],
             worker,
+            disjoint=disjoint,
         )
         return "success"
     except JobLost:
@@ -283,6 +299,8 @@ def _commit_output(
     tree: str,
     inputs: list[str],
     worker: str,
+    *,
+    disjoint: bool = False,
 ) -> None:
     if branch != "main":
         try:
@@ -305,7 +323,7 @@ def _commit_output(
         edit_commit(ctx, repo, c.id, lambda w, old: tree)
 
         def mark(s: Session, commit_id: str) -> None:
-            _mark_finished(s, job_id, pipeline_id, "success", "", commit_id, worker)
+            _mark_finished(s, job_id, pipeline_id, "success", "", commit_id, worker, disjoint=disjoint)
 
         finish_commit(ctx, repo, c.id, mode="exact", provenance=sorted(set(inputs)), on_finish=mark)
     except BaseException:
@@ -317,13 +335,27 @@ def _commit_output(
 
 
 def _mark_finished(
-    s: Session, job_id: str, pipeline_id: int, state: JobState, message: str, output: str | None, worker: str
+    s: Session,
+    job_id: str,
+    pipeline_id: int,
+    state: JobState,
+    message: str,
+    output: str | None,
+    worker: str,
+    *,
+    disjoint: bool = False,
 ) -> None:
     moved = cas(
         s,
         update(Job)
         .where(Job.id == job_id, Job.state == "running", Job.worker == worker)
-        .values(state=state, finished_at=now(), message=message, output_commit_id=output),
+        .values(
+            state=state,
+            finished_at=now(),
+            message=message,
+            output_commit_id=output,
+            outputs_disjoint=disjoint,
+        ),
     )
     if not moved:
         raise JobLost(f"job {job_id} is no longer running here (it was reclaimed or killed)")

@@ -226,22 +226,43 @@ def daemon(
     def handler(signum: int, frame: object) -> None:
         stop.set()
 
+    old_term = signal.signal(signal.SIGTERM, handler)
+    old_int = signal.signal(signal.SIGINT, handler)
+    try:
+        return serve_jobs(ctx, stop, poll=poll, lease=lease, on_job=on_job)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
+
+
+def serve_jobs(
+    ctx: Context,
+    stop: threading.Event,
+    *,
+    poll: float = 1.0,
+    lease: timedelta = DEFAULT_LEASE,
+    on_job: Callable[[str, str], None] | None = None,
+) -> RunReport:
+    """Process jobs as they arrive until ``stop`` is set; the running job is finished first.
+
+    What ``daemon`` runs, without touching signals, so that ``datavc serve`` can run it on a
+    thread of its own (signals belong to the main thread). Several of these, in one process
+    or on several hosts, share a store safely: each job is claimed by one (``claim``).
+    """
+
     def idle() -> bool:
         stop.wait(poll)
         cron.tick(ctx)
         return False
 
-    old_term = signal.signal(signal.SIGTERM, handler)
-    old_int = signal.signal(signal.SIGINT, handler)
-    beat = threading.Thread(target=_announce, args=(ctx, stop), daemon=True)
+    ended = threading.Event()
+    beat = threading.Thread(target=_announce, args=(ctx, ended), name="datavc-daemon-beat", daemon=True)
     beat.start()
     try:
         return _loop(ctx, stop, idle, lease, on_job)
     finally:
-        stop.set()
+        ended.set()
         beat.join(timeout=5)
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
         try:
             presence.daemon_gone(ctx)
         except (DatavcError, SQLAlchemyError) as err:

@@ -17,6 +17,8 @@ class GcBody(BaseModel):
     dry_run: bool = False
     force: bool = False  # a grace shorter than the store's open_commit_max_age (see docs/cli.md)
     grace_seconds: float | None = Field(default=None, ge=0, le=10 * 365 * 86400)
+    # S3 multipart uploads untouched this long are deleted too (default 24 h, as serve's).
+    upload_max_age_seconds: float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
 
 
 @router.post("/admin/fsck", dependencies=[REQUIRE.admin])
@@ -28,10 +30,10 @@ def fsck(c: UserClient) -> dict[str, Any]:
 @router.post("/admin/gc", dependencies=[REQUIRE.admin])
 def gc(body: GcBody, c: UserClient) -> dict[str, Any]:
     """Delete unreferenced objects older than the grace period (default: the store's open_commit_max_age)."""
-    if body.grace_seconds is None:
-        return c.gc(dry_run=body.dry_run, force=body.force).to_json()
-    grace = timedelta(seconds=body.grace_seconds)
-    return c.gc(dry_run=body.dry_run, grace=grace, force=body.force).to_json()
+    grace = timedelta(seconds=body.grace_seconds) if body.grace_seconds is not None else None
+    ages = body.upload_max_age_seconds
+    age = timedelta(seconds=ages) if ages is not None else None
+    return c.gc(dry_run=body.dry_run, grace=grace, force=body.force, upload_max_age=age).to_json()
 
 
 @router.get("/repos/{repo}/lineage", dependencies=[REQUIRE.reader])

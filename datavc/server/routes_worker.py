@@ -15,6 +15,7 @@ a compromised pod cannot splice another repo's data into its output commit.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -28,6 +29,7 @@ from datavc.db.models import Datum as DatumRow
 from datavc.errors import Conflict, InvalidArgument, NotFound
 from datavc.server import bodies
 from datavc.server.auth import REQUIRE, BaseClient
+from datavc.server.work_plans import WorkPlans
 
 router = APIRouter(prefix="/api/v1/jobs/{job}/work", tags=["workers"])
 
@@ -72,10 +74,25 @@ def _datum_json(d: Any) -> dict[str, Any]:
     }
 
 
+def work_plans(request: Request) -> WorkPlans:
+    """The app's cache of planned jobs (made on first use)."""
+    state = request.app.state
+    with _PLANS_LOCK:
+        plans = getattr(state, "work_plans", None)
+        if plans is None:
+            plans = state.work_plans = WorkPlans()
+    return cast(WorkPlans, plans)
+
+
+_PLANS_LOCK = threading.Lock()
+
+
 @router.get("", dependencies=[REQUIRE.job])
-def worker_job(job: str, base: BaseClient, shard: int = 0) -> dict[str, Any]:
-    """The job's spec and the datums of ``shard`` that have not succeeded yet."""
-    from datavc.pipelines.runner import job_datums, load_job
+def worker_job(job: str, base: BaseClient, request: Request, shard: int = 0) -> dict[str, Any]:
+    """The job's spec and the datums of ``shard`` that have not succeeded yet.
+
+    The job is planned once for all its pods (:mod:`datavc.server.work_plans`)."""
+    from datavc.pipelines.runner import load_job
 
     ctx = base.context
     spec, inputs, _, pipeline, _ = load_job(ctx, job)
@@ -89,7 +106,7 @@ def worker_job(job: str, base: BaseClient, shard: int = 0) -> dict[str, Any]:
             )
             if state not in DONE
         }
-    datums = [d for d in job_datums(ctx, spec, inputs) if d.hash in mine] if mine else []
+    datums = [d for d in work_plans(request).datums(ctx, job, spec, inputs) if d.hash in mine] if mine else []
     return {
         "job": job,
         "pipeline": pipeline,

@@ -126,6 +126,7 @@ def run(
     s3_port: int | None = None,
     listeners: Listeners | None = None,
     upload_max_age: timedelta | None = None,
+    scheduler: bool = False,
 ) -> None:
     """Serve until SIGTERM (then return: exit 0) or SIGINT (KeyboardInterrupt: exit 130).
 
@@ -135,6 +136,9 @@ def run(
     joins them. If either server stops on its own, the other is stopped too and
     ``ServerStopped`` is raised: the API never runs without its gateway. Abandoned
     multipart uploads older than ``upload_max_age`` (default 24 h) are swept on a timer.
+    With ``scheduler``, pipeline jobs are claimed and run on a thread of their own
+    (:mod:`datavc.server.scheduling`); at a stop the running job is finished first (for up
+    to 30 s; a job cut off then is resumed by the next scheduler after its lease).
     """
     import uvicorn
 
@@ -170,6 +174,10 @@ def run(
                 target=sweep.sweep_every, args=(upload_dir, age, stop), name="datavc-s3-sweep", daemon=True
             )
         )
+    if scheduler:
+        from datavc.server.scheduling import scheduler_thread
+
+        helpers.append(scheduler_thread(client, stop))
     signals: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -223,7 +223,7 @@ def test_published_ports_are_local_only(services: dict[str, dict[str, Any]]) -> 
 
 def test_server_is_the_endpoint_clients_reach(services: dict[str, dict[str, Any]]) -> None:
     svc = services["server"]
-    assert svc["command"] == ["datavc", "serve", "--host", "0.0.0.0", "--port", "8420"]
+    assert svc["command"] == ["datavc", "serve", "--host", "0.0.0.0", "--port", "8420", "--no-scheduler"]
     assert svc["ports"] == ["127.0.0.1:8420:8420", "127.0.0.1:8421:8421"]  # the API, the S3 gateway
     assert svc.get("build") in (".", {"context": "."}) and svc["image"] == services["datavc"]["image"]
     # It joins the store the scheduler created (no two first-time inits racing on the schema).

@@ -232,7 +232,7 @@ def test_server_deployment_serves_the_store_on_its_port_as_the_non_root_user() -
     pod = deployment["spec"]["template"]["spec"]
     c = container(SERVER)
     assert "command" not in c  # the entrypoint (tini, store set-up) must run
-    assert c["args"] == ["datavc", "serve", "--host", "0.0.0.0", "--port", str(SERVER_PORT)]
+    assert c["args"] == ["datavc", "serve", "--host", "0.0.0.0", "--port", str(SERVER_PORT), "--no-scheduler"]
     assert c["envFrom"] == [{"secretRef": {"name": SECRET}}]  # the server holds the credentials
     assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("http", SERVER_PORT), ("s3", 8421)]
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}

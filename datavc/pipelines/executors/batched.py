@@ -29,13 +29,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 from datavc.context import Context
 from datavc.pipelines import reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
-from datavc.pipelines.executors.outputs import OutputStore
+from datavc.pipelines.executors.outputs import OutputSink, OutputStore
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.spec import PipelineSpec
@@ -90,19 +91,19 @@ class _Worker:
 
     def __init__(
         self,
-        ctx: Context,
+        stager: Callable[[Datum, Path], None],
         spec: PipelineSpec,
         job_id: str,
         queue: _Queue,
         home: Path,
         on_start: OnStart,
         report: Callable[[Datum, Outcome], None],
-        outputs: OutputStore,
+        outputs: Callable[[Datum], OutputSink],
         sandbox: SandboxConfig | None,
         deadline: float | None,
         pfs: Path | None = None,
     ) -> None:
-        self.ctx, self.spec, self.job_id, self.queue = ctx, spec, job_id, queue
+        self.stager, self.spec, self.job_id, self.queue = stager, spec, job_id, queue
         self.pfs = pfs or home / "pfs"
         self.log = home / "log"
         self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
@@ -226,7 +227,7 @@ class _Worker:
                 # Empty the mounted directories, keeping them: the sandbox's binds point at them.
                 for name in (*self.mounts, "out"):
                     _clear(self.pfs / name)
-                stage(self.ctx, d, self.pfs)
+                self.stager(d, self.pfs)
                 self.on_start(d)
                 root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
                 env = {"DATAVC_DATUM_ID": d.hash, **pach_env(self.spec, self.job_id, d)}
@@ -245,7 +246,7 @@ class _Worker:
     def _end(self, current: tuple[Datum, int, float, int], ok: bool, code: int | None, note: str) -> None:
         d, tries, started, offset = current
         logs = f"[try {tries}/{self.spec.datum_tries}]\n" + _read_log(self.log, offset) + note
-        tree = self.outputs.put_dir(self.pfs / "out") if ok else None
+        tree = self.outputs(d).put_dir(self.pfs / "out") if ok else None
         if not ok and tries < self.spec.datum_tries:
             self.queue.again(d)
             return
@@ -274,7 +275,7 @@ def reaper_kill(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 
 
 def run_batched(
-    ctx: Context,
+    ctx: Context | None,
     spec: PipelineSpec,
     job_id: str,
     datums: list[Datum],
@@ -285,22 +286,38 @@ def run_batched(
     deadline: float | None,
     sandbox: SandboxConfig | None,
     pfs_root: Path | None = None,
+    stager: Callable[[Datum, Path], None] | None = None,
+    outputs_for: Callable[[Datum], OutputSink] | None = None,
 ) -> None:
     """Run ``datums`` with ``min(parallelism, len(datums))`` batched transform processes.
 
-    With ``pfs_root`` (a worker pod's ``/pfs``) one process works there.
+    With ``pfs_root`` (a worker pod's ``/pfs``) one process works there. A worker pod that
+    holds a job token, not the store, passes ``ctx=None`` with ``stager`` (reads a datum's
+    inputs from the server) and ``outputs_for`` (uploads a datum's outputs to the server,
+    which stores them durably before answering, so each outcome goes to ``on_done`` at once).
     """
     if not datums:
         return
     queue = _Queue(datums)
-    outputs = OutputStore(ctx, on_done)
+    if outputs_for is None or stager is None:
+        assert ctx is not None, "run_batched needs a store context, or a stager and outputs_for"
+    store = OutputStore(cast(Context, ctx), on_done) if outputs_for is None else None
+    report = store.report if store is not None else on_done
+    sink_for: Callable[[Datum], OutputSink] = outputs_for or (lambda d: cast(OutputStore, store))
+
+    def stage_with(d: Datum, path: Path) -> None:
+        if stager is not None:
+            stager(d, path)
+        else:
+            stage(cast(Context, ctx), d, path)
+
     workers = 1 if pfs_root is not None else max(1, min(spec.parallelism, len(datums)))
     try:
 
         def one(i: int) -> str:
             home = Path(tempfile.mkdtemp(prefix=f"worker-{i}-", dir=root))
             w = _Worker(
-                ctx, spec, job_id, queue, home, on_start, outputs.report, outputs, sandbox, deadline, pfs_root
+                stage_with, spec, job_id, queue, home, on_start, report, sink_for, sandbox, deadline, pfs_root
             )
             return w.run()
 
@@ -311,7 +328,7 @@ def run_batched(
         while (got := queue.take()) is not None:
             d, tries = got
             on_start(d)
-            outputs.report(
+            report(
                 d,
                 Outcome(
                     False,
@@ -325,4 +342,5 @@ def run_batched(
                 ),
             )
     finally:
-        outputs.close()
+        if store is not None:
+            store.close()

@@ -28,14 +28,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from datavc.context import Context
 from datavc.pipelines import orphans, reaper
 from datavc.pipelines import sandbox as _sandbox
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
-from datavc.pipelines.executors.outputs import OutputStore, Trash
+from datavc.pipelines.executors.outputs import OutputSink, OutputStore, Trash
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.secrets import SecretUnavailable, local_secret_env, pod_secret_env
@@ -112,12 +112,6 @@ def _tail(path: Path) -> str:
         else:
             data = f.read()
     return data.decode("utf-8", errors="replace")
-
-
-class OutputSink(Protocol):
-    """Where a successful datum's outputs go: ``OutputStore``, or a server for a worker pod."""
-
-    def put_dir(self, path: Path) -> str: ...
 
 
 def _empty_output(ctx: Context | None, outputs: OutputSink | None, work: Path) -> str:
@@ -452,7 +446,7 @@ class LocalExecutor:
                 outputs.report(d, o)
             except OSError:
                 # 'datavc job stop' kills the shim running the datum: say so, not "shim died".
-                orphans.ensure_running(ctx, job_id)
+                orphans.ensure_running(ctx, job_id, fresh=True)
                 raise
             finally:
                 if scratch.exists():

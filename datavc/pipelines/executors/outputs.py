@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from datavc.context import Context
 from datavc.pipelines import orphans
@@ -29,6 +30,12 @@ from datavc.pipelines.executors import Outcome
 from storage.writer import Writer
 
 WINDOW = 0.05  # seconds between durability barriers
+
+
+class OutputSink(Protocol):
+    """Where a successful datum's outputs go: ``OutputStore``, or a server for a worker pod."""
+
+    def put_dir(self, path: Path) -> str: ...
 
 
 class OutputStore:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote
@@ -64,10 +63,10 @@ _UNSUPPORTED = frozenset(
 
 
 def default_upload_dir(client: Client) -> Path:
-    home = client.context.home
-    if home:
-        return Path(home) / "s3-uploads"
-    return Path(tempfile.gettempdir()) / "datavc-s3-uploads"
+    """``.datavc/s3-uploads``, or a private per-user directory (:mod:`datavc.multipart_uploads`)."""
+    from datavc.multipart_uploads import upload_dir
+
+    return upload_dir(client.context.home, client.config.objects)
 
 
 def create_app(client: Client, *, upload_dir: Path | None = None) -> Starlette:

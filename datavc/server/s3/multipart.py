@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -24,12 +23,12 @@ from typing import Any, BinaryIO
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from datavc.multipart_uploads import UPLOAD_ID
 from datavc.server.s3.context import S3Request
 from datavc.server.s3.objects import etag
 from datavc.server.s3.xmlio import S3Error, document, el, iso, parse_request
 
 MAX_PARTS = 10000
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _META = "upload.json"
 
 
@@ -206,23 +205,101 @@ def abort(r: S3Request) -> Response:
     return Response(status_code=204)
 
 
+MAX_UPLOADS = 1000
+
+
+def _max_uploads(text: str | None) -> int:
+    if text is None:
+        return MAX_UPLOADS
+    try:
+        n = int(text)
+    except ValueError:
+        raise S3Error("InvalidArgument", "max-uploads must be an integer") from None
+    if n < 0:
+        raise S3Error("InvalidArgument", "max-uploads must not be negative")
+    return min(n, MAX_UPLOADS)
+
+
+def _after_markers(key: str, upload_id: str, key_marker: str, id_marker: str) -> bool:
+    """S3's rule: keys after ``key-marker``; with ``upload-id-marker`` also uploads of that
+    very key whose ids sort after it (``upload-id-marker`` alone is ignored)."""
+    if not key_marker:
+        return True
+    if key > key_marker:
+        return True
+    return bool(id_marker) and key == key_marker and upload_id > id_marker
+
+
 def list_uploads(r: S3Request) -> Response:
-    """ListMultipartUploads: the caller's uploads into this bucket."""
+    """ListMultipartUploads: the caller's uploads into this bucket, as S3 lists them.
+
+    Sorted by key, then upload id; ``prefix``, ``delimiter`` (common prefixes), ``key-marker``,
+    ``upload-id-marker`` and ``max-uploads`` (at most 1,000) as S3 documents them; a truncated
+    page gives ``NextKeyMarker``/``NextUploadIdMarker`` to ask for the next.
+    """
     r.require("writer")
-    items = []
+    q = r.query
+    prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+    key_marker, id_marker = q.get("key-marker", ""), q.get("upload-id-marker", "")
+    limit = _max_uploads(q.get("max-uploads"))
+    found: list[tuple[str, str, str]] = []  # (key, upload id, initiated)
     root = Path(r.upload_dir)
-    for d in sorted(root.iterdir()) if root.is_dir() else []:
+    for d in root.iterdir() if root.is_dir() else []:
+        if not UPLOAD_ID.match(d.name):
+            continue
         try:
             meta = json.loads((d / _META).read_text())
         except (OSError, ValueError):
             continue
-        if meta.get("repo") == r.bucket and meta.get("user") == r.ident.name:
-            items.append(
-                "<Upload>"
-                + el("Key", meta["key"])
-                + el("UploadId", d.name)
-                + el("Initiated", meta.get("initiated", ""))
-                + "</Upload>"
-            )
-    inner = el("Bucket", r.bucket) + el("IsTruncated", "false") + "".join(items)
+        key = meta.get("key")
+        if meta.get("repo") != r.bucket or meta.get("user") != r.ident.name or not isinstance(key, str):
+            continue
+        if key.startswith(prefix) and _after_markers(key, d.name, key_marker, id_marker):
+            found.append((key, d.name, str(meta.get("initiated", ""))))
+    found.sort()
+    items: list[str] = []
+    prefixes: list[str] = []
+    truncated = False
+    last: tuple[str, str] | None = None
+    for key, upload_id, initiated in found:
+        common = None
+        if delimiter:
+            cut = key.find(delimiter, len(prefix))
+            if cut >= 0:
+                common = key[: cut + len(delimiter)]
+        if common is not None and prefixes and prefixes[-1] == common:
+            continue  # this key is in the common prefix listed already
+        if common is not None and key_marker == common:
+            continue  # the previous page ended on this common prefix
+        if len(items) + len(prefixes) >= limit:
+            truncated = True
+            break
+        if common is not None:
+            prefixes.append(common)
+            last = (common, "")
+            continue
+        items.append(
+            "<Upload>"
+            + el("Key", key)
+            + el("UploadId", upload_id)
+            + el("Initiated", _initiated(initiated))
+            + el("StorageClass", "STANDARD")
+            + "</Upload>"
+        )
+        last = (key, upload_id)
+    inner = el("Bucket", r.bucket) + el("KeyMarker", key_marker) + el("UploadIdMarker", id_marker)
+    if truncated and last is not None:
+        inner += el("NextKeyMarker", last[0]) + el("NextUploadIdMarker", last[1])
+    inner += el("Prefix", prefix) + (el("Delimiter", delimiter) if delimiter else "")
+    inner += el("MaxUploads", limit) + el("IsTruncated", "true" if truncated else "false")
+    inner += "".join(items)
+    inner += "".join("<CommonPrefixes>" + el("Prefix", p) + "</CommonPrefixes>" for p in prefixes)
     return Response(document("ListMultipartUploadsResult", inner), media_type="application/xml")
+
+
+def _initiated(stored: str) -> str:
+    """``upload.json``'s ISO time in S3's form (as stored if it cannot be read)."""
+    try:
+        return iso(datetime.fromisoformat(stored).astimezone(UTC))
+    except ValueError:
+        return stored

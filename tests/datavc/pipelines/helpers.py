@@ -87,6 +87,30 @@ def run_on_fake_cluster(
             "stringData": {"DATAVC_DB": c.config.db, "DATAVC_OBJECTS": c.config.objects},
         },
     )
+    _pods_run_this_checkout(fake_k8s, tmp_path, monkeypatch, namespace)
+    monkeypatch.setenv("DATAVC_K8S_SECRET", "datavc-credentials")
+
+
+def run_on_fake_cluster_via_server(
+    server_url: str,
+    fake_k8s: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    namespace: str = "default",
+) -> None:
+    """Make pipelines run on the fake cluster with worker pods that hold a job token and
+    talk to the datavc server at ``server_url`` (``DATAVC_K8S_SERVER``), not the store."""
+    from kubernetes import config
+
+    config.load_kube_config(config_file=str(fake_k8s.kubeconfig_path))
+    _pods_run_this_checkout(fake_k8s, tmp_path, monkeypatch, namespace)
+    monkeypatch.setenv("DATAVC_K8S_SERVER", server_url)
+
+
+def _pods_run_this_checkout(
+    fake_k8s: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, namespace: str
+) -> None:
+    """The pods run this checkout's datavc, each with its ``/pfs`` under ``tmp_path``."""
     fake_k8s.env_overrides.update(
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         PYTHONPATH=str(REPO_ROOT),
@@ -94,4 +118,3 @@ def run_on_fake_cluster(
     )
     monkeypatch.setenv("DATAVC_EXECUTOR", "kubernetes")
     monkeypatch.setenv("DATAVC_K8S_NAMESPACE", namespace)
-    monkeypatch.setenv("DATAVC_K8S_SECRET", "datavc-credentials")

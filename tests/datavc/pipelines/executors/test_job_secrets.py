@@ -4,8 +4,6 @@ a per-job Secret (deleted after the job), never the database URL or bucket keys.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,9 @@ from datavc.pipelines.executors.job_secrets import TOKEN_KEY, secret_name
 from datavc.pipelines.executors.kubernetes import JOB_LABEL, job_manifest
 from datavc.pipelines.spec import PipelineSpec
 from tests.datavc.helpers import files_of
-from tests.datavc.pipelines.helpers import sh
+from tests.datavc.pipelines.helpers import run_on_fake_cluster_via_server, sh
 from tests.datavc.server.conftest import Server, start_server
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
-VENV_BIN = Path(sys.executable).parent
 UPPER = 'for f in "$DATAVC_IN"/texts/*; do tr a-z A-Z < "$f" > "$DATAVC_OUT/$(basename "$f")"; done'
 CREDENTIALS = ("DATAVC_DB", "DATAVC_OBJECTS", "AWS_", "PGPASSWORD", "datavc-credentials")
 
@@ -78,15 +74,7 @@ def _run_on_fake_cluster(
         transform={"image": "registry.example/upper:1", "cmd": sh(UPPER)},
         parallelism=2,
     )
-    fake_k8s.env_overrides.update(
-        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        PYTHONPATH=str(REPO_ROOT),
-        DATAVC_PFS_ROOT=str(tmp_path / "pfs-{pod}"),
-    )
-    monkeypatch.setenv("DATAVC_EXECUTOR", "kubernetes")
-    monkeypatch.setenv("DATAVC_K8S_NAMESPACE", "default")
-    monkeypatch.setenv("DATAVC_K8S_SERVER", srv.url)
-    config.load_kube_config(config_file=str(fake_k8s.kubeconfig_path))
+    run_on_fake_cluster_via_server(srv.url, fake_k8s, tmp_path, monkeypatch)
     core = client.CoreV1Api()
 
     seen: dict[str, set[str]] = {}  # Secrets of jobs seen while the job ran -> their keys
