@@ -14,8 +14,11 @@ the store; a separate ``track`` verb would be a second way to make the same thin
 
 from __future__ import annotations
 
+import marshal
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from datavc.commits import one_shot
@@ -31,7 +34,7 @@ from datavc.workdir import (
     _resolve,
     _State,
 )
-from storage.model import Entry, path_problem
+from storage.model import path_problem
 from storage.tree import TreeBuilder
 
 
@@ -61,7 +64,7 @@ def adopt(
     if not is_branch:
         raise InvalidArgument(f"{branch!r} is not a branch of {repo!r}: adopt commits to a branch")
     started_ns = time.time_ns()
-    rows: list[tuple[str, Entry, os.stat_result]] = []
+    rows = _Spill()
     with ctx.store.writer() as w:
         builder = TreeBuilder(w.trees)
         for rel, entry in w.iter_put_dir(root, None, follow_symlinks=False, on_skip=on_skip):
@@ -72,7 +75,10 @@ def adopt(
             if problem is not None:
                 raise InvalidArgument(f"{root / rel}: its repo path would be {problem}")
             builder.add(rel, entry)
-            rows.append((rel, entry, os.lstat(root / rel)))
+            st = os.lstat(root / rel)
+            # A file changed while it was read gets mtime -1: its row must not vouch for the stored hash.
+            mtime = st.st_mtime_ns if st.st_mtime_ns < started_ns else -1
+            rows.add((_key(rel), rel, st.st_size, mtime, entry.hash))
         tree = builder.finish()
     if tree == head.tree:
         commit, commit_tree = head.commit, head.tree
@@ -89,16 +95,47 @@ def adopt(
     home = str(ctx.home) if ctx.home else ""
     try:
         co.clean_tmp()
-        # A file changed while it was read gets mtime -1: its row must not vouch for the stored hash.
-        co.db.executemany(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
-            (
-                (_key(rel), rel, st.st_size, st.st_mtime_ns if st.st_mtime_ns < started_ns else -1, e.hash)
-                for rel, e, st in rows
-            ),
-        )
+        co.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows.read())
         co.db.commit()
         co.save(_State(home, repo, branch, commit, commit_tree))
     finally:
         co.close()
-    return CheckoutInfo(repo, branch, commit, branch, str(root), 0, 0, len(rows))
+    return CheckoutInfo(repo, branch, commit, branch, str(root), 0, 0, rows.count)
+
+
+_Row = tuple[bytes, str, int, int, str]
+
+
+class _Spill:
+    """The index rows of an adopt, spilled to a temporary file in batches.
+
+    Why: they can only be written once the commit is made, and a million of them held as
+    Python tuples cost ~1 GiB; marshalled batches on disk keep adopt's memory flat.
+    """
+
+    BATCH = 10_000
+
+    def __init__(self) -> None:
+        # Closed by read(); unlinked from the start, so an adopt that fails leaves nothing behind.
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115
+        self._batch: list[_Row] = []
+        self.count = 0
+
+    def add(self, row: _Row) -> None:
+        self._batch.append(row)
+        self.count += 1
+        if len(self._batch) >= self.BATCH:
+            marshal.dump(self._batch, self._file)
+            self._batch = []
+
+    def read(self) -> Iterator[_Row]:
+        """Every row added, in order; then the file is closed."""
+        with self._file:
+            self._file.seek(0)
+            while True:
+                try:
+                    batch = marshal.load(self._file)
+                except EOFError:
+                    break
+                yield from batch
+            yield from self._batch

@@ -9,6 +9,7 @@ from datavc.db.models import Branch, Commit, Repo, Tag
 from datavc.info import FsckInfo
 from storage import errors as serr
 from storage.cache import CachedBackend
+from storage.index import iter_refs
 from storage.model import DIR, MAX_DEPTH, MAX_PATH_BYTES
 from storage.store import ObjectStore
 from storage.tree import Child, Page, decode_page
@@ -109,9 +110,36 @@ class _TreeCheck:
                         self._bad_tree(serr.MalformedTree(page_oid, f"entry {it.name!r} lies {what} deep"))
                     elif it.kind == DIR:
                         stack.append((it.hash, size + 1, dp + 1))
+                    elif it.index:
+                        self._indexed(it.index, it.size)
                     else:
                         for r in it.refs:
                             self._object(r.oid)
+
+    def _indexed(self, root: str, size: int) -> None:
+        """Verify a large file's index pages (each read from the backend once) and its data objects."""
+        if root in self._verified:
+            return  # the same content (same index) was checked before
+        try:
+            for r in iter_refs(self._index_page, root, size):
+                self._object(r.oid)
+        except serr.MalformedTree as err:
+            self._bad_tree(err)
+        except _Unreadable:
+            pass  # noted as missing or corrupt by _object
+
+    def _index_page(self, oid: str) -> bytes:
+        if oid in self._bad:
+            raise _Unreadable(oid)
+        if oid in self._verified:  # a page shared with a file checked before
+            try:
+                return self.store.get_object(oid)
+            except serr.StorageError:
+                raise _Unreadable(oid) from None
+        data = self._object(oid)
+        if data is None:
+            raise _Unreadable(oid)
+        return data
 
     def _page(self, oid: str) -> Page | None:
         """A tree page, decoded and checked (None when it is missing, corrupt or malformed)."""
@@ -154,6 +182,10 @@ class _TreeCheck:
         if err.oid not in self._bad:
             self._bad.add(err.oid)
             self.bad_trees.append(str(err))
+
+
+class _Unreadable(Exception):
+    """An index page that is missing or corrupt (already noted): stop checking that file."""
 
 
 def _read_stored(store: ObjectStore, oid: str) -> bytes:

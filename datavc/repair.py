@@ -92,10 +92,14 @@ def _wanted_slices(ctx: Context, roots: set[str], damaged: set[str]) -> dict[tup
                 continue
             at = 0
             slices = []
-            for r in e.refs:
-                if r.oid in damaged:
-                    slices.append(_Slice(r.oid, r.offset, r.length, at))
-                at += r.length
+            try:
+                for r in trees.iter_refs(e):
+                    if r.oid in damaged:
+                        slices.append(_Slice(r.oid, r.offset, r.length, at))
+                    at += r.length
+            except StorageError:
+                continue  # a damaged index object: reported as not repaired
+
             if slices:
                 wanted[key] = slices
     return wanted

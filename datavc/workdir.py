@@ -390,7 +390,7 @@ def _local_copy(co: _Checkout, rel: str, old: Entry | None) -> LocalCopy | None:
     """The checked-out file at ``rel`` as a source of ``old``'s bytes, if the index says it
     still holds them (same size, mtime and hash as when written): a changed large file is
     then rebuilt from its unchanged local ranges plus the fetched new chunks."""
-    if old is None or old.is_dir or not old.refs:
+    if old is None or old.is_dir or not (old.refs or old.index):
         return None
     path = co.root / rel
     try:

@@ -45,6 +45,15 @@ class MalformedTree(CorruptObject):
         self.reason = reason
 
 
+class MalformedIndex(MalformedTree):
+    """An index object (a large file's list of data refs, :mod:`storage.index`) that hashes to
+    its id but is not a valid index: bad heights, ids or numbers, or totals that do not add up."""
+
+    def __init__(self, oid: str, reason: str, where: str = "") -> None:
+        super().__init__(oid, reason, where)
+        self.args = (f"index object {oid} is corrupt: {reason}",)
+
+
 class BackendUnavailable(StorageError):
     """The backend could not be reached or kept failing after bounded retries."""
 

@@ -26,7 +26,9 @@ class Entry(NamedTuple):
     """One name in a directory (an immutable tuple: cheap to decode by the million).
 
     For a file, ``hash`` is the hash of its whole content and ``refs`` lists where its
-    bytes are, in order. For a directory, ``hash`` is the id of its tree's root object,
+    bytes are, in order; a large file instead has ``index``, the id of an index object
+    listing them (:mod:`storage.index`; read them with ``ObjectStore.iter_refs``) and no
+    inline ``refs``. For a directory, ``hash`` is the id of its tree's root object,
     ``size`` the bytes of every file below it and ``count`` the number of those files.
     """
 
@@ -36,6 +38,7 @@ class Entry(NamedTuple):
     hash: str
     refs: tuple[DataRef, ...] = ()
     count: int = 1  # type: ignore[assignment]  # shadows tuple.count on purpose
+    index: str = ""  # type: ignore[assignment]  # shadows tuple.index on purpose
 
     @property
     def is_dir(self) -> bool:
@@ -43,7 +46,7 @@ class Entry(NamedTuple):
 
     def renamed(self, name: str) -> Entry:
         """The same content under another name."""
-        return Entry(name, self.kind, self.size, self.hash, self.refs, self.count)
+        return Entry(name, self.kind, self.size, self.hash, self.refs, self.count, self.index)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -254,28 +254,35 @@ class ObjectStore:
             raise InvalidInput(f"range {start}..{end} is outside {entry.name} ({entry.size} bytes)")
         whole = start == 0 and end == entry.size
         hasher = self.algorithm.new() if whole else None
-        wanted: list[tuple[int, DataRef]] = []  # (position in the file, ref) of the refs in range
-        pos = 0
-        for ref in entry.refs:
-            ref_end = pos + ref.length
-            if ref_end > start and pos < end:
-                wanted.append((pos, ref))
-            pos = ref_end
-            if pos >= end:
-                break
+        # Refs are streamed (an indexed file's come page by page): the refs in range wait in
+        # ``wanted`` only while their objects are being fetched, so memory follows the window.
+        wanted: deque[tuple[int, DataRef]] = deque()  # (position in the file, ref)
+        reached = [0]
+
+        def oids() -> Iterator[str]:
+            pos = 0
+            for ref in self.iter_refs(entry):
+                ref_end = pos + ref.length
+                if ref_end > start and pos < end:
+                    wanted.append((pos, ref))
+                    yield ref.oid
+                pos = ref_end
+                if pos >= end:
+                    break
+            reached[0] = pos
 
         def fetch(oid: str) -> bytes:
             return self.get_object(oid, cache=cache)
 
-        oids = [r.oid for _at, r in wanted]
-        if self.read_window > 1 and len(oids) > 1:
+        if self.read_window > 1 and (entry.index or len(entry.refs) > 1):
             objects: Iterator[bytes] = (
-                data for _oid, data in fetch_in_order(self._read_pool(), fetch, oids, self.read_window)
+                data for _oid, data in fetch_in_order(self._read_pool(), fetch, oids(), self.read_window)
             )
         else:
-            objects = map(fetch, oids)
+            objects = map(fetch, oids())
         try:
-            for (at, ref), data in zip(wanted, objects, strict=True):
+            for data in objects:
+                at, ref = wanted.popleft()
                 if ref.offset + ref.length > len(data):
                     raise CorruptObject(ref.oid, "(too short for its reference)", self.backend.url)
                 lo = ref.offset + max(start - at, 0)
@@ -288,8 +295,17 @@ class ObjectStore:
             close = getattr(objects, "close", None)
             if close is not None:
                 close()  # cancels fetches not yet started
-        if hasher is not None and pos >= entry.size and hasher.hexdigest() != entry.hash:
+        if hasher is not None and reached[0] >= entry.size and hasher.hexdigest() != entry.hash:
             raise CorruptObject(entry.hash, hasher.hexdigest(), f"file {entry.name}")
+
+    def iter_refs(self, entry: Entry) -> Iterator[DataRef]:
+        """A file's data refs in order: inline, or streamed from its index object.
+
+        Raises:
+            MalformedIndex: the index object is not a valid index for this entry.
+            CorruptObject, ObjectNotFound: an index page is damaged or missing.
+        """
+        return self.trees.iter_refs(entry)
 
     def iter_content_reusing(
         self, entry: Entry, old: Entry, old_file: str | os.PathLike[str], *, cache: bool = True
@@ -310,7 +326,7 @@ class ObjectStore:
             raise InvalidInput(f"{entry.name} is a directory")
         local: dict[tuple[str, int, int], int] = {}  # (oid, offset, length) -> position in old_file
         at = 0
-        for r in old.refs:
+        for r in self.iter_refs(old):
             local.setdefault((r.oid, r.offset, r.length), at)
             at += r.length
         hasher = self.algorithm.new()
@@ -318,7 +334,8 @@ class ObjectStore:
         def fetch(oid: str) -> bytes:
             return self.get_object(oid, cache=cache)
 
-        remote = [r.oid for r in entry.refs if (r.oid, r.offset, r.length) not in local]
+        refs = list(self.iter_refs(entry))  # a few thousand even for a file of tens of GiB
+        remote = [r.oid for r in refs if (r.oid, r.offset, r.length) not in local]
         if self.read_window > 1 and len(remote) > 1:
             fetched: Iterator[bytes] = (
                 d for _o, d in fetch_in_order(self._read_pool(), fetch, remote, self.read_window)
@@ -327,7 +344,7 @@ class ObjectStore:
             fetched = map(fetch, remote)
         try:
             with open(old_file, "rb", buffering=0) as f:
-                for r in entry.refs:
+                for r in refs:
                     where = local.get((r.oid, r.offset, r.length))
                     piece: bytes | None = None
                     if where is not None:
@@ -456,8 +473,9 @@ class _EntryReader(io.RawIOBase):
         self._entry = entry
         self._pos = 0
         self._starts: list[int] = []
+        self._refs = list(store.iter_refs(entry))
         total = 0
-        for r in entry.refs:
+        for r in self._refs:
             self._starts.append(total)
             total += r.length
         self._current: tuple[int, bytes] | None = None
@@ -482,7 +500,7 @@ class _EntryReader(io.RawIOBase):
         from bisect import bisect_right
 
         i = bisect_right(self._starts, self._pos) - 1
-        ref: DataRef = self._entry.refs[i]
+        ref: DataRef = self._refs[i]
         if self._current is None or self._current[0] != i:
             data = self._store.get_object(ref.oid)
             self._current = (i, data[ref.offset : ref.offset + ref.length])

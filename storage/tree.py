@@ -10,7 +10,9 @@ entries are kept in a single page. A directory entry carries its subtree's root 
 total size and file count, so diffs skip equal subtrees and sizes need no scan.
 
 Page format: ``MAGIC`` then compact JSON ``{"h": height, "i": [items]}``; leaf items are
-``[name, "f", size, hash, [oid, offset, length, ...]]`` or ``[name, "d", size, root, count]``,
+``[name, "f", size, hash, [oid, offset, length, ...]]``, ``[name, "i", size, hash, index id]``
+(a large file whose refs are in an index object, :mod:`storage.index`) or
+``[name, "d", size, root, count]``,
 inner items ``[first name, page id, entries, files, bytes]``.
 """
 
@@ -27,6 +29,7 @@ from typing import NamedTuple, TypeVar, cast
 
 import xxhash
 
+from storage import index
 from storage.errors import InvalidInput, MalformedTree, PathConflict
 from storage.hashing import ObjectId
 from storage.model import (
@@ -47,6 +50,9 @@ FANOUT = 256
 _MASK = FANOUT - 1
 SMALL_DIR = 1024
 _CACHE_PAGES = 512
+#: Decoded items kept in the page cache at most: ~300 bytes each, so ~40 MB. Pages of 1,000
+#: files (a directory under SMALL_DIR is one page) would otherwise hold 512,000 entries.
+_CACHE_ITEMS = 131_072
 
 
 class Child(NamedTuple):
@@ -128,6 +134,8 @@ def encode_page(h: int, items: Sequence[Item]) -> bytes:
             assert isinstance(e, Entry)
             if e.kind == DIR:
                 out.append([e.name, "d", e.size, e.hash, e.count])
+            elif e.index:
+                out.append([e.name, "i", e.size, e.hash, e.index])
             else:
                 flat: list[object] = []
                 for r in e.refs:
@@ -157,7 +165,7 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
             append = items.append
             for name, kind, size, hsh, extra in doc["i"]:
                 if kind == "d":
-                    append(new(Entry, (name, DIR, size, hsh, (), extra)))
+                    append(new(Entry, (name, DIR, size, hsh, (), extra, "")))
                 elif kind == "f":
                     refs: tuple[DataRef, ...]
                     if type(extra) is list and len(extra) == 3:  # the common case: one chunk or slice
@@ -165,7 +173,9 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
                     else:
                         it = iter(extra)
                         refs = tuple(map(ref, zip(it, it, it, strict=True)))
-                    append(new(Entry, (name, FILE, size, hsh, refs, 1)))
+                    append(new(Entry, (name, FILE, size, hsh, refs, 1, "")))
+                elif kind == "i":
+                    append(new(Entry, (name, FILE, size, hsh, (), 1, extra)))
                 else:
                     raise MalformedTree(oid, f"entry {name!r} has an unknown kind {kind!r}")
         else:
@@ -222,8 +232,11 @@ def _page_ok(page: Page) -> bool:
     if page.h > 0:
         _, oids, *totals = zip(*items, strict=True)
         return _ids_ok(oids) and all(map(_nonneg, totals))
-    _, kinds, sizes, hashes, refs, counts = zip(*items, strict=True)
+    _, kinds, sizes, hashes, refs, counts, indexes = zip(*items, strict=True)
     if not _names_ok(names) or not _ids_ok(hashes) or not _nonneg(sizes) or not _nonneg(counts):
+        return False
+    indexed = [x for x in indexes if x != ""]
+    if indexed and not _ids_ok(indexed):
         return False
     pieces = [r for rs in refs for r in rs]
     if pieces:
@@ -233,7 +246,10 @@ def _page_ok(page: Page) -> bool:
         if len(pieces) == len(items) and set(kinds) == {FILE} and set(map(len, refs)) == {1}:
             return lengths == sizes  # the common page: files of one piece each
     # (the decoder gives directories no refs and every entry a known kind)
-    return all(k is DIR or sum(r[2] for r in rs) == n for k, n, rs in zip(kinds, sizes, refs, strict=True))
+    return all(
+        k is DIR or (sum(r[2] for r in rs) == n if not x else not rs and n > 0)
+        for k, n, rs, x in zip(kinds, sizes, refs, indexes, strict=True)
+    )
 
 
 def _ids_ok(ids: Sequence[object]) -> bool:
@@ -290,11 +306,13 @@ def _explain(oid: str, page: Page) -> None:
                 raise MalformedTree(oid, f"entry {name!r}: impossible size or file count")
             if it.kind == DIR and it.refs:
                 raise MalformedTree(oid, f"directory entry {name!r} has data references")
+            if it.index != "" and (type(it.index) is not str or not id_ok(it.index) or it.size <= 0):
+                raise MalformedTree(oid, f"entry {name!r}: invalid index object {it.index!r}")
             for r in it.refs:
                 if type(r.oid) is not str or not id_ok(r.oid) or not _nonneg((r.offset, r.length)):
                     raise MalformedTree(oid, f"entry {name!r}: invalid data reference {tuple(r)!r}")
             total = sum(r.length for r in it.refs)
-            if it.kind == FILE and total != it.size:
+            if it.kind == FILE and total != it.size and not it.index:
                 raise MalformedTree(oid, f"entry {name!r}: size {it.size} but {total} bytes of data")
         if prev is not None and not (type(prev) is str and type(name) is str and prev < name):
             raise MalformedTree(oid, f"entries out of order or repeated: {name!r} after {prev!r}")
@@ -351,6 +369,7 @@ class Trees:
         self._read = read
         self._write = write
         self._cache: OrderedDict[str, Page] = OrderedDict()
+        self._cached_items = 0
         self._empty: ObjectId | None = None
 
     # ----- pages -------------------------------------------------------------
@@ -365,9 +384,14 @@ class Trees:
         return page
 
     def _remember(self, oid: str, page: Page) -> None:
+        old = self._cache.pop(oid, None)
+        if old is not None:
+            self._cached_items -= len(old.items)
         self._cache[oid] = page
-        if len(self._cache) > _CACHE_PAGES:
-            self._cache.popitem(last=False)
+        self._cached_items += len(page.items)
+        while len(self._cache) > 1 and (len(self._cache) > _CACHE_PAGES or self._cached_items > _CACHE_ITEMS):
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_items -= len(dropped.items)
 
     def _write_page(self, h: int, items: list[Item]) -> Child:
         oid = self._write(encode_page(h, items))
@@ -733,9 +757,31 @@ class Trees:
                     stack.append(it.oid)
                 elif it.is_dir:
                     stack.append(it.hash)
+                elif it.index:
+                    if it.index not in seen:
+                        yield from self._index_objects(it, seen)
                 else:
                     for r in it.refs:
                         yield r.oid, False
+
+    def iter_refs(self, entry: Entry) -> Iterator[DataRef]:
+        """A file's data refs: inline, or streamed from its index object (checked as decoded)."""
+        if entry.index:
+            return index.iter_refs(self._read, entry.index, entry.size)
+        return iter(entry.refs)
+
+    def _index_objects(self, entry: Entry, seen: set[str]) -> Iterator[tuple[str, bool]]:
+        """An indexed file's index pages (as metadata, ``True``) and data objects."""
+        pages: list[str] = []
+        for r in index.iter_refs(self._read, entry.index, entry.size, pages=pages.append):
+            while pages:
+                p = pages.pop()
+                seen.add(p)
+                yield p, True
+            yield r.oid, False
+        for p in pages:
+            seen.add(p)
+            yield p, True
 
 
 class _Stream:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from storage import index as file_index
 from storage.backends.base import Backend
 from storage.chunking import SMALL_FILE_LIMIT, ChunkParams, iter_chunks
 from storage.errors import InvalidInput, ObjectNotFound, StorageError
@@ -34,7 +35,9 @@ from storage.tree import TreeBuilder, Trees, tree_order
 
 _INFLIGHT_BYTES = 48 * 1024 * 1024
 _QUEUED_TREE_BYTES = 32 * 1024 * 1024
-_INDEX_LIMIT = 1_000_000
+#: Ids (and small-file hashes) a writer remembers before starting over: ~250 bytes each, so a
+#: put of a million files stays well under 500 MiB. Forgetting costs only a re-check.
+_INDEX_LIMIT = 200_000
 _NEW_STREAK = 8
 _PROBE_EVERY = 16
 
@@ -336,11 +339,21 @@ class Writer:
         """
         hasher = self.algorithm.new()
         refs: list[DataRef] = []
+        builder: file_index.IndexBuilder | None = None  # once the refs outgrow an inline entry
         size = 0
         for chunk in iter_chunks(stream, self.params):
             hasher.update(chunk)
             oid = self.algorithm.digest(chunk)
-            refs.append(DataRef(oid, 0, len(chunk)))
+            if builder is not None:
+                builder.add(DataRef(oid, 0, len(chunk)))
+            else:
+                refs.append(DataRef(oid, 0, len(chunk)))
+                if len(refs) > file_index.INLINE_MAX:
+                    # index pages are queued behind the data they point to, as trees are
+                    builder = file_index.IndexBuilder(self._write_tree)
+                    for r in refs:
+                        builder.add(r)
+                    refs = []
             size += len(chunk)
             if self.on_progress is not None:
                 self.on_progress(len(chunk))
@@ -350,6 +363,8 @@ class Writer:
             else:
                 self._submit(oid, chunk, remote_check=True)
         self.stats.files += 1
+        if builder is not None:
+            return Entry(name, FILE, size, hasher.hexdigest(), (), 1, builder.finish())
         return Entry(name, FILE, size, hasher.hexdigest(), tuple(refs))
 
     def put_file(self, path: str | os.PathLike[str], name: str | None = None) -> Entry:
@@ -496,7 +511,8 @@ class Writer:
     ) -> _Pending:
         """Store one open file: large ones chunked, small ones into the current pack."""
         if size >= self.small_limit:
-            known = frozenset(r.oid for r in prior.refs) if prior is not None else frozenset()
+            prior_refs = self.trees.iter_refs(prior) if prior is not None else ()
+            known = frozenset(r.oid for r in prior_refs)
             return rel, self.put_stream(f, name, known=known)
         try:
             data = f.read()
@@ -511,6 +527,7 @@ class Writer:
             and not prior.is_dir
             and prior.hash == h
             and prior.size == len(data)
+            and not prior.index
             and all(self._reusable(r.oid, None) for r in prior.refs)
         ):
             self.stats.bytes_skipped += len(data)
