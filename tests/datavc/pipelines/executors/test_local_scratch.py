@@ -12,7 +12,7 @@ import pytest
 
 from datavc.client import Client
 from datavc.pipelines import orphans
-from datavc.pipelines.executors import executor_for
+from datavc.pipelines.executors import executor_for, local
 from datavc.pipelines.executors.local import SHM, LocalExecutor, _is_tmpfs, scratch_dir
 from tests.datavc.helpers import files_of
 from tests.datavc.pipelines.helpers import last_job, sh
@@ -47,6 +47,14 @@ def test_datums_are_staged_on_tmpfs_unless_tmpdir_is_set(
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)
     assert scratch_dir(c.context) == tmp_path  # an explicit TMPDIR wins
+
+
+@pytest.mark.skipif(not _is_tmpfs(SHM), reason="this machine has no tmpfs at /dev/shm")
+def test_a_small_tmpfs_is_not_used_for_scratch(c: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setattr(local, "SHM_MIN_FREE", 1 << 62)  # more than any /dev/shm has free
+    assert scratch_dir(c.context) == Path(tempfile.gettempdir())
 
 
 def test_executor_scratch_setting_overrides(c: Client, tmp_path: Path) -> None:
