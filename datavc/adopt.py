@@ -25,12 +25,12 @@ from datavc.commits import one_shot
 from datavc.context import Context
 from datavc.errors import InvalidArgument
 from datavc.info import CheckoutInfo
+from datavc.localscan import key as _key
 from datavc.workdir import (
     META,
     TEMP_SUFFIX,
     Skipped,
     _Checkout,
-    _key,
     _resolve,
     _State,
 )

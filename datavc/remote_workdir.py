@@ -31,6 +31,7 @@ from typing import Any
 from datavc import batch, errors, transfer
 from datavc.export import Exporter
 from datavc.info import CheckoutInfo, CommitInfo, StatusInfo
+from datavc.localscan import key as _key
 from datavc.workdir import (
     _INDEX_COMMIT_EVERY,
     META,
@@ -39,7 +40,6 @@ from datavc.workdir import (
     _Checkout,
     _holds,
     _index_put,
-    _key,
     _local_errors,
     _Pending,
     _remove,

@@ -31,12 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from datavc import localscan
 from datavc.errors import BranchMoved, Conflict, InvalidArgument, NotFound
 from datavc.info_core import DiffInfo, StatusInfo
-from storage.errors import InvalidInput
+from datavc.localscan import META as META
+from datavc.localscan import TEMP_SUFFIX as TEMP_SUFFIX
+from datavc.localscan import Skipped as Skipped
+from datavc.localscan import hash_file as _hash_file
+from datavc.localscan import key as _key
 from storage.fileio import atomic_write
 from storage.hashing import HashAlgorithm
-from storage.model import Entry, check_name
+from storage.model import Entry
 from storage.store import ObjectStore
 from storage.tree import tree_order
 
@@ -55,18 +60,6 @@ class HasStore(Protocol):
 
     @property
     def store(self) -> ObjectStore: ...
-
-
-META = ".datavc-checkout"
-#: Suffix of the temp files :meth:`storage.store.ObjectStore.export` writes beside a target:
-#: never user files, so never listed or committed.
-TEMP_SUFFIX = ".datavc-tmp"
-_HASH_BLOCK = 8 * 1024 * 1024
-
-
-def _key(path: str) -> bytes:
-    """Sort key in tree order: components compared one by one."""
-    return path.encode("utf-8").replace(b"/", b"\x00")
 
 
 @dataclass(slots=True)
@@ -146,10 +139,8 @@ class _Checkout:
         if self._db is None:
             self.meta.mkdir(exist_ok=True)
             self._db = sqlite3.connect(self.meta / "index.sqlite")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS files (key BLOB PRIMARY KEY, path TEXT, size INTEGER, "
-                "mtime_ns INTEGER, hash TEXT) WITHOUT ROWID"
-            )
+            for ddl in localscan.SCHEMA:
+                self._db.execute(ddl)
         return self._db
 
     def close(self) -> None:
@@ -179,85 +170,11 @@ def _asdict(st: _State) -> dict[str, object]:
     return doc
 
 
-Skipped = Callable[[str, str], None]
-
-
-def _walk_local(
-    root: Path, prefix: str = "", on_skip: Skipped | None = None
-) -> Iterator[tuple[str, os.stat_result]]:
-    """Regular files below ``root`` in tree order, skipping the checkout's own metadata.
-
-    Symbolic links are never followed (a link could lead anywhere, or loop) and never
-    listed: they are reported to ``on_skip``, as are special files. Temp files of an
-    interrupted export are ignored.
-    """
-    try:
-        children = sorted(os.scandir(root / prefix if prefix else root), key=lambda d: d.name)
-    except OSError as err:
-        raise InvalidArgument(f"cannot read {root / prefix}: {err.strerror}") from err
-    for d in children:
-        if not prefix and d.name == META:
-            continue
-        if d.name.endswith(TEMP_SUFFIX) and d.name.startswith("."):
-            continue
-        try:
-            check_name(d.name)
-        except InvalidInput as err:
-            raise InvalidArgument(f"{d.path!r}: file name is not valid UTF-8") from err
-        rel = prefix + d.name
-        try:
-            st = os.lstat(d.path)
-        except FileNotFoundError:
-            continue  # removed while we walked
-        if stat.S_ISLNK(st.st_mode):
-            if on_skip is not None:
-                on_skip("/" + rel, "symbolic link (links are not stored)")
-        elif stat.S_ISDIR(st.st_mode):
-            yield from _walk_local(root, rel + "/", on_skip)
-        elif stat.S_ISREG(st.st_mode):
-            yield rel, st
-        elif on_skip is not None:
-            on_skip("/" + rel, "not a regular file")
-
-
-def _hash_file(algorithm: HashAlgorithm, path: Path) -> str:
-    h = algorithm.new()
-    with open(path, "rb", buffering=0) as f:
-        while block := f.read(_HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _changes(
     algorithm: HashAlgorithm, co: _Checkout, on_skip: Skipped | None = None
-) -> Iterator[tuple[str, str, os.stat_result | None]]:
-    """(path, status, stat) of every local change, in tree order; refreshes touched-but-same index rows.
-
-    ``algorithm``: the store's content hash (a file whose size is the same but mtime not is hashed).
-    """
-    rows = co.db.execute("SELECT key, path, size, mtime_ns, hash FROM files ORDER BY key")
-    row = rows.fetchone()
-    touched: list[tuple[int, str]] = []
-    for rel, st in _walk_local(co.root, "", on_skip):
-        k = _key(rel)
-        while row is not None and row[0] < k:
-            yield row[1], "deleted", None
-            row = rows.fetchone()
-        if row is not None and row[0] == k:
-            if row[2] != st.st_size or row[3] != st.st_mtime_ns:
-                if row[2] == st.st_size and _hash_file(algorithm, co.root / rel) == row[4]:
-                    touched.append((st.st_mtime_ns, rel))
-                else:
-                    yield rel, "modified", st
-            row = rows.fetchone()
-        else:
-            yield rel, "added", st
-    while row is not None:
-        yield row[1], "deleted", None
-        row = rows.fetchone()
-    if touched:
-        co.db.executemany("UPDATE files SET mtime_ns = ? WHERE key = ?", [(m, _key(p)) for m, p in touched])
-        co.db.commit()
+) -> list[tuple[str, str, os.stat_result | None]]:
+    """(path, status, stat) of every local change, in tree order (see :mod:`datavc.localscan`)."""
+    return localscan.changes(algorithm, co.db, co.root, on_skip)
 
 
 def _index_put(co: _Checkout, rel: str, hash: str, st: os.stat_result) -> None:

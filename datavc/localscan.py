@@ -1,0 +1,268 @@
+"""A checkout's local changes: its directory walked against its index, one directory at a time.
+
+The index table ``files`` (key, path, size, mtime_ns, hash per file) is the truth. The
+table ``dirs`` caches it per directory: the names, sizes and mtimes of the files directly
+in one directory, as one row of three columns (names joined by ``/``, sizes and mtimes as
+packed 64-bit integers). Triggers on ``files`` delete a directory's cached row whenever a
+row of its files is inserted, updated or deleted, whoever writes it, so a cached row always
+equals the index.
+
+Status lists a directory with one ``scandir``, ``lstat``s its regular files and compares
+the directory's (names, sizes, mtimes) columns with the cached row (or, when there is none,
+the index's rows for that directory, read in one query) in one comparison: a clean
+directory costs no Python code per file. Only a directory that differs is compared name by
+name, hashing the files whose size is the same but mtime not (a file touched but unchanged
+gets its index row refreshed). Files the index lists in directories the walk never saw
+(deleted directories, or replaced by links) are found by counting: every index row is
+accounted for by a directory walked, or is looked for in one pass over the index.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import stat
+from array import array
+from collections.abc import Callable, Iterator
+from operator import attrgetter, methodcaller
+from pathlib import Path
+
+from datavc.errors import InvalidArgument
+from storage.errors import InvalidInput
+from storage.hashing import HashAlgorithm
+from storage.model import check_name
+
+Skipped = Callable[[str, str], None]
+Change = tuple[str, str, os.stat_result | None]
+
+META = ".datavc-checkout"
+#: Suffix of the temp files an export writes beside a target: never user files.
+TEMP_SUFFIX = ".datavc-tmp"
+_HASH_BLOCK = 8 * 1024 * 1024
+
+_DIR_OF = "rtrim({p}.path, replace({p}.path, '/', ''))"  # 'a/b/c' -> 'a/b/', 'c' -> ''
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS files (key BLOB PRIMARY KEY, path TEXT, size INTEGER, "
+    "mtime_ns INTEGER, hash TEXT) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS dirs (dir TEXT PRIMARY KEY, names TEXT, sizes BLOB, mtimes BLOB) "
+    "WITHOUT ROWID",
+    "CREATE TRIGGER IF NOT EXISTS files_ins AFTER INSERT ON files BEGIN "
+    f"DELETE FROM dirs WHERE dir = {_DIR_OF.format(p='NEW')}; END",
+    "CREATE TRIGGER IF NOT EXISTS files_upd AFTER UPDATE ON files BEGIN "
+    f"DELETE FROM dirs WHERE dir IN ({_DIR_OF.format(p='OLD')}, {_DIR_OF.format(p='NEW')}); END",
+    "CREATE TRIGGER IF NOT EXISTS files_del AFTER DELETE ON files BEGIN "
+    f"DELETE FROM dirs WHERE dir = {_DIR_OF.format(p='OLD')}; END",
+)
+
+_NAME = attrgetter("name")
+_IS_FILE = methodcaller("is_file", follow_symlinks=False)
+_LSTAT = methodcaller("stat", follow_symlinks=False)
+_SIZE = attrgetter("st_size")
+_MTIME = attrgetter("st_mtime_ns")
+# What a valid local name never holds (the store's rule; '/' cannot occur in a local name).
+_BAD = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+Columns = tuple[list[str], list[int], list[int]]
+
+
+def key(path: str) -> bytes:
+    """Sort key in tree order: components compared one by one."""
+    return path.encode("utf-8").replace(b"/", b"\x00")
+
+
+def hash_file(algorithm: HashAlgorithm, path: Path) -> str:
+    h = algorithm.new()
+    with open(path, "rb", buffering=0) as f:
+        while block := f.read(_HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def changes(
+    algorithm: HashAlgorithm, db: sqlite3.Connection, root: Path, on_skip: Skipped | None = None
+) -> list[Change]:
+    """(path, status, stat) of every local change, in tree order; refreshes touched-but-same index rows."""
+    scan = _Scan(algorithm, db, root, on_skip)
+    out = list(scan.walk(""))
+    total = db.execute("SELECT count(*) FROM files").fetchone()[0]
+    if total != scan.accounted:
+        # Index rows in directories the walk never entered: those files are gone.
+        seen = scan.visited
+        for (path,) in db.execute("SELECT path FROM files"):
+            if path[: path.rfind("/") + 1] not in seen:
+                out.append((path, "deleted", None))
+        out.sort(key=lambda c: key(c[0]))
+    db.commit()
+    return out
+
+
+class _Scan:
+    def __init__(self, algorithm: HashAlgorithm, db: sqlite3.Connection, root: Path, on_skip: Skipped | None):
+        self.algorithm = algorithm
+        self.db = db
+        self.root = root
+        self.on_skip = on_skip
+        self.accounted = 0
+        self.visited: set[str] = set()
+
+    def walk(self, prefix: str) -> Iterator[Change]:
+        """The changes of the directory ``prefix`` (``""`` or ``"a/b/"``) and below, in tree order."""
+        self.visited.add(prefix)
+        files, stats, subdirs = self._list(prefix)
+        local: Columns = (list(map(_NAME, files)), list(map(_SIZE, stats)), list(map(_MTIME, stats)))
+        found = self._file_changes(prefix, local, stats)
+        i = 0
+        for d in subdirs:
+            while i < len(found) and found[i][0] <= prefix + d:
+                yield found[i]
+                i += 1
+            yield from self.walk(prefix + d + "/")
+        yield from found[i:]
+
+    def _list(self, prefix: str) -> tuple[list[os.DirEntry[str]], list[os.stat_result], list[str]]:
+        """The regular files of a directory (sorted by name), their stats, and its subdirectories.
+
+        The directory is opened once and its files are ``lstat``ed relative to it (no path
+        resolution per file)."""
+        where = self.root / prefix if prefix else self.root
+        try:
+            fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as err:
+            raise InvalidArgument(f"cannot read {where}: {err.strerror}") from err
+        try:
+            with os.scandir(fd) as it:
+                entries = list(it)
+            entries.sort(key=_NAME)
+            names = list(map(_NAME, entries))
+            joined = "/".join(names)
+            if not joined.isascii() or _BAD.search(joined):
+                for e in entries:
+                    try:
+                        check_name(e.name)
+                    except InvalidInput as err:
+                        raise InvalidArgument(
+                            f"{str(where / e.name)!r}: file name is not valid UTF-8"
+                        ) from err
+            if (not prefix and META in names) or TEMP_SUFFIX in joined:
+                entries = [e for e in entries if (prefix or e.name != META) and not _is_temp(e.name)]
+            subdirs: list[str] = []
+            if all(map(_IS_FILE, entries)):
+                files = entries
+            else:
+                files = []
+                for e in entries:
+                    if e.is_file(follow_symlinks=False):
+                        files.append(e)
+                    elif e.is_symlink():
+                        self._skip(prefix + e.name, "symbolic link (links are not stored)")
+                    elif e.is_dir(follow_symlinks=False):
+                        subdirs.append(e.name)
+                    else:
+                        self._skip(prefix + e.name, "not a regular file")
+            try:
+                return files, list(map(_LSTAT, files)), subdirs
+            except OSError:
+                return self._stat_one_by_one(fd, prefix, files, subdirs)
+        except OSError as err:
+            raise InvalidArgument(f"cannot read {where}: {err.strerror}") from err
+        finally:
+            os.close(fd)
+
+    def _stat_one_by_one(
+        self, fd: int, prefix: str, files: list[os.DirEntry[str]], subdirs: list[str]
+    ) -> tuple[list[os.DirEntry[str]], list[os.stat_result], list[str]]:
+        """The slow path of :meth:`_list` when a file went away (or changed kind) while listed."""
+        kept, stats = [], []
+        for e in files:
+            try:
+                st = os.lstat(e.name, dir_fd=fd)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                kept.append(e)
+                stats.append(st)
+            elif stat.S_ISDIR(st.st_mode):
+                subdirs.append(e.name)
+                subdirs.sort()
+            else:
+                self._skip(prefix + e.name, "not a regular file")
+        return kept, stats, subdirs
+
+    def _skip(self, rel: str, why: str) -> None:
+        if self.on_skip is not None:
+            self.on_skip("/" + rel, why)
+
+    def _file_changes(self, prefix: str, local: Columns, stats: list[os.stat_result]) -> list[Change]:
+        """The changes among the files directly in ``prefix``, sorted by name."""
+        row = self.db.execute("SELECT names, sizes, mtimes FROM dirs WHERE dir = ?", (prefix,)).fetchone()
+        if row is not None:
+            cached = (row[0].split("/") if row[0] else [], _ints(row[1]), _ints(row[2]))
+            if cached == local:
+                self.accounted += len(local[0])
+                return []
+        indexed = self._indexed(prefix)
+        self.accounted += len(indexed)
+        if indexed:
+            names, sizes, mtimes, _ = (list(c) for c in zip(*indexed, strict=True))
+            if (names, sizes, mtimes) == local:
+                self._remember(prefix, local)
+                return []
+        out: list[Change] = []
+        touched: list[tuple[int, bytes]] = []
+        lnames, lsizes, lmtimes = local
+        i = j = 0
+        while i < len(lnames) or j < len(indexed):
+            if j >= len(indexed) or (i < len(lnames) and lnames[i] < indexed[j][0]):
+                out.append((prefix + lnames[i], "added", stats[i]))
+                i += 1
+            elif i >= len(lnames) or indexed[j][0] < lnames[i]:
+                out.append((prefix + indexed[j][0], "deleted", None))
+                j += 1
+            else:
+                name, size, mtime, hsh = indexed[j]
+                if size != lsizes[i] or mtime != lmtimes[i]:
+                    rel = prefix + name
+                    if size == lsizes[i] and hash_file(self.algorithm, self.root / rel) == hsh:
+                        touched.append((lmtimes[i], key(rel)))
+                    else:
+                        out.append((rel, "modified", stats[i]))
+                i += 1
+                j += 1
+        if touched:
+            self.db.executemany("UPDATE files SET mtime_ns = ? WHERE key = ?", touched)
+        if not out:
+            self._remember(prefix, local)
+        return out
+
+    def _indexed(self, prefix: str) -> list[tuple[str, int, int, str]]:
+        """The index's (name, size, mtime, hash) of the files directly in ``prefix``, by name."""
+        if not prefix:
+            q = "SELECT path, size, mtime_ns, hash FROM files WHERE instr(path, '/') = 0 ORDER BY key"
+            return self.db.execute(q).fetchall()
+        k = key(prefix[:-1])
+        q = (
+            "SELECT substr(path, ?), size, mtime_ns, hash FROM files WHERE key > ? AND key < ? "
+            "AND instr(substr(path, ?), '/') = 0 ORDER BY key"
+        )
+        n = len(prefix) + 1
+        return self.db.execute(q, (n, k + b"\x00", k + b"\x01", n)).fetchall()
+
+    def _remember(self, prefix: str, local: Columns) -> None:
+        """Cache a directory whose files match the index (it is dropped when any of its rows changes)."""
+        names, sizes, mtimes = local
+        self.db.execute(
+            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?)",
+            (prefix, "/".join(names), array("q", sizes).tobytes(), array("q", mtimes).tobytes()),
+        )
+
+
+def _ints(blob: bytes) -> list[int]:
+    a = array("q")
+    a.frombytes(blob)
+    return a.tolist()
+
+
+def _is_temp(name: str) -> bool:
+    """An interrupted export's temp file: never a user file."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)

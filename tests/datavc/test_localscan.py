@@ -1,0 +1,100 @@
+"""Status against the per-directory cache of the checkout index (``datavc/localscan.py``)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datavc.client import Client
+from datavc.localscan import META
+
+
+@pytest.fixture
+def wd(tmp_path: Path) -> Iterator[tuple[Client, Path]]:
+    c = Client.init(str(tmp_path / "home"))
+    c.create_repo("r")
+    with c.commit("r") as tx:
+        for d in ("a", "b", "b/deep", "c"):
+            for i in range(3):
+                tx.put_file(f"/{d}/f{i}.txt", f"{d} {i}".encode())
+        tx.put_file("/top.txt", b"top")
+    wd = tmp_path / "wd"
+    c.checkout("r", "main", wd)
+    yield c, wd
+    c.close()
+
+
+def _changes(c: Client, wd: Path) -> list[tuple[str, str]]:
+    return [(ch.path, ch.status) for ch in c.status(wd).changes]
+
+
+def _cached(wd: Path) -> set[str]:
+    with sqlite3.connect(wd / META / "index.sqlite") as db:
+        return {r[0] for r in db.execute("SELECT dir FROM dirs")}
+
+
+def test_clean_status_caches_every_directory_and_edits_drop_them(wd: tuple[Client, Path]) -> None:
+    c, root = wd
+    assert _changes(c, root) == []
+    assert _cached(root) == {"", "a/", "b/", "b/deep/", "c/"}
+    assert _changes(c, root) == []  # from the cache
+    (root / "b" / "f1.txt").write_bytes(b"longer content")
+    assert _changes(c, root) == [("/b/f1.txt", "modified")]
+    assert "b/" in _cached(root)  # the cache holds the index, which did not change
+    c.commit_workdir(root, "edit")
+    assert "b/" not in _cached(root) and "b/deep/" in _cached(root)  # its index row changed
+    assert _changes(c, root) == []
+    assert "b/" in _cached(root)
+
+
+def test_deleted_directories_added_files_and_order(wd: tuple[Client, Path]) -> None:
+    c, root = wd
+    assert _changes(c, root) == []
+    for f in (root / "b" / "deep").iterdir():
+        f.unlink()
+    (root / "b" / "deep").rmdir()
+    (root / "b" / "deep2").mkdir()
+    (root / "b" / "deep2" / "n.txt").write_bytes(b"n")
+    (root / "a" / "f0.txt").unlink()
+    (root / "c" / "f0.txt").write_bytes(b"c x")  # same size, new content
+    os.utime(root / "c" / "f1.txt", ns=(1, 1))  # touched: same content
+    os.symlink("/etc/passwd", root / "a" / "link")
+    skipped: list[str] = []
+    got = [(ch.path, ch.status) for ch in c.status(root, on_skip=lambda p, _why: skipped.append(p)).changes]
+    assert got == [
+        ("/a/f0.txt", "deleted"),
+        ("/b/deep/f0.txt", "deleted"),
+        ("/b/deep/f1.txt", "deleted"),
+        ("/b/deep/f2.txt", "deleted"),
+        ("/b/deep2/n.txt", "added"),
+        ("/c/f0.txt", "modified"),
+    ]
+    assert skipped == ["/a/link"]
+    # The touched file's index row was refreshed: its directory is clean again but for f0.
+    with sqlite3.connect(root / META / "index.sqlite") as db:
+        (mtime,) = db.execute("SELECT mtime_ns FROM files WHERE path = 'c/f1.txt'").fetchone()
+    assert mtime == 1
+
+
+def test_a_cached_directory_follows_index_rows_written_by_anyone(wd: tuple[Client, Path]) -> None:
+    c, root = wd
+    assert _changes(c, root) == []
+    with sqlite3.connect(root / META / "index.sqlite") as db:
+        db.execute("DELETE FROM files WHERE path = 'a/f2.txt'")
+        db.execute("UPDATE files SET size = 99 WHERE path = 'top.txt'")
+    assert _changes(c, root) == [("/a/f2.txt", "added"), ("/top.txt", "modified")]
+
+
+def test_an_index_from_before_the_cache_is_used_as_is(wd: tuple[Client, Path]) -> None:
+    c, root = wd
+    with sqlite3.connect(root / META / "index.sqlite") as db:
+        db.execute("DROP TABLE dirs")
+        for t in ("files_ins", "files_upd", "files_del"):
+            db.execute(f"DROP TRIGGER {t}")
+    (root / "top.txt").unlink()
+    assert _changes(c, root) == [("/top.txt", "deleted")]
+    assert "a/" in _cached(root)
