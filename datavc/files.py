@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -178,8 +179,15 @@ def list_files(ctx: Context, snap: Snapshot, path: str, *, recursive: bool = Fal
         return
     prefix = path + "/" if path else ""
     if recursive:
-        for p, f in ctx.store.trees.walk(e.hash, prefix):
-            yield file_info(snap, p, f)
+        # Whole pages of files at once: the FileInfo tuples are built with no Python code per file.
+        repo, commit = repeat(snap.repo), repeat(snap.commit)
+        for paths, run in ctx.store.trees.walk_runs(e.hash, prefix):
+            _, kinds, sizes, hashes, _, counts, _ = zip(*run, strict=True)
+            yield from map(
+                _new,
+                repeat(FileInfo),
+                zip(repo, commit, map("/".__add__, paths), kinds, sizes, hashes, counts, strict=False),
+            )
     else:
         for f in ctx.store.trees.iter_dir(e.hash):
             yield file_info(snap, prefix + f.name, f)

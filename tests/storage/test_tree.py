@@ -177,3 +177,23 @@ def test_totals_and_lookup() -> None:
     assert trees.get(root, "a/b/c").size == 3  # type: ignore[union-attr]
     assert trees.get(root, "a/x") is None
     assert trees.get(root, "e/f") is None
+
+
+@given(file_sets)
+def test_walk_runs_is_walk_in_runs(files: dict[str, str]) -> None:
+    trees, _ = _trees()
+    root = _build(trees, _consistent(files))
+    runs = list(trees.walk_runs(root, "p/"))
+    flat = [(p, e) for paths, run in runs for p, e in zip(paths, run, strict=True)]
+    assert flat == list(trees.walk(root, "p/"))
+    assert all(paths for paths, _ in runs)
+
+
+def test_walk_runs_of_a_big_directory_between_files() -> None:
+    trees, _ = _trees()
+    files = {f"big/{i:05d}": str(i) for i in range(3 * SMALL_DIR)}
+    files.update({"a": "a", "big.txt": "b", "big/00001.x/in": "c", "z": "z"})
+    root = _build(trees, files)
+    got = [(p, e) for paths, run in trees.walk_runs(root) for p, e in zip(paths, run, strict=True)]
+    assert got == list(trees.walk(root))
+    assert len(got) == len(files)

@@ -52,6 +52,10 @@ def test_a_valid_page_decodes() -> None:
         ([_file("a", size=3.0)], "size"),
         ([_file("a", size=True, refs=[H, 0, 1])], "size"),
         ([_file("a", refs=[H, -1, 3])], "reference"),
+        ([_file("a", size=1, refs=[H, 0, True])], "reference"),  # equal to the size, not an int
+        ([_file("a", refs=[H, 0, 3.0])], "reference"),
+        ([_file("a", refs=[H, False, 3])], "reference"),
+        ([_file("a", refs=[H, 0, 3, H])], "not a valid tree page"),
         ([_file("a", refs=["../../etc/passwd", 0, 3])], "reference"),
         ([["a", "f", 3, "../x", [H, 0, 3]]], "id"),
         ([["a", "d", 3, H.upper(), 1]], "id"),
