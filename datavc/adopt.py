@@ -34,6 +34,7 @@ from datavc.workdir import (
     _resolve,
     _State,
 )
+from storage import gcpause
 from storage.model import path_problem
 from storage.tree import TreeBuilder
 
@@ -65,7 +66,7 @@ def adopt(
         raise InvalidArgument(f"{branch!r} is not a branch of {repo!r}: adopt commits to a branch")
     started_ns = time.time_ns()
     rows = _Spill()
-    with ctx.store.writer() as w:
+    with ctx.store.writer() as w, gcpause.paused():  # millions of acyclic tuples: see storage.gcpause
         builder = TreeBuilder(w.trees)
         for rel, entry in w.iter_put_dir(root, None, follow_symlinks=False, on_skip=on_skip):
             name = rel.rsplit("/", 1)[-1]

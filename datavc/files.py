@@ -17,6 +17,7 @@ from datavc.errors import Conflict, InvalidArgument, PathNotFound
 from datavc.info import DiffInfo, FileInfo
 from datavc.refs import get_commit, resolve
 from datavc.repos import get_repo
+from storage import gcpause
 from storage.model import Entry, path_problem
 from storage.tree import TreeBuilder
 from storage.writer import Skipped, Writer
@@ -158,12 +159,14 @@ def store_source(
             if p.is_dir():
                 builder = TreeBuilder(w.trees)
                 prefix = at + "/" if at else ""
-                for rel, entry in w.iter_put_dir(p, base, follow_symlinks=follow_symlinks, on_skip=on_skip):
-                    problem = path_problem(prefix + rel)
-                    if problem is not None:
-                        raise InvalidArgument(f"{p / rel}: its repo path would be {problem}")
-                    builder.add(rel, entry)
-                return w.trees.dir_entry(name, builder.finish())
+                with gcpause.paused():  # millions of acyclic tuples: see storage.gcpause
+                    entries = w.iter_put_dir(p, base, follow_symlinks=follow_symlinks, on_skip=on_skip)
+                    for rel, entry in entries:
+                        problem = path_problem(prefix + rel)
+                        if problem is not None:
+                            raise InvalidArgument(f"{p / rel}: its repo path would be {problem}")
+                        builder.add(rel, entry)
+                    return w.trees.dir_entry(name, builder.finish())
             return w.put_file(p, name)
         return w.put_stream(src, name)
 

@@ -18,14 +18,12 @@ inner items ``[first name, page id, entries, files, bytes]``.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import json
 import re
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
@@ -33,7 +31,7 @@ from typing import NamedTuple, TypeVar, cast
 
 import xxhash
 
-from storage import index
+from storage import gcpause, index
 from storage.errors import InvalidInput, MalformedTree, PathConflict
 from storage.hashing import ObjectId
 from storage.model import (
@@ -201,24 +199,6 @@ def decode_page(data: bytes, oid: str = "?") -> Page:
 
 
 _new = tuple.__new__
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused while a page is decoded.
-
-    Why: a page is thousands of new containers (JSON lists, entries, refs) that hold no
-    cycles; each batch of 700 triggers a collection, and with a full page cache every few of
-    those traverse every cached entry: measured, 60% of a listing's CPU time went to it.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _decode_files(raw: object) -> LeafPage | None:
@@ -435,7 +415,7 @@ class Trees:
             self._cache.move_to_end(oid)
             return page
         data = self._read(oid)
-        with _no_gc():
+        with gcpause.paused():
             page = decode_page(data, oid)
         self._remember(oid, page)
         return page
