@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from datavc import localscan
 from datavc.commits import one_shot
 from datavc.context import Context
 from datavc.errors import InvalidArgument
@@ -96,7 +97,15 @@ def adopt(
     home = str(ctx.home) if ctx.home else ""
     try:
         co.clean_tmp()
-        co.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows.read())
+        dir_rows = localscan.DirRows()  # the per-directory copy status compares against
+
+        def index_rows() -> Iterator[_Row]:
+            for row in rows.read():
+                dir_rows.add(row[1], row[2], row[3])
+                yield row
+
+        co.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", index_rows())
+        localscan.store_dir_rows(co.db, dir_rows.finish())
         co.db.commit()
         co.save(_State(home, repo, branch, commit, commit_tree))
     finally:

@@ -204,7 +204,7 @@ class _Scan:
         indexed = self._indexed(prefix)
         self.accounted += len(indexed)
         if indexed:
-            names, sizes, mtimes, _ = (list(c) for c in zip(*indexed, strict=True))
+            names, sizes, mtimes = (list(c) for c in zip(*indexed, strict=True))
             if (names, sizes, mtimes) == local:
                 self._remember(prefix, local)
                 return []
@@ -220,10 +220,10 @@ class _Scan:
                 out.append((prefix + indexed[j][0], "deleted", None))
                 j += 1
             else:
-                name, size, mtime, hsh = indexed[j]
+                name, size, mtime = indexed[j]
                 if size != lsizes[i] or mtime != lmtimes[i]:
                     rel = prefix + name
-                    if size == lsizes[i] and hash_file(self.algorithm, self.root / rel) == hsh:
+                    if size == lsizes[i] and hash_file(self.algorithm, self.root / rel) == self._hash(rel):
                         touched.append((lmtimes[i], key(rel)))
                     else:
                         out.append((rel, "modified", stats[i]))
@@ -235,14 +235,18 @@ class _Scan:
             self._remember(prefix, local)
         return out
 
-    def _indexed(self, prefix: str) -> list[tuple[str, int, int, str]]:
-        """The index's (name, size, mtime, hash) of the files directly in ``prefix``, by name."""
+    def _hash(self, rel: str) -> str | None:
+        row = self.db.execute("SELECT hash FROM files WHERE key = ?", (key(rel),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _indexed(self, prefix: str) -> list[tuple[str, int, int]]:
+        """The index's (name, size, mtime) of the files directly in ``prefix``, by name."""
         if not prefix:
-            q = "SELECT path, size, mtime_ns, hash FROM files WHERE instr(path, '/') = 0 ORDER BY key"
+            q = "SELECT path, size, mtime_ns FROM files WHERE instr(path, '/') = 0 ORDER BY key"
             return self.db.execute(q).fetchall()
         k = key(prefix[:-1])
         q = (
-            "SELECT substr(path, ?), size, mtime_ns, hash FROM files WHERE key > ? AND key < ? "
+            "SELECT substr(path, ?), size, mtime_ns FROM files WHERE key > ? AND key < ? "
             "AND instr(substr(path, ?), '/') = 0 ORDER BY key"
         )
         n = len(prefix) + 1
@@ -250,11 +254,55 @@ class _Scan:
 
     def _remember(self, prefix: str, local: Columns) -> None:
         """Cache a directory whose files match the index (it is dropped when any of its rows changes)."""
-        names, sizes, mtimes = local
-        self.db.execute(
-            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?)",
-            (prefix, "/".join(names), array("q", sizes).tobytes(), array("q", mtimes).tobytes()),
-        )
+        self.db.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?)", _row(prefix, *local))
+
+
+def _row(prefix: str, names: list[str], sizes: list[int], mtimes: list[int]) -> tuple[str, str, bytes, bytes]:
+    return prefix, "/".join(names), array("q", sizes).tobytes(), array("q", mtimes).tobytes()
+
+
+class DirRows:
+    """The ``dirs`` rows of index rows added in tree order (what adopt writes with its index).
+
+    A directory's row is complete once a path outside it comes; every ancestor of a file
+    gets a row (an empty one when it holds only directories), so status finds them all cached.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, Columns] = {}
+        self._cur: Columns | None = None
+        self._cur_dir: str | None = None
+        self.rows: list[tuple[str, str, bytes, bytes]] = []
+
+    def add(self, rel: str, size: int, mtime: int) -> None:
+        cut = rel.rfind("/") + 1
+        d = rel[:cut]
+        if d != self._cur_dir:
+            for k in [k for k in self._open if not d.startswith(k)]:
+                self.rows.append(_row(k, *self._open.pop(k)))
+            at = 0
+            while True:
+                if d[:at] not in self._open:
+                    self._open[d[:at]] = ([], [], [])
+                if at == cut:
+                    break
+                at = d.index("/", at) + 1
+            self._cur_dir, self._cur = d, self._open[d]
+        assert self._cur is not None
+        self._cur[0].append(rel[cut:])
+        self._cur[1].append(size)
+        self._cur[2].append(mtime)
+
+    def finish(self) -> list[tuple[str, str, bytes, bytes]]:
+        for k, cols in self._open.items():
+            self.rows.append(_row(k, *cols))
+        self._open.clear()
+        return self.rows
+
+
+def store_dir_rows(db: sqlite3.Connection, rows: list[tuple[str, str, bytes, bytes]]) -> None:
+    """Write ``dirs`` rows (after the ``files`` rows they copy: writing those drops them)."""
+    db.executemany("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?)", rows)
 
 
 def _ints(blob: bytes) -> list[int]:

@@ -98,3 +98,21 @@ def test_an_index_from_before_the_cache_is_used_as_is(wd: tuple[Client, Path]) -
     (root / "top.txt").unlink()
     assert _changes(c, root) == [("/top.txt", "deleted")]
     assert "a/" in _cached(root)
+
+
+def test_adopt_writes_the_cache_status_then_uses(tmp_path: Path) -> None:
+    c = Client.init(str(tmp_path / "home"))
+    c.create_repo("r")
+    d = tmp_path / "d"
+    for rel in ("a.txt", "x/b.txt", "x/y/c.txt", "x/z.txt", "only/dirs/e.txt", "é/f.txt"):
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_bytes(rel.encode())
+    c.adopt("r", "main", d)
+    assert _cached(d) == {"", "x/", "x/y/", "only/", "only/dirs/", "é/"}
+    with sqlite3.connect(d / META / "index.sqlite") as db:
+        assert db.execute("SELECT names FROM dirs WHERE dir = 'x/'").fetchone() == ("b.txt/z.txt",)
+        assert db.execute("SELECT names FROM dirs WHERE dir = 'only/'").fetchone() == ("",)
+    assert _changes(c, d) == []
+    (d / "x" / "z.txt").write_bytes(b"longer than before")
+    assert _changes(c, d) == [("/x/z.txt", "modified")]
+    c.close()
