@@ -18,7 +18,7 @@ from datavc.info import DiffInfo, FileInfo
 from datavc.refs import get_commit, resolve
 from datavc.repos import get_repo
 from storage import gcpause
-from storage.model import Entry, path_problem
+from storage.model import FILE, Entry, path_problem
 from storage.tree import TreeBuilder
 from storage.writer import Skipped, Writer
 
@@ -183,13 +183,12 @@ def list_files(ctx: Context, snap: Snapshot, path: str, *, recursive: bool = Fal
     prefix = path + "/" if path else ""
     if recursive:
         # Whole pages of files at once: the FileInfo tuples are built with no Python code per file.
-        repo, commit = repeat(snap.repo), repeat(snap.commit)
-        for paths, run in ctx.store.trees.walk_runs(e.hash, prefix):
-            _, kinds, sizes, hashes, _, counts, _ = zip(*run, strict=True)
+        repo, commit, kind, one = repeat(snap.repo), repeat(snap.commit), repeat(FILE), repeat(1)
+        for paths, sizes, hashes in ctx.store.trees.walk_runs(e.hash, prefix):
             yield from map(
                 _new,
                 repeat(FileInfo),
-                zip(repo, commit, map("/".__add__, paths), kinds, sizes, hashes, counts, strict=False),
+                zip(repo, commit, map("/".__add__, paths), kind, sizes, hashes, one, strict=False),
             )
     else:
         for f in ctx.store.trees.iter_dir(e.hash):

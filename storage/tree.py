@@ -69,7 +69,10 @@ class Child(NamedTuple):
 
 Item = Entry | Child
 _NAME = attrgetter("name")
-_KIND = attrgetter("kind")
+_SIZE = attrgetter("size")
+_HASH = attrgetter("hash")
+#: A run of files: their paths, sizes and content hashes.
+Run = tuple[list[str], Sequence[int], Sequence[str]]
 _I = TypeVar("_I", Entry, Child, Item)
 
 
@@ -87,15 +90,46 @@ def _totals(items: Sequence[Item]) -> tuple[int, int, int]:
     return n, files, size
 
 
-@dataclass(slots=True)
-class LeafPage:
-    """A page at height 0: the directory's entries themselves."""
+#: A page of files as columns: names, sizes, content hashes and each file's one piece
+#: ``[oid, offset, length]`` (as decoded).
+FileColumns = tuple[Sequence[str], Sequence[int], Sequence[str], Sequence[list[object]]]
 
-    h: int
-    items: list[Entry]
-    keys: list[str]
+
+class LeafPage:
+    """A page at height 0: the directory's entries themselves.
+
+    A page of files decoded by the column-wise path keeps its columns and builds its
+    :class:`Entry` tuples only when asked for them (a listing never does).
+    """
+
+    __slots__ = ("_items", "files", "h", "keys")
+
+    def __init__(self, h: int, items: list[Entry] | None, keys: list[str], files: FileColumns | None = None):
+        self.h = h
+        self._items = items
+        self.keys = keys
+        self.files = files
+
+    @property
+    def items(self) -> list[Entry]:
+        if self._items is None:
+            assert self.files is not None
+            names, sizes, hashes, extras = self.files
+            refs = zip(map(_new, repeat(DataRef), extras))  # 1-tuples of one DataRef each
+            n = len(names)
+            with gcpause.paused():
+                self._items = list(
+                    map(
+                        _new,
+                        repeat(Entry),
+                        zip(names, repeat(FILE, n), sizes, hashes, refs, repeat(1), repeat("")),
+                    )
+                )
+        return self._items
 
     def totals(self) -> tuple[int, int, int]:
+        if self._items is None and self.files is not None:
+            return len(self.keys), len(self.keys), sum(self.files[1])
         return _totals(self.items)
 
 
@@ -218,12 +252,7 @@ def _decode_files(raw: object) -> LeafPage | None:
         return None
     if not _nonneg(offsets) or not _nonneg(lengths):
         return None
-    n = len(keys)
-    refs = zip(map(_new, repeat(DataRef), extras))  # 1-tuples of one DataRef each
-    entries = list(
-        map(_new, repeat(Entry), zip(names, repeat(FILE, n), sizes, hashes, refs, repeat(1), repeat("")))
-    )
-    return LeafPage(0, entries, keys)
+    return LeafPage(0, None, keys, (names, sizes, hashes, extras))
 
 
 # An object id or content hash: xxh3-128 (32 hex) or sha256 (64 hex). Checked here because ids
@@ -423,12 +452,12 @@ class Trees:
     def _remember(self, oid: str, page: Page) -> None:
         old = self._cache.pop(oid, None)
         if old is not None:
-            self._cached_items -= len(old.items)
+            self._cached_items -= len(old.keys)
         self._cache[oid] = page
-        self._cached_items += len(page.items)
+        self._cached_items += len(page.keys)
         while len(self._cache) > 1 and (len(self._cache) > _CACHE_PAGES or self._cached_items > _CACHE_ITEMS):
             _, dropped = self._cache.popitem(last=False)
-            self._cached_items -= len(dropped.items)
+            self._cached_items -= len(dropped.keys)
 
     def _write_page(self, h: int, items: list[Item]) -> Child:
         oid = self._write(encode_page(h, items))
@@ -714,42 +743,52 @@ class Trees:
             else:
                 yield path, it
 
-    def walk_runs(self, root: str, prefix: str = "") -> Iterator[tuple[list[str], Sequence[Entry]]]:
-        """:meth:`walk` in runs: (paths, entries) of consecutive files of one page, in path order.
+    def walk_runs(self, root: str, prefix: str = "") -> Iterator[Run]:
+        """:meth:`walk` in runs of consecutive files of one page, as columns (paths, sizes,
+        hashes), in path order.
 
-        A page of files is one run, its paths made in one C-level pass: what a listing of
-        millions of files needs (no Python code per file).
+        A page of files is one run whose columns come straight from the decoded page, its
+        paths made in one C-level pass: what a listing of millions of files needs (no
+        Python code, no entry object per file).
 
         Raises:
             MalformedTree: a path longer or deeper than the limits (naming its directory's tree).
         """
-        stack: list[tuple[str, Sequence[Item], int, str]] = [(prefix, self.load(root).items, 0, root)]
+        stack: list[tuple[str, Page, int, str]] = [(prefix, self.load(root), 0, root)]
         while stack:
-            pre, items, i, d = stack[-1]
+            pre, page, i, d = stack[-1]
+            if isinstance(page, LeafPage) and i == 0 and page.files is not None:
+                stack.pop()
+                names, sizes, hashes, _ = page.files
+                yield self._run(pre, names, sizes, hashes, d)
+                continue
+            items = page.items
             if i >= len(items):
                 stack.pop()
                 continue
             it = items[i]
             if isinstance(it, Child):
-                stack[-1] = (pre, items, i + 1, d)
-                stack.append((pre, self.load(it.oid).items, 0, d))
+                stack[-1] = (pre, page, i + 1, d)
+                stack.append((pre, self.load(it.oid), 0, d))
                 continue
             if it.kind == DIR:
-                stack[-1] = (pre, items, i + 1, d)
-                stack.append((pre + it.name + "/", self.load(it.hash).items, 0, it.hash))
+                stack[-1] = (pre, page, i + 1, d)
+                stack.append((pre + it.name + "/", self.load(it.hash), 0, it.hash))
                 continue
-            run = cast("Sequence[Entry]", items)
-            if i > 0 or DIR in map(_KIND, run):
-                j = i + 1
-                while j < len(items) and run[j].kind != DIR:
-                    j += 1
-                run = run[i:j]
-            stack[-1] = (pre, items, i + len(run), d)
-            paths = list(map(pre.__add__, map(_NAME, run)))
-            if max(map(len, paths)) > SHORT_PATH:
-                for path in paths:
-                    check_tree_path(path, d)
-            yield paths, run
+            j = i + 1
+            while j < len(items) and cast(Entry, items[j]).kind != DIR:
+                j += 1
+            run = cast("Sequence[Entry]", items[i:j])
+            stack[-1] = (pre, page, j, d)
+            yield self._run(pre, list(map(_NAME, run)), list(map(_SIZE, run)), list(map(_HASH, run)), d)
+
+    @staticmethod
+    def _run(pre: str, names: Sequence[str], sizes: Sequence[int], hashes: Sequence[str], d: str) -> Run:
+        paths = list(map(pre.__add__, names))
+        if max(map(len, paths)) > SHORT_PATH:
+            for path in paths:
+                check_tree_path(path, d)
+        return paths, sizes, hashes
 
     def diff(self, a: str, b: str, prefix: str = "", *, dirs: bool = False) -> Iterator[DiffEntry]:
         """File-level changes from tree ``a`` to tree ``b``, skipping shared subtrees and pages.

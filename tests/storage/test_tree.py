@@ -179,14 +179,20 @@ def test_totals_and_lookup() -> None:
     assert trees.get(root, "e/f") is None
 
 
+def _flat_runs(trees: Trees, root: str, prefix: str = "") -> list[tuple[str, int, str]]:
+    runs = list(trees.walk_runs(root, prefix))
+    assert all(paths for paths, _, _ in runs)
+    return [row for run in runs for row in zip(*run, strict=True)]
+
+
 @given(file_sets)
 def test_walk_runs_is_walk_in_runs(files: dict[str, str]) -> None:
     trees, _ = _trees()
     root = _build(trees, _consistent(files))
-    runs = list(trees.walk_runs(root, "p/"))
-    flat = [(p, e) for paths, run in runs for p, e in zip(paths, run, strict=True)]
-    assert flat == list(trees.walk(root, "p/"))
-    assert all(paths for paths, _ in runs)
+    want = [(p, e.size, e.hash) for p, e in trees.walk(root, "p/")]
+    assert _flat_runs(trees, root, "p/") == want
+    trees._cache.clear()  # pages as decoded (files kept as columns), not as built
+    assert _flat_runs(trees, root, "p/") == want
 
 
 def test_walk_runs_of_a_big_directory_between_files() -> None:
@@ -194,6 +200,18 @@ def test_walk_runs_of_a_big_directory_between_files() -> None:
     files = {f"big/{i:05d}": str(i) for i in range(3 * SMALL_DIR)}
     files.update({"a": "a", "big.txt": "b", "big/00001.x/in": "c", "z": "z"})
     root = _build(trees, files)
-    got = [(p, e) for paths, run in trees.walk_runs(root) for p, e in zip(paths, run, strict=True)]
-    assert got == list(trees.walk(root))
-    assert len(got) == len(files)
+    trees._cache.clear()
+    want = [(p, e.size, e.hash) for p, e in trees.walk(root)]
+    assert len(want) == len(files)
+    trees._cache.clear()
+    assert _flat_runs(trees, root) == want
+
+
+def test_a_page_of_files_decodes_to_the_entries_it_was_built_from() -> None:
+    trees, objs = _trees()
+    entries = [_file(f"f{i:04d}", str(i)) for i in range(300)]
+    root = trees.build_dir(entries)
+    page = decode_page(objs.objects[root], root)
+    assert page.totals() == (300, 300, sum(e.size for e in entries))
+    assert page.items == entries
+    assert page.totals() == (300, 300, sum(e.size for e in entries))
