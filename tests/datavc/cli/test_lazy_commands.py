@@ -26,11 +26,13 @@ finally:
 #: What a plain listing must not load: each costs tens to hundreds of milliseconds.
 HEAVY = ("boto3", "botocore", "kubernetes", "fastapi", "pydantic", "sqlalchemy", "alembic", "rich", "yaml")
 #: Nor these, each a few milliseconds of every start (more where sources are compiled on
-#: each run): logging (with concurrent.futures), the two dozen ``...Info`` classes, and the
-#: command modules that upload or commit (with commit metadata and triggered jobs).
+#: each run): logging (with concurrent.futures), hashlib (OpenSSL; an xxh3 store needs none),
+#: the two dozen ``...Info`` classes, and the command modules that upload or commit.
 LIGHT_PATH_NEVER = (
     "logging",
     "concurrent",
+    "hashlib",
+    "secrets",
     "datavc.info",
     "datavc.commit_metadata",
     "datavc.cli.files",
