@@ -33,6 +33,7 @@ def test_a_listing_answered_from_the_cache_needs_no_s3_client(tmp_path: Path, s3
     out2, modules = cli_modules(home, "ls", "r@main:/d")
     assert out2 == out
     assert _boto(modules) == []
+    assert "logging" not in modules  # storage.cache imports it only to warn
 
     # What is remembered for another store is ignored, checked again and replaced.
     doc = json.loads(remembered.read_text())
