@@ -38,7 +38,6 @@ from datavc.workdir import (
     _Checkout,
     _holds,
     _index_put,
-    _key,
     _local_errors,
     _Pending,
     _remove,
@@ -48,6 +47,7 @@ from datavc.workdir import (
     local_status,
     moved_since_checkout,
     prepare_commit,
+    record_committed,
     sources_of,
 )
 from storage.hashing import DIGEST_LENGTH, HashAlgorithm
@@ -254,11 +254,7 @@ def commit_workdir(
                 rc.abort_commit(st.repo, cid)
             raise
         hashes = _committed_hashes(rc, st.repo, info.id, [rel for _, rel, _ in found])
-        for rel in gone:
-            co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
-        for rel, h in hashes.items():
-            _index_put(co, rel, h, stats[rel])
-        co.db.commit()
+        record_committed(co, {**dict.fromkeys(gone), **hashes}, stats)
         if rebase and head != st.commit:
             # Bring the other writers' changes into the checkout too, journaled like a checkout.
             journal_rebase(co, st, info)

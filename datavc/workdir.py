@@ -636,6 +636,19 @@ def prepare_commit(
     return st, head, pending
 
 
+def record_committed(
+    co: _Checkout, hashes: Mapping[str, str | None], stats: Mapping[str, os.stat_result]
+) -> None:
+    """The index after a commit of the checkout's changes: each committed file with its hash
+    and the local stat it was read with (``stats``); a path whose hash is None was deleted."""
+    for rel, h in hashes.items():
+        if h is None:
+            co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
+        else:
+            _index_put(co, rel, h, stats[rel])
+    co.db.commit()
+
+
 def commit_workdir(
     ctx: Context,
     dest: str | os.PathLike[str] = ".",
@@ -687,12 +700,7 @@ def commit_workdir(
             started_at=started,
             metadata=metadata,
         )
-        for rel, entry in changes.items():
-            if entry is None:
-                co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
-            else:
-                _index_put(co, rel, entry.hash, stats[rel])
-        co.db.commit()
+        record_committed(co, {rel: None if e is None else e.hash for rel, e in changes.items()}, stats)
         if rebase and head.commit != st.commit:
             # Bring the other writers' changes into the checkout too, journaled like a checkout.
             journal_rebase(co, st, info)
