@@ -31,7 +31,6 @@ from typing import Any
 from datavc import batch, errors, transfer
 from datavc.export import Exporter
 from datavc.info import CheckoutInfo, CommitInfo, StatusInfo
-from datavc.localscan import key as _key
 from datavc.workdir import (
     _INDEX_COMMIT_EVERY,
     META,
