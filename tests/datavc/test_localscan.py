@@ -13,19 +13,24 @@ from datavc.client import Client
 from datavc.localscan import META
 
 
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    with Client.init(str(tmp_path_factory.mktemp("localscan") / "home")) as c:
+        c.create_repo("r")
+        with c.commit("r") as tx:
+            for d in ("a", "b", "b/deep", "c"):
+                for i in range(3):
+                    tx.put_file(f"/{d}/f{i}.txt", f"{d} {i}".encode())
+            tx.put_file("/top.txt", b"top")
+        yield c
+
+
 @pytest.fixture
-def wd(tmp_path: Path) -> Iterator[tuple[Client, Path]]:
-    c = Client.init(str(tmp_path / "home"))
-    c.create_repo("r")
-    with c.commit("r") as tx:
-        for d in ("a", "b", "b/deep", "c"):
-            for i in range(3):
-                tx.put_file(f"/{d}/f{i}.txt", f"{d} {i}".encode())
-        tx.put_file("/top.txt", b"top")
+def wd(client: Client, tmp_path: Path) -> tuple[Client, Path]:
+    """A fresh checkout of r@main (tests that commit leave the branch as they found it in content)."""
     wd = tmp_path / "wd"
-    c.checkout("r", "main", wd)
-    yield c, wd
-    c.close()
+    client.checkout("r", "main", wd)
+    return client, wd
 
 
 def _changes(c: Client, wd: Path) -> list[tuple[str, str]]:
@@ -100,14 +105,14 @@ def test_an_index_from_before_the_cache_is_used_as_is(wd: tuple[Client, Path]) -
     assert "a/" in _cached(root)
 
 
-def test_adopt_writes_the_cache_status_then_uses(tmp_path: Path) -> None:
-    c = Client.init(str(tmp_path / "home"))
-    c.create_repo("r")
+def test_adopt_writes_the_cache_status_then_uses(client: Client, tmp_path: Path) -> None:
+    c = client
+    c.create_repo("adopted")
     d = tmp_path / "d"
     for rel in ("a.txt", "x/b.txt", "x/y/c.txt", "x/z.txt", "only/dirs/e.txt", "é/f.txt"):
         (d / rel).parent.mkdir(parents=True, exist_ok=True)
         (d / rel).write_bytes(rel.encode())
-    c.adopt("r", "main", d)
+    c.adopt("adopted", "main", d)
     assert _cached(d) == {"", "x/", "x/y/", "only/", "only/dirs/", "é/"}
     with sqlite3.connect(d / META / "index.sqlite") as db:
         assert db.execute("SELECT names FROM dirs WHERE dir = 'x/'").fetchone() == ("b.txt/z.txt",)
@@ -115,4 +120,3 @@ def test_adopt_writes_the_cache_status_then_uses(tmp_path: Path) -> None:
     assert _changes(c, d) == []
     (d / "x" / "z.txt").write_bytes(b"longer than before")
     assert _changes(c, d) == [("/x/z.txt", "modified")]
-    c.close()
