@@ -103,32 +103,16 @@ def put_files(
     """Upload walked files (``batch.local_files`` rows: local path, path below ``p``, size) under ``p``.
 
     Without a large file they go as one batch stream, into ``commit`` or one new commit
-    made only once the stream is complete (a cut upload leaves no open commit); with
-    large files, as :func:`put_dir` does.
+    made only once the stream is complete (a cut upload leaves no open commit). With large
+    files, those go up in parallel (:data:`PUT_WINDOW`), each as its own request, beside
+    one batch stream of the small ones, into ``commit`` or a new open commit finished only
+    when all are stored (aborted if one fails).
     """
-    if any(size >= LARGE for _, _, size in found):
-        return put_dir(rc, repo, branch, p, found, message, commit, progress)
-    url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
-    params = {"path": p or "/", "message": message, "commit": commit}
-    info: CommitInfo = rc._put(url, params, iter_walked(found, progress))
-    return info
-
-
-def put_dir(
-    rc: RemoteClient,
-    repo: str,
-    branch: str,
-    p: str,
-    found: list[tuple[str, str, int]],
-    message: str,
-    commit: str | None,
-    progress: Progress | None,
-) -> CommitInfo:
-    """Upload walked files (``batch.local_files`` rows, some large) with the large ones in parallel.
-
-    The uploads go into ``commit`` or a new open commit, finished only when all are
-    stored (aborted if one fails).
-    """
+    batch_url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
+    if not any(size >= LARGE for _, _, size in found):
+        params = {"path": p or "/", "message": message, "commit": commit}
+        info: CommitInfo = rc._put(batch_url, params, iter_walked(found, progress))
+        return info
     large = [f for f in found if f[2] >= LARGE]
     small = [f for f in found if f[2] < LARGE]
     tick = locked(progress)
@@ -136,9 +120,8 @@ def put_dir(
     prefix = p + "/" if p else ""
 
     def put_small() -> object:
-        files = ((rel, size, batch.read_file(local, size, tick)) for local, rel, size in small)
         params = {"path": p or "/", "message": message, "commit": cid}
-        return rc._put(f"{rc._repo(repo)}/branches/{_q(branch)}/batch", params, batch.iter_batch(files))
+        return rc._put(batch_url, params, iter_walked(small, tick))
 
     def put_large(local: str, rel: str, size: int) -> Callable[[], object]:
         def run() -> object:
