@@ -37,7 +37,6 @@ from pathlib import Path
 
 from datavc.context import storage_errors
 from datavc.errors import AlreadyExists, Conflict, CorruptData, InvalidArgument
-from storage.errors import StorageError
 from storage.fileio import atomic_write
 from storage.model import Entry, name_problem
 from storage.store import ObjectStore
@@ -354,9 +353,9 @@ def _shrink_in_place(
     it holds (a rollback of an append); returns its stat, or None to rewrite it as usual.
 
     Only a regular file with one link, the very file the index vouched for (``local``),
-    longer than ``entry``; its first ``entry.size`` bytes are checked against every ref's
-    id and the file's hash (:meth:`ObjectStore.holds_content`, read through a mapping:
-    nothing copied, nothing fetched). ``ftruncate`` is one system call, so a reader sees
+    longer than ``entry``; its first ``entry.size`` bytes must hash to the file's content
+    hash (:meth:`ObjectStore.holds_content`, read through a mapping: nothing copied,
+    nothing fetched). ``ftruncate`` is one system call, so a reader sees
     the old or the new file, as with a rename, and the bytes kept are never rewritten.
     """
     old, path = local
@@ -375,11 +374,9 @@ def _shrink_in_place(
             or (st.st_dev, st.st_ino) != (was.st_dev, was.st_ino)
         ):
             return None
-        with mmap.mmap(fd, entry.size, access=mmap.ACCESS_READ) as mm, memoryview(mm) as view:
-            try:
-                same = store.holds_content(entry, view)
-            except StorageError:
-                return None  # an unreadable index: the rewrite reports it
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # one fault, not one per page
+        with mmap.mmap(fd, entry.size, flags=flags, prot=mmap.PROT_READ) as mm, memoryview(mm) as view:
+            same = store.holds_content(entry, view)
         if not same:
             return None
         os.ftruncate(fd, entry.size)

@@ -381,24 +381,15 @@ class ObjectStore:
 
     def holds_content(self, entry: Entry, data: memoryview) -> bool:
         """Whether the first ``entry.size`` bytes of ``data`` (a local file, mapped) are
-        ``entry``'s content: each ref a whole object whose id those bytes hash to, and the
-        whole against the file's hash. Nothing is fetched; a ref into part of an object (a
-        pack) cannot be checked by its id, and answers False.
+        ``entry``'s content: they hash to the file's content hash. Nothing is fetched, and
+        no object is read, so none needs checking against its id.
 
         A working copy's file cut short (a rollback of an append) is checked in place this
-        way, without a byte written or fetched (``datavc.export``).
+        way, in one pass, without a byte written (``datavc.export``).
         """
         if entry.is_dir or entry.size > len(data):
             return False
-        hasher = self.algorithm.new()
-        pos = 0
-        for r in self.iter_refs(entry):
-            piece = data[pos : pos + r.length]
-            if r.offset != 0 or len(piece) != r.length or self.algorithm.digest(piece) != r.oid:
-                return False
-            hasher.update(piece)
-            pos += r.length
-        return pos == entry.size and hasher.hexdigest() == entry.hash
+        return self.algorithm.digest(data[: entry.size]) == entry.hash
 
     def read_bytes(self, entry: Entry, start: int = 0, length: int | None = None) -> bytes:
         """A file's bytes (or a range of them) in memory: for small files."""
