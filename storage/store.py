@@ -36,6 +36,8 @@ FORMAT = "datavc-objects"
 VERSION = 1
 DEFAULT_PACK_SIZE = 4 * 1024 * 1024
 _OBJECT_CACHE_BYTES = 64 * 1024 * 1024
+#: Objects a file read on a local store keeps ahead of its consumer (on one thread).
+LOCAL_AHEAD = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +172,10 @@ class ObjectStore:
         with self._lock:
             if self._pool is None:
                 # Several files are read at once (an export), each with its own window: the
-                # pool bounds the requests running in all, as a raw parallel GET would.
-                workers = max(self.read_window, REMOTE_WINDOW) if self.read_window > 1 else 1
+                # pool bounds the requests running in all, as a raw parallel GET would. On a
+                # local store a few threads, so concurrent readers (a server's requests) do
+                # not queue behind one another's read-ahead.
+                workers = max(self.read_window, REMOTE_WINDOW) if self.read_window > 1 else 4
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-read")
             return self._pool
 
@@ -238,7 +242,8 @@ class ObjectStore:
         """A file's bytes (or the range ``[start, start+length)``), fetching only the objects needed.
 
         A whole-file read also checks the file's content hash. On a remote backend up to
-        :attr:`read_window` objects are fetched ahead in parallel (see :mod:`storage.prefetch`).
+        :attr:`read_window` objects are fetched ahead in parallel (see :mod:`storage.prefetch`);
+        on a local one, :data:`LOCAL_AHEAD` on one thread.
 
         Args:
             cache: see :meth:`get_object`.
@@ -274,9 +279,13 @@ class ObjectStore:
         def fetch(oid: str) -> bytes:
             return self.get_object(oid, cache=cache)
 
-        if self.read_window > 1 and (entry.index or len(entry.refs) > 1):
+        if entry.index or len(entry.refs) > 1:
+            # A local store reads one object ahead on one thread: the next chunk is read and
+            # verified while the caller writes this one (a large file's get overlaps its
+            # reads, hashing and writes instead of taking turns).
+            window = max(self.read_window, LOCAL_AHEAD)
             objects: Iterator[bytes] = (
-                data for _oid, data in fetch_in_order(self._read_pool(), fetch, oids(), self.read_window)
+                data for _oid, data in fetch_in_order(self._read_pool(), fetch, oids(), window)
             )
         else:
             objects = map(fetch, oids())
