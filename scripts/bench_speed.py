@@ -238,7 +238,11 @@ def bench_downloads(
     same_files(work / "out", src, names)
     raw, co, get = min(raws), min(co_times), min(get_times)
     for what, got in times.items():
-        log(f"B {what}: best {min(got):.2f}s median {statistics.median(got):.2f}s of {len(got)}")
+        ratios = [t / r for t, r in zip(got, raws, strict=True)]  # against the raw GET of the same rep
+        log(
+            f"B {what}: best {min(got):.2f}s median {statistics.median(got):.2f}s of {len(got)}; "
+            f"time / raw GET of the same rep: median {statistics.median(ratios):.2f}x"
+        )
     rows.append(
         Row(
             f"B raw GET of the {count} files as whole objects",
