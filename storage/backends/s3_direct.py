@@ -27,13 +27,13 @@ import http.client
 import logging
 import os
 import ssl
-import threading
-import urllib.request
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
+
+from storage.httppool import ConnectionPool, proxied
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -69,18 +69,13 @@ class DirectGets:
         quoted = quote(probe, safe=_KEY_SAFE)
         if parts.scheme not in ("http", "https") or not parts.hostname or not parts.path.endswith(quoted):
             raise ValueError("unexpected presigned URL shape")
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
+        https = parts.scheme == "https"
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base = parts.path[: -len(quoted)]  # "/bucket/" (path style) or "/" (virtual hosted)
         self._credentials = credentials
         self._region = client.meta.region_name or "us-east-1"
-        self._timeout = timeout
-        self._context = _ssl_context(client) if self._https else None
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-        self._closed = False
+        context = _ssl_context(client) if https else None
+        self._pool = ConnectionPool(parts.hostname, parts.port, https=https, context=context, timeout=timeout)
 
     @classmethod
     def for_client(cls, client: S3Client, credentials: Any, bucket: str, timeout: float) -> DirectGets | None:
@@ -93,34 +88,13 @@ class DirectGets:
         except Exception as err:  # any surprise here only costs the fast path
             log.debug("direct S3 GETs off: %s", type(err).__name__)
             return None
-        if _proxied(direct._origin, direct._host):
+        if proxied(direct._origin):
             return None
         return direct
 
-    def _connect(self) -> http.client.HTTPConnection:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        if self._https:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout, context=self._context
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-
-    def _give_back(self, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if not self._closed:
-                self._idle.append(conn)
-                return
-        conn.close()
-
     def close(self) -> None:
         """Close the idle connections (those in use close when their GET ends)."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
     def _signed_headers(self, path: str) -> dict[str, str]:
         frozen = self._credentials.get_frozen_credentials()
@@ -136,7 +110,7 @@ class DirectGets:
         ok = False
         try:
             headers = self._signed_headers(path)
-            conn = self._connect()
+            conn = self._pool.take()
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
             if resp.status != 200:
@@ -158,7 +132,7 @@ class DirectGets:
         finally:
             if conn is not None:
                 if ok:
-                    self._give_back(conn)
+                    self._pool.give_back(conn)
                 else:
                     conn.close()
 
@@ -175,12 +149,3 @@ def _ssl_context(client: S3Client) -> ssl.SSLContext:
     if not isinstance(cafile, str | os.PathLike):
         raise ValueError("no CA bundle")
     return ssl.create_default_context(cafile=os.fspath(cafile))
-
-
-def _proxied(origin: str, host: str) -> bool:
-    """Whether requests to ``origin`` go through a proxy (as boto3 reads the environment)."""
-    proxies = urllib.request.getproxies()
-    scheme = urlsplit(origin).scheme
-    if not (proxies.get(scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(host)
