@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Largest body read from an error answer before the connection is dropped.
 ERROR_BODY_MAX = 64 * 1024
+#: Failures, before any success, after which the direct path stays off for the backend.
+GIVE_UP = 3
 #: Characters boto3 leaves unquoted in a key's path.
 _KEY_SAFE = "/~"
 
@@ -75,6 +77,9 @@ class DirectGets:
         self._credentials = credentials
         self._region = client.meta.region_name or "us-east-1"
         context = _ssl_context(client) if https else None
+        self._off = False
+        self._worked = False
+        self._misses = 0
         self._pool = ConnectionPool(parts.hostname, parts.port, https=https, context=context, timeout=timeout)
 
     @classmethod
@@ -104,7 +109,24 @@ class DirectGets:
 
     def get(self, key: str) -> bytes | None:
         """The whole object at ``key``, or None when anything but a whole 200 answer came
-        (the caller then asks boto3, which retries and names the failure)."""
+        (the caller then asks boto3, which retries and names the failure).
+
+        After :data:`GIVE_UP` failures before any success the path turns itself off (an
+        endpoint that refuses these requests would otherwise be asked everything twice).
+        """
+        if self._off:
+            return None
+        data = self._get(key)
+        if data is not None:
+            self._worked = True
+        elif not self._worked:
+            self._misses += 1  # a lost update between threads only delays this
+            if self._misses >= GIVE_UP:
+                self._off = True
+                log.debug("direct S3 GETs off after %d failures", self._misses)
+        return data
+
+    def _get(self, key: str) -> bytes | None:
         path = self._base + quote(key, safe=_KEY_SAFE)
         conn: http.client.HTTPConnection | None = None
         ok = False

@@ -116,4 +116,9 @@ def test_no_signature_or_secret_in_errors_or_logs(
         for secret in (SECRET, "session-token-secret", "Signature", "X-Amz-", "Authorization"):
             assert secret not in text, text
     assert "kept failing" in str(info.value)
+    for _ in range(2):  # an endpoint that never answers a direct GET: the path turns itself off
+        with pytest.raises(BackendUnavailable):
+            backend.get(XXH.digest(b"x"))
+    direct = backend._direct_gets()
+    assert direct is not None and direct._off
     backend.close()
