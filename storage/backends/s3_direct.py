@@ -137,6 +137,8 @@ class DirectGets:
             resp = conn.getresponse()
             if resp.status != 200:
                 resp.read(ERROR_BODY_MAX)
+                if resp.status == 404:
+                    self._worked = True  # a signed request understood: only this key is missing
                 log.debug("direct GET answered %d; asking boto3", resp.status)
                 return None
             length = resp.getheader("Content-Length") or ""
