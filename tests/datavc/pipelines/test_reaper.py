@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from datavc.pipelines import reaper
-from datavc.pipelines.shim import Shim
+from datavc.pipelines.shim import Shim, ShimRequest
 
 pytestmark = pytest.mark.skipif(not reaper.SUPPORTED, reason="the subreaper shim is Linux-only")
 
@@ -40,7 +40,7 @@ def test_the_command_is_found_in_the_requests_path_and_runs_in_its_cwd(shim: Shi
     log = tmp_path / "log"
     log.write_bytes(b"before\n")
     env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "DATAVC_X": "x1"}
-    got = shim.run(["only-here"], work, env, "", log, 30)
+    got = shim.run(ShimRequest(["only-here"], work, env, log, 30, ""))
     assert (got.code, got.timed_out, got.error) == (3, False, "")
     assert log.read_text() == f"before\n{work}\nx1\noops\n"  # appended, stdout and stderr
 
@@ -48,20 +48,22 @@ def test_the_command_is_found_in_the_requests_path_and_runs_in_its_cwd(shim: Shi
 def test_a_missing_command_or_directory_is_127_with_the_reason(shim: Shim, tmp_path: Path) -> None:
     log = tmp_path / "log"
     env = {"PATH": "/usr/bin:/bin"}
-    got = shim.run(["no-such-program-xyz"], tmp_path, env, "", log, 30)
+    got = shim.run(ShimRequest(["no-such-program-xyz"], tmp_path, env, log, 30, ""))
     assert (got.code, got.error) == (127, "No such file or directory")
-    got = shim.run(["true"], tmp_path / "missing", env, "", log, 30)
+    got = shim.run(ShimRequest(["true"], tmp_path / "missing", env, log, 30, ""))
     assert (got.code, got.error) == (127, "No such file or directory")
-    assert shim.run(["true"], tmp_path, env, "", log, 30).code == 0  # the shim still serves
+    assert shim.run(ShimRequest(["true"], tmp_path, env, log, 30, "")).code == 0  # the shim still serves
 
 
 def test_a_signal_death_and_a_timeout_are_reported_and_nothing_is_left(shim: Shim, tmp_path: Path) -> None:
     log = tmp_path / "log"
     env = {"PATH": "/usr/bin:/bin"}
-    assert shim.run(["sh", "-c", "kill -TERM $$"], tmp_path, env, "", log, 30).code == -15
+    assert shim.run(ShimRequest(["sh", "-c", "kill -TERM $$"], tmp_path, env, log, 30, "")).code == -15
     pid_file = tmp_path / "bg"
     t0 = time.monotonic()
-    got = shim.run(["sh", "-c", f"sleep 60 & echo $! > {pid_file}; sleep 60"], tmp_path, env, "", log, 0.5)
+    got = shim.run(
+        ShimRequest(["sh", "-c", f"sleep 60 & echo $! > {pid_file}; sleep 60"], tmp_path, env, log, 0.5, "")
+    )
     assert (got.code, got.timed_out) == (-9, True)
     assert time.monotonic() - t0 < 10
     assert reaper.start_time(int(pid_file.read_text())) is None  # the background job is gone too
@@ -70,7 +72,7 @@ def test_a_signal_death_and_a_timeout_are_reported_and_nothing_is_left(shim: Shi
 
 def test_stdin_is_still_fed_to_the_command(shim: Shim, tmp_path: Path) -> None:
     log = tmp_path / "log"
-    got = shim.run(["cat"], tmp_path, {"PATH": "/usr/bin:/bin"}, "line 1\nline 2\n", log, 30)
+    got = shim.run(ShimRequest(["cat"], tmp_path, {"PATH": "/usr/bin:/bin"}, log, 30, "line 1\nline 2\n"))
     assert got.code == 0
     assert log.read_text() == "line 1\nline 2\n"
 
