@@ -77,6 +77,43 @@ def test_stdin_is_still_fed_to_the_command(shim: Shim, tmp_path: Path) -> None:
     assert log.read_text() == "line 1\nline 2\n"
 
 
+def test_stdin_larger_than_a_pipe_and_stdin_never_read_both_end(shim: Shim, tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin"}
+    big = "x" * 300_000 + "\n"  # several pipe buffers: fed by a thread while the command reads
+    log = tmp_path / "log"
+    assert shim.run(ShimRequest(["wc", "-c"], tmp_path, env, log, 30, big)).code == 0
+    assert log.read_text().split() == ["300001"]
+    # A command that exits without reading: the feeding thread gets EPIPE, the shim serves on.
+    assert shim.run(ShimRequest(["true"], tmp_path, env, tmp_path / "log2", 30, big)).code == 0
+    assert shim.run(ShimRequest(["true"], tmp_path, env, tmp_path / "log3", 30)).code == 0
+
+
+def test_sigpipe_is_back_to_its_default_in_the_command(shim: Shim, tmp_path: Path) -> None:
+    # Python ignores SIGPIPE; a transform must not inherit that (`yes | head` would complain).
+    log = tmp_path / "log"
+    got = shim.run(ShimRequest(["sh", "-c", "yes | head -n 1"], tmp_path, {"PATH": "/usr/bin:/bin"}, log, 30))
+    assert got.code == 0
+    assert log.read_text() == "y\n"
+
+
+def test_queued_requests_run_in_order_and_one_past_its_deadline_does_not_start(
+    shim: Shim, tmp_path: Path
+) -> None:
+    env = {"PATH": "/usr/bin:/bin"}
+    marks = tmp_path / "marks"
+    soon = time.monotonic() + 1.0
+    first = ShimRequest(
+        ["sh", "-c", f"echo 1 >> {marks}; sleep 2"], tmp_path, env, tmp_path / "l1", 30, "", soon
+    )
+    second = ShimRequest(["sh", "-c", f"echo 2 >> {marks}"], tmp_path, env, tmp_path / "l2", 30, "", soon)
+    third = ShimRequest(["sh", "-c", f"echo 3 >> {marks}"], tmp_path, env, tmp_path / "l3", 30)
+    for req in (first, second, third):
+        shim.start(req)  # all three wait in the shim's pipe; it runs them one after another
+    got = [shim.result() for _ in range(3)]
+    assert [(g.code, g.timed_out) for g in got] == [(-9, True), (-9, True), (0, False)]
+    assert marks.read_text() == "1\n3\n"  # the second's deadline passed while it waited
+
+
 def test_wait_pid_wakes_when_the_child_ends_and_times_out_otherwise() -> None:
     quick = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
     t0 = time.monotonic()
