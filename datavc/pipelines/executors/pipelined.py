@@ -98,6 +98,8 @@ class Pipelined:
         """Run every datum; raise what a thread raised (the others stop taking datums)."""
         from concurrent.futures import ThreadPoolExecutor
 
+        if not datums:
+            return  # no shim started for nothing
         self._todo = iter(datums)
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="datum") as pool:
             futures = [pool.submit(self._worker, shims) for _ in range(threads)]
