@@ -181,6 +181,8 @@ class ObjectStore:
         """
         with self._lock:
             if self._write_pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # here: a listing never needs it
+
                 n = workers or (8 if self.backend.cheap_exists else 32)
                 self._write_pool = ThreadPoolExecutor(n, thread_name_prefix="datavc-put")
 
