@@ -105,6 +105,7 @@ class ObjectStore:
         #: once; a local disk is read one object at a time (the page cache reads ahead).
         self.read_window = 1 if backend.cheap_exists else read_window(config.chunking)
         self._pool: ThreadPoolExecutor | None = None
+        self._write_pool: ThreadPoolExecutor | None = None
 
     # ----- lifecycle ---------------------------------------------------------
 
@@ -164,10 +165,28 @@ class ObjectStore:
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pools, self._pool, self._write_pool = (self._pool, self._write_pool), None, None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
+
+    def share_write_threads(self, workers: int | None = None) -> None:
+        """Let every later :meth:`writer` upload on one pool of threads, kept for the store's life.
+
+        For a server, which stores each upload request with its own writer: a writer
+        otherwise starts its upload threads (``workers``, by default what one writer
+        uses) and joins them at its end, and a put of 20 files over HTTP started and
+        joined 80 threads; under load each start waited for the new thread to be scheduled.
+        Each writer still bounds its own bytes in flight. ``workers`` defaults to twice
+        what one writer has (several requests store at once).
+        """
+        with self._lock:
+            if self._write_pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # here: a listing never needs it
+
+                n = workers or (8 if self.backend.cheap_exists else 32)
+                self._write_pool = ThreadPoolExecutor(n, thread_name_prefix="datavc-put")
 
     def _read_pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -199,6 +218,7 @@ class ObjectStore:
             self.config.pack_size,
             self.get_object,
             parallelism=parallelism,
+            pool=self._write_pool if parallelism is None else None,
         )
 
     # ----- objects -----------------------------------------------------------
