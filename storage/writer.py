@@ -93,6 +93,7 @@ class Writer:
         get: Callable[[str], bytes],
         *,
         parallelism: int | None = None,
+        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.backend = backend
         self.algorithm = algorithm
@@ -100,8 +101,11 @@ class Writer:
         self.pack_size = pack_size
         self._get = get
         self.small_limit = min(self.params.min_size, SMALL_FILE_LIMIT)
+        #: Whether the upload threads are this writer's own (else a pool shared with other
+        #: writers, :meth:`ObjectStore.share_write_threads`, left running at the end).
+        self._own_pool = pool is None
         workers = parallelism or (4 if self.backend.cheap_exists else 16)
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
+        self._pool = pool or ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
         self._cond = threading.Condition()
         self._inflight = 0
         self._futures: set[Future[None]] = set()
@@ -146,13 +150,23 @@ class Writer:
             self.flush()
         finally:
             self._closed = True
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._stop_uploads()
 
     def abort(self) -> None:
         """Stop without writing queued trees (objects already uploaded stay, unreferenced)."""
         self._closed = True
         self._queued_trees.clear()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stop_uploads()
+
+    def _stop_uploads(self) -> None:
+        """Cancel this writer's uploads not yet started and wait for those running."""
+        if self._own_pool:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        pending = list(self._futures)
+        for fut in pending:
+            fut.cancel()
+        wait(pending)
 
     def flush(self) -> None:
         """A barrier: seal the open pack, wait for data, then write the queued trees."""
