@@ -181,8 +181,18 @@ class ObjectStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def writer(self, *, parallelism: int | None = None) -> Writer:
-        """A write batch: use as a context manager; everything is durable when it exits."""
+    def writer(
+        self,
+        *,
+        parallelism: int | None = None,
+        group_sync: bool = False,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> Writer:
+        """A write batch: use as a context manager; everything is durable when it exits.
+
+        ``group_sync`` and ``pool``: see :class:`~storage.writer.Writer` (objects flushed
+        at each barrier together; upload threads shared between writers).
+        """
         from storage.writer import Writer  # not on read paths: a listing starts faster
 
         return Writer(
@@ -192,6 +202,8 @@ class ObjectStore:
             self.config.pack_size,
             self.get_object,
             parallelism=parallelism,
+            group_sync=group_sync,
+            pool=pool,
         )
 
     # ----- objects -----------------------------------------------------------

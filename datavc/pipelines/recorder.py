@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
@@ -40,6 +40,7 @@ class _Event:
 
 _STOP = object()
 WINDOW = 0.05  # seconds between transactions (a datum's record waits at most this long)
+_IN_BATCH = 500  # hashes per IN (...) list
 
 
 class DatumRecorder:
@@ -83,21 +84,21 @@ class DatumRecorder:
 
     def _flush_done(self, s: Session, events: list[_Event]) -> None:
         """Write many datum ends with a few statements (what ``mark_done`` does for one)."""
-        if len(events) < 4:
-            for e in events:
-                assert e.outcome is not None
-                mark_done(s, self._job, self._pipeline, e.datum, e.outcome)
-            events.clear()
+        if not events:
             return
         last = {e.datum.hash: e for e in events}  # a datum retried within the batch: its last end
         hashes = list(last)
-        before = dict(
-            s.execute(
-                select(DatumRow.datum_hash, DatumRow.state).where(
-                    DatumRow.job_id == self._job, DatumRow.datum_hash.in_(hashes)
+        before: dict[str, str] = {}
+        for i in range(0, len(hashes), _IN_BATCH):
+            before.update(
+                s.execute(
+                    select(DatumRow.datum_hash, DatumRow.state).where(
+                        DatumRow.job_id == self._job, DatumRow.datum_hash.in_(hashes[i : i + _IN_BATCH])
+                    )
                 )
-            ).all()
-        )
+                .tuples()
+                .all()
+            )
         t = now()
         rows = []
         delta = {"success": 0, "failed": 0}
@@ -142,13 +143,17 @@ class DatumRecorder:
             if e.outcome is not None and e.outcome.ok and e.outcome.output_tree and not e.outcome.recovered
         }
         if results:
-            known = set(
-                s.scalars(
-                    select(DatumResult.datum_hash).where(
-                        DatumResult.pipeline_id == self._pipeline, DatumResult.datum_hash.in_(list(results))
+            wanted = list(results)
+            known: set[str] = set()
+            for i in range(0, len(wanted), _IN_BATCH):
+                known.update(
+                    s.scalars(
+                        select(DatumResult.datum_hash).where(
+                            DatumResult.pipeline_id == self._pipeline,
+                            DatumResult.datum_hash.in_(wanted[i : i + _IN_BATCH]),
+                        )
                     )
                 )
-            )
             new = [
                 {
                     "pipeline_id": self._pipeline,
@@ -168,6 +173,37 @@ class DatumRecorder:
                     .values(output_tree=results[h])
                 )
         events.clear()
+
+    def _flush_started(self, s: Session, events: list[_Event]) -> None:
+        """Write many datum starts with a few statements (what ``mark_started`` does for one)."""
+        last = {e.datum.hash: e for e in events}
+        hashes = list(last)
+        table = cast(Table, DatumRow.__table__)
+        for i in range(0, len(hashes), _IN_BATCH):
+            part = hashes[i : i + _IN_BATCH]
+            # A datum that failed before (a resumed job) is no longer counted as failed.
+            failed = s.scalar(
+                select(func.count())
+                .select_from(table)
+                .where(table.c.job_id == self._job, table.c.datum_hash.in_(part), table.c.state == "failed")
+            )
+            if failed:
+                s.execute(
+                    update(Job).where(Job.id == self._job).values(datums_failed=Job.datums_failed - failed)
+                )
+        if not hashes:
+            return
+        t = now()
+        s.connection().execute(
+            update(table)
+            .where(table.c.job_id == self._job, table.c.datum_hash == bindparam("h"))
+            .values(
+                state="running",
+                started_at=t,
+                process=func.coalesce(bindparam("p", type_=table.c.process.type), table.c.process),
+            ),
+            [{"h": h, "p": e.process} for h, e in last.items()],
+        )
 
     def _loop(self) -> None:
         stop = False
@@ -195,9 +231,9 @@ class DatumRecorder:
                     # Ends first, then the starts of datums still running: per datum the
                     # order is kept (a retried datum's new start follows its failed end).
                     self._flush_done(s, [e for e in events if e.outcome is not None])
-                    for e in events:
-                        if e.outcome is None and e.datum.hash not in ended:
-                            mark_started(s, self._job, e.datum, e.process)
+                    self._flush_started(
+                        s, [e for e in events if e.outcome is None and e.datum.hash not in ended]
+                    )
                 self.transactions += 1
                 last = time.monotonic()
             except BaseException as err:

@@ -80,6 +80,8 @@ def _clear(pfs: Path) -> None:
 
 
 def _read_log(path: Path, start: int, end: int | None = None) -> str:
+    if end is not None and end <= start:
+        return ""  # the transform printed nothing for this datum: no need to open the log
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(max(0, end - start))

@@ -1,13 +1,16 @@
-"""Storing datum outputs with one durability barrier for many datums.
+"""Storing datum outputs with one durability barrier for many datums (a group commit).
 
 Why: a trivial datum's output is one small file and one tree object, and a writer per
 datum makes each of them durable on its own (a pack and a tree, each fsynced with its
 directory: four fsyncs, several milliseconds on most disks, more than the datum itself).
-``OutputStore`` keeps one writer for the whole job; every datum's files go into shared
-packs, and a datum is reported done only after a ``flush`` that covers it: the reporter
-thread flushes once for every datum that finished while the previous flush ran, then
-reports them all. A datum's result is therefore never recorded before its outputs are
-durable. Barriers are at least ``WINDOW`` apart, so a slow datum's report waits at most
+``OutputStore`` keeps one writer at a time for the job (``group_sync``: objects are
+written now and flushed at the writer's barrier), with upload threads shared by all of
+them; every datum's files go into shared packs, and a datum is reported done only after
+a barrier that covers it: the reporter thread swaps in a fresh writer and closes the old
+one (every object it wrote or reused is flushed, many at once) for every datum that
+finished meanwhile, then reports them all. A datum's result is therefore never recorded
+before its outputs are durable (the crash rule: a job resumes after the last recorded
+datum). Barriers are at least ``WINDOW`` apart, so a slow datum's report waits at most
 that long, while a burst of fast datums shares one barrier.
 """
 
@@ -20,6 +23,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -43,7 +47,9 @@ class OutputStore:
 
     def __init__(self, ctx: Context, on_done: Callable[[Datum, Outcome], None]) -> None:
         self._ctx = ctx
-        self._writer: Writer = ctx.store.writer()
+        # One set of upload threads for the job: a writer per barrier would start its own.
+        self._pool = ThreadPoolExecutor(4, thread_name_prefix="datum-put")
+        self._writer: Writer = self._new_writer()
         self._on_done = on_done
         self._lock = threading.Lock()  # guards the writer
         self._cond = threading.Condition()
@@ -52,6 +58,9 @@ class OutputStore:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="datum-outputs", daemon=True)
         self._thread.start()
+
+    def _new_writer(self) -> Writer:
+        return self._ctx.store.writer(group_sync=True, pool=self._pool)
 
     def put_dir(self, path: Path) -> str:
         """Store ``path`` (symbolic links not followed) and return its tree id (durable at the next flush)."""
@@ -64,7 +73,8 @@ class OutputStore:
             if self._error is not None:
                 raise self._error
             self._pending.append((d, o))
-            self._cond.notify()
+            if len(self._pending) == 1:  # otherwise the loop is awake or waits out its window
+                self._cond.notify()
 
     def close(self) -> None:
         """Flush, report what is left, close the writer; raise what a flush or report raised."""
@@ -72,11 +82,14 @@ class OutputStore:
             self._closing = True
             self._cond.notify()
         self._thread.join()
-        with self._lock:
-            if self._error is None:
-                self._writer.close()
-            else:
-                self._writer.abort()
+        try:
+            with self._lock:
+                if self._error is None:
+                    self._writer.close()
+                else:
+                    self._writer.abort()
+        finally:
+            self._pool.shutdown(wait=True)
         if self._error is not None:
             raise self._error
 
@@ -88,8 +101,8 @@ class OutputStore:
                     self._cond.wait()
                 # At most one barrier per WINDOW: fast datums share it, a slow one waits
                 # at most WINDOW to be reported (its process has ended already).
-                wait = last + WINDOW - time.monotonic()
-                if wait > 0 and not self._closing:
+                # (a report's notify does not end the wait early).
+                while not self._closing and (wait := last + WINDOW - time.monotonic()) > 0:
                     self._cond.wait(wait)
                 batch, self._pending = self._pending, []
                 if not batch and self._closing:
@@ -101,7 +114,7 @@ class OutputStore:
                     # Swap in a fresh writer and make the old one durable outside the lock:
                     # datum threads keep storing outputs while the fsyncs run.
                     with self._lock:
-                        full, self._writer = self._writer, self._ctx.store.writer()
+                        full, self._writer = self._writer, self._new_writer()
                     full.close()
                     last = time.monotonic()
                 for d, o in batch:
