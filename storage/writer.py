@@ -477,7 +477,8 @@ class Writer:
         st = _stat(top)
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidInput(f"{top}: not a directory")
-        walk = _WalkPolicy(os.path.realpath(top), follow_symlinks, on_skip)
+        # The real path bounds the links followed; without following none is needed.
+        walk = _WalkPolicy(os.path.realpath(top) if follow_symlinks else top, follow_symlinks, on_skip)
         pending: deque[_Pending] = deque()
         for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), walk):
             pending.append(item)

@@ -91,13 +91,12 @@ class DatumRecorder:
         before: dict[str, str] = {}
         for i in range(0, len(hashes), _IN_BATCH):
             before.update(
-                s.execute(
+                (h, st)
+                for h, st in s.execute(
                     select(DatumRow.datum_hash, DatumRow.state).where(
                         DatumRow.job_id == self._job, DatumRow.datum_hash.in_(hashes[i : i + _IN_BATCH])
                     )
                 )
-                .tuples()
-                .all()
             )
         t = now()
         rows = []

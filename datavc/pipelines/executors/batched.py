@@ -39,7 +39,7 @@ from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
 from datavc.pipelines.executors.oneshot import run_err_cmd
 from datavc.pipelines.executors.outputs import OutputSink, OutputStore
-from datavc.pipelines.executors.staging import pach_env, stage, transform_env
+from datavc.pipelines.executors.staging import pach_env, stage_fresh, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.spec import PipelineSpec
 
@@ -72,11 +72,12 @@ class _Queue:
 
 
 def _clear(pfs: Path) -> None:
-    for child in pfs.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
+    with os.scandir(pfs) as it:  # the file type comes with the listing: no stat per child
+        for child in it:
+            if child.is_dir(follow_symlinks=False):
+                shutil.rmtree(child.path)
+            else:
+                os.unlink(child.path)
 
 
 def _read_log(path: Path, start: int, end: int | None = None) -> str:
@@ -422,7 +423,7 @@ def run_batched(
         if stager is not None:
             stager(d, path)
         else:
-            stage(cast(Context, ctx), d, path)
+            stage_fresh(cast(Context, ctx), d, path)  # the worker emptied the input directories
 
     workers = 1 if pfs_root is not None else max(1, min(spec.parallelism, len(datums)))
     try:
