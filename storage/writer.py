@@ -11,10 +11,11 @@ local backend an existing object is verified (its size, then its hash, once per 
 before it is reused, which costs a read of the reused bytes; a remote backend's HEAD
 gives the size only, so a same-size corruption there is left to ``fsck --repair``.
 
-With ``group_sync`` a writer on a local backend flushes nothing per object: it writes
-each object in the calling thread (cheap without a flush), and every object it wrote or
-reused is flushed to disk at its next :meth:`Writer.flush` (and so at ``close``), many
-at once from its threads. The durability point is unchanged, the
+With ``group_sync`` a writer on a local backend flushes nothing per object: every object
+it writes (or reuses) is flushed to disk at its next :meth:`Writer.flush` (and so at
+``close``), many at once from its threads. Writes stay on the upload threads even so:
+on a journaled file system a create or rename can wait behind a journal commit, which
+the caller (a datum's executor thread) should not. The durability point is unchanged, the
 barrier; a caller that records results after each barrier (a job's datum outputs) pays
 one group of flushes per barrier instead of two per object.
 """
@@ -234,15 +235,6 @@ class Writer:
                 self.stats.bytes_skipped += len(data)
                 return
             damaged = state is False
-        if self.group_sync and self.backend.cheap_exists:
-            # Local and unflushed: a write costs less than handing it to a thread; the
-            # flushes, the slow part, run in parallel at the barrier.
-            try:
-                self._upload(oid, data, False, damaged)
-            except BaseException as err:
-                self._error = self._error or err
-                raise
-            return
         size = len(data)
         with self._cond:
             while self._inflight and self._inflight + size > _INFLIGHT_BYTES:

@@ -3,7 +3,8 @@
 Why: a trivial datum's output is one small file and one tree object, and a writer per
 datum makes each of them durable on its own (a pack and a tree, each fsynced with its
 directory: four fsyncs, several milliseconds on most disks, more than the datum itself).
-``OutputStore`` keeps one writer at a time for the job (``group_sync``: objects are
+``OutputStore`` keeps one writer at a time for the job (a batched worker hands it a
+datum's output directory and goes on; its thread stores the directory) (``group_sync``: objects are
 written now and flushed at the writer's barrier), with upload threads shared by all of
 them; every datum's files go into shared packs, and a datum is reported done only after
 a barrier that covers it: the reporter thread swaps in a fresh writer and closes the old
@@ -16,6 +17,7 @@ that long, while a burst of fast datums shares one barrier.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import queue
@@ -35,6 +37,10 @@ from storage.writer import Writer
 
 WINDOW = 0.05  # seconds between durability barriers
 
+# A datum to report: its outcome, and the directory still to store as its outputs (if any)
+# with what removes that directory afterwards.
+_Item = tuple[Datum, Outcome, Path | None, Callable[[Path], None] | None]
+
 
 class OutputSink(Protocol):
     """Where a successful datum's outputs go: ``OutputStore``, or a server for a worker pod."""
@@ -53,7 +59,7 @@ class OutputStore:
         self._on_done = on_done
         self._lock = threading.Lock()  # guards the writer
         self._cond = threading.Condition()
-        self._pending: list[tuple[Datum, Outcome]] = []
+        self._pending: list[_Item] = []
         self._closing = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="datum-outputs", daemon=True)
@@ -69,10 +75,18 @@ class OutputStore:
 
     def report(self, d: Datum, o: Outcome) -> None:
         """Report ``d``'s outcome once every output stored so far is durable."""
+        self._add((d, o, None, None))
+
+    def store_and_report(self, d: Datum, o: Outcome, path: Path, remove: Callable[[Path], None]) -> None:
+        """Store directory ``path`` as ``d``'s outputs (then ``remove(path)``), from the
+        reporting thread, and report ``o`` with that tree once it is durable."""
+        self._add((d, o, path, remove))
+
+    def _add(self, item: _Item) -> None:
         with self._cond:
             if self._error is not None:
                 raise self._error
-            self._pending.append((d, o))
+            self._pending.append(item)
             if len(self._pending) == 1:  # otherwise the loop is awake or waits out its window
                 self._cond.notify()
 
@@ -110,14 +124,23 @@ class OutputStore:
             if self._error is not None:
                 continue
             try:
-                if any(o.output_tree for _, o in batch):
+                done: list[tuple[Datum, Outcome]] = []
+                for d, o, path, remove in batch:
+                    if path is not None and remove is not None:
+                        try:
+                            tree = self.put_dir(path)
+                        finally:
+                            remove(path)
+                        o = dataclasses.replace(o, output_tree=tree)
+                    done.append((d, o))
+                if any(o.output_tree for _, o in done):
                     # Swap in a fresh writer and make the old one durable outside the lock:
                     # datum threads keep storing outputs while the fsyncs run.
                     with self._lock:
                         full, self._writer = self._writer, self._new_writer()
                     full.close()
                     last = time.monotonic()
-                for d, o in batch:
+                for d, o in done:
                     self._on_done(d, o)
             except BaseException as err:
                 self._error = err
