@@ -28,11 +28,8 @@ from datavc import config
 from datavc.errors import DatavcError
 from datavc.info_core import FileInfo, StatusInfo
 from datavc.names import check_path
-from storage.backends.lazy import LazyBackend
-from storage.cache import CachedBackend
 from storage.errors import StorageError
 from storage.fileio import atomic_write
-from storage.hashing import HashAlgorithm
 from storage.store import ObjectStore, StoreConfig
 
 if TYPE_CHECKING:
@@ -43,19 +40,22 @@ Skipped = Callable[[str, str], None]
 
 #: The object store's store-id marker (``datavc.identity.MARKER``; a test checks they agree).
 MARKER = "datavc-identity.json"
-_VERSIONS = Path(__file__).parent / "db" / "migrations" / "versions"
+_VERSIONS = os.path.join(os.path.dirname(__file__), "db", "migrations", "versions")
 #: In a remote store's cache directory: its configuration and id, as last read from the remote.
 REMEMBERED = "light-store.json"
 _BRANCH = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
 def known_revisions() -> frozenset[str]:
-    """Schema revisions this datavc ships (file stems and their leading numbers)."""
+    """Schema revisions this datavc ships (file stems and their leading numbers).
+
+    A plain directory listing: ``Path.glob`` would compile a pattern on every start."""
     out: set[str] = set()
-    for p in _VERSIONS.glob("*.py"):
-        if p.stem[:1].isdigit():
-            out.add(p.stem)
-            out.add(p.stem.split("_", 1)[0])
+    for name in os.listdir(_VERSIONS):
+        stem, ext = os.path.splitext(name)
+        if ext == ".py" and stem[:1].isdigit():
+            out.add(stem)
+            out.add(stem.split("_", 1)[0])
     return frozenset(out)
 
 
@@ -175,6 +175,11 @@ def _remembered_store(objects: str, cache: str, store_id: str) -> ObjectStore | 
     declined to the full client), and a file that does not name this store and this
     database's store id, or does not parse, is ignored.
     """
+    # Imported here: a local store's listing needs neither (nor the logging they import).
+    from storage.backends.lazy import LazyBackend
+    from storage.cache import CachedBackend
+    from storage.hashing import HashAlgorithm
+
     try:
         with open(Path(cache) / REMEMBERED, "rb") as f:
             doc = json.loads(f.read(64 * 1024))

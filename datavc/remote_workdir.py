@@ -35,18 +35,20 @@ from datavc.workdir import (
     _INDEX_COMMIT_EVERY,
     META,
     Skipped,
-    _changes,
     _Checkout,
     _holds,
     _index_put,
-    _key,
     _local_errors,
     _Pending,
     _remove,
     _State,
+    existing_checkout,
+    journal_rebase,
     local_status,
     moved_since_checkout,
     prepare_commit,
+    record_committed,
+    sources_of,
 )
 from storage.hashing import DIGEST_LENGTH, HashAlgorithm
 
@@ -99,21 +101,10 @@ def checkout(
     root = Path(dest).absolute()
     co = _Checkout(root)
     try:
-        if co.exists():
-            old = co.load()
-            if old.repo != repo:
-                raise errors.InvalidArgument(f"{root} is a checkout of repo {old.repo!r}, not {repo!r}")
-            if old.pending is None and not force:
-                dirty = next(iter(_changes(alg, co)), None)
-                if dirty is not None:
-                    raise errors.Conflict(
-                        f"{root} has local changes (/{dirty[0]} {dirty[1]}): "
-                        "commit them first, or use --force"
-                    )
-            sources = [old.tree] if old.pending is None else [*old.pending.sources, old.pending.tree]
+        old = existing_checkout(co, repo, force, alg)
+        if old is not None:
+            sources = sources_of(old)
         else:
-            if root.exists() and any(c.name != META for c in root.iterdir()):
-                raise errors.InvalidArgument(f"{root} is not empty and not a datavc checkout")
             with _local_errors(co, ""):
                 root.mkdir(parents=True, exist_ok=True)
             old = _State(rc.url, repo, None, "", "")
@@ -237,6 +228,7 @@ def commit_workdir(
     """
     co = _Checkout.find(Path(dest).absolute())
     try:
+
         def head_of(repo: str, branch: str) -> str:
             return rc.inspect_branch(repo, branch).head or ""
 
@@ -262,24 +254,10 @@ def commit_workdir(
                 rc.abort_commit(st.repo, cid)
             raise
         hashes = _committed_hashes(rc, st.repo, info.id, [rel for _, rel, _ in found])
-        for rel in gone:
-            co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
-        for rel, h in hashes.items():
-            _index_put(co, rel, h, stats[rel])
-        co.db.commit()
+        record_committed(co, {**dict.fromkeys(gone), **hashes}, stats)
         if rebase and head != st.commit:
             # Bring the other writers' changes into the checkout too, journaled like a checkout.
-            co.clean_tmp()
-            co.save(
-                _State(
-                    st.home,
-                    st.repo,
-                    st.branch,
-                    st.commit,
-                    st.tree,
-                    _Pending(st.branch, st.branch, info.id, info.tree, [st.tree]),
-                )
-            )
+            journal_rebase(co, st, info)
             mine = {rel for rel, _, _ in pending}
             theirs = [d for d in rc.diff(st.repo, st.commit, head) if _rel(d.path) not in mine]
             for d in theirs:

@@ -285,6 +285,54 @@ def _resolve(ctx: Context, repo: str, ref: str) -> tuple[Snapshot, bool]:
     return snapshot(ctx, repo, ref), True
 
 
+def existing_checkout(co: _Checkout, repo: str, force: bool, alg: HashAlgorithm) -> _State | None:
+    """What a checkout into ``co`` starts from: its recorded state, or None for a new one.
+
+    The checks every checkout (local or through a server) makes before it writes anything.
+
+    Raises:
+        InvalidArgument: a checkout of another repo, or a non-empty directory that is no checkout;
+        Conflict: local changes, unless ``force`` (not checked while finishing an interrupted one).
+    """
+    root = co.root
+    if not co.exists():
+        if root.exists() and any(c.name != META for c in root.iterdir()):
+            raise InvalidArgument(f"{root} is not empty and not a datavc checkout")
+        return None
+    old = co.load()
+    if old.repo != repo:
+        raise InvalidArgument(f"{root} is a checkout of repo {old.repo!r}, not {repo!r}")
+    if old.pending is None and not force:
+        dirty = next(iter(_changes(alg, co)), None)
+        if dirty is not None:
+            raise Conflict(
+                f"{root} has local changes (/{dirty[0]} {dirty[1]}): commit them first, or use --force"
+            )
+    return old
+
+
+def sources_of(old: _State) -> list[str]:
+    """The trees the directory may hold files of: the checked-out one, and an interrupted checkout's."""
+    return [old.tree] if old.pending is None else [*old.pending.sources, old.pending.tree]
+
+
+def journal_rebase(co: _Checkout, st: _State, info: CommitInfo) -> None:
+    """Before a rebased commit brings the other writers' changes into the checkout: journal
+    it as a checkout of the new commit, so an interrupted one is finished by the next checkout."""
+    assert st.branch is not None
+    co.clean_tmp()
+    co.save(
+        _State(
+            st.home,
+            st.repo,
+            st.branch,
+            st.commit,
+            st.tree,
+            _Pending(st.branch, st.branch, info.id, info.tree, [st.tree]),
+        )
+    )
+
+
 def checkout(
     ctx: Context,
     repo: str,
@@ -310,21 +358,10 @@ def checkout(
     co = _Checkout(root)
     home = str(ctx.home) if ctx.home else ""
     try:
-        if co.exists():
-            old = co.load()
-            if old.repo != repo:
-                raise InvalidArgument(f"{root} is a checkout of repo {old.repo!r}, not {repo!r}")
-            if old.pending is None and not force:
-                dirty = next(iter(_changes(ctx.store.algorithm, co)), None)
-                if dirty is not None:
-                    raise Conflict(
-                        f"{root} has local changes (/{dirty[0]} {dirty[1]}): "
-                        "commit them first, or use --force"
-                    )
-            sources = [old.tree] if old.pending is None else [*old.pending.sources, old.pending.tree]
+        old = existing_checkout(co, repo, force, ctx.store.algorithm)
+        if old is not None:
+            sources = sources_of(old)
         else:
-            if root.exists() and any(c.name != META for c in root.iterdir()):
-                raise InvalidArgument(f"{root} is not empty and not a datavc checkout")
             root.mkdir(parents=True, exist_ok=True)
             old = _State(home, repo, None, "", ctx.empty_tree)
             sources = [old.tree]
@@ -599,6 +636,19 @@ def prepare_commit(
     return st, head, pending
 
 
+def record_committed(
+    co: _Checkout, hashes: Mapping[str, str | None], stats: Mapping[str, os.stat_result]
+) -> None:
+    """The index after a commit of the checkout's changes: each committed file with its hash
+    and the local stat it was read with (``stats``); a path whose hash is None was deleted."""
+    for rel, h in hashes.items():
+        if h is None:
+            co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
+        else:
+            _index_put(co, rel, h, stats[rel])
+    co.db.commit()
+
+
 def commit_workdir(
     ctx: Context,
     dest: str | os.PathLike[str] = ".",
@@ -650,25 +700,10 @@ def commit_workdir(
             started_at=started,
             metadata=metadata,
         )
-        for rel, entry in changes.items():
-            if entry is None:
-                co.db.execute("DELETE FROM files WHERE key = ?", (_key(rel),))
-            else:
-                _index_put(co, rel, entry.hash, stats[rel])
-        co.db.commit()
+        record_committed(co, {rel: None if e is None else e.hash for rel, e in changes.items()}, stats)
         if rebase and head.commit != st.commit:
             # Bring the other writers' changes into the checkout too, journaled like a checkout.
-            co.clean_tmp()
-            co.save(
-                _State(
-                    st.home,
-                    st.repo,
-                    st.branch,
-                    st.commit,
-                    st.tree,
-                    _Pending(st.branch, st.branch, info.id, info.tree, [st.tree]),
-                )
-            )
+            journal_rebase(co, st, info)
             for d in ctx.store.diff(st.tree, head.tree):
                 if d.path in changes:
                     continue

@@ -10,7 +10,6 @@ recently used files (by mtime, refreshed on every hit) when it grows past the ca
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import threading
 import time
@@ -22,7 +21,13 @@ from storage.errors import CorruptObject, InvalidInput
 from storage.fileio import atomic_write
 from storage.hashing import HashAlgorithm
 
-log = logging.getLogger(__name__)
+
+def _warn(msg: str, *args: object) -> None:
+    """A warning on this module's logger (logging is imported here: a listing's start need not pay it)."""
+    import logging
+
+    logging.getLogger(__name__).warning(msg, *args, stacklevel=2)  # the caller's line
+
 
 #: After this many writes the cache is measured again, in case other processes share it.
 CACHE_ON_PUT_LIMIT = 256 * 1024
@@ -96,7 +101,7 @@ class CachedBackend(Backend):
                 with contextlib.suppress(OSError):
                     os.utime(path)  # recently used: evicted last
                 return data
-            log.warning("dropping corrupt cached copy of object %s at %s", oid, path)
+            _warn("dropping corrupt cached copy of object %s at %s", oid, path)
             self._drop(path)
         data = self.remote.get(oid)
         actual = self.algorithm.digest(data)
@@ -130,7 +135,7 @@ class CachedBackend(Backend):
         except FileNotFoundError:
             return None
         except OSError as err:  # an unreadable cache only costs a refetch
-            log.warning("cannot read cached object %s: %s", path, err.strerror)
+            _warn("cannot read cached object %s: %s", path, err.strerror)
             return None
 
     def exists(self, oid: str) -> bool:
@@ -192,7 +197,7 @@ class CachedBackend(Backend):
             path.parent.mkdir(exist_ok=True)
             atomic_write(path, data, fsync=False, mode=0o600, tmp_dir=self._tmp, prefix=oid[:8] + ".")
         except OSError as err:
-            log.warning("cannot cache object %s in %s: %s", oid, self.cache_dir, err.strerror)
+            _warn("cannot cache object %s in %s: %s", oid, self.cache_dir, err.strerror)
             return
         if self.max_bytes is None:
             return
@@ -211,7 +216,7 @@ class CachedBackend(Backend):
         except FileNotFoundError:
             return
         except OSError as err:
-            log.warning("cannot remove cached object %s: %s", path, err.strerror)
+            _warn("cannot remove cached object %s: %s", path, err.strerror)
             return
         with self._lock:
             if self._size is not None:
@@ -226,7 +231,7 @@ class CachedBackend(Backend):
             try:
                 entries, total = self._scan()
             except OSError as err:
-                log.warning("cannot measure cache %s: %s", self.cache_dir, err.strerror)
+                _warn("cannot measure cache %s: %s", self.cache_dir, err.strerror)
                 return
             if total > self.max_bytes:
                 target = int(self.max_bytes * LOW_WATER)
@@ -239,7 +244,7 @@ class CachedBackend(Backend):
                     except FileNotFoundError:
                         pass  # another process evicted it
                     except OSError as err:
-                        log.warning("cannot evict cached object %s: %s", path, err.strerror)
+                        _warn("cannot evict cached object %s: %s", path, err.strerror)
                         continue
                     total -= size
             with self._lock:

@@ -12,7 +12,6 @@ the target as it was.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -86,6 +85,11 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def _token() -> str:
+    """12 random hex digits (``secrets.token_hex(6)`` without importing secrets, hmac and hashlib)."""
+    return os.urandom(6).hex()
+
+
 def _create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
     """Create a new, empty temp file (``O_EXCL``, mode ``0o666`` less the umask, as ``open()``).
 
@@ -93,7 +97,7 @@ def _create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(_TEMP_ATTEMPTS):
-        tmp = directory / f"{prefix}{secrets.token_hex(6)}.tmp"
+        tmp = directory / f"{prefix}{_token()}.tmp"
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import NewType, Protocol
 
@@ -20,11 +19,18 @@ class Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
+def _sha256(data: bytes | memoryview = b"") -> Hasher:
+    # hashlib loads OpenSSL: a few milliseconds that a start on an xxh3 store need not pay.
+    import hashlib
+
+    return hashlib.sha256(data)
+
+
 XXH3_128 = "xxh3-128"
 SHA256 = "sha256"
 ALGORITHMS: dict[str, Callable[[], Hasher]] = {
     XXH3_128: xxhash.xxh3_128,
-    SHA256: hashlib.sha256,
+    SHA256: _sha256,
 }
 DIGEST_LENGTH = {XXH3_128: 32, SHA256: 64}
 
@@ -42,7 +48,7 @@ class HashAlgorithm:
         self.new: Callable[[], Hasher] = ALGORITHMS[name]
         self.hex_length = DIGEST_LENGTH[name]
         self._oneshot: Callable[[bytes | memoryview], str] = (
-            xxhash.xxh3_128_hexdigest if name == XXH3_128 else (lambda b: hashlib.sha256(b).hexdigest())
+            xxhash.xxh3_128_hexdigest if name == XXH3_128 else (lambda b: _sha256(b).hexdigest())
         )
 
     def digest(self, data: bytes | memoryview) -> ObjectId:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from storage.chunking import ChunkParams
+
+if TYPE_CHECKING:  # not at run time: concurrent.futures brings logging (a listing's start pays it)
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 Fetch = Callable[[str], bytes]
 

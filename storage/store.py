@@ -14,7 +14,6 @@ import os
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,8 @@ from storage.prefetch import REMOTE_WINDOW, fetch_in_order, read_window
 from storage.tree import Trees, is_tree_object
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from storage.writer import Writer
 
 CONFIG_NAME = "datavc-store.json"
@@ -171,6 +172,8 @@ class ObjectStore:
             if self._pool is None:
                 # Several files are read at once (an export), each with its own window: the
                 # pool bounds the requests running in all, as a raw parallel GET would.
+                from concurrent.futures import ThreadPoolExecutor  # here: a listing never needs it
+
                 workers = max(self.read_window, REMOTE_WINDOW) if self.read_window > 1 else 1
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-read")
             return self._pool

@@ -1,7 +1,7 @@
 """The ``datavc`` command line: parse, call one :class:`datavc.client.Client` method, render.
 
 One module per command group, each listing its commands in ``COMMANDS``. Modules are
-imported lazily: ``datavc ls`` imports ``datavc.cli.files`` and nothing of pipelines,
+imported lazily: ``datavc ls`` imports ``datavc.cli.reads`` and nothing of pipelines,
 jobs, the server or auth; the client (and with it SQLAlchemy, boto3) is imported only
 when a command first needs it. ``--help`` imports every module.
 """
@@ -20,6 +20,7 @@ from datavc.cli.app import App, RootGroup
 COMMAND_MODULES = (
     "store",
     "repo",
+    "reads",
     "files",
     "commits",
     "branch",
@@ -44,14 +45,15 @@ COMMAND_MODULES = (
 COMMAND_INDEX = {
     **dict.fromkeys(("init", "fsck", "gc"), "store"),
     "repo": "repo",
-    **dict.fromkeys(("put", "get", "ls", "rm", "cp"), "files"),
+    **dict.fromkeys(("ls", "status"), "reads"),
+    **dict.fromkeys(("put", "get", "rm", "cp"), "files"),
     **dict.fromkeys(
         ("log", "show", "diff", "start-commit", "finish-commit", "abort-commit", "rollback", "reflog"),
         "commits",
     ),
     "branch": "branch",
     "tag": "tag",
-    **dict.fromkeys(("checkout", "status", "commit"), "workdir"),
+    **dict.fromkeys(("checkout", "commit"), "workdir"),
     **dict.fromkeys(("pipeline", "lineage"), "pipeline"),
     **dict.fromkeys(("job", "run", "daemon", "wait"), "jobs"),
     "datum": "datum",  # the jobs module's group, with `datum next` attached by datavc.cli.datum

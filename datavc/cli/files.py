@@ -1,10 +1,9 @@
-"""File commands: ``put``, ``get``, ``ls``, ``rm``, ``cp``."""
+"""File commands: ``put``, ``get``, ``rm``, ``cp`` (``ls`` is in :mod:`datavc.cli.reads`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 import sys
 from collections.abc import Iterator
@@ -18,22 +17,16 @@ from datavc.cli.meta import metadata, metadata_options
 from datavc.cli.render import (
     activity,
     echo_json,
-    escape,
     human_size,
     json_option,
     plural,
-    stream_json,
-    write_lines,
+    warn_skipped,
 )
 from datavc.cli.triggered import settle, started
-from datavc.cli.workdir import warn_skipped
 from datavc.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from datavc.info import CommitInfo, FileInfo
-
-
-_GLOB_CHARS = re.compile(r"[*?\[]")
+    from datavc.info import CommitInfo
 
 
 def _join(base: str | None, name: str) -> str:
@@ -243,36 +236,6 @@ def get(app: App, src: str, dest: str | None) -> None:
         act.files = app.client.get_to_path(addr.repo, ref(addr), path, dest, progress=act.advance)
 
 
-def _ls_line(f: FileInfo) -> str:
-    name = f.path.rstrip("/") + "/" if f.kind == "dir" else f.path
-    return f"{human_size(f.size):>10}  {escape(name)}"
-
-
-@click.command()
-@click.argument("src", metavar="REPO@REF[:PATH]")
-@click.option("-r", "--recursive", is_flag=True, help="List every file below PATH.")
-@json_option
-@pass_app
-def ls(app: App, src: str, recursive: bool, as_json: bool) -> None:
-    """List a directory's entries with their sizes (directories end with '/').
-
-    A PATH with glob characters lists what matches it instead: '*', '?' and '[...]'
-    within a name, '**' across directories (quote it from the shell): 'REPO@main:/*.csv'.
-    """
-    addr = address(src)
-    path = addr.path or "/"
-    if _GLOB_CHARS.search(path):
-        if recursive:
-            raise InvalidArgument("ls: -r lists a directory; with a glob use '**' instead")
-        entries = app.client.glob_files(addr.repo, ref(addr), path)
-    else:
-        entries = app.reader.list_files(addr.repo, ref(addr), path, recursive=recursive)
-    if as_json:
-        stream_json(entries, lambda f: f.to_json())
-        return
-    write_lines(_ls_line(f) for f in entries)
-
-
 @click.command()
 @click.argument("targets", metavar="REPO@BRANCH:PATH...", nargs=-1, required=True)
 @click.option("-m", "--message", default="", help="Commit message.")
@@ -351,4 +314,4 @@ def cp(
     settle(app, since, quiet=as_json)
 
 
-COMMANDS = (put, get, ls, rm, cp)
+COMMANDS = (put, get, rm, cp)

@@ -19,6 +19,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
 
+def warn_skipped(path: str, reason: str) -> None:
+    """One ``warning:`` line on stderr for a local entry that is not stored."""
+    click.echo(f"warning: skipped {click.format_filename(path)}: {reason}", err=True)
+
+
 def json_option(f: F) -> F:
     """The ``--json`` flag every command that shows data takes."""
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)

@@ -1,4 +1,4 @@
-"""Working-copy commands: ``checkout``, ``status``, ``commit``."""
+"""Working-copy commands: ``checkout``, ``commit`` (``status`` is in :mod:`datavc.cli.reads`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,8 @@ import click
 from datavc.cli.app import App, pass_app
 from datavc.cli.args import address, local_path_errors, ref
 from datavc.cli.meta import metadata, metadata_options
-from datavc.cli.render import activity, echo_json, escape, human_size, json_option, plural
+from datavc.cli.render import activity, echo_json, human_size, json_option, plural, warn_skipped
 from datavc.cli.triggered import settle, started
-
-
-def warn_skipped(path: str, reason: str) -> None:
-    """One ``warning:`` line on stderr for a local entry that is not stored."""
-    click.echo(f"warning: skipped {click.format_filename(path)}: {reason}", err=True)
 
 
 @click.command()
@@ -60,42 +55,6 @@ def checkout(
 
 @click.command()
 @click.argument("directory", metavar="[DIR]", required=False, type=click.Path(file_okay=False))
-@json_option
-@pass_app
-def status(app: App, directory: str | None, as_json: bool) -> None:
-    """Local changes in a checkout (default: the current directory).
-
-    Symbolic links are not tracked (a warning names each). After an interrupted checkout
-    this says so, and how to finish it.
-    """
-    with local_path_errors(directory or "."):
-        info = app.reader.status(directory or ".", on_skip=warn_skipped)
-    if as_json:
-        echo_json(
-            {**info.to_json(), "changes": [d.to_json() for d in info.changes], "incomplete": info.incomplete}
-        )
-        return
-    where = f"{info.repo}@{info.branch}" if info.branch else f"{info.repo} (detached)"
-    if info.incomplete:
-        click.echo(
-            f"checkout of {info.repo}@{info.pending_ref} ({info.pending_commit}) is incomplete: "
-            "it was interrupted"
-        )
-        click.echo(f"  run 'datavc checkout {info.repo}@{info.pending_ref} {info.dir}' to finish it")
-        click.echo(f"  (last complete checkout: {where} at {info.commit or 'none'})")
-        return
-    click.echo(f"on {where} at {info.commit or '(no commits yet)'}")
-    if not info.changes:
-        click.echo("nothing to commit")
-        return
-    marks = {"added": "A", "modified": "M", "deleted": "D"}
-    for d in info.changes:
-        size = "" if d.status == "deleted" else f" ({human_size(d.new_size)})"
-        click.echo(f"{marks.get(d.status, '?')} {escape(d.path)}{size}")
-
-
-@click.command()
-@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(file_okay=False))
 @click.option("-m", "--message", required=True, help="Commit message.")
 @click.option(
     "--rebase", is_flag=True, help="Commit even if the branch moved: re-apply the changes on its head."
@@ -130,4 +89,4 @@ def commit(
     settle(app, since, quiet=as_json)
 
 
-COMMANDS = (checkout, status, commit)
+COMMANDS = (checkout, commit)

@@ -32,6 +32,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -173,35 +174,6 @@ def _has_children() -> bool:
         return True  # no such file (kernel without CONFIG_PROC_CHILDREN): scan to be sure
 
 
-def _run_popen(req: dict[str, Any]) -> dict[str, object]:
-    """Run a request whose command reads ``stdin`` (``subprocess`` feeds it while it runs)."""
-    try:
-        with open(req["log"], "ab") as log:
-            child = subprocess.Popen(
-                req["argv"],
-                cwd=req["cwd"],
-                env=req["env"],
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-    except OSError as err:
-        return {"code": 127, "error": err.strerror or str(err)}
-    answer: dict[str, object]
-    try:
-        child.communicate(req["stdin"].encode(), timeout=req["timeout"])
-        answer = {"code": child.returncode}
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-        answer = {"code": -9, "timeout": True}
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)  # its background jobs stop writing now
-    return answer
-
-
 def _executable(name: str, env: dict[str, str]) -> str:
     """``name`` looked up in ``env``'s ``PATH``, as ``subprocess`` does (``posix_spawnp`` would
     use the shim's own ``PATH``); raises ``FileNotFoundError`` when it is nowhere."""
@@ -214,36 +186,72 @@ def _executable(name: str, env: dict[str, str]) -> str:
     raise FileNotFoundError(errno.ENOENT, "No such file or directory", name)
 
 
-def _run_spawned(req: dict[str, Any]) -> dict[str, object]:
-    """Run a request with no ``stdin`` through ``posix_spawn`` and wait for it on a pidfd.
+def _feed(fd: int, data: bytes) -> None:
+    """Write ``data`` to the command's stdin pipe, then close it (a thread: the pipe may fill)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass  # EPIPE: the command (and everything below it) exited without reading it all
+    finally:
+        os.close(fd)
+
+
+def _run(req: dict[str, Any], feeders: list[threading.Thread]) -> dict[str, object]:
+    """Run one request through ``posix_spawn`` and wait for it on a pidfd.
 
     Why not ``subprocess.Popen``: its Python set-up (error pipe, fd juggling, the polling
     ``wait``) costs about a millisecond per datum in this loop; ``posix_spawn`` is one
     clone and exec. The shim serves one datum at a time in one thread, so changing its own
     directory to the command's is safe (``posix_spawn`` has no chdir action before 3.13).
+    stdin is ``/dev/null``, or a pipe a thread feeds the request's ``stdin`` through
+    (appended to ``feeders``: joined once everything the command started is gone).
+    SIGPIPE and SIGXFSZ are back to their defaults in the command, as ``Popen`` does.
+    The command leads its own process group (killed as a whole when it ends), in the shim's
+    session: a session per datum would also be a scheduler autogroup per datum (Linux's
+    ``sched_autogroup``), which cost about a millisecond per datum on a loaded machine; the
+    shim's own session has no terminal either.
     """
+    timeout = float(req["timeout"])
+    if req.get("deadline") is not None:
+        timeout = min(timeout, float(req["deadline"]) - time.monotonic())
+        if timeout <= 0:
+            return {"code": -9, "timeout": True}  # the job's time ran out while it waited
+    data = req["stdin"].encode()
+    rfd = -1
     try:
         os.chdir(req["cwd"])
         exe = _executable(req["argv"][0], req["env"])
         log = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            if data:
+                rfd, wfd = os.pipe()
+                feeders.append(threading.Thread(target=_feed, args=(wfd, data), daemon=True))
+                stdin: tuple[Any, ...] = (os.POSIX_SPAWN_DUP2, rfd, 0)
+            else:
+                stdin = (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
             pid = os.posix_spawn(
                 exe,
                 req["argv"],
                 req["env"],
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, log, 1),
-                    (os.POSIX_SPAWN_DUP2, log, 2),
-                ],
-                setsid=True,
+                file_actions=[stdin, (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)],
+                setpgroup=0,
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
             )
         finally:
             os.close(log)
+            if rfd >= 0:
+                os.close(rfd)
     except OSError as err:
+        for f in feeders:
+            f.run()  # nothing reads the pipe now: this closes it at once (EPIPE or no reader)
+        feeders.clear()
         return {"code": 127, "error": err.strerror or str(err)}
+    for f in feeders:
+        f.start()
     answer: dict[str, object]
-    if _wait_pid(pid, req["timeout"]):
+    if _wait_pid(pid, timeout):
         answer = {"code": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}
     else:
         with contextlib.suppress(ProcessLookupError):
@@ -298,7 +306,8 @@ def _wipe(path: str) -> None:
 def serve(stopping: list[int]) -> int:
     """Run one command per request line on stdin; answer each with a JSON line on stdout.
 
-    A request is ``{"argv", "cwd", "env", "stdin", "log", "timeout"}`` (and ``"wipe"``: directories
+    A request is ``{"argv", "cwd", "env", "stdin", "log", "timeout"}`` (and ``"deadline"``: a
+    ``time.monotonic()`` value it may not run past, the job's timeout; ``"wipe"``: directories
     emptied after the command, such as a sandbox's private ``/tmp``); the command runs in
     its own session with stdout and stderr appended to ``log``; after it ends (or is killed
     at ``timeout``) everything it left behind is killed and reaped, exactly as in one-shot
@@ -321,9 +330,12 @@ def serve(stopping: list[int]) -> int:
     out = sys.stdout
     for line in sys.stdin:
         req = json.loads(line)
-        answer = _run_popen(req) if req["stdin"] else _run_spawned(req)
+        feeders: list[threading.Thread] = []
+        answer = _run(req, feeders)
         if _has_children():
             kill_descendants_and_reap()
+        for f in feeders:
+            f.join()  # its reader is gone now, so a write left blocked has failed
         for d in req.get("wipe", ()):
             _wipe(d)
         out.write(json.dumps(answer) + "\n")

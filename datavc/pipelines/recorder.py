@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, Text, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from datavc.context import Context, now
@@ -40,7 +40,52 @@ class _Event:
 
 _STOP = object()
 WINDOW = 0.05  # seconds between transactions (a datum's record waits at most this long)
-_IN_BATCH = 500  # hashes per IN (...) list
+_CHUNK = 500  # hashes per IN (...) list (SQLite's bound-parameter limit)
+
+# Core statements built once: the ORM's per-statement work (building, cache keys, bulk
+# synchronisation) cost more CPU per datum than the datum's own process.
+_DATUMS = cast(Table, DatumRow.__table__)
+_RESULTS = cast(Table, DatumResult.__table__)
+_JOBS = cast(Table, Job.__table__)
+_SELECT_STATES = select(_DATUMS.c.datum_hash, _DATUMS.c.state).where(
+    _DATUMS.c.job_id == bindparam("job"), _DATUMS.c.datum_hash.in_(bindparam("hashes", expanding=True))
+)
+_UPDATE_DONE = (
+    update(_DATUMS)
+    .where(_DATUMS.c.job_id == bindparam("job"), _DATUMS.c.datum_hash == bindparam("h"))
+    .values(
+        {
+            k: bindparam(k)
+            for k in ("state", "tries", "exit_code", "logs", "duration", "output_tree", "finished_at")
+        }
+        | {"process": None}
+    )
+)
+_UPDATE_STARTED = (
+    update(_DATUMS)
+    .where(_DATUMS.c.job_id == bindparam("job"), _DATUMS.c.datum_hash == bindparam("h"))
+    .values(
+        state="running",
+        started_at=bindparam("started_at"),
+        process=func.coalesce(bindparam("p", type_=Text()), _DATUMS.c.process),
+    )
+)
+_UPDATE_COUNTERS = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job"))
+    .values(
+        datums_processed=_JOBS.c.datums_processed + bindparam("ds"),
+        datums_failed=_JOBS.c.datums_failed + bindparam("df"),
+    )
+)
+_SELECT_KNOWN = select(_RESULTS.c.datum_hash).where(
+    _RESULTS.c.pipeline_id == bindparam("pid"), _RESULTS.c.datum_hash.in_(bindparam("hashes", expanding=True))
+)
+_UPDATE_RESULT = (
+    update(_RESULTS)
+    .where(_RESULTS.c.pipeline_id == bindparam("pid"), _RESULTS.c.datum_hash == bindparam("h"))
+    .values(output_tree=bindparam("tree"))
+)
 
 
 class DatumRecorder:
@@ -82,127 +127,65 @@ class DatumRecorder:
         if self._error is not None:
             raise self._error
 
-    def _flush_done(self, s: Session, events: list[_Event]) -> None:
-        """Write many datum ends with a few statements (what ``mark_done`` does for one)."""
-        if not events:
-            return
-        last = {e.datum.hash: e for e in events}  # a datum retried within the batch: its last end
-        hashes = list(last)
+    def _flush(self, s: Session, events: list[_Event]) -> None:
+        """Write a batch of datum events with a fixed handful of statements, whatever its size.
+
+        Per datum only its last end is written, or, if it did not end in this batch, its
+        start (a datum that started and ended within one batch needs only its end: the end
+        moves the counters from whatever state it was in).
+        """
+        ends = {e.datum.hash: e for e in events if e.outcome is not None}
+        starts = {e.datum.hash: e for e in events if e.outcome is None and e.datum.hash not in ends}
+        conn = s.connection()
+        hashes = [*ends, *starts]
         before: dict[str, str] = {}
-        for i in range(0, len(hashes), _IN_BATCH):
+        for i in range(0, len(hashes), _CHUNK):
             before.update(
-                (h, st)
-                for h, st in s.execute(
-                    select(DatumRow.datum_hash, DatumRow.state).where(
-                        DatumRow.job_id == self._job, DatumRow.datum_hash.in_(hashes[i : i + _IN_BATCH])
-                    )
-                )
+                conn.execute(_SELECT_STATES, {"job": self._job, "hashes": hashes[i : i + _CHUNK]}).all()
             )
-        t = now()
-        rows = []
         delta = {"success": 0, "failed": 0}
-        for h, e in last.items():
-            o = e.outcome
-            assert o is not None
-            rows.append(
-                {
-                    "h": h,
-                    "state": "success" if o.ok else "failed",
-                    "tries": o.tries,
-                    "exit_code": o.exit_code,
-                    "logs": o.logs,
-                    "duration": o.duration,
-                    "output_tree": o.output_tree,
-                    "finished_at": t,
-                    "process": None,
-                }
+        if ends:
+            t = now()
+            rows = []
+            for h, e in ends.items():
+                o = e.outcome
+                assert o is not None
+                state = "success" if o.ok else "failed"
+                rows.append(
+                    {
+                        "job": self._job,
+                        "h": h,
+                        "state": state,
+                        "tries": o.tries,
+                        "exit_code": o.exit_code,
+                        "logs": o.logs,
+                        "duration": o.duration,
+                        "output_tree": o.output_tree,
+                        "finished_at": t,
+                    }
+                )
+                delta[state] += 1
+                if before.get(h) in delta:
+                    delta[before[h]] -= 1
+            conn.execute(_UPDATE_DONE, rows)
+        if starts:
+            t = now()
+            conn.execute(
+                _UPDATE_STARTED,
+                [{"job": self._job, "h": h, "started_at": t, "p": e.process} for h, e in starts.items()],
             )
-            delta["success" if o.ok else "failed"] += 1
-            if before.get(h) in delta:
-                delta[str(before[h])] -= 1
-        table = cast(Table, DatumRow.__table__)
-        s.connection().execute(
-            update(table)
-            .where(table.c.job_id == self._job, table.c.datum_hash == bindparam("h"))
-            .values({k: bindparam(k) for k in rows[0] if k != "h"}),
-            rows,
-        )
-        s.execute(
-            update(Job)
-            .where(Job.id == self._job)
-            .values(
-                datums_processed=Job.datums_processed + delta["success"],
-                datums_failed=Job.datums_failed + delta["failed"],
-            )
-        )
+            # A datum that failed before (a resumed job) is no longer counted as failed while it runs.
+            delta["failed"] -= sum(1 for h in starts if before.get(h) == "failed")
+        if delta["success"] or delta["failed"]:
+            conn.execute(_UPDATE_COUNTERS, {"job": self._job, "ds": delta["success"], "df": delta["failed"]})
         results = {
             h: e.outcome.output_tree
-            for h, e in last.items()
+            for h, e in ends.items()
             # A datum recovered by err_cmd is not remembered: the next job runs it again.
             if e.outcome is not None and e.outcome.ok and e.outcome.output_tree and not e.outcome.recovered
         }
         if results:
-            wanted = list(results)
-            known: set[str] = set()
-            for i in range(0, len(wanted), _IN_BATCH):
-                known.update(
-                    s.scalars(
-                        select(DatumResult.datum_hash).where(
-                            DatumResult.pipeline_id == self._pipeline,
-                            DatumResult.datum_hash.in_(wanted[i : i + _IN_BATCH]),
-                        )
-                    )
-                )
-            new = [
-                {
-                    "pipeline_id": self._pipeline,
-                    "datum_hash": h,
-                    "output_tree": tree,
-                    "inputs": json.dumps(last[h].datum.key),
-                }
-                for h, tree in results.items()
-                if h not in known
-            ]
-            if new:
-                s.execute(insert(DatumResult), new)
-            for h in known:  # run again (reprocess): the newer output replaces the older
-                s.execute(
-                    update(DatumResult)
-                    .where(DatumResult.pipeline_id == self._pipeline, DatumResult.datum_hash == h)
-                    .values(output_tree=results[h])
-                )
-        events.clear()
-
-    def _flush_started(self, s: Session, events: list[_Event]) -> None:
-        """Write many datum starts with a few statements (what ``mark_started`` does for one)."""
-        last = {e.datum.hash: e for e in events}
-        hashes = list(last)
-        table = cast(Table, DatumRow.__table__)
-        for i in range(0, len(hashes), _IN_BATCH):
-            part = hashes[i : i + _IN_BATCH]
-            # A datum that failed before (a resumed job) is no longer counted as failed.
-            failed = s.scalar(
-                select(func.count())
-                .select_from(table)
-                .where(table.c.job_id == self._job, table.c.datum_hash.in_(part), table.c.state == "failed")
-            )
-            if failed:
-                s.execute(
-                    update(Job).where(Job.id == self._job).values(datums_failed=Job.datums_failed - failed)
-                )
-        if not hashes:
-            return
-        t = now()
-        s.connection().execute(
-            update(table)
-            .where(table.c.job_id == self._job, table.c.datum_hash == bindparam("h"))
-            .values(
-                state="running",
-                started_at=t,
-                process=func.coalesce(bindparam("p", type_=table.c.process.type), table.c.process),
-            ),
-            [{"h": h, "p": e.process} for h, e in last.items()],
-        )
+            _remember_many(conn, self._pipeline, {h: (tree, ends[h].datum) for h, tree in results.items()})
 
     def _loop(self) -> None:
         stop = False
@@ -222,21 +205,37 @@ class DatumRecorder:
             stop = len(events) != len(batch)
             if not events or self._error is not None:
                 continue
-            # A datum that started and ended within one batch needs only its end written
-            # (the end moves the counters from whatever state it was in).
-            ended = {e.datum.hash for e in events if e.outcome is not None}
             try:
                 with self._ctx.db.write() as s:
-                    # Ends first, then the starts of datums still running: per datum the
-                    # order is kept (a retried datum's new start follows its failed end).
-                    self._flush_done(s, [e for e in events if e.outcome is not None])
-                    self._flush_started(
-                        s, [e for e in events if e.outcome is None and e.datum.hash not in ended]
-                    )
+                    self._flush(s, events)
                 self.transactions += 1
                 last = time.monotonic()
             except BaseException as err:
                 self._error = err
+
+
+def _remember_many(conn: Connection, pipeline_id: int, results: dict[str, tuple[str, Datum]]) -> None:
+    """``_remember`` for many datums: new results inserted, known ones (reprocessed) replaced."""
+    hashes = list(results)
+    known: set[str] = set()
+    for i in range(0, len(hashes), _CHUNK):
+        known.update(conn.scalars(_SELECT_KNOWN, {"pid": pipeline_id, "hashes": hashes[i : i + _CHUNK]}))
+    new = [
+        {
+            "pipeline_id": pipeline_id,
+            "datum_hash": h,
+            "output_tree": tree,
+            "inputs": json.dumps(d.key),
+        }
+        for h, (tree, d) in results.items()
+        if h not in known
+    ]
+    if new:
+        conn.execute(insert(_RESULTS), new)
+    if known:
+        # Run again (reprocess): the newer output replaces the older, so later jobs that
+        # skip the datum reuse the output now in the output commit.
+        conn.execute(_UPDATE_RESULT, [{"pid": pipeline_id, "h": h, "tree": results[h][0]} for h in known])
 
 
 def mark_started(s: Session, job_id: str, d: Datum, process: str | None = None) -> None:

@@ -33,6 +33,42 @@ class ShimResult:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ShimRequest:
+    """One command for the shim: run ``argv`` in ``cwd`` with exactly ``env``, output appended to ``log``.
+
+    ``timeout``: seconds it may run; ``deadline``: a ``time.monotonic()`` value it may not
+    run past either (the job's timeout; the clock is the same in every process of the
+    host), checked when the shim starts it, which may be later than the request was
+    sent. ``wipe``: directories (as the shim sees them) it empties after the command.
+    """
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    log: Path
+    timeout: float
+    stdin: str = ""
+    deadline: float | None = None
+    wipe: tuple[str, ...] = ()
+
+    def wire(self) -> dict[str, object]:
+        """The JSON object ``reaper.serve`` reads."""
+        out: dict[str, object] = {
+            "argv": self.argv,
+            "cwd": str(self.cwd),
+            "env": self.env,
+            "stdin": self.stdin,
+            "log": str(self.log),
+            "timeout": self.timeout,
+        }
+        if self.deadline is not None:
+            out["deadline"] = self.deadline
+        if self.wipe:
+            out["wipe"] = list(self.wipe)
+        return out
+
+
 class Shim:
     """A ``reaper.py --serve`` child of the calling thread (use it from that thread only)."""
 
@@ -55,46 +91,28 @@ class Shim:
             {"boot": reaper.boot_id(), "pid": self.pid, "start": self._start, "scratch": str(scratch)}
         )
 
-    def run(
-        self,
-        argv: list[str],
-        cwd: Path,
-        env: dict[str, str],
-        stdin: str,
-        log: Path,
-        timeout: float,
-        wipe: tuple[str, ...] = (),
-    ) -> ShimResult:
-        """Run ``argv`` to its end (or ``timeout``); everything it started is gone when this returns.
-
-        ``wipe``: directories (as the shim sees them) it empties after the command.
+    def run(self, req: ShimRequest) -> ShimResult:
+        """Run ``req`` to its end (or timeout); everything it started is gone when this returns.
 
         Raises:
             OSError: the shim is gone (killed from outside); the caller starts another.
         """
-        self.start(argv, cwd, env, stdin, log, timeout, wipe)
+        self.start(req)
         return self.result()
 
-    def start(
-        self,
-        argv: list[str],
-        cwd: Path,
-        env: dict[str, str],
-        stdin: str,
-        log: Path,
-        timeout: float,
-        wipe: tuple[str, ...] = (),
-    ) -> None:
-        """Hand ``argv`` to the shim and return at once; ``result`` waits for its end.
+    def start(self, req: ShimRequest) -> None:
+        """Hand ``req`` to the shim and return at once; ``result`` waits for its end.
 
-        Why split: the caller stores the previous datum's outputs while this one runs.
+        Why split: the caller prepares the next datum, and stores the previous one's
+        outputs, while this one runs. Requests started before the previous ones' results
+        are read queue up in the shim's pipe, and it runs them one after another, each as
+        soon as the one before it (and everything that one started) is gone: with the
+        next datum already waiting there, no round trip to the scheduler lies between
+        two datums. ``result`` answers them in the order they were started.
         """
         assert self._proc.stdin is not None
-        req = {"argv": argv, "cwd": str(cwd), "env": env, "stdin": stdin, "log": str(log), "timeout": timeout}
-        if wipe:
-            req["wipe"] = list(wipe)
         try:
-            self._proc.stdin.write(json.dumps(req) + "\n")
+            self._proc.stdin.write(json.dumps(req.wire()) + "\n")
             self._proc.stdin.flush()
         except BaseException:
             self.kill()

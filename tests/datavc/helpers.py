@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +66,25 @@ def assert_fsck_clean(client: Client) -> None:
 def object_ids(client: Client) -> set[str]:
     """Ids of every object in the client's object store."""
     return set(client.context.store.backend.iter_ids())
+
+
+#: Runs the CLI in-process, then prints the modules it loaded (JSON) on stderr.
+_CLI_PROBE = """
+import json, sys
+from datavc.cli import main
+try:
+    main(sys.argv[1:], standalone_mode=False)
+finally:
+    sys.stdout.flush()
+    print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def cli_modules(home: Path, *args: str) -> tuple[str, set[str]]:
+    """``datavc ARGS`` on the store ``home`` in a fresh interpreter: its stdout, and every
+    module it imported (what a whole-process start pays for)."""
+    env = {**os.environ, "DATAVC_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_PROBE, *args], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout, set(json.loads(done.stderr.strip().splitlines()[-1]))

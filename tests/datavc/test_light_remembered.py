@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from datavc import Client
 from datavc.light import REMEMBERED
-
-PROBE = """
-import json, sys
-from datavc.cli import main
-try:
-    main(sys.argv[1:], standalone_mode=False)
-finally:
-    sys.stdout.flush()
-    print(json.dumps(sorted(sys.modules)), file=sys.stderr)
-"""
-
-
-def _ls(home: Path, target: str) -> tuple[str, set[str]]:
-    env = {**os.environ, "DATAVC_HOME": str(home)}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, "ls", target], env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout, set(json.loads(done.stderr.strip().splitlines()[-1]))
+from tests.datavc.helpers import cli_modules
 
 
 def _boto(modules: set[str]) -> list[str]:
@@ -46,19 +26,20 @@ def _home(tmp_path: Path, s3_url: str) -> Path:
 
 def test_a_listing_answered_from_the_cache_needs_no_s3_client(tmp_path: Path, s3_url: str) -> None:
     home = _home(tmp_path, s3_url)
-    out, _ = _ls(home, "r@main:/d")
+    out, _ = cli_modules(home, "ls", "r@main:/d")
     assert "/d/a.txt" in out and "/d/b.txt" in out
     remembered = home / ".datavc" / "cache" / REMEMBERED
     assert remembered.is_file()
-    out2, modules = _ls(home, "r@main:/d")
+    out2, modules = cli_modules(home, "ls", "r@main:/d")
     assert out2 == out
     assert _boto(modules) == []
+    assert "logging" not in modules  # storage.cache imports it only to warn
 
     # What is remembered for another store is ignored, checked again and replaced.
     doc = json.loads(remembered.read_text())
     doc["store_id"] = "someone-else"
     remembered.write_text(json.dumps(doc))
-    out3, modules = _ls(home, "r@main:/d")
+    out3, modules = cli_modules(home, "ls", "r@main:/d")
     assert out3 == out
     assert _boto(modules) != []
     assert json.loads(remembered.read_text())["store_id"] != "someone-else"
@@ -66,7 +47,7 @@ def test_a_listing_answered_from_the_cache_needs_no_s3_client(tmp_path: Path, s3
     # Tree objects missing from the cache are fetched: the S3 client is opened on the first miss.
     remembered.write_text("{not json")  # unreadable: ignored, rewritten after the check
     shutil.rmtree(home / ".datavc" / "cache" / "objects")
-    out5, modules = _ls(home, "r@main:/d")
+    out5, modules = cli_modules(home, "ls", "r@main:/d")
     assert out5 == out
     assert _boto(modules) != []
     assert json.loads(remembered.read_text())["objects"] == s3_url

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import os
 import resource
-import secrets
 import signal
 import stat
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from storage import fileio
 from storage.fileio import atomic_write
 
 
@@ -164,7 +164,7 @@ def test_missing_directory_is_an_os_error(tmp_path: Path) -> None:
 def test_temp_names_never_collide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A taken temp name (another writer's) is skipped, never opened or removed.
     names = iter(["aaaaaaaaaaaa", "aaaaaaaaaaaa", "bbbbbbbbbbbb"])
-    monkeypatch.setattr(secrets, "token_hex", lambda n: next(names))
+    monkeypatch.setattr(fileio, "_token", lambda: next(names))
     atomic_write(tmp_path / "first", b"1")
     other = tmp_path / ".second.aaaaaaaaaaaa.tmp"
     other.write_bytes(b"another writer's temp file")

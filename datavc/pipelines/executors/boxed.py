@@ -46,7 +46,7 @@ from datavc.pipelines.executors.outputs import OutputStore
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.secrets import SecretUnavailable, local_secret_env
-from datavc.pipelines.shim import Shim
+from datavc.pipelines.shim import Shim, ShimRequest
 from datavc.pipelines.spec import PipelineSpec
 
 _LOG = "log"
@@ -239,7 +239,7 @@ def _run(
     spec: PipelineSpec,
     pending: list[Callable[[], None]] | None = None,
 ) -> int:
-    b.shim.start(list(cmd), cwd, env, stdin, log_in, timeout, wipe=("/tmp",))
+    b.shim.start(ShimRequest(list(cmd), cwd, env, log_in, timeout, stdin, wipe=("/tmp",)))
     try:
         _drain(pending or [])  # the previous datum's outputs are stored while this one runs
     finally:

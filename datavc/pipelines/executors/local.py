@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import os
 import shutil
 import subprocess
@@ -40,18 +39,12 @@ from datavc.pipelines.executors.oneshot import run as _run
 from datavc.pipelines.executors.oneshot import run_err_cmd as _run_err_cmd
 from datavc.pipelines.executors.oneshot import tail as _tail
 from datavc.pipelines.executors.outputs import OutputSink, OutputStore, Trash
+from datavc.pipelines.executors.pipelined import PFS_HINT, Pipelined, timeout_note
 from datavc.pipelines.executors.staging import pach_env, stage, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.secrets import SecretUnavailable, local_secret_env, pod_secret_env
-from datavc.pipelines.shim import Shim, ShimPool
+from datavc.pipelines.shim import ShimPool
 from datavc.pipelines.spec import PipelineSpec
-
-PFS_HINT = (
-    "[datavc] the transform failed on a /pfs path: /pfs/<input> and /pfs/out exist only in the "
-    "sandbox; add 'sandbox: {}' to the spec (or set executor.sandbox to 'always' in the store's "
-    "config.json), or read $DATAVC_IN/<input> and write $DATAVC_OUT\n"
-)
-
 
 SHM = Path("/dev/shm")
 # A tmpfs smaller than this is not used for scratch: a container's /dev/shm is often 64 MiB,
@@ -120,14 +113,9 @@ def run_datum(
     pfs_root: Path | None = None,
     record: bool = True,
     deadline: float | None = None,
-    shim: Shim | None = None,
     outputs: OutputSink | None = None,
     sandbox: SandboxConfig | None = None,
-    trash: Trash | None = None,
-    work_dir: Path | None = None,
     stager: Callable[[Datum, Path], None] | None = None,
-    overlap: Callable[[], None] | None = None,
-    later: list[Path] | None = None,
 ) -> Outcome:
     """Run one datum, retried up to ``datum_tries`` times; store its outputs on success.
 
@@ -136,24 +124,15 @@ def run_datum(
     With ``record``, the running shim and scratch directory are noted in the datum's row
     (``datavc.pipelines.orphans``) so a scheduler reclaiming the job can clean up.
     ``deadline`` (a ``time.monotonic()`` value: the job's ``job_timeout``) bounds every try.
-    With ``shim`` (a serving shim of the calling thread) the transform runs there, and the
-    caller has recorded it; otherwise under a one-shot shim, recorded here if ``record``.
-    With ``outputs`` the outputs go to that shared writer: durable only at its next flush, so
-    the caller reports the outcome through ``outputs.report``. With ``work_dir`` (a path
-    that does not exist yet) each try works there instead of a new directory in ``scratch``.
+    The transform runs under a one-shot shim, recorded here if ``record``. With ``outputs``
+    the outputs go to that writer (a worker pod's upload, or the job's shared writer).
     With ``stager`` the datum's inputs are staged by it (a worker pod reads them from the
     server); then ``ctx`` may be None, as long as ``outputs`` is given and ``record`` is off.
     The command runs in ``transform.working_dir`` when set (a missing directory fails the
     datum with a message saying so), else in the scratch directory; an exit code listed in
-    ``transform.accept_return_code`` counts as success.
-
-    ``overlap`` (with ``shim``) is called once while the transform runs (or before returning,
-    if it never ran): the caller stores the previous datum's outputs meanwhile. With ``later``
-    (a list, with ``work_dir``), a success's output directory is appended to it instead of
-    being stored: the Outcome has no tree yet, and the caller stores it and discards the work
-    directory (overlapping the next datum's run).
+    ``transform.accept_return_code`` counts as success. (The scheduler's own executor runs
+    datums through a serving shim instead: ``executors.pipelined`` and ``executors.boxed``.)
     """
-    pending = [overlap] if overlap is not None else []
     started = time.monotonic()
     exit_code: int | None = None
     logs = ""
@@ -167,11 +146,7 @@ def run_datum(
             # A stopped job tries no datum again (the first try's caller checked, in on_start).
             assert ctx is not None, "recording a datum needs the store"
             orphans.ensure_running(ctx, job_id)
-        if work_dir is not None:
-            work = work_dir
-            work.mkdir(mode=0o700)
-        else:
-            work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
+        work = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}{datum.hash[:12]}-", dir=scratch))
         try:
             if pfs_root is not None:
                 in_dir, out_dir = pfs_root, pfs_root / "out"
@@ -229,17 +204,11 @@ def run_datum(
                 cmd, env, cwd = _sandbox.argv(cmd, cf, sandbox.exe), _sandbox.inner_env(env), work
                 if err_cmd:
                     err_cmd = _sandbox.argv(err_cmd, cf, sandbox.exe)
-            if shim is not None:
-                exit_code = _run_in_shim(shim, spec, cmd, cwd, env, stdin, log_path, timeout, pending)
-            else:
-                exit_code = _run_once(
-                    ctx, spec, job_id, datum, cmd, cwd, env, stdin, log_path, timeout, record, work
-                )
+            exit_code = _run_once(
+                ctx, spec, job_id, datum, cmd, cwd, env, stdin, log_path, timeout, record, work
+            )
             logs = f"[try {tries}/{spec.datum_tries}]\n" + _tail(log_path)
             if spec.transform.succeeded(exit_code):
-                if later is not None and work_dir is not None:
-                    later.append(out_dir)  # stored by the caller, who also discards ``work``
-                    return Outcome(True, tries, exit_code, logs, time.monotonic() - started, None)
                 if outputs is not None:
                     tree = outputs.put_dir(out_dir)
                 else:
@@ -263,53 +232,8 @@ def run_datum(
                         recovered=True,
                     )
         finally:
-            _drain(pending)
-            if later:
-                pass  # the caller stores the outputs, then discards the directory
-            elif trash is not None:
-                trash.discard(work)
-            else:
-                shutil.rmtree(work, ignore_errors=True)
-    _drain(pending)
+            shutil.rmtree(work, ignore_errors=True)
     return Outcome(False, tries, exit_code, logs, time.monotonic() - started, None)
-
-
-def _drain(pending: list[Callable[[], None]]) -> None:
-    """Run the callbacks in ``pending`` (at most once each)."""
-    while pending:
-        pending.pop()()
-
-
-def _timeout_note(spec: PipelineSpec, timeout: float) -> bytes:
-    which = "datum" if timeout == spec.datum_timeout else "job"
-    limit = spec.datum_timeout if which == "datum" else spec.job_timeout
-    return f"\n[datavc] killed after the {which} timeout of {limit}s\n".encode()
-
-
-def _run_in_shim(
-    shim: Shim,
-    spec: PipelineSpec,
-    cmd: list[str],
-    cwd: Path,
-    env: dict[str, str],
-    stdin: str,
-    log_path: Path,
-    timeout: float,
-    pending: list[Callable[[], None]],
-) -> int:
-    log_path.touch()
-    shim.start(cmd, cwd, env, stdin, log_path, timeout)
-    try:
-        _drain(pending)  # the previous datum's outputs are stored while this one runs
-    finally:
-        got = shim.result()
-    if got.error:
-        with open(log_path, "ab") as log:
-            log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {got.error}\n".encode())
-    elif got.timed_out:
-        with open(log_path, "ab") as log:
-            log.write(_timeout_note(spec, timeout))
-    return got.code
 
 
 def _run_once(
@@ -345,7 +269,7 @@ def _run_once(
             )
         except subprocess.TimeoutExpired:
             exit_code = -9
-            log.write(_timeout_note(spec, timeout))
+            log.write(timeout_note(spec, timeout))
         except OSError as err:
             exit_code = 127
             log.write(f"[datavc] cannot run {spec.transform.cmd[0]!r}: {err.strerror}\n".encode())
@@ -406,7 +330,6 @@ class LocalExecutor:
         trash = Trash(root)
         # Sandboxed: one bwrap per thread, a shim inside it serving the thread's datums.
         boxes = BoxPool(root, spec, box) if box is not None and shims is not None else None
-        serial = itertools.count()
         # Per thread: storing and reporting its last successful datum, done while its next
         # datum runs (what is left when the pool ends is done at the end).
         unstored: dict[int, Callable[[], None]] = {}
@@ -444,49 +367,20 @@ class LocalExecutor:
                 else:
                     outputs.report(d, o)
                 return
-            if shims is None:
-                on_start(d)
-                on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline, sandbox=box))
-                return
-            shim = shims.get()
-            # Every try of the datum works in this directory (inside the 0700 job root, so a
-            # predictable name is safe): the orphans note can name it before it exists.
-            scratch = root / f"{orphans.DATUM_PREFIX}{d.hash[:12]}-{next(serial)}"
-            later: list[Path] = []
-            try:
-                on_start(d, shim.note(scratch))
-                o = run_datum(
-                    ctx,
-                    spec,
-                    job_id,
-                    d,
-                    scratch,
-                    deadline=deadline,
-                    shim=shim,
-                    outputs=outputs,
-                    sandbox=box,
-                    trash=trash,
-                    work_dir=scratch,
-                    overlap=take_unstored(),
-                    later=later,
-                )
-                if later:
-                    with lock:
-                        unstored[threading.get_ident()] = store_later(d, o, later[0], scratch)
-                else:
-                    outputs.report(d, o)
-            except OSError:
-                # 'datavc job stop' kills the shim running the datum: say so, not "shim died".
-                orphans.ensure_running(ctx, job_id, fresh=True)
-                raise
-            finally:
-                if not later and scratch.exists():
-                    trash.discard(scratch)
+            on_start(d)
+            on_done(d, run_datum(ctx, spec, job_id, d, root, deadline=deadline, sandbox=box))
 
+        threads = max(1, min(spec.parallelism, len(datums)))
         try:
-            with ThreadPoolExecutor(max_workers=max(1, spec.parallelism), thread_name_prefix="datum") as pool:
-                for fut in [pool.submit(one, d) for d in datums]:
-                    fut.result()
+            if box is None and shims is not None:
+                # Unsandboxed: a serving shim per thread, the next datum waiting in it.
+                Pipelined(ctx, spec, job_id, root, on_start, outputs, trash, deadline).run(
+                    datums, shims, threads
+                )
+            else:
+                with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="datum") as pool:
+                    for fut in [pool.submit(one, d) for d in datums]:
+                        fut.result()
         finally:
             if boxes is not None:
                 boxes.close()
