@@ -24,6 +24,7 @@ Errors are datavc's: a corrupt tree or object is :class:`~datavc.errors.Integrit
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import stat
@@ -180,6 +181,9 @@ class Exporter:
         parent, target = self._target(rel, replace_dir)
         with _local_errors(target):
             if local is not None:
+                st = _shrink_in_place(store, entry, local, target)
+                if st is not None:
+                    return st
                 try:
                     _write_atomic(store, entry, self.tmp_dir or parent, target, local=local)
                     return os.lstat(target)
@@ -340,6 +344,47 @@ def _write_atomic(
     )
     with storage_errors():
         atomic_write(target, content, fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX)
+
+
+def _shrink_in_place(
+    store: ObjectStore, entry: Entry, local: LocalCopy, target: Path
+) -> os.stat_result | None:
+    """Cut the local file ``target`` down to ``entry`` when ``entry`` is a prefix of what
+    it holds (a rollback of an append); returns its stat, or None to rewrite it as usual.
+
+    Only a regular file with one link, the very file the index vouched for (``local``),
+    longer than ``entry``; its first ``entry.size`` bytes must hash to the file's content
+    hash (:meth:`ObjectStore.holds_content`, read through a mapping: nothing copied,
+    nothing fetched). ``ftruncate`` is one system call, so a reader sees
+    the old or the new file, as with a rename, and the bytes kept are never rewritten.
+    """
+    old, path = local
+    if entry.size >= old.size:
+        return None
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st, was = os.fstat(fd), os.lstat(path)
+        if (
+            not stat.S_ISREG(st.st_mode)
+            or st.st_nlink != 1
+            or st.st_size <= entry.size
+            or (st.st_dev, st.st_ino) != (was.st_dev, was.st_ino)
+        ):
+            return None
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # one fault, not one per page
+        with mmap.mmap(fd, entry.size, flags=flags, prot=mmap.PROT_READ) as mm, memoryview(mm) as view:
+            same = store.holds_content(entry, view)
+        if not same:
+            return None
+        os.ftruncate(fd, entry.size)
+        return os.fstat(fd)
+    except (OSError, ValueError, BufferError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def export_entry(

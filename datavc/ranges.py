@@ -23,12 +23,13 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
-import threading
-import urllib.request
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from datavc import errors
+from storage.httppool import ConnectionPool, proxied
+
+__all__ = ["RangeReader", "direct_reader", "proxied", "ssl_context"]
 
 MiB = 1024 * 1024
 #: Bytes read from the socket per ``readinto`` and written per ``pwrite``.
@@ -59,42 +60,16 @@ class RangeReader:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise errors.InvalidArgument(f"server URL {url!r} must start with http:// or https://")
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._headers = dict(headers)
-        self._context = context
-        self._timeout = timeout
         self._error_for = error_for
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def _connect(self) -> http.client.HTTPConnection:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        if self._https:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout, context=self._context
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-
-    def _give_back(self, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if not self._closed:
-                self._idle.append(conn)
-                return
-        conn.close()
+        self._pool = ConnectionPool(
+            parts.hostname, parts.port, https=parts.scheme == "https", context=context, timeout=timeout
+        )
 
     def close(self) -> None:
         """Close every idle connection (those in use close when their call ends)."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
     def fetch(
         self,
@@ -118,7 +93,7 @@ class RangeReader:
             server cannot be reached, ignored the range, or sent more or less than asked.
         """
         headers = {**self._headers, "Range": f"bytes={start}-{start + length - 1}"}
-        conn = self._connect()
+        conn = self._pool.take()
         ok = False
         try:
             conn.request("GET", self._prefix + path, headers=headers)
@@ -148,7 +123,7 @@ class RangeReader:
             raise errors.BackendUnavailable(f"the download of {what} failed: {err}") from None
         finally:
             if ok:
-                self._give_back(conn)
+                self._pool.give_back(conn)
             else:
                 conn.close()
 
@@ -190,15 +165,6 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext:
     import httpx
 
     return httpx.create_ssl_context(verify=verify)
-
-
-def proxied(url: str) -> bool:
-    """Whether the environment sends requests to ``url`` through a proxy (as httpx reads it)."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    if not (proxies.get(parts.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def direct_reader(

@@ -508,7 +508,7 @@ class RemoteClient(Client):
         """A directory: every file below it as one batch stream, into one commit (the open one, or a new one).
 
         A directory with large files sends those beside the batch, several at once
-        (:func:`datavc.transfer.put_dir`).
+        (:func:`datavc.transfer.put_files`).
 
         Links are never followed out of ``src`` (the same policy as a direct put): skipped,
         and reported to ``on_skip``, unless ``follow_symlinks`` and the link's target is a

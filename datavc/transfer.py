@@ -48,13 +48,14 @@ LARGE = 8 * MiB  # files at least this big travel on their own requests
 PART = 64 * MiB  # most bytes per ranged GET of a large file
 MIN_PART = 8 * MiB  # a file is not cut finer than this to keep the window busy
 WINDOW = 4  # ranged GETs in flight at once
-#: Uploads in flight at once: at least two, so one file's upload overlaps the end of the
-#: one before. The server answers an upload only once every object of it is written and
-#: synced (the commit may then name them); one at a time, the client sat idle for that
-#: tail: 3.2-3.9 s of an 8 s put of 20 x 50 MiB (scripts/bench_remote.py, 2 cores). More
-#: than two compete for the server's CPU, which chunks and hashes what it receives: on
-#: 2 cores four at once were slower than one.
-PUT_WINDOW = max(2, min(4, (os.cpu_count() or 2) // 2))
+#: Uploads in flight at once. The server answers an upload only once every object of it is
+#: written and synced (the commit may then name them); one at a time, the client sat idle
+#: for that tail: 3.2-3.9 s of an 8 s put of 20 x 50 MiB (scripts/bench_remote.py, 2
+#: cores). Measured on 2 cores (3 rounds, load 13-18) once the server stopped starting
+#: threads and allocating a chunking window per upload: 4 at once beat 2 in every round
+#: (5.8 / 10.6 / 8.7 s against 9.6 / 13.8 / 8.8 s) and 8 (8.2 / 12.7 / 9.3 s). The server
+#: holds at most one window (32 MiB) and 48 MiB in flight per upload.
+PUT_WINDOW = 4
 LIST_MAX = 10_000  # a directory with more files is listed only if it holds large files on average
 
 Progress = Callable[[int], None]
@@ -103,32 +104,16 @@ def put_files(
     """Upload walked files (``batch.local_files`` rows: local path, path below ``p``, size) under ``p``.
 
     Without a large file they go as one batch stream, into ``commit`` or one new commit
-    made only once the stream is complete (a cut upload leaves no open commit); with
-    large files, as :func:`put_dir` does.
+    made only once the stream is complete (a cut upload leaves no open commit). With large
+    files, those go up in parallel (:data:`PUT_WINDOW`), each as its own request, beside
+    one batch stream of the small ones, into ``commit`` or a new open commit finished only
+    when all are stored (aborted if one fails).
     """
-    if any(size >= LARGE for _, _, size in found):
-        return put_dir(rc, repo, branch, p, found, message, commit, progress)
-    url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
-    params = {"path": p or "/", "message": message, "commit": commit}
-    info: CommitInfo = rc._put(url, params, iter_walked(found, progress))
-    return info
-
-
-def put_dir(
-    rc: RemoteClient,
-    repo: str,
-    branch: str,
-    p: str,
-    found: list[tuple[str, str, int]],
-    message: str,
-    commit: str | None,
-    progress: Progress | None,
-) -> CommitInfo:
-    """Upload walked files (``batch.local_files`` rows, some large) with the large ones in parallel.
-
-    The uploads go into ``commit`` or a new open commit, finished only when all are
-    stored (aborted if one fails).
-    """
+    batch_url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
+    if not any(size >= LARGE for _, _, size in found):
+        params = {"path": p or "/", "message": message, "commit": commit}
+        info: CommitInfo = rc._put(batch_url, params, iter_walked(found, progress))
+        return info
     large = [f for f in found if f[2] >= LARGE]
     small = [f for f in found if f[2] < LARGE]
     tick = locked(progress)
@@ -136,9 +121,8 @@ def put_dir(
     prefix = p + "/" if p else ""
 
     def put_small() -> object:
-        files = ((rel, size, batch.read_file(local, size, tick)) for local, rel, size in small)
         params = {"path": p or "/", "message": message, "commit": cid}
-        return rc._put(f"{rc._repo(repo)}/branches/{_q(branch)}/batch", params, batch.iter_batch(files))
+        return rc._put(batch_url, params, iter_walked(small, tick))
 
     def put_large(local: str, rel: str, size: int) -> Callable[[], object]:
         def run() -> object:

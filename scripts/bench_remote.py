@@ -49,6 +49,10 @@ def serve(home: Path, logf: Path, token: str | None = None) -> Iterator[tuple[st
                 "serve",
                 "--port",
                 str(port),
+                # The S3 gateway on any free port: its default (8421) may be held by
+                # another server, which would stop this one from starting.
+                "--s3-port",
+                "0",
                 "--log-level",
                 "warning",
                 "--bootstrap-token-file",

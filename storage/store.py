@@ -37,6 +37,8 @@ FORMAT = "datavc-objects"
 VERSION = 1
 DEFAULT_PACK_SIZE = 4 * 1024 * 1024
 _OBJECT_CACHE_BYTES = 64 * 1024 * 1024
+#: Objects a file read on a local store keeps ahead of its consumer (on one thread).
+LOCAL_AHEAD = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class ObjectStore:
         #: once; a local disk is read one object at a time (the page cache reads ahead).
         self.read_window = 1 if backend.cheap_exists else read_window(config.chunking)
         self._pool: ThreadPoolExecutor | None = None
+        self._write_pool: ThreadPoolExecutor | None = None
 
     # ----- lifecycle ---------------------------------------------------------
 
@@ -162,19 +165,39 @@ class ObjectStore:
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pools, self._pool, self._write_pool = (self._pool, self._write_pool), None, None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
+
+    def share_write_threads(self, workers: int | None = None) -> None:
+        """Let every later :meth:`writer` upload on one pool of threads, kept for the store's life.
+
+        For a server, which stores each upload request with its own writer: a writer
+        otherwise starts its upload threads (``workers``, by default what one writer
+        uses) and joins them at its end, and a put of 20 files over HTTP started and
+        joined 80 threads; under load each start waited for the new thread to be scheduled.
+        Each writer still bounds its own bytes in flight. ``workers`` defaults to twice
+        what one writer has (several requests store at once).
+        """
+        with self._lock:
+            if self._write_pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # here: a listing never needs it
+
+                n = workers or (8 if self.backend.cheap_exists else 32)
+                self._write_pool = ThreadPoolExecutor(n, thread_name_prefix="datavc-put")
 
     def _read_pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
                 # Several files are read at once (an export), each with its own window: the
-                # pool bounds the requests running in all, as a raw parallel GET would.
+                # pool bounds the requests running in all, as a raw parallel GET would. On a
+                # local store a few threads, so concurrent readers (a server's requests) do
+                # not queue behind one another's read-ahead.
                 from concurrent.futures import ThreadPoolExecutor  # here: a listing never needs it
 
-                workers = max(self.read_window, REMOTE_WINDOW) if self.read_window > 1 else 1
+                workers = max(self.read_window, REMOTE_WINDOW) if self.read_window > 1 else 4
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="datavc-read")
             return self._pool
 
@@ -206,7 +229,7 @@ class ObjectStore:
             self.get_object,
             parallelism=parallelism,
             group_sync=group_sync,
-            pool=pool,
+            pool=pool if pool is not None else (self._write_pool if parallelism is None else None),
         )
 
     # ----- objects -----------------------------------------------------------
@@ -253,7 +276,8 @@ class ObjectStore:
         """A file's bytes (or the range ``[start, start+length)``), fetching only the objects needed.
 
         A whole-file read also checks the file's content hash. On a remote backend up to
-        :attr:`read_window` objects are fetched ahead in parallel (see :mod:`storage.prefetch`).
+        :attr:`read_window` objects are fetched ahead in parallel (see :mod:`storage.prefetch`);
+        on a local one, :data:`LOCAL_AHEAD` on one thread.
 
         Args:
             cache: see :meth:`get_object`.
@@ -289,9 +313,13 @@ class ObjectStore:
         def fetch(oid: str) -> bytes:
             return self.get_object(oid, cache=cache)
 
-        if self.read_window > 1 and (entry.index or len(entry.refs) > 1):
+        if entry.index or len(entry.refs) > 1:
+            # A local store reads one object ahead on one thread: the next chunk is read and
+            # verified while the caller writes this one (a large file's get overlaps its
+            # reads, hashing and writes instead of taking turns).
+            window = max(self.read_window, LOCAL_AHEAD)
             objects: Iterator[bytes] = (
-                data for _oid, data in fetch_in_order(self._read_pool(), fetch, oids(), self.read_window)
+                data for _oid, data in fetch_in_order(self._read_pool(), fetch, oids(), window)
             )
         else:
             objects = map(fetch, oids())
@@ -393,6 +421,18 @@ class ObjectStore:
             raise CorruptObject(
                 entry.hash, hasher.hexdigest(), f"file {entry.name} (rebuilt from {old_file})"
             )
+
+    def holds_content(self, entry: Entry, data: memoryview) -> bool:
+        """Whether the first ``entry.size`` bytes of ``data`` (a local file, mapped) are
+        ``entry``'s content: they hash to the file's content hash. Nothing is fetched, and
+        no object is read, so none needs checking against its id.
+
+        A working copy's file cut short (a rollback of an append) is checked in place this
+        way, in one pass, without a byte written (``datavc.export``).
+        """
+        if entry.is_dir or entry.size > len(data):
+            return False
+        return self.algorithm.digest(data[: entry.size]) == entry.hash
 
     def read_bytes(self, entry: Entry, start: int = 0, length: int | None = None) -> bytes:
         """A file's bytes (or a range of them) in memory: for small files."""

@@ -112,9 +112,11 @@ class Writer:
         self.pack_size = pack_size
         self._get = get
         self.small_limit = min(self.params.min_size, SMALL_FILE_LIMIT)
+        #: Whether the upload threads are this writer's own (else a pool shared with other
+        #: writers, :meth:`ObjectStore.share_write_threads`, left running at the end).
+        self._own_pool = pool is None
         workers = parallelism or (4 if self.backend.cheap_exists else 16)
         self._workers = workers
-        self._owns_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
         self.group_sync = group_sync
         self._unsynced: list[str] = []  # written or reused since the last barrier (group_sync)
@@ -162,22 +164,23 @@ class Writer:
             self.flush()
         finally:
             self._closed = True
-            self._stop_pool()
+            self._stop_uploads()
 
     def abort(self) -> None:
         """Stop without writing queued trees (objects already uploaded stay, unreferenced)."""
         self._closed = True
         self._queued_trees.clear()
-        self._stop_pool()
+        self._stop_uploads()
 
-    def _stop_pool(self) -> None:
-        if self._owns_pool:
+    def _stop_uploads(self) -> None:
+        """Cancel this writer's uploads not yet started and wait for those running."""
+        if self._own_pool:
             self._pool.shutdown(wait=True, cancel_futures=True)
             return
-        futures = list(self._futures)  # a shared pool: cancel and wait for this writer's work only
-        for f in futures:
-            f.cancel()
-        wait(futures)
+        pending = list(self._futures)
+        for fut in pending:
+            fut.cancel()
+        wait(pending)
 
     def flush(self) -> None:
         """A barrier: seal the open pack, wait for data, then write the queued trees."""

@@ -64,6 +64,8 @@ def create_app(client: Client) -> FastAPI:
         description="Version control and lineage for data. Send `Authorization: Bearer <token>`.",
     )
     app.state.client = client
+    # Each upload request stores with its own writer: they share one pool of upload threads.
+    client.context.raw_store.share_write_threads()
     errors.install(app)
     for router in (
         routes_repos.router,

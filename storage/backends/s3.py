@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from botocore.exceptions import (
 )
 
 from storage.backends.base import Backend
+from storage.backends.s3_direct import DirectGets
 from storage.errors import BackendUnavailable, InvalidInput, ObjectNotFound, StorageError
 
 if TYPE_CHECKING:
@@ -149,6 +151,24 @@ class S3Backend(Backend):
         self._client = client
         self.endpoint = client.meta.endpoint_url
         self._bucket_verified = False
+        self._direct: DirectGets | None = None
+        self._direct_ready = os.environ.get("DATAVC_S3_DIRECT", "1") == "0"  # "0": boto3 only
+        self._direct_lock = threading.Lock()
+
+    def _direct_gets(self) -> DirectGets | None:
+        """The direct GET path (:mod:`storage.backends.s3_direct`), made on the first object read."""
+        if not self._direct_ready:
+            with self._direct_lock:
+                if not self._direct_ready:
+                    try:
+                        credentials = self._session.get_credentials()
+                    except Exception:
+                        credentials = None
+                    self._direct = DirectGets.for_client(
+                        self._client, credentials, self.bucket, self._timeouts[1]
+                    )
+                    self._direct_ready = True
+        return self._direct
 
     def _make_client(self, endpoint_url: str | None, *, path_style: bool) -> S3Client:
         config = Config(
@@ -262,6 +282,12 @@ class S3Backend(Backend):
             self._client.put_object(Bucket=self.bucket, Key=key, Body=body)
 
     def get(self, oid: str) -> bytes:
+        direct = self._direct_gets()
+        if direct is not None:
+            fast = direct.get(self.object_key(oid))
+            if fast is not None:
+                return fast
+        # No direct path, or it failed: boto3 repeats the GET with its retries and error mapping.
         data = self._get_key(self.object_key(oid), f"read object {oid}", verified=True)
         if data is None:
             raise ObjectNotFound(oid, self.url)
@@ -388,6 +414,8 @@ class S3Backend(Backend):
         return self._key(name)
 
     def close(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
         self._client.close()
 
 

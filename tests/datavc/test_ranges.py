@@ -69,7 +69,7 @@ def test_parts_land_at_their_offsets_over_one_kept_alive_connection(srv: Server,
     assert _fetch(rc, out, 0, cut) == cut
     assert out.read_bytes() == DATA
     reader = rc._ranges()
-    assert reader is not None and len(reader._idle) == 1  # the second request reused the first's connection
+    assert reader is not None and len(reader._pool._idle) == 1  # the second request reused the connection
 
 
 def test_an_answer_shorter_than_asked_is_an_error(srv: Server, tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_an_answer_shorter_than_asked_is_an_error(srv: Server, tmp_path: Path) -
     with pytest.raises(errors.BackendUnavailable, match="stopped early"):
         _fetch(rc, tmp_path / "x", len(DATA) - 10, 11, len(DATA) + 1)
     reader = rc._ranges()
-    assert reader is not None and reader._idle == []  # a failed answer's connection is not reused
+    assert reader is not None and reader._pool._idle == []  # a failed answer's connection is not reused
 
 
 def test_error_answers_map_as_on_every_other_request(srv: Server, tmp_path: Path) -> None:

@@ -57,6 +57,34 @@ def test_rollback_of_a_changed_large_file_fetches_only_changed_chunks(
     c.close()
 
 
+def test_rollback_of_an_append_truncates_in_place_after_checking_the_kept_bytes(
+    big_versions: tuple[Client, Path, bytes, bytes],
+) -> None:
+    c, co, v1, _v2 = big_versions
+    path = co / "big.bin"
+    inode = os.stat(path).st_ino
+    seen = _count_gets(c)
+    info = c.checkout("b", "v1", co)
+    assert info.files_written == 1
+    assert os.stat(path).st_ino == inode  # cut short where it was, not rewritten
+    assert path.read_bytes() == v1
+    assert [o for o in seen if not c._ctx.raw_store.is_tree(o)] == []  # nothing fetched
+    assert c.status(co).clean
+    c.close()
+
+
+def test_a_file_with_another_link_is_rewritten_not_truncated(
+    big_versions: tuple[Client, Path, bytes, bytes], tmp_path: Path
+) -> None:
+    c, co, v1, v2 = big_versions
+    other = tmp_path / "other-link.bin"
+    os.link(co / "big.bin", other)
+    c.checkout("b", "v1", co)
+    assert (co / "big.bin").read_bytes() == v1
+    assert other.read_bytes() == v2  # the user's other name for the file is left alone
+    c.close()
+
+
 def test_a_local_file_changed_behind_the_index_is_not_used(
     big_versions: tuple[Client, Path, bytes, bytes],
 ) -> None:

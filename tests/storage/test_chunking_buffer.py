@@ -51,3 +51,18 @@ def test_short_reads_fill_the_grown_buffer() -> None:
     data = random.Random(8).randbytes(3 * MiB + 7)
     got = b"".join(iter_chunks(cast(BinaryIO, _Trickle(data)), LEGACY_PARAMS))
     assert got == data
+
+
+def test_a_large_streams_window_is_reused_and_its_old_bytes_never_read() -> None:
+    from storage import chunking
+
+    first = random.Random(9).randbytes(40 * MiB)
+    second = random.Random(10).randbytes(33 * MiB + 5)  # shorter than what the window last held
+    list(iter_chunks(io.BytesIO(first), DEFAULT_PARAMS))
+    window = max(16 * MiB, 2 * DEFAULT_PARAMS.max_size)
+    kept = chunking._windows.take(window)
+    assert kept is not None  # the first stream handed its window back
+    chunking._windows.give(kept)
+    got = list(iter_chunks(io.BytesIO(second), DEFAULT_PARAMS))
+    assert [len(c) for c in got] == cut_points(second, DEFAULT_PARAMS)
+    assert b"".join(got) == second

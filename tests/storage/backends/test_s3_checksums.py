@@ -1,15 +1,23 @@
-"""S3 GETs of objects skip botocore's CRC32 (the content id checks them); metadata keeps it."""
+"""S3 GETs of objects skip botocore's CRC32 (the content id checks them); metadata keeps it.
+
+Objects are read directly (storage.backends.s3_direct, no checksum asked for) unless that
+path is off or failed: then through boto3, checked here with the direct path off.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import xxhash
 
 from storage.backends.s3 import S3Backend
 
 
-def test_object_gets_skip_the_s3_checksum_and_metadata_reads_keep_it(s3_url: str) -> None:
+def test_object_gets_skip_the_s3_checksum_and_metadata_reads_keep_it(
+    s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATAVC_S3_DIRECT", "0")  # the boto3 path every failed direct GET falls back to
     backend = S3Backend(s3_url)
     try:
         data = b"object bytes " * 1000
