@@ -207,8 +207,18 @@ class ObjectStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def writer(self, *, parallelism: int | None = None) -> Writer:
-        """A write batch: use as a context manager; everything is durable when it exits."""
+    def writer(
+        self,
+        *,
+        parallelism: int | None = None,
+        group_sync: bool = False,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> Writer:
+        """A write batch: use as a context manager; everything is durable when it exits.
+
+        ``group_sync`` and ``pool``: see :class:`~storage.writer.Writer` (objects flushed
+        at each barrier together; upload threads shared between writers).
+        """
         from storage.writer import Writer  # not on read paths: a listing starts faster
 
         return Writer(
@@ -218,7 +228,8 @@ class ObjectStore:
             self.config.pack_size,
             self.get_object,
             parallelism=parallelism,
-            pool=self._write_pool if parallelism is None else None,
+            group_sync=group_sync,
+            pool=pool if pool is not None else (self._write_pool if parallelism is None else None),
         )
 
     # ----- objects -----------------------------------------------------------

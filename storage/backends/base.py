@@ -8,7 +8,7 @@ on every read, for every backend alike.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 
 class Backend(ABC):
@@ -26,6 +26,23 @@ class Backend(ABC):
 
         Raises:
             BackendUnavailable: the backend failed after bounded retries.
+        """
+
+    def put_unsynced(self, oid: str, data: bytes | memoryview) -> None:
+        """:meth:`put` whose durability may wait for :meth:`sync` (a group commit).
+
+        A backend whose writes cost a flush to disk each (a local directory) writes the
+        object now and flushes it in :meth:`sync`, together with many others; every other
+        backend is durable on :meth:`put` and this is the same call. Until ``sync`` returns,
+        the object may be lost or torn in a crash (readers verify every object by hash).
+        """
+        self.put(oid, data)
+
+    def sync(self, oids: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Make ``oids`` durable: objects written with :meth:`put_unsynced`, or found stored.
+
+        Raises:
+            BackendUnavailable: an object is gone or cannot be flushed.
         """
 
     @abstractmethod

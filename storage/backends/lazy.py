@@ -10,7 +10,7 @@ needs it. Everything is delegated unchanged, errors included.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from storage.backends import open_backend
 from storage.backends.base import Backend
@@ -43,6 +43,12 @@ class LazyBackend(Backend):
 
     def put(self, oid: str, data: bytes | memoryview) -> None:
         self._real().put(oid, data)
+
+    def put_unsynced(self, oid: str, data: bytes | memoryview) -> None:
+        self._real().put_unsynced(oid, data)
+
+    def sync(self, oids: Sequence[str]) -> None:
+        self._real().sync(oids)
 
     def get(self, oid: str) -> bytes:
         return self._real().get(oid)

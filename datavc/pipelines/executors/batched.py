@@ -18,6 +18,7 @@ between handing a datum out and its end is that datum's log.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import OnStart, Outcome
 from datavc.pipelines.executors.oneshot import run_err_cmd
 from datavc.pipelines.executors.outputs import OutputSink, OutputStore
-from datavc.pipelines.executors.staging import pach_env, stage, transform_env
+from datavc.pipelines.executors.staging import pach_env, stage_fresh, transform_env
 from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.spec import PipelineSpec
 
@@ -72,14 +73,21 @@ class _Queue:
 
 
 def _clear(pfs: Path) -> None:
-    for child in pfs.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
+    with os.scandir(pfs) as it:  # the file type comes with the listing: no stat per child
+        for child in it:
+            if child.is_dir(follow_symlinks=False):
+                shutil.rmtree(child.path)
+            else:
+                os.unlink(child.path)
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_log(path: Path, start: int, end: int | None = None) -> str:
+    if end is not None and end <= start:
+        return ""  # the transform printed nothing for this datum: no need to open the log
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(max(0, end - start))
@@ -123,8 +131,10 @@ class _Worker:
         self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
         self.deadline = deadline
         self.held = home / "held"  # a finished datum's outputs while they are stored
+        self.held_count = 0
         self.note = ""  # the orphans note of the running process ('datavc job stop' kills it)
         self.pfs.mkdir(parents=True, exist_ok=True)
+        self.held.mkdir(exist_ok=True)
         self.log.touch()
         # Every input's directory exists from the start: the sandbox mounts them once.
         self.mounts = _sandbox.input_dirs(p.mount for p in spec.inputs())
@@ -299,20 +309,30 @@ class _Worker:
 
     def _hold(self, current: tuple[Datum, int, float, int]) -> _Finished:
         """Move a successful datum's outputs out of ``/pfs/out`` (kept: the sandbox binds it)."""
-        self.held.mkdir(exist_ok=True)  # one directory, emptied after each datum: no mkdir/rmdir each
-        out = self.pfs / "out"
+        # A directory per datum: the job's OutputStore stores it from its own thread later.
+        self.held_count += 1
+        held = self.held / str(self.held_count)
+        held.mkdir()
+        out = str(self.pfs / "out")
         for name in os.listdir(out):
-            os.rename(out / name, self.held / name)
-        return _Finished(current, self.held, self.log.stat().st_size, time.monotonic())
+            os.rename(os.path.join(out, name), os.path.join(held, name))
+        return _Finished(current, held, self.log.stat().st_size, time.monotonic())
 
     def _store(self, f: _Finished) -> None:
         d, tries, started, offset = f.current
         logs = f"[try {tries}/{self.spec.datum_tries}]\n" + _read_log(self.log, offset, f.log_end)
+        o = Outcome(True, tries, 0, logs, f.ended - started, None)
+        sink = self.outputs(d)
+        if isinstance(sink, OutputStore):
+            # Stored, made durable and reported off this thread: the transform's next datum
+            # does not wait for it.
+            sink.store_and_report(d, o, f.held, _remove_tree)
+            return
         try:
-            tree = self.outputs(d).put_dir(f.held)
+            tree = sink.put_dir(f.held)
         finally:
-            _clear(f.held)
-        self.report(d, Outcome(True, tries, 0, logs, f.ended - started, tree))
+            _remove_tree(f.held)
+        self.report(d, dataclasses.replace(o, output_tree=tree))
 
     def _end(self, current: tuple[Datum, int, float, int], ok: bool, code: int | None, note: str) -> None:
         """Report how the datum in ``/pfs`` ended (retried while it has tries left)."""
@@ -420,7 +440,7 @@ def run_batched(
         if stager is not None:
             stager(d, path)
         else:
-            stage(cast(Context, ctx), d, path)
+            stage_fresh(cast(Context, ctx), d, path)  # the worker emptied the input directories
 
     workers = 1 if pfs_root is not None else max(1, min(spec.parallelism, len(datums)))
     try:

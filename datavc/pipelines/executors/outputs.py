@@ -1,18 +1,23 @@
-"""Storing datum outputs with one durability barrier for many datums.
+"""Storing datum outputs with one durability barrier for many datums (a group commit).
 
 Why: a trivial datum's output is one small file and one tree object, and a writer per
 datum makes each of them durable on its own (a pack and a tree, each fsynced with its
 directory: four fsyncs, several milliseconds on most disks, more than the datum itself).
-``OutputStore`` keeps one writer for the whole job; every datum's files go into shared
-packs, and a datum is reported done only after a ``flush`` that covers it: the reporter
-thread flushes once for every datum that finished while the previous flush ran, then
-reports them all. A datum's result is therefore never recorded before its outputs are
-durable. Barriers are at least ``WINDOW`` apart, so a slow datum's report waits at most
+``OutputStore`` keeps one writer at a time for the job (a batched worker hands it a
+datum's output directory and goes on; its thread stores the directory) (``group_sync``: objects are
+written now and flushed at the writer's barrier), with upload threads shared by all of
+them; every datum's files go into shared packs, and a datum is reported done only after
+a barrier that covers it: the reporter thread swaps in a fresh writer and closes the old
+one (every object it wrote or reused is flushed, many at once) for every datum that
+finished meanwhile, then reports them all. A datum's result is therefore never recorded
+before its outputs are durable (the crash rule: a job resumes after the last recorded
+datum). Barriers are at least ``WINDOW`` apart, so a slow datum's report waits at most
 that long, while a burst of fast datums shares one barrier.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import queue
@@ -20,6 +25,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +36,10 @@ from datavc.pipelines.executors import Outcome
 from storage.writer import Writer
 
 WINDOW = 0.05  # seconds between durability barriers
+
+# A datum to report: its outcome, and the directory still to store as its outputs (if any)
+# with what removes that directory afterwards.
+_Item = tuple[Datum, Outcome, Path | None, Callable[[Path], None] | None]
 
 
 class OutputSink(Protocol):
@@ -43,15 +53,20 @@ class OutputStore:
 
     def __init__(self, ctx: Context, on_done: Callable[[Datum, Outcome], None]) -> None:
         self._ctx = ctx
-        self._writer: Writer = ctx.store.writer()
+        # One set of upload threads for the job: a writer per barrier would start its own.
+        self._pool = ThreadPoolExecutor(4, thread_name_prefix="datum-put")
+        self._writer: Writer = self._new_writer()
         self._on_done = on_done
         self._lock = threading.Lock()  # guards the writer
         self._cond = threading.Condition()
-        self._pending: list[tuple[Datum, Outcome]] = []
+        self._pending: list[_Item] = []
         self._closing = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="datum-outputs", daemon=True)
         self._thread.start()
+
+    def _new_writer(self) -> Writer:
+        return self._ctx.store.writer(group_sync=True, pool=self._pool)
 
     def put_dir(self, path: Path) -> str:
         """Store ``path`` (symbolic links not followed) and return its tree id (durable at the next flush)."""
@@ -60,11 +75,20 @@ class OutputStore:
 
     def report(self, d: Datum, o: Outcome) -> None:
         """Report ``d``'s outcome once every output stored so far is durable."""
+        self._add((d, o, None, None))
+
+    def store_and_report(self, d: Datum, o: Outcome, path: Path, remove: Callable[[Path], None]) -> None:
+        """Store directory ``path`` as ``d``'s outputs (then ``remove(path)``), from the
+        reporting thread, and report ``o`` with that tree once it is durable."""
+        self._add((d, o, path, remove))
+
+    def _add(self, item: _Item) -> None:
         with self._cond:
             if self._error is not None:
                 raise self._error
-            self._pending.append((d, o))
-            self._cond.notify()
+            self._pending.append(item)
+            if len(self._pending) == 1:  # otherwise the loop is awake or waits out its window
+                self._cond.notify()
 
     def close(self) -> None:
         """Flush, report what is left, close the writer; raise what a flush or report raised."""
@@ -72,11 +96,14 @@ class OutputStore:
             self._closing = True
             self._cond.notify()
         self._thread.join()
-        with self._lock:
-            if self._error is None:
-                self._writer.close()
-            else:
-                self._writer.abort()
+        try:
+            with self._lock:
+                if self._error is None:
+                    self._writer.close()
+                else:
+                    self._writer.abort()
+        finally:
+            self._pool.shutdown(wait=True)
         if self._error is not None:
             raise self._error
 
@@ -88,8 +115,8 @@ class OutputStore:
                     self._cond.wait()
                 # At most one barrier per WINDOW: fast datums share it, a slow one waits
                 # at most WINDOW to be reported (its process has ended already).
-                wait = last + WINDOW - time.monotonic()
-                if wait > 0 and not self._closing:
+                # (a report's notify does not end the wait early).
+                while not self._closing and (wait := last + WINDOW - time.monotonic()) > 0:
                     self._cond.wait(wait)
                 batch, self._pending = self._pending, []
                 if not batch and self._closing:
@@ -97,14 +124,23 @@ class OutputStore:
             if self._error is not None:
                 continue
             try:
-                if any(o.output_tree for _, o in batch):
+                done: list[tuple[Datum, Outcome]] = []
+                for d, o, path, remove in batch:
+                    if path is not None and remove is not None:
+                        try:
+                            tree = self.put_dir(path)
+                        finally:
+                            remove(path)
+                        o = dataclasses.replace(o, output_tree=tree)
+                    done.append((d, o))
+                if any(o.output_tree for _, o in done):
                     # Swap in a fresh writer and make the old one durable outside the lock:
                     # datum threads keep storing outputs while the fsyncs run.
                     with self._lock:
-                        full, self._writer = self._writer, self._ctx.store.writer()
+                        full, self._writer = self._writer, self._new_writer()
                     full.close()
                     last = time.monotonic()
-                for d, o in batch:
+                for d, o in done:
                     self._on_done(d, o)
             except BaseException as err:
                 self._error = err
