@@ -67,6 +67,7 @@ def adopt(
         raise InvalidArgument(f"{branch!r} is not a branch of {repo!r}: adopt commits to a branch")
     started_ns = time.time_ns()
     rows = _Spill()
+    prefix = os.fspath(root).rstrip("/") + "/"  # lstat by string: a Path per file cost ~3 us
     with ctx.store.writer() as w, gcpause.paused():  # millions of acyclic tuples: see storage.gcpause
         builder = TreeBuilder(w.trees)
         for rel, entry in w.iter_put_dir(root, None, follow_symlinks=False, on_skip=on_skip):
@@ -77,7 +78,7 @@ def adopt(
             if problem is not None:
                 raise InvalidArgument(f"{root / rel}: its repo path would be {problem}")
             builder.add(rel, entry)
-            st = os.lstat(root / rel)
+            st = os.lstat(prefix + rel)
             # A file changed while it was read gets mtime -1: its row must not vouch for the stored hash.
             mtime = st.st_mtime_ns if st.st_mtime_ns < started_ns else -1
             rows.add((_key(rel), rel, st.st_size, mtime, entry.hash))
@@ -120,10 +121,12 @@ class _Spill:
     """The index rows of an adopt, spilled to a temporary file in batches.
 
     Why: they can only be written once the commit is made, and a million of them held as
-    Python tuples cost ~1 GiB; marshalled batches on disk keep adopt's memory flat.
+    Python tuples cost ~1 GiB; marshalled batches on disk keep adopt's memory flat. A
+    batch is 100,000 rows (~30 MiB): an adopt of fewer files never touches the file
+    (dumping and loading 20,000 rows was a fifth of the time an adopt adds to a put).
     """
 
-    BATCH = 10_000
+    BATCH = 100_000
 
     def __init__(self) -> None:
         # Closed by read(); unlinked from the start, so an adopt that fails leaves nothing behind.

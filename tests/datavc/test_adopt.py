@@ -66,3 +66,20 @@ def test_adopt_onto_an_unborn_branch_and_refusals(tmp_path: Path, data: Path) ->
     with pytest.raises(InvalidArgument):
         c.adopt("r", info.commit, other)  # a commit, not a branch
     c.close()
+
+
+def test_adopt_spills_its_index_rows_in_batches(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large adopt writes its rows to a temp file in batches: the index is the same."""
+    from datavc import adopt as adopt_mod
+
+    monkeypatch.setattr(adopt_mod._Spill, "BATCH", 4)  # 31 files: 7 spilled batches and a tail
+    c = Client.init(tmp_path / "store")
+    c.create_repo("r")
+    info = c.adopt("r", "main", data)
+    assert info.files_unchanged == len(_tree(data))
+    assert c.status(data).clean
+    (data / "s1" / "f1.txt").write_text("edited")
+    assert [d.path for d in c.status(data).changes] == ["/s1/f1.txt"]
+    c.close()
