@@ -446,7 +446,8 @@ def run_batched(
     try:
 
         def one(i: int) -> str:
-            home = Path(tempfile.mkdtemp(prefix=f"worker-{i}-", dir=root))
+            # Named as a datum's scratch: a crashed job's is found and removed on resume (orphans).
+            home = Path(tempfile.mkdtemp(prefix=f"{orphans.DATUM_PREFIX}worker-{i}-", dir=root))
             w = _Worker(
                 stage_with,
                 spec,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter
@@ -18,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from datavc.client import Client
+from datavc.db.models import Datum as DatumRow
 from datavc.pipelines.datums import Datum
 from datavc.pipelines.executors import Outcome
 from datavc.pipelines.executors.outputs import OutputStore
@@ -96,8 +99,15 @@ def test_a_killed_batched_job_resumes_after_the_last_recorded_datum(
                 assert b"".join(store.iter_content(entry)) == INPUT["/" + name].upper()
         assert client.fsck().ok
 
+        with client.context.db.read() as s:
+            notes = s.scalars(select(DatumRow.process).where(DatumRow.job_id == job.id)).all()
+        scratch = {json.loads(n)["scratch"] for n in notes if n}
+        assert scratch and all(Path(p).is_dir() for p in scratch)  # what the killed worker left
+
         second = start(schedulers, home, runlog, DATAVC_JOB_LEASE="1")
         assert second.report(timeout=90) == {"succeeded": [job.id], "failed": []}
+        # The resume removed the dead worker's scratch (staged inputs, in /dev/shm: memory).
+        assert not any(Path(p).exists() for p in scratch), scratch
         done = client.inspect_job(job.id)
         assert (done.state, done.datums_total, done.datums_processed) == ("success", 8, 8), done.message
 
