@@ -38,6 +38,14 @@ def upper_copy(input_name: str, runlog: Path | None = None) -> str:
     )
 
 
+def repo_of_files(client: Client, repo: str, n: int, content: str = "{i}\n") -> None:
+    """Create ``repo`` with files ``/f0`` .. ``/f{n-1}`` (``content`` formatted with ``i``) in one commit."""
+    client.create_repo(repo)
+    with client.commit(repo, "main") as tx:
+        for i in range(n):
+            tx.put_file(f"/f{i}", content.format(i=i).encode())
+
+
 def run_ok(client: Client) -> list[str]:
     """Run every pending job in this process; all must succeed. Returns the job ids."""
     report = client.run()

@@ -20,11 +20,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from datavc.client import Client
 from tests.datavc.helpers import files_of
@@ -67,6 +64,15 @@ class Scheduler:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
+    def kill_after_successes(self, client: Client, job_id: str, n: int, timeout: float) -> None:
+        """SIGKILL the scheduler (:meth:`kill`) once ``n`` of the job's datums are recorded successful."""
+        deadline = time.monotonic() + timeout
+        while sum(d.state == "success" for d in client.list_datums(job_id)) < n:
+            assert self.proc.poll() is None, f"the scheduler ended early:\n{self.output()}"
+            assert time.monotonic() < deadline, f"{n} datums were not recorded within {timeout:g} s"
+            time.sleep(0.05)
+        self.kill()
+
     def report(self, timeout: float = 60) -> dict[str, list[str]]:
         """Wait for the scheduler to exit on its own; its run report."""
         try:
@@ -85,15 +91,6 @@ class Scheduler:
     def close(self) -> None:
         self.kill()
         self._out.close()
-
-
-@pytest.fixture
-def schedulers(tmp_path: Path) -> Iterator[list[Scheduler]]:
-    """Scheduler subprocesses the test starts (append them); any still running is killed at teardown."""
-    started: list[Scheduler] = []
-    yield started
-    for s in started:
-        s.close()
 
 
 def start(started: list[Scheduler], home: Path, runlog: Path, **env: str) -> Scheduler:
@@ -145,13 +142,7 @@ def test_killed_scheduler_resumes_the_job_without_rerunning_finished_datums(
     client = _store_with_pipeline(home, runlog)
     try:
         (job,) = client.list_jobs("P")
-        first = start(schedulers, home, runlog)
-        deadline = time.monotonic() + 30
-        while sum(d.state == "success" for d in client.list_datums(job.id)) < 2:
-            assert first.proc.poll() is None, f"the scheduler ended early:\n{first.output()}"
-            assert time.monotonic() < deadline, "two datums did not finish within 30 s"
-            time.sleep(0.05)
-        first.kill()
+        start(schedulers, home, runlog).kill_after_successes(client, job.id, 2, timeout=30)
 
         datums = list(client.list_datums(job.id))
         file_of = {d.id: d.inputs[0][1].lstrip("/") for d in datums}

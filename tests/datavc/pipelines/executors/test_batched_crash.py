@@ -14,11 +14,9 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from datavc.client import Client
@@ -62,14 +60,6 @@ def _store(home: Path, runlog: Path) -> Client:
     return c
 
 
-@pytest.fixture
-def schedulers() -> Iterator[list[Scheduler]]:
-    started: list[Scheduler] = []
-    yield started
-    for s in started:
-        s.close()
-
-
 def test_a_killed_batched_job_resumes_after_the_last_recorded_datum(
     tmp_path: Path, schedulers: list[Scheduler]
 ) -> None:
@@ -78,13 +68,7 @@ def test_a_killed_batched_job_resumes_after_the_last_recorded_datum(
     client = _store(home, runlog)
     try:
         (job,) = client.list_jobs("P")
-        first = start(schedulers, home, runlog)
-        deadline = time.monotonic() + 60
-        while sum(d.state == "success" for d in client.list_datums(job.id)) < 2:
-            assert first.proc.poll() is None, f"the scheduler ended early:\n{first.output()}"
-            assert time.monotonic() < deadline, "two datums were not recorded within 60 s"
-            time.sleep(0.05)
-        first.kill()
+        start(schedulers, home, runlog).kill_after_successes(client, job.id, 2, timeout=60)
 
         datums = list(client.list_datums(job.id))
         file_of = {d.id: d.inputs[0][1].lstrip("/") for d in datums}

@@ -14,7 +14,7 @@ import pytest
 from datavc.client import Client
 from datavc.pipelines.sandbox import _python_roots
 from tests.datavc.helpers import files_of
-from tests.datavc.pipelines.helpers import last_job, sh
+from tests.datavc.pipelines.helpers import last_job, repo_of_files, sh
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
 
@@ -35,10 +35,7 @@ setsid sh -c 'sleep $((987654320 + 1))' >/dev/null 2>&1 < /dev/null &
 @pytest.fixture(scope="module")
 def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     with Client.init(tmp_path_factory.mktemp("boxed") / "store") as client:
-        client.create_repo("A")
-        with client.commit("A", "main") as tx:
-            for i in range(N):
-                tx.put_file(f"/f{i}", f"v{i}".encode())
+        repo_of_files(client, "A", N, "v{i}")
         yield client
 
 

@@ -11,17 +11,14 @@ import pytest
 from datavc.client import Client
 from datavc.pipelines import reaper
 from tests.datavc.helpers import files_of as files
-from tests.datavc.pipelines.helpers import last_job, sh
+from tests.datavc.pipelines.helpers import last_job, repo_of_files, sh
 
 pytestmark = pytest.mark.skipif(not reaper.SUPPORTED, reason="the serving shim is Linux-only")
 
 
 def _store(tmp_path: Path, n: int) -> Client:
     c = Client.init(tmp_path / "store")
-    c.create_repo("A")
-    with c.commit("A", "main") as tx:
-        for i in range(n):
-            tx.put_file(f"/f{i}", f"{i}\n".encode())
+    repo_of_files(c, "A", n)
     return c
 
 
