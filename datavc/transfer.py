@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from datavc import batch, errors
+from datavc import batch, errors, framing
 from datavc.export import TEMP_PREFIX, Exporter
 from datavc.info import CommitInfo, FileInfo
 
@@ -127,7 +127,11 @@ def put_files(
     def put_large(local: str, rel: str, size: int) -> Callable[[], object]:
         def run() -> object:
             url = f"{rc._repo(repo)}/branches/{_q(branch)}/files/{_quote_path(prefix + rel)}"
-            return rc._put(url, {"message": message, "commit": cid}, batch.read_file(local, size, tick))
+            params = {"message": message, "commit": cid}
+            cuts = rc._cuts()
+            if cuts is None:  # an older server: the file's bytes, for it to cut
+                return rc._put(url, params, batch.read_file(local, size, tick))
+            return rc._put(url, {**params, "framed": "true"}, framing.file_frames(local, cuts, tick))
 
         return run
 

@@ -65,6 +65,14 @@ class BodyReader(io.RawIOBase):
         except OSError as err:  # pragma: no cover - transport errors surface as ClientDisconnect
             raise InvalidArgument(f"the upload was cut: {err}") from None
 
+    def next_pieces(self) -> list[bytes]:
+        """The next pieces as received (up to :data:`GATHER` bytes), [] at the end; for a
+        reader that takes them as they are (:func:`datavc.framing.read_frames`), not with
+        :meth:`readinto`."""
+        pieces = self._next()
+        self.received += sum(len(p) for p in pieces)
+        return pieces
+
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         """Fill ``b`` from the pieces at hand (fetching more only when none is left)."""
         ready = self._ready

@@ -38,6 +38,18 @@ class Backend(ABC):
         """
         self.put(oid, data)
 
+    def put_pieces(self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True) -> None:
+        """:meth:`put` (with ``synced``) or :meth:`put_unsynced` of the pieces' concatenation.
+
+        A backend that can write the pieces as they are (a local file) does so, without
+        joining them into one buffer first.
+        """
+        data = b"".join(pieces)
+        if synced:
+            self.put(oid, data)
+        else:
+            self.put_unsynced(oid, data)
+
     def sync(self, oids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Make ``oids`` durable: objects written with :meth:`put_unsynced`, or found stored.
 

@@ -51,6 +51,12 @@ class LocalBackend(Backend):
             return
         self._write(oid, data, fsync=False)
 
+    def put_pieces(self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True) -> None:
+        """Write the pieces one after the other into the object's file (no joined copy)."""
+        if self._path(oid).exists():
+            return
+        self._write(oid, pieces, fsync=synced)
+
     def sync(self, oids: Sequence[str]) -> None:
         """Flush ``oids`` (files, then their directories and any fan-out directory made).
 
@@ -95,7 +101,9 @@ class LocalBackend(Backend):
         except FileNotFoundError:
             return None
 
-    def _write(self, oid: str, data: bytes | memoryview, *, fsync: bool = True) -> None:
+    def _write(
+        self, oid: str, data: bytes | memoryview | Sequence[bytes | memoryview], *, fsync: bool = True
+    ) -> None:
         path = self._path(oid)
         parent = oid[:4]
         if parent not in self._made:
