@@ -14,9 +14,10 @@ requests in flight overlaps the client's disk, the network and the server's work
   buffered whole.
 - **put**: large files go up as their own streamed requests (``PUT_WINDOW`` at once) into one
   open commit, the small ones as one batch stream beside them; the commit is finished
-  once every upload is stored, and aborted if any fails. The server chunks and hashes
-  each upload itself, so it still computes every object id: no request names an id for
-  new data (docs/security.md).
+  once every upload is stored, and aborted if any fails. A large file is cut here and
+  sent as frames (:mod:`datavc.framing`) when the server says its chunk sizes; the server
+  hashes every chunk itself, so it still computes every object id: no request names an
+  id for new data (docs/security.md).
 
 Paths are written through :class:`datavc.export.Exporter` checks (inside the target
 root, no writing through links), as every download is.

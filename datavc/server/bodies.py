@@ -19,7 +19,7 @@ from anyio import from_thread
 
 from datavc.errors import InvalidArgument
 
-GATHER = 1024 * 1024
+GATHER = 4 * 1024 * 1024
 
 
 class BodyReader(io.RawIOBase):
