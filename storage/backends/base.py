@@ -38,17 +38,31 @@ class Backend(ABC):
         """
         self.put(oid, data)
 
-    def put_pieces(self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True) -> None:
-        """:meth:`put` (with ``synced``) or :meth:`put_unsynced` of the pieces' concatenation.
+    def put_cold(self, oid: str, data: bytes | memoryview) -> None:
+        """:meth:`put` of bytes nobody will read again soon (a chunk of a very large file).
+
+        A local directory writes them as usual and then drops their pages from the page
+        cache: a file larger than the cache would otherwise evict everything else, and each
+        new write would pay to reclaim the pages before it. Elsewhere this is :meth:`put`.
+        """
+        self.put(oid, data)
+
+    def put_pieces(
+        self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True, cold: bool = False
+    ) -> None:
+        """:meth:`put` of the pieces' concatenation (:meth:`put_unsynced` without ``synced``,
+        else :meth:`put_cold` with ``cold``).
 
         A backend that can write the pieces as they are (a local file) does so, without
         joining them into one buffer first.
         """
         data = b"".join(pieces)
-        if synced:
-            self.put(oid, data)
-        else:
+        if not synced:
             self.put_unsynced(oid, data)
+        elif cold:
+            self.put_cold(oid, data)
+        else:
+            self.put(oid, data)
 
     def sync(self, oids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Make ``oids`` durable: objects written with :meth:`put_unsynced`, or found stored.

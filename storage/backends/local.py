@@ -45,17 +45,24 @@ class LocalBackend(Backend):
             return
         self._write(oid, data)
 
+    def put_cold(self, oid: str, data: bytes | memoryview) -> None:
+        if self._path(oid).exists():
+            return
+        self._write(oid, data, cached=False)
+
     def put_unsynced(self, oid: str, data: bytes | memoryview) -> None:
         """:meth:`put` without the flushes: durable only after :meth:`sync` of ``oid``."""
         if self._path(oid).exists():
             return
         self._write(oid, data, fsync=False)
 
-    def put_pieces(self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True) -> None:
+    def put_pieces(
+        self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True, cold: bool = False
+    ) -> None:
         """Write the pieces one after the other into the object's file (no joined copy)."""
         if self._path(oid).exists():
             return
-        self._write(oid, pieces, fsync=synced)
+        self._write(oid, pieces, fsync=synced, cached=not cold)
 
     def sync(self, oids: Sequence[str]) -> None:
         """Flush ``oids`` (files, then their directories and any fan-out directory made).
@@ -102,7 +109,12 @@ class LocalBackend(Backend):
             return None
 
     def _write(
-        self, oid: str, data: bytes | memoryview | Sequence[bytes | memoryview], *, fsync: bool = True
+        self,
+        oid: str,
+        data: bytes | memoryview | Sequence[bytes | memoryview],
+        *,
+        fsync: bool = True,
+        cached: bool = True,
     ) -> None:
         path = self._path(oid)
         parent = oid[:4]
@@ -116,7 +128,13 @@ class LocalBackend(Backend):
         try:
             # Read-only: an object never changes. Temp files stay out of objects/ (iter_ids).
             atomic_write(
-                path, data, fsync=self.fsync and fsync, mode=0o444, tmp_dir=self._tmp, prefix=oid[:8] + "."
+                path,
+                data,
+                fsync=self.fsync and fsync,
+                mode=0o444,
+                tmp_dir=self._tmp,
+                prefix=oid[:8] + ".",
+                cached=cached,
             )
         except OSError as err:
             raise BackendUnavailable(f"cannot write object {oid} under {self.root}: {err.strerror}") from err
