@@ -38,18 +38,32 @@ from storage import index as file_index
 from storage.backends.base import Backend
 from storage.chunking import SMALL_FILE_LIMIT, ChunkParams, iter_chunks
 from storage.errors import InvalidInput, ObjectNotFound, StorageError
+from storage.fileio import drop_cached
 from storage.hashing import HashAlgorithm, ObjectId
 from storage.model import FILE, DataRef, Entry, name_problem, normalize_path, path_problem
 from storage.tree import TreeBuilder, Trees, tree_order
 
 _INFLIGHT_BYTES = 48 * 1024 * 1024
-#: Bytes of one stream after which its chunks are written "cold" (``Backend.put_cold``: a
-#: local directory drops them from the page cache once flushed). Why: a stream larger
-#: than the cache evicts everything else, and every later write pays the reclaim. A 4 GiB
-#: put on the 2-core bench machine spent 6.8-7.7 s of system CPU with its chunks kept
-#: cached and 2.6-4.2 s without. The first GiB stays cached: a file read back soon is read
-#: from memory.
-COLD_AFTER = 1024 * 1024 * 1024
+
+
+def _cold_after() -> int:
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        ram = 0
+    return max(1024 * 1024 * 1024, ram // 4)
+
+
+#: Bytes of one stream (a quarter of memory, at least 1 GiB) after which it is "cold": its
+#: chunks are written with ``Backend.put_cold`` (a local directory drops them from the page
+#: cache once flushed), and the pages of a local file being read are dropped as it is read.
+#: Why: a file larger than the cache evicts everything else, its own first part included,
+#: and every later write pays to reclaim pages first. A 4 GiB put on the 2-core bench
+#: machine spent 6.8-7.7 s of system CPU with its chunks kept cached and 2.6-4.2 s without.
+#: The first part stays cached, so a large file read back soon starts from memory.
+COLD_AFTER = _cold_after()
+#: Bytes of a cold source file read between two drops of its pages.
+_DROP_STEP = 64 * 1024 * 1024
 _QUEUED_TREE_BYTES = 32 * 1024 * 1024
 #: Ids (and small-file hashes) a writer remembers before starting over: ~250 bytes each, so a
 #: put of a million files stays well under 500 MiB. Forgetting costs only a re-check.
@@ -415,7 +429,7 @@ class Writer:
         ``known`` are object ids already stored (say, an earlier version's chunks): they
         are not uploaded or checked again.
         """
-        return self._put_cut(iter_chunks(stream, self.params), name, known)
+        return self._put_cut(iter_chunks(stream, self.params), name, known, _regular_fd(stream))
 
     def put_chunks(self, chunks: Iterable[Chunk], name: str = "") -> Entry:
         """Store one file given as its chunks, cut by someone else (a client of a server).
@@ -431,7 +445,7 @@ class Writer:
             InvalidInput: a chunk of a size FastCDC would not cut (nothing is committed:
                 the objects already written are garbage until gc).
         """
-        return self._put_cut(self._checked_cuts(chunks), name, frozenset())
+        return self._put_cut(self._checked_cuts(chunks), name, frozenset(), None)
 
     def _checked_cuts(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
         short: int | None = None
@@ -448,11 +462,16 @@ class Writer:
                 short = n
             yield chunk
 
-    def _put_cut(self, chunks: Iterable[Chunk], name: str, known: frozenset[str]) -> Entry:
+    def _put_cut(
+        self, chunks: Iterable[Chunk], name: str, known: frozenset[str], source: int | None
+    ) -> Entry:
+        """Store ``chunks`` as one file; ``source``: the descriptor of the regular file they are
+        read from (its pages are dropped past :data:`COLD_AFTER`), if any."""
         hasher = self.algorithm.new()
         refs: list[DataRef] = []
         builder: file_index.IndexBuilder | None = None  # once the refs outgrow an inline entry
         size = 0
+        dropped = COLD_AFTER  # the source's pages are dropped from here on, as it is read
         for chunk in chunks:
             if isinstance(chunk, bytes | bytearray | memoryview):
                 n = len(chunk)
@@ -477,6 +496,9 @@ class Writer:
                         builder.add(r)
                     refs = []
             size += n
+            if source is not None and size - dropped >= _DROP_STEP:
+                drop_cached(source, dropped, size - dropped)
+                dropped = size
             if self.on_progress is not None:
                 self.on_progress(n)
             if oid in known and self._reusable(oid, n):
@@ -767,6 +789,15 @@ def _read_small(path: str, size: int) -> bytes:
         raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
     finally:
         os.close(fd)
+
+
+def _regular_fd(stream: BinaryIO) -> int | None:
+    """The descriptor of ``stream`` when it reads a regular file (whose pages may be dropped)."""
+    try:
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _open(path: str) -> BinaryIO:
