@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -77,6 +77,7 @@ from datavc.info import (
     TagInfo,
 )
 from datavc.names import check_path
+from storage.chunking import ChunkParams
 from storage.model import Entry
 from storage.store import ObjectStore
 
@@ -87,6 +88,7 @@ if TYPE_CHECKING:
     from datavc.pipelines import pipelines as _pl
     from datavc.pipelines.scheduler import RunReport
     from datavc.pipelines.spec import PipelineSpec
+    from storage.writer import Chunk
 else:
 
     class _LazyModule:
@@ -485,6 +487,41 @@ class Client:
 
         def store(base: str | None) -> Entry:
             return files.store_source(self._ctx, stream, name)
+
+        return self._put_stored(repo, branch, p, message, commit, store, is_dir=False)
+
+    def chunking(self) -> ChunkParams:
+        """The store's FastCDC sizes: what :meth:`put_chunks` expects chunks to be cut with."""
+        params: ChunkParams = self._ctx.store.config.chunking
+        return params
+
+    def put_chunks(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        chunks: Iterable[Chunk],
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        """Store one file given as its content-defined chunks, as :meth:`put_stream` stores a stream.
+
+        For content cut elsewhere (a remote client cuts, the server stores): the store
+        hashes every chunk itself and keeps the cut points. Each chunk must be 1 to the
+        store's ``max_size`` bytes and only the last may be below ``min_size``
+        (:func:`storage.chunking.cut_points` cuts so, with the store's sizes:
+        :meth:`chunking`); other cuts are refused. Cut with other sizes, the file is stored
+        right but deduplicates worse. A chunk must not change once it is passed in.
+
+        Raises:
+            InvalidArgument: a chunk of a size the store's cutting would not give.
+        """
+        p = check_path(path)
+        name = p.rsplit("/", 1)[-1]
+
+        def store(base: str | None) -> Entry:
+            return files.store_chunks(self._ctx, chunks, name)
 
         return self._put_stored(repo, branch, p, message, commit, store, is_dir=False)
 
@@ -1070,6 +1107,7 @@ class Client:
     ) -> MergeInfo:
         """Apply the inverse of ``ref``'s change on ``branch`` (default: the branch it was made on)."""
         return _merge.revert(self._ctx, repo, ref, branch, force=force, **how)
+
 
 def _no_metadata_with_open_commit(metadata: Metadata | None, commit: str | None) -> None:
     if metadata and commit is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -20,7 +20,7 @@ from datavc.repos import get_repo
 from storage import gcpause
 from storage.model import FILE, Entry, path_problem
 from storage.tree import TreeBuilder
-from storage.writer import Skipped, Writer
+from storage.writer import Chunk, Skipped, Writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +169,13 @@ def store_source(
                     return w.trees.dir_entry(name, builder.finish())
             return w.put_file(p, name)
         return w.put_stream(src, name)
+
+
+def store_chunks(ctx: Context, chunks: Iterable[Chunk], name: str) -> Entry:
+    """Store one file given as chunks someone else cut (each hashed here; sizes checked, see
+    :meth:`storage.writer.Writer.put_chunks`); returns its entry."""
+    with ctx.store.writer() as w:
+        return w.put_chunks(chunks, name)
 
 
 # ----- reads ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
-from datavc import batch, errors, ranges, remote_workdir, transfer
+from datavc import batch, errors, framing, ranges, remote_workdir, transfer
 from datavc.batch import PiecesReader as _PiecesReader
 from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
@@ -60,7 +60,8 @@ from datavc.info import (
     TagInfo,
 )
 from datavc.names import check_path
-from storage.writer import Skipped
+from storage.chunking import ChunkParams
+from storage.writer import Chunk, Skipped
 
 if TYPE_CHECKING:
     from datavc.accounts import RoleInfo, TokenInfo, UserInfo
@@ -162,6 +163,9 @@ class RemoteClient(Client):
         self._ranges_lock = threading.Lock()
         self._ranges_reader: ranges.RangeReader | None = None
         self._ranges_made = False
+        self._cuts_lock = threading.Lock()
+        self._cuts_asked = False
+        self._cuts_found: ChunkParams | None = None
 
     @classmethod
     def from_env(cls) -> RemoteClient:
@@ -453,6 +457,10 @@ class RemoteClient(Client):
             return self._put(url, params, content)
         if isinstance(src, str | os.PathLike):
             try:
+                cuts = self._cuts() if os.path.getsize(src) >= transfer.LARGE else None
+                if cuts is not None:
+                    framed = framing.file_frames(os.fspath(src), cuts, progress)
+                    return self._put(url, {**params, "framed": "true"}, framed)
                 with open(src, "rb") as f:
                     return self._put(url, params, _chunks(f, progress))
             except OSError as err:
@@ -477,6 +485,7 @@ class RemoteClient(Client):
             self.abort_commit(repo, cid)
             raise
         return self.finish_commit(repo, cid)
+
     def put_stream(
         self,
         repo: str,
@@ -488,6 +497,40 @@ class RemoteClient(Client):
         commit: str | None = None,
     ) -> CommitInfo:
         return self.put_file(repo, branch, path, stream, message=message, commit=commit)
+
+    def chunking(self) -> ChunkParams:
+        cuts = self._cuts()
+        if cuts is None:
+            raise errors.InvalidArgument(f"the datavc server at {self.url} does not take framed uploads")
+        return cuts
+
+    def _cuts(self) -> ChunkParams | None:
+        """The server's chunk sizes if it takes framed uploads (asked once; None from an older server)."""
+        with self._cuts_lock:
+            if not self._cuts_asked:
+                try:
+                    data = self._json("GET", "/api/v1/store")
+                    if data.get("framed_uploads"):
+                        self._cuts_found = ChunkParams.from_dict(data["chunking"])
+                except errors.NotFound:
+                    pass
+                self._cuts_asked = True
+            return self._cuts_found
+
+    def put_chunks(
+        self,
+        repo: str,
+        branch: str,
+        path: str,
+        chunks: Iterable[Chunk],
+        *,
+        message: str = "",
+        commit: str | None = None,
+    ) -> CommitInfo:
+        p = check_path(path)
+        url = f"{self._repo(repo)}/branches/{_q(branch)}/files/{quote(p)}"
+        params = {"message": message or f"put /{p}", "commit": commit, "framed": "true"}
+        return self._put(url, params, framing.frames(chunks))
 
     def _put(self, url: str, params: dict[str, Any], content: Any) -> CommitInfo:
         params = {k: v for k, v in params.items() if v is not None}
@@ -904,6 +947,7 @@ class RemoteClient(Client):
             if deadline is not None and time.monotonic() > deadline:
                 raise errors.Conflict(f"commit set {info.id} still has pending jobs after {timeout}s")
             time.sleep(WAIT_POLL)
+
     def wait(self, repo: str, branch: str = "main", timeout: float | None = None) -> list[JobInfo]:
         """Wait for the jobs downstream of the branch's head as it is now (the head is pinned first)."""
         head = self.inspect_commit(repo, branch).id

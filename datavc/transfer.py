@@ -14,9 +14,10 @@ requests in flight overlaps the client's disk, the network and the server's work
   buffered whole.
 - **put**: large files go up as their own streamed requests (``PUT_WINDOW`` at once) into one
   open commit, the small ones as one batch stream beside them; the commit is finished
-  once every upload is stored, and aborted if any fails. The server chunks and hashes
-  each upload itself, so it still computes every object id: no request names an id for
-  new data (docs/security.md).
+  once every upload is stored, and aborted if any fails. A large file is cut here and
+  sent as frames (:mod:`datavc.framing`) when the server says its chunk sizes; the server
+  hashes every chunk itself, so it still computes every object id: no request names an
+  id for new data (docs/security.md).
 
 Paths are written through :class:`datavc.export.Exporter` checks (inside the target
 root, no writing through links), as every download is.
@@ -35,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from datavc import batch, errors
+from datavc import batch, errors, framing
 from datavc.export import TEMP_PREFIX, Exporter
 from datavc.info import CommitInfo, FileInfo
 
@@ -127,7 +128,11 @@ def put_files(
     def put_large(local: str, rel: str, size: int) -> Callable[[], object]:
         def run() -> object:
             url = f"{rc._repo(repo)}/branches/{_q(branch)}/files/{_quote_path(prefix + rel)}"
-            return rc._put(url, {"message": message, "commit": cid}, batch.read_file(local, size, tick))
+            params = {"message": message, "commit": cid}
+            cuts = rc._cuts()
+            if cuts is None:  # an older server: the file's bytes, for it to cut
+                return rc._put(url, params, batch.read_file(local, size, tick))
+            return rc._put(url, {**params, "framed": "true"}, framing.file_frames(local, cuts, tick))
 
         return run
 

@@ -104,6 +104,14 @@ def iter_chunks(stream: BinaryIO, params: ChunkParams = DEFAULT_PARAMS) -> Itera
     each window is held back and cut again with the following bytes, so the result is
     exactly what chunking the whole stream at once would give.
     """
+    for view in iter_chunk_views(stream, params):
+        yield bytes(view)
+
+
+def iter_chunk_views(stream: BinaryIO, params: ChunkParams = DEFAULT_PARAMS) -> Iterator[memoryview]:
+    """:func:`iter_chunks` without copying: each chunk is a view of the window, valid only
+    until the next one is asked for (for a consumer that sends it on at once, a client
+    uploading chunks)."""
     window = max(16 * MiB, 2 * params.max_size)
     # The buffer grows to the window only as the stream fills it: a zeroed 32 MiB
     # allocation per file cost ~7 ms of CPU, under the GIL, for every small put. A
@@ -132,7 +140,9 @@ def iter_chunks(stream: BinaryIO, params: ChunkParams = DEFAULT_PARAMS) -> Itera
                 lengths.pop()  # may be cut short by the window's end: cut it again with more bytes
             pos = 0
             for n in lengths:
-                yield bytes(view[pos : pos + n])
+                chunk = view[pos : pos + n]
+                yield chunk
+                chunk.release()  # a consumer that kept it past its turn fails loudly
                 pos += n
             if pos < filled:
                 view[: filled - pos] = view[pos:filled]

@@ -21,7 +21,7 @@ _TEMP_ATTEMPTS = 100
 
 def atomic_write(
     path: str | os.PathLike[str],
-    data: bytes | memoryview | Iterable[bytes],
+    data: bytes | memoryview | Iterable[bytes | memoryview],
     *,
     fsync: bool = True,
     mode: int | None = None,

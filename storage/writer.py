@@ -27,7 +27,7 @@ import os
 import stat
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +100,17 @@ class _Slot:
 
 
 _Pending = tuple[str, Entry] | tuple[str, str, int, str, _Slot]
+#: One chunk of a file: in one buffer, or as pieces to be taken one after the other (as they
+#: came off a socket: hashed piece by piece and written with no joined copy on a local store).
+Chunk = bytes | memoryview | Sequence[bytes | memoryview]
+
+
+def chunk_size(chunk: Chunk) -> int:
+    if isinstance(chunk, bytes | bytearray | memoryview):
+        return len(chunk)
+    return sum(len(p) for p in chunk)
+
+
 #: Called with (local path, reason) for each entry a directory walk does not store.
 Skipped = Callable[[str, str], None]
 
@@ -239,28 +250,28 @@ class Writer:
 
     # ----- uploads -----------------------------------------------------------
 
-    def _submit(self, oid: str, data: bytes, *, remote_check: bool, cold: bool = False) -> None:
+    def _submit(self, oid: str, data: Chunk, *, remote_check: bool, cold: bool = False) -> None:
         self._raise_if_failed()
+        size = chunk_size(data)
         if oid in self._known:
             self.stats.objects_skipped += 1
-            self.stats.bytes_skipped += len(data)
+            self.stats.bytes_skipped += size
             return
         if len(self._known) > _INDEX_LIMIT:
             self._known.clear()
         self._known.add(oid)
         damaged = False
         if self.backend.cheap_exists:
-            state = self._stored(oid, len(data))
+            state = self._stored(oid, size)
             if state is True:
                 self.backend.touch(oid)  # reused: keep a concurrent gc from taking it
                 if self.group_sync:  # maybe written unflushed by another writer: flush it too
                     with self._cond:
                         self._unsynced.append(oid)
                 self.stats.objects_skipped += 1
-                self.stats.bytes_skipped += len(data)
+                self.stats.bytes_skipped += size
                 return
             damaged = state is False
-        size = len(data)
         with self._cond:
             while self._inflight and self._inflight + size > _INFLIGHT_BYTES:
                 self._cond.wait()
@@ -311,18 +322,21 @@ class Writer:
         return self._stored(oid, size) is True
 
     def _upload(
-        self, oid: str, data: bytes, remote_check: bool, damaged: bool = False, cold: bool = False
+        self, oid: str, data: Chunk, remote_check: bool, damaged: bool = False, cold: bool = False
     ) -> None:
+        size = chunk_size(data)
         if damaged:
-            self.backend.replace(oid, data)
+            self.backend.replace(
+                oid, data if isinstance(data, bytes | bytearray | memoryview) else b"".join(data)
+            )
             with self._cond:
                 self.stats.objects_written += 1
-                self.stats.bytes_written += len(data)
+                self.stats.bytes_written += size
                 self.stats.objects_healed += 1
             return
         if remote_check:
             stored = self.backend.size(oid)
-            found = stored == len(data)
+            found = stored == size
             if stored is not None and not found:
                 self._upload(oid, data, False, True)  # a damaged copy: replace it
                 return
@@ -332,10 +346,12 @@ class Writer:
                 self._new_streak = 0 if found else self._new_streak + 1
                 if found:
                     self.stats.objects_skipped += 1
-                    self.stats.bytes_skipped += len(data)
+                    self.stats.bytes_skipped += size
             if found:
                 return
-        if self.group_sync:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            self.backend.put_pieces(oid, data, synced=not self.group_sync, cold=cold)
+        elif self.group_sync:
             self.backend.put_unsynced(oid, data)
         elif cold:
             self.backend.put_cold(oid, data)
@@ -343,7 +359,7 @@ class Writer:
             self.backend.put(oid, data)
         with self._cond:
             self.stats.objects_written += 1
-            self.stats.bytes_written += len(data)
+            self.stats.bytes_written += size
             if self.group_sync:
                 self._unsynced.append(oid)
 
@@ -413,34 +429,81 @@ class Writer:
         ``known`` are object ids already stored (say, an earlier version's chunks): they
         are not uploaded or checked again.
         """
+        return self._put_cut(iter_chunks(stream, self.params), name, known, _regular_fd(stream))
+
+    def put_chunks(self, chunks: Iterable[Chunk], name: str = "") -> Entry:
+        """Store one file given as its chunks, cut by someone else (a client of a server).
+
+        The cut points are taken as given, the ids are not: each chunk is hashed here. A
+        chunk must be 1 to ``max_size`` bytes, and only the last may be shorter than
+        ``min_size`` (as FastCDC cuts), so bad cuts can cost dedup but never make
+        objects larger, or more numerous, than a stream of that length would. A chunk
+        passed here must not change afterwards (it may be written after this returns a
+        chunk later).
+
+        Raises:
+            InvalidInput: a chunk of a size FastCDC would not cut (nothing is committed:
+                the objects already written are garbage until gc).
+        """
+        return self._put_cut(self._checked_cuts(chunks), name, frozenset(), None)
+
+    def _checked_cuts(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        short: int | None = None
+        for chunk in chunks:
+            n = chunk_size(chunk)
+            if short is not None:
+                raise InvalidInput(
+                    f"a chunk of {short} bytes (below the minimum of {self.params.min_size}) "
+                    "was not the file's last"
+                )
+            if not 0 < n <= self.params.max_size:
+                raise InvalidInput(f"a chunk of {n} bytes (chunks are 1 to {self.params.max_size} bytes)")
+            if n < self.params.min_size:
+                short = n
+            yield chunk
+
+    def _put_cut(
+        self, chunks: Iterable[Chunk], name: str, known: frozenset[str], source: int | None
+    ) -> Entry:
+        """Store ``chunks`` as one file; ``source``: the descriptor of the regular file they are
+        read from (its pages are dropped past :data:`COLD_AFTER`), if any."""
         hasher = self.algorithm.new()
         refs: list[DataRef] = []
         builder: file_index.IndexBuilder | None = None  # once the refs outgrow an inline entry
         size = 0
-        source = _regular_fd(stream)
         dropped = COLD_AFTER  # the source's pages are dropped from here on, as it is read
-        for chunk in iter_chunks(stream, self.params):
-            hasher.update(chunk)
-            oid = self.algorithm.digest(chunk)
-            if builder is not None:
-                builder.add(DataRef(oid, 0, len(chunk)))
+        for chunk in chunks:
+            if isinstance(chunk, bytes | bytearray | memoryview):
+                n = len(chunk)
+                hasher.update(chunk)
+                oid = self.algorithm.digest(chunk)
             else:
-                refs.append(DataRef(oid, 0, len(chunk)))
+                one = self.algorithm.new()
+                n = 0
+                for piece in chunk:
+                    one.update(piece)
+                    hasher.update(piece)
+                    n += len(piece)
+                oid = ObjectId(one.hexdigest())
+            if builder is not None:
+                builder.add(DataRef(oid, 0, n))
+            else:
+                refs.append(DataRef(oid, 0, n))
                 if len(refs) > file_index.INLINE_MAX:
                     # index pages are queued behind the data they point to, as trees are
                     builder = file_index.IndexBuilder(self._write_tree)
                     for r in refs:
                         builder.add(r)
                     refs = []
-            size += len(chunk)
+            size += n
             if source is not None and size - dropped >= _DROP_STEP:
                 drop_cached(source, dropped, size - dropped)
                 dropped = size
             if self.on_progress is not None:
-                self.on_progress(len(chunk))
-            if oid in known and self._reusable(oid, len(chunk)):
+                self.on_progress(n)
+            if oid in known and self._reusable(oid, n):
                 self.stats.objects_skipped += 1
-                self.stats.bytes_skipped += len(chunk)
+                self.stats.bytes_skipped += n
             else:
                 self._submit(oid, chunk, remote_check=True, cold=size > COLD_AFTER)
         self.stats.files += 1

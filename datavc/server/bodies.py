@@ -19,7 +19,7 @@ from anyio import from_thread
 
 from datavc.errors import InvalidArgument
 
-GATHER = 1024 * 1024
+GATHER = 4 * 1024 * 1024
 
 
 class BodyReader(io.RawIOBase):
@@ -64,6 +64,14 @@ class BodyReader(io.RawIOBase):
             return []
         except OSError as err:  # pragma: no cover - transport errors surface as ClientDisconnect
             raise InvalidArgument(f"the upload was cut: {err}") from None
+
+    def next_pieces(self) -> list[bytes]:
+        """The next pieces as received (up to :data:`GATHER` bytes), [] at the end; for a
+        reader that takes them as they are (:func:`datavc.framing.read_frames`), not with
+        :meth:`readinto`."""
+        pieces = self._next()
+        self.received += sum(len(p) for p in pieces)
+        return pieces
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         """Fill ``b`` from the pieces at hand (fetching more only when none is left)."""

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from datavc import framing
 from datavc.errors import InvalidArgument
 from datavc.server import bodies
 from datavc.server.auth import REQUIRE, UserClient, check_repo_role, current_identity, note_commit
@@ -53,12 +54,34 @@ async def put_file(
     c: UserClient,
     message: str = "",
     commit: str | None = None,
+    framed: Annotated[
+        bool,
+        Query(
+            description="The body is the file's chunks, cut by the client, as frames "
+            "(a 4-byte big-endian length and the bytes, ended by a length of 0; "
+            "sizes from GET /api/v1/store). The server hashes every chunk itself."
+        ),
+    ] = False,
 ) -> dict[str, Any]:
     """Store the request body at ``path``: a new commit on ``branch``, or into the open ``commit``."""
-    body = bodies.reader(request.stream())
-    info = await run_in_threadpool(
-        lambda: c.put_stream(repo, branch, path, body, message=message, commit=commit)
-    )
+    if framed:
+        raw = bodies.BodyReader(request.stream())
+        max_size = c.chunking().max_size
+        info = await run_in_threadpool(
+            lambda: c.put_chunks(
+                repo,
+                branch,
+                path,
+                framing.read_frames(raw.next_pieces, max_size),
+                message=message,
+                commit=commit,
+            )
+        )
+    else:
+        body = bodies.reader(request.stream())
+        info = await run_in_threadpool(
+            lambda: c.put_stream(repo, branch, path, body, message=message, commit=commit)
+        )
     note_commit(request, info.id, branch)
     return info.to_json()
 

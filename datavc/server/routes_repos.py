@@ -47,3 +47,21 @@ def inspect_repo(repo: str, c: UserClient) -> dict[str, Any]:
 def delete_repo(repo: str, c: UserClient, request: Request, force: bool = False) -> None:
     """Delete a repo; one with commits needs ``force=true``."""
     c.delete_repo(repo, force=force)
+
+
+class Chunking(BaseModel):
+    min: int
+    avg: int
+    max: int
+
+
+class StoreInfo(BaseModel):
+    chunking: Chunking
+    framed_uploads: bool
+
+
+@router.get("/store", dependencies=[REQUIRE.authenticated], tags=["files"])
+def store_info(c: UserClient) -> StoreInfo:
+    """The store's FastCDC chunk sizes, in bytes: a client that cuts a file with them may upload
+    it as frames (``PUT .../files/{path}?framed=true``); the server still hashes every chunk."""
+    return StoreInfo(chunking=Chunking(**c.chunking().as_dict()), framed_uploads=True)

@@ -47,6 +47,23 @@ class Backend(ABC):
         """
         self.put(oid, data)
 
+    def put_pieces(
+        self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True, cold: bool = False
+    ) -> None:
+        """:meth:`put` of the pieces' concatenation (:meth:`put_unsynced` without ``synced``,
+        else :meth:`put_cold` with ``cold``).
+
+        A backend that can write the pieces as they are (a local file) does so, without
+        joining them into one buffer first.
+        """
+        data = b"".join(pieces)
+        if not synced:
+            self.put_unsynced(oid, data)
+        elif cold:
+            self.put_cold(oid, data)
+        else:
+            self.put(oid, data)
+
     def sync(self, oids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Make ``oids`` durable: objects written with :meth:`put_unsynced`, or found stored.
 

@@ -50,6 +50,11 @@ class LazyBackend(Backend):
     def put_unsynced(self, oid: str, data: bytes | memoryview) -> None:
         self._real().put_unsynced(oid, data)
 
+    def put_pieces(
+        self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True, cold: bool = False
+    ) -> None:
+        self._real().put_pieces(oid, pieces, synced=synced, cold=cold)
+
     def sync(self, oids: Sequence[str]) -> None:
         self._real().sync(oids)
 

@@ -56,6 +56,14 @@ class LocalBackend(Backend):
             return
         self._write(oid, data, fsync=False)
 
+    def put_pieces(
+        self, oid: str, pieces: Sequence[bytes | memoryview], *, synced: bool = True, cold: bool = False
+    ) -> None:
+        """Write the pieces one after the other into the object's file (no joined copy)."""
+        if self._path(oid).exists():
+            return
+        self._write(oid, pieces, fsync=synced, cached=not cold)
+
     def sync(self, oids: Sequence[str]) -> None:
         """Flush ``oids`` (files, then their directories and any fan-out directory made).
 
@@ -100,7 +108,14 @@ class LocalBackend(Backend):
         except FileNotFoundError:
             return None
 
-    def _write(self, oid: str, data: bytes | memoryview, *, fsync: bool = True, cached: bool = True) -> None:
+    def _write(
+        self,
+        oid: str,
+        data: bytes | memoryview | Sequence[bytes | memoryview],
+        *,
+        fsync: bool = True,
+        cached: bool = True,
+    ) -> None:
         path = self._path(oid)
         parent = oid[:4]
         if parent not in self._made:

@@ -53,6 +53,28 @@ def test_an_uncached_atomic_write_holds_its_bytes(tmp_path: Path) -> None:
     assert target.read_bytes() == b"again"
 
 
+def test_chunks_given_in_pieces_past_the_threshold_are_written_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "COLD_AFTER", 256 * 1024)
+    backend = _Counting(tmp_path / "store")
+    colds: list[bool] = []
+    real = backend.put_pieces
+
+    def put_pieces(oid: str, pieces: object, *, synced: bool = True, cold: bool = False) -> None:
+        colds.append(cold)
+        real(oid, pieces, synced=synced, cold=cold)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "put_pieces", put_pieces)
+    store = ObjectStore.init(backend, chunking=SMALL_CHUNKS, pack_size=SMALL_PACK)
+    data = os.urandom(1024 * 1024)
+    step = SMALL_CHUNKS.max_size
+    with store.writer() as w:
+        entry = w.put_chunks([[data[i : i + step]] for i in range(0, len(data), step)], "big.bin")
+    assert False in colds and True in colds  # the first bytes stay cached
+    assert b"".join(store.iter_content(entry)) == data
+
+
 def test_a_cold_source_files_pages_are_dropped_as_it_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

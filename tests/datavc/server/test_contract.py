@@ -182,6 +182,18 @@ def test_files_put_get_range_ls(api: Client, tmp_path: Path) -> None:
     assert paths(api.walk_files("r", "main")) == ["/data/dir/sub/y.txt"]
 
 
+def test_put_chunks_keeps_the_cuts_and_refuses_cuts_a_cutter_would_not_give(api: Client) -> None:
+    api.create_repo("r")
+    p = api.chunking()
+    parts = [b"a" * p.min_size, b"b" * 10]
+    api.put_chunks("r", "main", "/cut.bin", parts, message="cut elsewhere")
+    assert api.get_file("r", "main", "/cut.bin") == b"".join(parts)
+    assert api.inspect_commit("r", "main").message == "cut elsewhere"
+    with pytest.raises(errors.InvalidArgument, match="was not the file's last"):
+        api.put_chunks("r", "main", "/bad.bin", [b"x" * 10, b"y" * 10])
+    assert paths(api.walk_files("r", "main")) == ["/cut.bin"]
+
+
 def test_diff_and_rollback(api: Client) -> None:
     api.create_repo("r")
     base = api.put_file("r", "main", "/keep", b"k")
