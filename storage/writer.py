@@ -554,6 +554,36 @@ class Writer:
         while pending:
             yield _resolve(pending.popleft())
 
+    def put_file_sets(self, sets: Iterable[Iterable[tuple[str, bytes]]]) -> list[ObjectId]:
+        """Store several small directories given in memory; one tree id per set, in order.
+
+        Each set is ``(relative path, content)`` pairs in any order. The small files of all
+        sets go into shared packs (one pack for many directories rather than one each, the
+        point: a job's many tiny datum outputs), large ones are chunked as usual.
+
+        Raises:
+            InvalidInput: a path the store refuses, or the same path twice in one set.
+        """
+        import io
+
+        staged: list[list[_Pending]] = []
+        for files in sets:
+            items: list[_Pending] = []
+            seen: set[str] = set()
+            for rel, data in files:
+                p = normalize_path(rel)
+                problem = path_problem(p) if p else "empty"
+                if problem is None and p in seen:
+                    problem = "given twice"
+                if problem is not None:
+                    raise InvalidInput(f"{rel[:200]!r}: {problem}")
+                seen.add(p)
+                name = p.rsplit("/", 1)[-1]
+                items.append(self._put_opened(io.BytesIO(data), rel, p, name, len(data), None))
+            staged.append(items)
+        self._seal_pack()
+        return [self.build_tree((_resolve(i) for i in items), sort=True) for items in staged]
+
     def _put_local(self, path: str, rel: str, name: str, size: int, prior: Entry | None) -> _Pending:
         if size < self.small_limit:
             return self._put_data(_read_small(path, size), rel, name, prior)

@@ -37,9 +37,10 @@ from storage.writer import Writer
 
 WINDOW = 0.05  # seconds between durability barriers
 
-# A datum to report: its outcome, and the directory still to store as its outputs (if any)
-# with what removes that directory afterwards.
-_Item = tuple[Datum, Outcome, Path | None, Callable[[Path], None] | None]
+# A datum to report: its outcome, and its outputs still to store (if any): a directory with
+# what removes it afterwards, or the files themselves, read into memory (small outputs).
+_Files = list[tuple[str, bytes]]
+_Item = tuple[Datum, Outcome, Path | None, Callable[[Path], None] | None, _Files | None]
 
 
 class OutputSink(Protocol):
@@ -75,12 +76,21 @@ class OutputStore:
 
     def report(self, d: Datum, o: Outcome) -> None:
         """Report ``d``'s outcome once every output stored so far is durable."""
-        self._add((d, o, None, None))
+        self._add((d, o, None, None, None))
 
     def store_and_report(self, d: Datum, o: Outcome, path: Path, remove: Callable[[Path], None]) -> None:
         """Store directory ``path`` as ``d``'s outputs (then ``remove(path)``), from the
         reporting thread, and report ``o`` with that tree once it is durable."""
-        self._add((d, o, path, remove))
+        self._add((d, o, path, remove, None))
+
+    def store_files_and_report(self, d: Datum, o: Outcome, files: _Files) -> None:
+        """Store ``files`` (``(relative path, content)``, a small output read into memory) as
+        ``d``'s outputs, from the reporting thread, and report ``o`` with that tree once durable.
+
+        The files of every datum in one window go into one pack (a pack per datum was half
+        of a trivial datum's objects, and each object is a file created and flushed).
+        """
+        self._add((d, o, None, None, files))
 
     def _add(self, item: _Item) -> None:
         with self._cond:
@@ -124,9 +134,15 @@ class OutputStore:
             if self._error is not None:
                 continue
             try:
+                in_memory = [files for *_, files in batch if files is not None]
+                if in_memory:
+                    with self._lock:
+                        trees = iter(self._writer.put_file_sets(in_memory))
                 done: list[tuple[Datum, Outcome]] = []
-                for d, o, path, remove in batch:
-                    if path is not None and remove is not None:
+                for d, o, path, remove, files in batch:
+                    if files is not None:
+                        o = dataclasses.replace(o, output_tree=next(trees))
+                    elif path is not None and remove is not None:
                         try:
                             tree = self.put_dir(path)
                         finally:
