@@ -213,11 +213,13 @@ class ObjectStore:
         parallelism: int | None = None,
         group_sync: bool = False,
         pool: ThreadPoolExecutor | None = None,
+        inline_writes: bool = False,
     ) -> Writer:
         """A write batch: use as a context manager; everything is durable when it exits.
 
-        ``group_sync`` and ``pool``: see :class:`~storage.writer.Writer` (objects flushed
-        at each barrier together; upload threads shared between writers).
+        ``group_sync``, ``pool`` and ``inline_writes``: see :class:`~storage.writer.Writer`
+        (objects flushed at each barrier together; upload threads shared between writers;
+        objects written by the calling thread).
         """
         from storage.writer import Writer  # not on read paths: a listing starts faster
 
@@ -229,6 +231,7 @@ class ObjectStore:
             self.get_object,
             parallelism=parallelism,
             group_sync=group_sync,
+            inline_writes=inline_writes,
             pool=pool if pool is not None else (self._write_pool if parallelism is None else None),
         )
 

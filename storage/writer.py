@@ -103,10 +103,14 @@ class Writer:
         parallelism: int | None = None,
         group_sync: bool = False,
         pool: ThreadPoolExecutor | None = None,
+        inline_writes: bool = False,
     ) -> None:
         """``group_sync``: flush objects at each barrier, not one by one (module doc).
         ``pool``: upload threads shared with other writers (the caller shuts it down);
-        by default the writer has its own."""
+        by default the writer has its own. ``inline_writes`` (local backends): objects are
+        written by the calling thread, only the barrier's flushes use the threads: for a
+        caller that is a background thread already, storing many tiny objects, a hand-off
+        per object cost more than the write (thread wake-ups, lock traffic)."""
         self.backend = backend
         self.algorithm = algorithm
         self.params = chunking
@@ -120,6 +124,7 @@ class Writer:
         self._workers = workers
         self._pool = pool or ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
         self.group_sync = group_sync
+        self._inline = inline_writes and self.backend.cheap_exists
         self._unsynced: list[str] = []  # written or reused since the last barrier (group_sync)
         self._cond = threading.Condition()
         self._inflight = 0
@@ -239,6 +244,9 @@ class Writer:
                 self.stats.bytes_skipped += len(data)
                 return
             damaged = state is False
+        if self._inline:
+            self._upload(oid, data, False, damaged)
+            return
         size = len(data)
         with self._cond:
             while self._inflight and self._inflight + size > _INFLIGHT_BYTES:

@@ -539,7 +539,8 @@ def run_batched(
     queue = _Queue(datums)
     if outputs_for is None or stager is None:
         assert ctx is not None, "run_batched needs a store context, or a stager and outputs_for"
-    store = OutputStore(cast(Context, ctx), on_done) if outputs_for is None else None
+    # Outputs are stored from the OutputStore's thread: it writes the objects itself.
+    store = OutputStore(cast(Context, ctx), on_done, inline_writes=True) if outputs_for is None else None
     report = store.report if store is not None else on_done
     sink_for: Callable[[Datum], OutputSink] = outputs_for or (lambda d: cast(OutputStore, store))
 

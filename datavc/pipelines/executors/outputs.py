@@ -52,8 +52,14 @@ class OutputSink(Protocol):
 class OutputStore:
     """One writer shared by a job's datum threads; ``report`` hands outcomes on once durable."""
 
-    def __init__(self, ctx: Context, on_done: Callable[[Datum, Outcome], None]) -> None:
+    def __init__(
+        self, ctx: Context, on_done: Callable[[Datum, Outcome], None], *, inline_writes: bool = False
+    ) -> None:
+        """``inline_writes``: objects are written by the thread that stores them (see
+        :class:`~storage.writer.Writer`): for the batched executor, which stores from this
+        object's own thread; datum threads that call ``put_dir`` should not wait for writes."""
         self._ctx = ctx
+        self._inline = inline_writes
         # One set of upload threads for the job: a writer per barrier would start its own.
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="datum-put")
         self._writer: Writer = self._new_writer()
@@ -67,7 +73,7 @@ class OutputStore:
         self._thread.start()
 
     def _new_writer(self) -> Writer:
-        return self._ctx.store.writer(group_sync=True, pool=self._pool)
+        return self._ctx.store.writer(group_sync=True, pool=self._pool, inline_writes=self._inline)
 
     def put_dir(self, path: Path) -> str:
         """Store ``path`` (symbolic links not followed) and return its tree id (durable at the next flush)."""
