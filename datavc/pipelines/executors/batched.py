@@ -115,15 +115,18 @@ def _take_small(out: str) -> list[tuple[str, bytes]] | None:
     if len(entries) > _INLINE_FILES or not all(e.is_file(follow_symlinks=False) for e in entries):
         return None
     files: list[tuple[str, bytes]] = []
-    for e in entries:
-        fd = os.open(e.path, _READ)
-        try:
-            data = os.read(fd, _INLINE_BYTES + 1)
-        finally:
-            os.close(fd)
-        if len(data) > _INLINE_BYTES:
-            return None
-        files.append((e.name, data))
+    try:
+        for e in entries:
+            fd = os.open(e.path, _READ)
+            try:
+                data = os.read(fd, _INLINE_BYTES + 1)
+            finally:
+                os.close(fd)
+            if len(data) > _INLINE_BYTES:
+                return None
+            files.append((e.name, data))
+    except OSError:
+        return None  # unreadable, or replaced meanwhile: put_dir says what is wrong with it
     for e in entries:
         os.unlink(e.path)
     return files
