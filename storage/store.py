@@ -232,6 +232,7 @@ class ObjectStore:
             parallelism=parallelism,
             group_sync=group_sync,
             inline_writes=inline_writes,
+            remember=self._cache_put,
             pool=pool if pool is not None else (self._write_pool if parallelism is None else None),
         )
 
@@ -259,6 +260,11 @@ class ObjectStore:
         actual = self.algorithm.digest(data)
         if actual != oid:
             raise CorruptObject(oid, actual, self.backend.url)
+        self._cache_put(oid, data)
+        return data
+
+    def _cache_put(self, oid: str, data: bytes) -> None:
+        """Keep ``data`` (verified, or just written by a writer of this store) for reads of ``oid``."""
         with self._lock:
             if oid not in self._cache and len(data) <= _OBJECT_CACHE_BYTES // 8:
                 self._cache[oid] = data
@@ -266,7 +272,6 @@ class ObjectStore:
                 while self._cache_bytes > _OBJECT_CACHE_BYTES:
                     _, old = self._cache.popitem(last=False)
                     self._cache_bytes -= len(old)
-        return data
 
     def _no_write(self, data: bytes) -> ObjectId:
         raise RuntimeError("trees are written through ObjectStore.writer()")

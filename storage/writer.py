@@ -104,13 +104,16 @@ class Writer:
         group_sync: bool = False,
         pool: ThreadPoolExecutor | None = None,
         inline_writes: bool = False,
+        remember: Callable[[str, bytes], None] | None = None,
     ) -> None:
         """``group_sync``: flush objects at each barrier, not one by one (module doc).
         ``pool``: upload threads shared with other writers (the caller shuts it down);
         by default the writer has its own. ``inline_writes`` (local backends): objects are
         written by the calling thread, only the barrier's flushes use the threads: for a
         caller that is a background thread already, storing many tiny objects, a hand-off
-        per object cost more than the write (thread wake-ups, lock traffic)."""
+        per object cost more than the write (thread wake-ups, lock traffic). ``remember``:
+        called with each tree page once it is stored (the store keeps it in its read cache:
+        a job's merge of its datums' output trees then reads none of them back)."""
         self.backend = backend
         self.algorithm = algorithm
         self.params = chunking
@@ -125,6 +128,7 @@ class Writer:
         self._pool = pool or ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
         self.group_sync = group_sync
         self._inline = inline_writes and self.backend.cheap_exists
+        self._remember = remember
         self._unsynced: list[str] = []  # written or reused since the last barrier (group_sync)
         self._cond = threading.Condition()
         self._inflight = 0
@@ -195,7 +199,7 @@ class Writer:
         queued, self._queued_trees = self._queued_trees, {}
         self._queued_bytes = 0
         for oid, data in queued.items():
-            self._submit(oid, data, remote_check=False)
+            self._submit(oid, data, remote_check=False, tree=True)
         self._wait()
         if self._unsynced:
             self._sync()
@@ -223,7 +227,7 @@ class Writer:
 
     # ----- uploads -----------------------------------------------------------
 
-    def _submit(self, oid: str, data: bytes, *, remote_check: bool) -> None:
+    def _submit(self, oid: str, data: bytes, *, remote_check: bool, tree: bool = False) -> None:
         self._raise_if_failed()
         if oid in self._known:
             self.stats.objects_skipped += 1
@@ -240,12 +244,14 @@ class Writer:
                 if self.group_sync:  # maybe written unflushed by another writer: flush it too
                     with self._cond:
                         self._unsynced.append(oid)
+                if tree and self._remember is not None:
+                    self._remember(oid, data)
                 self.stats.objects_skipped += 1
                 self.stats.bytes_skipped += len(data)
                 return
             damaged = state is False
         if self._inline:
-            self._upload(oid, data, False, damaged)
+            self._upload(oid, data, False, damaged, tree)
             return
         size = len(data)
         with self._cond:
@@ -253,7 +259,7 @@ class Writer:
                 self._cond.wait()
             self._inflight += size
         check = remote_check and not self.backend.cheap_exists and self._probe()
-        fut = self._pool.submit(self._upload, oid, data, check, damaged)
+        fut = self._pool.submit(self._upload, oid, data, check, damaged, tree)
         self._futures.add(fut)
         fut.add_done_callback(lambda f: self._done(f, size))
 
@@ -297,7 +303,9 @@ class Writer:
             return True  # trusted: checking would cost a request per object (fsck --repair heals)
         return self._stored(oid, size) is True
 
-    def _upload(self, oid: str, data: bytes, remote_check: bool, damaged: bool = False) -> None:
+    def _upload(
+        self, oid: str, data: bytes, remote_check: bool, damaged: bool = False, tree: bool = False
+    ) -> None:
         if damaged:
             self.backend.replace(oid, data)
             with self._cond:
@@ -324,6 +332,8 @@ class Writer:
             self.backend.put_unsynced(oid, data)
         else:
             self.backend.put(oid, data)
+        if tree and self._remember is not None:
+            self._remember(oid, data)
         with self._cond:
             self.stats.objects_written += 1
             self.stats.bytes_written += len(data)
@@ -353,7 +363,7 @@ class Writer:
         if oid in self._known or oid in self._queued_trees:
             return oid
         if self._pack is None and not self._futures and not self._queued_trees:
-            self._submit(oid, data, remote_check=False)
+            self._submit(oid, data, remote_check=False, tree=True)
             return oid
         self._queued_trees[oid] = data
         self._queued_bytes += len(data)
