@@ -50,6 +50,7 @@ _LOG_LIMIT = 64 * 1024
 _INLINE_FILES = 64
 _INLINE_BYTES = 64 * 1024
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_ENCODE = json.JSONEncoder(check_circular=False).encode  # one encoder, not one per answer
 
 
 class _Queue:
@@ -83,7 +84,7 @@ class _Queue:
             return not self._q
 
 
-def _clear(pfs: Path) -> None:
+def _clear(pfs: Path | str) -> None:
     with os.scandir(pfs) as it:  # the file type comes with the listing: no stat per child
         for child in it:
             if child.is_dir(follow_symlinks=False):
@@ -166,6 +167,7 @@ class _Worker:
         self.stager, self.spec, self.job_id, self.queue = stager, spec, job_id, queue
         self.ctx = ctx  # None on a job-token worker pod: no stop check here (the pod is deleted)
         self.pfs = pfs or home / "pfs"
+        self._root = _sandbox.PFS if sandbox is not None else str(self.pfs)  # /pfs as the transform sees it
         self.log = home / "log"
         self._log_s = str(self.log)
         self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
@@ -190,6 +192,9 @@ class _Worker:
         if self.ahead is not None:
             for name in self.mounts:
                 (self.ahead / name).mkdir(parents=True)
+        # String paths for the per-datum work (pathlib's joins cost more than the syscalls).
+        self._out_s = os.path.join(self.pfs, "out")
+        self._mounts_s = [(os.path.join(self.pfs, m), os.path.join(self.ahead or "", m)) for m in self.mounts]
 
     def run(self) -> str:
         """Start processes until no datum is left; returns the log of a process that took none.
@@ -345,11 +350,10 @@ class _Worker:
             return None
         d, tries = got
         # Empty the mounted directories, keeping them: the sandbox's binds point at them.
-        for name in self.mounts:
-            _clear(self.pfs / name)
+        for dst, _ in self._mounts_s:
+            _clear(dst)
         if self.ahead is not None and self.ahead_ready:
-            for name in self.mounts:  # what was staged ahead: a rename per top-level entry
-                src, dst = os.path.join(self.ahead, name), os.path.join(self.pfs, name)
+            for dst, src in self._mounts_s:  # what was staged ahead: a rename per top-level entry
                 for entry in os.listdir(src):
                     os.rename(os.path.join(src, entry), os.path.join(dst, entry))
             self.ahead_ready = False
@@ -387,11 +391,11 @@ class _Worker:
     def _clear_ahead(self) -> None:
         self.ahead_ready = False
         if self.ahead is not None:
-            for name in self.mounts:
-                _clear(self.ahead / name)
+            for _, src in self._mounts_s:
+                _clear(src)
 
     def _answer(self, d: Datum) -> bytes:
-        root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
+        root = self._root
         answer = {
             "id": d.hash,
             "in": root,
@@ -399,7 +403,7 @@ class _Worker:
             "inputs": {f.input: f"{root}/{f.dir}" for f in d.files},
             "env": self._datum_env(d, root),
         }
-        return json.dumps(answer).encode() + b"\n"
+        return _ENCODE(answer).encode() + b"\n"
 
     def _datum_env(self, d: Datum, root: str) -> dict[str, str]:
         env = {"DATAVC_DATUM_ID": d.hash, **pach_env(self.spec, self.job_id, d)}
@@ -413,7 +417,7 @@ class _Worker:
         and removed; otherwise its files move to a directory per datum, stored from the
         OutputStore's thread (or by the caller) later.
         """
-        out = str(self.pfs / "out")
+        out = self._out_s
         if inline and (files := _take_small(out)) is not None:
             return _Finished(current, None, files, os.stat(self._log_s).st_size, time.monotonic())
         self.held_count += 1
