@@ -98,7 +98,7 @@ def adopt(
     home = str(ctx.home) if ctx.home else ""
     try:
         co.clean_tmp()
-        dir_rows = localscan.DirRows()  # the per-directory copy status compares against
+        dir_rows = localscan.DirRows(root)  # the per-directory copy status compares against
 
         def index_rows() -> Iterator[_Row]:
             for row in rows.read():

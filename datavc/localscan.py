@@ -7,10 +7,13 @@ packed 64-bit integers). Triggers on ``files`` delete a directory's cached row w
 row of its files is inserted, updated or deleted, whoever writes it, so a cached row always
 equals the index.
 
-Status lists a directory with one ``scandir``, ``lstat``s its regular files and compares
+Status lists a directory with one ``scandir``, ``lstat``s its entries and compares
 the directory's (names, sizes, mtimes) columns with the cached row (or, when there is none,
 the index's rows for that directory, read in one query) in one comparison: a clean
-directory costs no Python code per file. Only a directory that differs is compared name by
+directory costs no Python code per file. A cached row keeps its names in the order
+``scandir`` returns them (stable while a directory is unchanged), so a clean directory is
+not even sorted; a row in another order (written by an older datavc) is compared sorted and
+rewritten once. Only a directory that differs is compared name by
 name, hashing the files whose size is the same but mtime not (a file touched but unchanged
 gets its index row refreshed). Files the index lists in directories the walk never saw
 (deleted directories, or replaced by links) are found by counting: every index row is
@@ -56,10 +59,11 @@ SCHEMA = (
 )
 
 _NAME = attrgetter("name")
-_IS_FILE = methodcaller("is_file", follow_symlinks=False)
 _LSTAT = methodcaller("stat", follow_symlinks=False)
+_MODE = attrgetter("st_mode")
 _SIZE = attrgetter("st_size")
 _MTIME = attrgetter("st_mtime_ns")
+_IS_REG = stat.S_ISREG
 # What a valid local name never holds (the store's rule; '/' cannot occur in a local name).
 _BAD = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -109,8 +113,8 @@ class _Scan:
     def walk(self, prefix: str) -> Iterator[Change]:
         """The changes of the directory ``prefix`` (``""`` or ``"a/b/"``) and below, in tree order."""
         self.visited.add(prefix)
-        files, stats, subdirs = self._list(prefix)
-        local: Columns = (list(map(_NAME, files)), list(map(_SIZE, stats)), list(map(_MTIME, stats)))
+        names, stats, subdirs = self._list(prefix)
+        local: Columns = (names, list(map(_SIZE, stats)), list(map(_MTIME, stats)))
         found = self._file_changes(prefix, local, stats)
         i = 0
         for d in subdirs:
@@ -120,11 +124,13 @@ class _Scan:
             yield from self.walk(prefix + d + "/")
         yield from found[i:]
 
-    def _list(self, prefix: str) -> tuple[list[os.DirEntry[str]], list[os.stat_result], list[str]]:
-        """The regular files of a directory (sorted by name), their stats, and its subdirectories.
+    def _list(self, prefix: str) -> tuple[list[str], list[os.stat_result], list[str]]:
+        """The names of a directory's regular files in ``scandir`` order, their stats, and its
+        subdirectories (sorted).
 
-        The directory is opened once and its files are ``lstat``ed relative to it (no path
-        resolution per file)."""
+        The directory is opened once and its entries are ``lstat``ed relative to it (no path
+        resolution per file). Kinds come from those stats (one C call per entry); sorting is
+        left to a directory that differs from its cached row."""
         where = self.root / prefix if prefix else self.root
         try:
             fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -133,7 +139,6 @@ class _Scan:
         try:
             with os.scandir(fd) as it:
                 entries = list(it)
-            entries.sort(key=_NAME)
             names = list(map(_NAME, entries))
             joined = "/".join(names)
             if not joined.isascii() or _BAD.search(joined):
@@ -146,67 +151,83 @@ class _Scan:
                         ) from err
             if (not prefix and META in names) or TEMP_SUFFIX in joined:
                 entries = [e for e in entries if (prefix or e.name != META) and not _is_temp(e.name)]
-            subdirs: list[str] = []
-            if all(map(_IS_FILE, entries)):
-                files = entries
-            else:
-                files = []
-                for e in entries:
-                    if e.is_file(follow_symlinks=False):
-                        files.append(e)
-                    elif e.is_symlink():
-                        self._skip(prefix + e.name, "symbolic link (links are not stored)")
-                    elif e.is_dir(follow_symlinks=False):
-                        subdirs.append(e.name)
-                    else:
-                        self._skip(prefix + e.name, "not a regular file")
+                names = list(map(_NAME, entries))
             try:
-                return files, list(map(_LSTAT, files)), subdirs
+                stats = list(map(_LSTAT, entries))
             except OSError:
-                return self._stat_one_by_one(fd, prefix, files, subdirs)
+                return self._stat_one_by_one(fd, prefix, entries)
+            if all(map(_IS_REG, map(_MODE, stats))):
+                return names, stats, []
+            return self._sort_kinds(prefix, names, stats)
         except OSError as err:
             raise InvalidArgument(f"cannot read {where}: {err.strerror}") from err
         finally:
             os.close(fd)
 
+    def _sort_kinds(
+        self, prefix: str, names: list[str], stats: list[os.stat_result]
+    ) -> tuple[list[str], list[os.stat_result], list[str]]:
+        """Regular files kept, subdirectories set apart (sorted), links and the rest skipped."""
+        files: list[str] = []
+        fstats: list[os.stat_result] = []
+        subdirs: list[str] = []
+        for name, st in zip(names, stats, strict=True):
+            mode = st.st_mode
+            if stat.S_ISREG(mode):
+                files.append(name)
+                fstats.append(st)
+            elif stat.S_ISLNK(mode):
+                self._skip(prefix + name, "symbolic link (links are not stored)")
+            elif stat.S_ISDIR(mode):
+                subdirs.append(name)
+            else:
+                self._skip(prefix + name, "not a regular file")
+        subdirs.sort()
+        return files, fstats, subdirs
+
     def _stat_one_by_one(
-        self, fd: int, prefix: str, files: list[os.DirEntry[str]], subdirs: list[str]
-    ) -> tuple[list[os.DirEntry[str]], list[os.stat_result], list[str]]:
-        """The slow path of :meth:`_list` when a file went away (or changed kind) while listed."""
-        kept, stats = [], []
-        for e in files:
+        self, fd: int, prefix: str, entries: list[os.DirEntry[str]]
+    ) -> tuple[list[str], list[os.stat_result], list[str]]:
+        """The slow path of :meth:`_list` when an entry went away while listed."""
+        names, stats = [], []
+        for e in entries:
             try:
                 st = os.lstat(e.name, dir_fd=fd)
             except FileNotFoundError:
                 continue
-            if stat.S_ISREG(st.st_mode):
-                kept.append(e)
-                stats.append(st)
-            elif stat.S_ISDIR(st.st_mode):
-                subdirs.append(e.name)
-                subdirs.sort()
-            else:
-                self._skip(prefix + e.name, "not a regular file")
-        return kept, stats, subdirs
+            names.append(e.name)
+            stats.append(st)
+        return self._sort_kinds(prefix, names, stats)
 
     def _skip(self, rel: str, why: str) -> None:
         if self.on_skip is not None:
             self.on_skip("/" + rel, why)
 
     def _file_changes(self, prefix: str, local: Columns, stats: list[os.stat_result]) -> list[Change]:
-        """The changes among the files directly in ``prefix``, sorted by name."""
+        """The changes among the files directly in ``prefix``, sorted by name.
+
+        ``local`` and ``stats`` are in ``scandir`` order, as cached rows are written."""
         row = self.db.execute("SELECT names, sizes, mtimes FROM dirs WHERE dir = ?", (prefix,)).fetchone()
+        cached: Columns | None = None
         if row is not None:
             cached = (row[0].split("/") if row[0] else [], _ints(row[1]), _ints(row[2]))
             if cached == local:
                 self.accounted += len(local[0])
                 return []
+        unsorted = local
+        order = sorted(range(len(local[0])), key=local[0].__getitem__)
+        local = ([local[0][k] for k in order], [local[1][k] for k in order], [local[2][k] for k in order])
+        stats = [stats[k] for k in order]
+        if cached == local:  # a row in name order (an older datavc wrote it): keep it in scandir order
+            self.accounted += len(local[0])
+            self._remember(prefix, unsorted)
+            return []
         indexed = self._indexed(prefix)
         self.accounted += len(indexed)
         if indexed:
             names, sizes, mtimes = (list(c) for c in zip(*indexed, strict=True))
             if (names, sizes, mtimes) == local:
-                self._remember(prefix, local)
+                self._remember(prefix, unsorted)
                 return []
         out: list[Change] = []
         touched: list[tuple[int, bytes]] = []
@@ -232,7 +253,7 @@ class _Scan:
         if touched:
             self.db.executemany("UPDATE files SET mtime_ns = ? WHERE key = ?", touched)
         if not out:
-            self._remember(prefix, local)
+            self._remember(prefix, unsorted)
         return out
 
     def _hash(self, rel: str) -> str | None:
@@ -266,20 +287,36 @@ class DirRows:
 
     A directory's row is complete once a path outside it comes; every ancestor of a file
     gets a row (an empty one when it holds only directories), so status finds them all cached.
+    With ``root`` (the checkout's directory), each row is put in the order ``scandir`` lists
+    that directory, as status compares it (one more listing per directory, no stat).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
+        self._root = root
         self._open: dict[str, Columns] = {}
         self._cur: Columns | None = None
         self._cur_dir: str | None = None
         self.rows: list[tuple[str, str, bytes, bytes]] = []
+
+    def _row(self, prefix: str, cols: Columns) -> tuple[str, str, bytes, bytes]:
+        names = cols[0]
+        if self._root is not None and len(names) > 1:
+            at = dict(zip(names, range(len(names)), strict=True))
+            try:
+                with os.scandir(self._root / prefix if prefix else self._root) as it:
+                    order = [k for k in map(at.get, map(_NAME, it)) if k is not None]
+            except OSError:
+                order = []
+            if len(order) == len(names):  # otherwise left in name order: status sorts it once
+                cols = ([names[k] for k in order], [cols[1][k] for k in order], [cols[2][k] for k in order])
+        return _row(prefix, *cols)
 
     def add(self, rel: str, size: int, mtime: int) -> None:
         cut = rel.rfind("/") + 1
         d = rel[:cut]
         if d != self._cur_dir:
             for k in [k for k in self._open if not d.startswith(k)]:
-                self.rows.append(_row(k, *self._open.pop(k)))
+                self.rows.append(self._row(k, self._open.pop(k)))
             at = 0
             while True:
                 if d[:at] not in self._open:
@@ -295,7 +332,7 @@ class DirRows:
 
     def finish(self) -> list[tuple[str, str, bytes, bytes]]:
         for k, cols in self._open.items():
-            self.rows.append(_row(k, *cols))
+            self.rows.append(self._row(k, cols))
         self._open.clear()
         return self.rows
 

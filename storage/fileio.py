@@ -26,6 +26,7 @@ def atomic_write(
     mode: int | None = None,
     tmp_dir: str | os.PathLike[str] | None = None,
     prefix: str | None = None,
+    cached: bool = True,
 ) -> None:
     """Replace ``path`` with ``data`` atomically.
 
@@ -41,6 +42,8 @@ def atomic_write(
             ``path``. Default: ``path``'s directory. Stores keep temp files out of the
             directories they list.
         prefix: start of the temp file's name (default ``.<name>.``), to tell what it was for.
+        cached: False drops the file's pages from the page cache once written (after the
+            fsync, when they are clean): for bytes nobody reads again soon.
 
     Raises:
         OSError: the write, the rename or an fsync failed. The temp file is gone and
@@ -65,6 +68,9 @@ def atomic_write(
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
+            if not cached:
+                f.flush()
+                _drop_cached(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -74,6 +80,16 @@ def atomic_write(
         raise
     if fsync:
         fsync_dir(head or ".")
+
+
+def _drop_cached(fd: int) -> None:
+    """Drop a file's clean pages from the page cache (and start writing back the dirty ones)."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        try:
+            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:  # a file system without it: the pages just stay cached
+            pass
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

@@ -38,6 +38,15 @@ class Backend(ABC):
         """
         self.put(oid, data)
 
+    def put_cold(self, oid: str, data: bytes | memoryview) -> None:
+        """:meth:`put` of bytes nobody will read again soon (a chunk of a very large file).
+
+        A local directory writes them as usual and then drops their pages from the page
+        cache: a file larger than the cache would otherwise evict everything else, and each
+        new write would pay to reclaim the pages before it. Elsewhere this is :meth:`put`.
+        """
+        self.put(oid, data)
+
     def sync(self, oids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Make ``oids`` durable: objects written with :meth:`put_unsynced`, or found stored.
 

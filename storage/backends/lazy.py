@@ -44,6 +44,9 @@ class LazyBackend(Backend):
     def put(self, oid: str, data: bytes | memoryview) -> None:
         self._real().put(oid, data)
 
+    def put_cold(self, oid: str, data: bytes | memoryview) -> None:
+        self._real().put_cold(oid, data)
+
     def put_unsynced(self, oid: str, data: bytes | memoryview) -> None:
         self._real().put_unsynced(oid, data)
 

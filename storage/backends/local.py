@@ -51,6 +51,11 @@ class LocalBackend(Backend):
             return
         self._write(oid, data)
 
+    def put_cold(self, oid: str, data: bytes | memoryview) -> None:
+        if os.path.exists(self._spath(oid)):
+            return
+        self._write(oid, data, cached=False)
+
     def put_unsynced(self, oid: str, data: bytes | memoryview) -> None:
         """:meth:`put` without the flushes: durable only after :meth:`sync` of ``oid``."""
         if os.path.exists(self._spath(oid)):
@@ -101,7 +106,7 @@ class LocalBackend(Backend):
         except FileNotFoundError:
             return None
 
-    def _write(self, oid: str, data: bytes | memoryview, *, fsync: bool = True) -> None:
+    def _write(self, oid: str, data: bytes | memoryview, *, fsync: bool = True, cached: bool = True) -> None:
         path = self._spath(oid)
         parent = oid[:4]
         if parent not in self._made:
@@ -115,7 +120,13 @@ class LocalBackend(Backend):
         try:
             # Read-only: an object never changes. Temp files stay out of objects/ (iter_ids).
             atomic_write(
-                path, data, fsync=self.fsync and fsync, mode=0o444, tmp_dir=self._tmp_s, prefix=oid[:8] + "."
+                path,
+                data,
+                fsync=self.fsync and fsync,
+                mode=0o444,
+                tmp_dir=self._tmp_s,
+                prefix=oid[:8] + ".",
+                cached=cached,
             )
         except OSError as err:
             raise BackendUnavailable(f"cannot write object {oid} under {self.root}: {err.strerror}") from err

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,8 +117,52 @@ def test_adopt_writes_the_cache_status_then_uses(client: Client, tmp_path: Path)
     c.adopt("adopted", "main", d)
     assert _cached(d) == {"", "x/", "x/y/", "only/", "only/dirs/", "é/"}
     with sqlite3.connect(d / META / "index.sqlite") as db:
-        assert db.execute("SELECT names FROM dirs WHERE dir = 'x/'").fetchone() == ("b.txt/z.txt",)
+        (names,) = db.execute("SELECT names FROM dirs WHERE dir = 'x/'").fetchone()
+        assert sorted(names.split("/")) == ["b.txt", "z.txt"]
         assert db.execute("SELECT names FROM dirs WHERE dir = 'only/'").fetchone() == ("",)
     assert _changes(c, d) == []
     (d / "x" / "z.txt").write_bytes(b"longer than before")
     assert _changes(c, d) == [("/x/z.txt", "modified")]
+
+
+def _row_names(wd: Path, d: str) -> list[str]:
+    with sqlite3.connect(wd / META / "index.sqlite") as db:
+        (names,) = db.execute("SELECT names FROM dirs WHERE dir = ?", (d,)).fetchone()
+    return str(names).split("/")
+
+
+def test_rows_keep_the_listing_order_and_a_name_ordered_row_is_rewritten(
+    client: Client, tmp_path: Path
+) -> None:
+    c = client
+    c.create_repo("many")
+    d = tmp_path / "many"
+    (d / "m").mkdir(parents=True)
+    made = list(range(64))
+    random.Random(7).shuffle(made)  # made out of name order: no file system then lists them sorted
+    for i in made:
+        (d / "m" / f"f{i:02d}").write_bytes(b"x" * i)
+    c.adopt("many", "main", d)
+    listed = [e.name for e in os.scandir(d / "m")]
+    assert listed != sorted(listed)
+    assert _row_names(d, "m/") == listed  # adopt wrote the row in scandir order
+    assert _changes(c, d) == []
+    # A row in name order (as an older datavc wrote it) is still clean, and rewritten.
+    with sqlite3.connect(d / META / "index.sqlite") as db:
+        db.execute("UPDATE dirs SET names = ? WHERE dir = 'm/'", ("/".join(sorted(listed)),))
+        (sizes,) = db.execute("SELECT sizes FROM dirs WHERE dir = 'm/'").fetchone()
+        by_name = dict(zip(listed, memoryview(sizes).cast("q").tolist(), strict=True))
+        db.execute(
+            "UPDATE dirs SET sizes = ?, mtimes = ? WHERE dir = 'm/'",
+            (
+                array("q", [by_name[n] for n in sorted(listed)]).tobytes(),
+                array("q", [os.lstat(d / "m" / n).st_mtime_ns for n in sorted(listed)]).tobytes(),
+            ),
+        )
+    assert _changes(c, d) == []
+    assert _row_names(d, "m/") == listed
+    # A file replaced by a directory of the same name, and a directory by a file.
+    (d / "m" / "f03").unlink()
+    (d / "m" / "f03").mkdir()
+    (d / "m" / "f03" / "in.txt").write_bytes(b"in")
+    assert _changes(c, d) == [("/m/f03", "deleted"), ("/m/f03/in.txt", "added")]
