@@ -83,7 +83,10 @@ class OutputStore:
 
     def _new_writer(self) -> Writer:
         return self._ctx.store.writer(
-            group_sync=True, pool=self._pool, inline_writes=self._inline, parallelism=self._workers
+            group_sync=True,
+            pool=self._pool,
+            inline_writes=self._inline,
+            parallelism=self._workers if self._inline else None,  # flushes spread over all
         )
 
     def put_dir(self, path: Path) -> str:
