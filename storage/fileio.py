@@ -70,7 +70,7 @@ def atomic_write(
                 os.fsync(f.fileno())
             if not cached:
                 f.flush()
-                _drop_cached(f.fileno())
+                drop_cached(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -82,13 +82,14 @@ def atomic_write(
         fsync_dir(head or ".")
 
 
-def _drop_cached(fd: int) -> None:
-    """Drop a file's clean pages from the page cache (and start writing back the dirty ones)."""
+def drop_cached(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Drop a file's clean pages (``length`` 0: to its end) from the page cache, and start
+    writing back its dirty ones. Advice only: where it is not supported nothing happens."""
     advise = getattr(os, "posix_fadvise", None)
     if advise is not None:
         try:
-            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        except OSError:  # a file system without it: the pages just stay cached
+            advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+        except OSError:  # a file system or file kind without it: the pages just stay cached
             pass
 
 

@@ -38,18 +38,32 @@ from storage import index as file_index
 from storage.backends.base import Backend
 from storage.chunking import SMALL_FILE_LIMIT, ChunkParams, iter_chunks
 from storage.errors import InvalidInput, ObjectNotFound, StorageError
+from storage.fileio import drop_cached
 from storage.hashing import HashAlgorithm, ObjectId
 from storage.model import FILE, DataRef, Entry, name_problem, normalize_path, path_problem
 from storage.tree import TreeBuilder, Trees, tree_order
 
 _INFLIGHT_BYTES = 48 * 1024 * 1024
-#: Bytes of one stream after which its chunks are written "cold" (``Backend.put_cold``: a
-#: local directory drops them from the page cache once flushed). Why: a stream larger
-#: than the cache evicts everything else, and every later write pays the reclaim. A 4 GiB
-#: put on the 2-core bench machine spent 6.8-7.7 s of system CPU with its chunks kept
-#: cached and 2.6-4.2 s without. The first GiB stays cached: a file read back soon is read
-#: from memory.
-COLD_AFTER = 1024 * 1024 * 1024
+
+
+def _cold_after() -> int:
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        ram = 0
+    return max(1024 * 1024 * 1024, ram // 4)
+
+
+#: Bytes of one stream (a quarter of memory, at least 1 GiB) after which it is "cold": its
+#: chunks are written with ``Backend.put_cold`` (a local directory drops them from the page
+#: cache once flushed), and the pages of a local file being read are dropped as it is read.
+#: Why: a file larger than the cache evicts everything else, its own first part included,
+#: and every later write pays to reclaim pages first. A 4 GiB put on the 2-core bench
+#: machine spent 6.8-7.7 s of system CPU with its chunks kept cached and 2.6-4.2 s without.
+#: The first part stays cached, so a large file read back soon starts from memory.
+COLD_AFTER = _cold_after()
+#: Bytes of a cold source file read between two drops of its pages.
+_DROP_STEP = 64 * 1024 * 1024
 _QUEUED_TREE_BYTES = 32 * 1024 * 1024
 #: Ids (and small-file hashes) a writer remembers before starting over: ~250 bytes each, so a
 #: put of a million files stays well under 500 MiB. Forgetting costs only a re-check.
@@ -427,6 +441,8 @@ class Writer:
         refs: list[DataRef] = []
         builder: file_index.IndexBuilder | None = None  # once the refs outgrow an inline entry
         size = 0
+        source = _regular_fd(stream)
+        dropped = COLD_AFTER  # the source's pages are dropped from here on, as it is read
         for chunk in iter_chunks(stream, self.params):
             hasher.update(chunk)
             oid = self.algorithm.digest(chunk)
@@ -441,6 +457,9 @@ class Writer:
                         builder.add(r)
                     refs = []
             size += len(chunk)
+            if source is not None and size - dropped >= _DROP_STEP:
+                drop_cached(source, dropped, size - dropped)
+                dropped = size
             if self.on_progress is not None:
                 self.on_progress(len(chunk))
             if oid in known and self._reusable(oid, len(chunk)):
@@ -761,6 +780,15 @@ def _read_small(path: str, size: int) -> bytes:
         raise InvalidInput(f"cannot read {path}: {err.strerror}") from err
     finally:
         os.close(fd)
+
+
+def _regular_fd(stream: BinaryIO) -> int | None:
+    """The descriptor of ``stream`` when it reads a regular file (whose pages may be dropped)."""
+    try:
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _open(path: str) -> BinaryIO:

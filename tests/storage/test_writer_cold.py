@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,45 @@ def test_an_uncached_atomic_write_holds_its_bytes(tmp_path: Path) -> None:
     assert target.read_bytes() == b"a" * 100_000 + b"b" * 5
     atomic_write(target, b"again", fsync=False, cached=False)  # dirty pages: written back, not lost
     assert target.read_bytes() == b"again"
+
+
+def test_a_cold_source_files_pages_are_dropped_as_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "COLD_AFTER", 256 * 1024)
+    monkeypatch.setattr(writer_module, "_DROP_STEP", 128 * 1024)
+    dropped: list[tuple[int, int]] = []
+    real = writer_module.drop_cached
+
+    def recorded(fd: int, offset: int = 0, length: int = 0) -> None:
+        dropped.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(writer_module, "drop_cached", recorded)
+    store = ObjectStore.init(LocalBackend(tmp_path / "store"), chunking=SMALL_CHUNKS, pack_size=SMALL_PACK)
+    src = tmp_path / "src.bin"
+    data = os.urandom(1024 * 1024)
+    src.write_bytes(data)
+    with store.writer() as w:
+        entry = w.put_file(src)
+    assert b"".join(store.iter_content(entry)) == data
+    assert src.read_bytes() == data  # advice only: the file is untouched
+    assert dropped and dropped[0][0] == 256 * 1024  # its first part stays cached
+    ends = [o + n for o, n in dropped]
+    assert all(a == b for a, b in zip(ends, [o for o, _ in dropped[1:]], strict=False))  # contiguous
+    assert ends[-1] > len(data) - 128 * 1024 - SMALL_CHUNKS.max_size
+
+
+def test_a_stream_that_is_not_a_file_is_stored_as_usual(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "COLD_AFTER", 0)
+    store = ObjectStore.init(LocalBackend(tmp_path / "store"), chunking=SMALL_CHUNKS, pack_size=SMALL_PACK)
+    data = os.urandom(300_000)
+    r, w_ = os.pipe()
+    feeder = threading.Thread(target=lambda: (os.write(w_, data), os.close(w_)))
+    feeder.start()
+    with os.fdopen(r, "rb") as pipe, store.writer() as w:
+        entry = w.put_stream(pipe, "piped")
+    feeder.join()
+    assert b"".join(store.iter_content(entry)) == data
