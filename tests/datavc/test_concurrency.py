@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 from datavc.client import Client
 from storage.backends.local import LocalBackend
@@ -134,6 +135,28 @@ def write_batch(d: Path, rng: random.Random, files: int = 10, size: int = 512 * 
     return out
 
 
+def _settle(pg_url: str, timeout: float = 30.0) -> None:
+    """Wait until no other session of the database is working on something.
+
+    A COMMIT the killed client had sent is still carried out by its PostgreSQL backend after
+    the client is gone; read before that, the head would move one trial late (a commit of
+    the previous batch seen as this trial's).
+    """
+    engine = sqlalchemy.create_engine(pg_url)
+    q = sqlalchemy.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        with engine.connect() as conn:
+            while conn.execute(q).scalar() and time.monotonic() < deadline:
+                conn.rollback()
+                time.sleep(0.02)
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize(("db", "trials"), [("sqlite", 20), ("postgresql", 4)])
 def test_put_killed_at_random_points(
     db: str, trials: int, tmp_path: Path, request: pytest.FixtureRequest, zygote: Zygote
@@ -160,6 +183,8 @@ def test_put_killed_at_random_points(
         old_head = client.inspect_branch("r", "main").head
         delay = rng.uniform(0.0, duration * 1.2)
         (res,) = zygote.run([put_job(tmp_path / f"batch-{t}")], kill_after=delay)
+        if res["signal"] is not None and db == "postgresql":
+            _settle(request.getfixturevalue("pg_url"))
         head = client.inspect_branch("r", "main").head
         if res["signal"] is None:
             assert res["code"] == 0, res
