@@ -105,7 +105,9 @@ def datums() -> Iterator[Datum]:
             d = chan.next(status, message)
             if d is None:
                 return
-            os.environ.update(d.env)
+            for k, v in d.env.items():  # most are the same for every datum: set the others
+                if os.environ.get(k) != v:
+                    os.environ[k] = v
             yield d
             status, message = ("fail", d.failed) if d.failed is not None else ("ok", "")
     finally:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 #: Attempts at a free temp name before giving up (each name has 48 random bits).
 _TEMP_ATTEMPTS = 100
@@ -52,9 +51,11 @@ def atomic_write(
             rename) failed. Whatever ``data`` raises while being iterated is re-raised,
             with ``path`` unchanged and no temp file left.
     """
-    target = Path(path)
-    directory = Path(tmp_dir) if tmp_dir is not None else target.parent
-    fd, tmp = _create_temp(directory, prefix or f".{target.name}.")
+    # Strings, not pathlib: this runs for every object a writer stores.
+    target = os.fspath(path)
+    head, name = os.path.split(target)
+    directory = os.fspath(tmp_dir) if tmp_dir is not None else head or "."
+    fd, tmp = _create_temp(directory, prefix or f".{name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             if isinstance(data, (bytes, bytearray, memoryview)):
@@ -72,10 +73,13 @@ def atomic_write(
                 drop_cached(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     if fsync:
-        fsync_dir(target.parent)
+        fsync_dir(head or ".")
 
 
 def drop_cached(fd: int, offset: int = 0, length: int = 0) -> None:
@@ -107,14 +111,14 @@ def _token() -> str:
     return os.urandom(6).hex()
 
 
-def _create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
+def _create_temp(directory: str, prefix: str) -> tuple[int, str]:
     """Create a new, empty temp file (``O_EXCL``, mode ``0o666`` less the umask, as ``open()``).
 
     ``tempfile.mkstemp`` would force mode ``0o600``, which an exported file must not get.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(_TEMP_ATTEMPTS):
-        tmp = directory / f"{prefix}{_token()}.tmp"
+        tmp = os.path.join(directory, f"{prefix}{_token()}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:

@@ -213,11 +213,13 @@ class ObjectStore:
         parallelism: int | None = None,
         group_sync: bool = False,
         pool: ThreadPoolExecutor | None = None,
+        inline_writes: bool = False,
     ) -> Writer:
         """A write batch: use as a context manager; everything is durable when it exits.
 
-        ``group_sync`` and ``pool``: see :class:`~storage.writer.Writer` (objects flushed
-        at each barrier together; upload threads shared between writers).
+        ``group_sync``, ``pool`` and ``inline_writes``: see :class:`~storage.writer.Writer`
+        (objects flushed at each barrier together; upload threads shared between writers;
+        objects written by the calling thread).
         """
         from storage.writer import Writer  # not on read paths: a listing starts faster
 
@@ -229,6 +231,8 @@ class ObjectStore:
             self.get_object,
             parallelism=parallelism,
             group_sync=group_sync,
+            inline_writes=inline_writes,
+            remember=self._cache_put,
             pool=pool if pool is not None else (self._write_pool if parallelism is None else None),
         )
 
@@ -259,14 +263,19 @@ class ObjectStore:
         actual = self.algorithm.digest(data)
         if actual != oid:
             raise CorruptObject(oid, actual, self.backend.url)
+        if keep:
+            self._cache_put(oid, data)
+        return data
+
+    def _cache_put(self, oid: str, data: bytes) -> None:
+        """Keep ``data`` (verified, or just written by a writer of this store) for reads of ``oid``."""
         with self._lock:
-            if keep and oid not in self._cache and len(data) <= _OBJECT_CACHE_BYTES // 8:
+            if oid not in self._cache and len(data) <= _OBJECT_CACHE_BYTES // 8:
                 self._cache[oid] = data
                 self._cache_bytes += len(data)
                 while self._cache_bytes > _OBJECT_CACHE_BYTES:
                     _, old = self._cache.popitem(last=False)
                     self._cache_bytes -= len(old)
-        return data
 
     def _no_write(self, data: bytes) -> ObjectId:
         raise RuntimeError("trees are written through ObjectStore.writer()")

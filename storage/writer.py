@@ -135,10 +135,17 @@ class Writer:
         parallelism: int | None = None,
         group_sync: bool = False,
         pool: ThreadPoolExecutor | None = None,
+        inline_writes: bool = False,
+        remember: Callable[[str, bytes], None] | None = None,
     ) -> None:
         """``group_sync``: flush objects at each barrier, not one by one (module doc).
         ``pool``: upload threads shared with other writers (the caller shuts it down);
-        by default the writer has its own."""
+        by default the writer has its own. ``inline_writes`` (local backends): objects are
+        written by the calling thread, only the barrier's flushes use the threads: for a
+        caller that is a background thread already, storing many tiny objects, a hand-off
+        per object cost more than the write (thread wake-ups, lock traffic). ``remember``:
+        called with each tree page once it is stored (the store keeps it in its read cache:
+        a job's merge of its datums' output trees then reads none of them back)."""
         self.backend = backend
         self.algorithm = algorithm
         self.params = chunking
@@ -152,6 +159,8 @@ class Writer:
         self._workers = workers
         self._pool = pool or ThreadPoolExecutor(workers, thread_name_prefix="datavc-put")
         self.group_sync = group_sync
+        self._inline = inline_writes and self.backend.cheap_exists
+        self._remember = remember
         self._unsynced: list[str] = []  # written or reused since the last barrier (group_sync)
         self._cond = threading.Condition()
         self._inflight = 0
@@ -222,7 +231,7 @@ class Writer:
         queued, self._queued_trees = self._queued_trees, {}
         self._queued_bytes = 0
         for oid, data in queued.items():
-            self._submit(oid, data, remote_check=False)
+            self._submit(oid, data, remote_check=False, tree=True)
         self._wait()
         if self._unsynced:
             self._sync()
@@ -250,7 +259,9 @@ class Writer:
 
     # ----- uploads -----------------------------------------------------------
 
-    def _submit(self, oid: str, data: Chunk, *, remote_check: bool, cold: bool = False) -> None:
+    def _submit(
+        self, oid: str, data: Chunk, *, remote_check: bool, cold: bool = False, tree: bool = False
+    ) -> None:
         self._raise_if_failed()
         size = chunk_size(data)
         if oid in self._known:
@@ -268,16 +279,21 @@ class Writer:
                 if self.group_sync:  # maybe written unflushed by another writer: flush it too
                     with self._cond:
                         self._unsynced.append(oid)
+                if tree and self._remember is not None and isinstance(data, bytes):
+                    self._remember(oid, data)
                 self.stats.objects_skipped += 1
                 self.stats.bytes_skipped += size
                 return
             damaged = state is False
+        if self._inline:
+            self._upload(oid, data, False, damaged, cold, tree)
+            return
         with self._cond:
             while self._inflight and self._inflight + size > _INFLIGHT_BYTES:
                 self._cond.wait()
             self._inflight += size
         check = remote_check and not self.backend.cheap_exists and self._probe()
-        fut = self._pool.submit(self._upload, oid, data, check, damaged, cold)
+        fut = self._pool.submit(self._upload, oid, data, check, damaged, cold, tree)
         self._futures.add(fut)
         fut.add_done_callback(lambda f: self._done(f, size))
 
@@ -322,7 +338,13 @@ class Writer:
         return self._stored(oid, size) is True
 
     def _upload(
-        self, oid: str, data: Chunk, remote_check: bool, damaged: bool = False, cold: bool = False
+        self,
+        oid: str,
+        data: Chunk,
+        remote_check: bool,
+        damaged: bool = False,
+        cold: bool = False,
+        tree: bool = False,
     ) -> None:
         size = chunk_size(data)
         if damaged:
@@ -357,6 +379,8 @@ class Writer:
             self.backend.put_cold(oid, data)
         else:
             self.backend.put(oid, data)
+        if tree and self._remember is not None and isinstance(data, bytes):
+            self._remember(oid, data)
         with self._cond:
             self.stats.objects_written += 1
             self.stats.bytes_written += size
@@ -386,7 +410,7 @@ class Writer:
         if oid in self._known or oid in self._queued_trees:
             return oid
         if self._pack is None and not self._futures and not self._queued_trees:
-            self._submit(oid, data, remote_check=False)
+            self._submit(oid, data, remote_check=False, tree=True)
             return oid
         self._queued_trees[oid] = data
         self._queued_bytes += len(data)
@@ -646,6 +670,36 @@ class Writer:
         self._seal_pack()
         while pending:
             yield _resolve(pending.popleft())
+
+    def put_file_sets(self, sets: Iterable[Iterable[tuple[str, bytes]]]) -> list[ObjectId]:
+        """Store several small directories given in memory; one tree id per set, in order.
+
+        Each set is ``(relative path, content)`` pairs in any order. The small files of all
+        sets go into shared packs (one pack for many directories rather than one each, the
+        point: a job's many tiny datum outputs), large ones are chunked as usual.
+
+        Raises:
+            InvalidInput: a path the store refuses, or the same path twice in one set.
+        """
+        import io
+
+        staged: list[list[_Pending]] = []
+        for files in sets:
+            items: list[_Pending] = []
+            seen: set[str] = set()
+            for rel, data in files:
+                p = normalize_path(rel)
+                problem = path_problem(p) if p else "empty"
+                if problem is None and p in seen:
+                    problem = "given twice"
+                if problem is not None:
+                    raise InvalidInput(f"{rel[:200]!r}: {problem}")
+                seen.add(p)
+                name = p.rsplit("/", 1)[-1]
+                items.append(self._put_opened(io.BytesIO(data), rel, p, name, len(data), None))
+            staged.append(items)
+        self._seal_pack()
+        return [self.build_tree((_resolve(i) for i in items), sort=True) for items in staged]
 
     def _put_local(self, path: str, rel: str, name: str, size: int, prior: Entry | None) -> _Pending:
         if size < self.small_limit:

@@ -28,6 +28,9 @@ class LocalBackend(Backend):
         self.fsync = fsync
         self._objects = self.root / "objects"
         self._tmp = self.root / "tmp"
+        # String paths on the per-object path: pathlib's joins cost more than the syscalls.
+        self._objects_s = str(self._objects)
+        self._tmp_s = str(self._tmp)
         try:
             self._objects.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(parents=True, exist_ok=True)
@@ -38,21 +41,24 @@ class LocalBackend(Backend):
         self._fresh_lock = threading.Lock()
 
     def _path(self, oid: str) -> Path:
-        return self._objects / oid[:2] / oid[2:4] / oid
+        return Path(self._spath(oid))
+
+    def _spath(self, oid: str) -> str:
+        return f"{self._objects_s}/{oid[:2]}/{oid[2:4]}/{oid}"
 
     def put(self, oid: str, data: bytes | memoryview) -> None:
-        if self._path(oid).exists():
+        if os.path.exists(self._spath(oid)):
             return
         self._write(oid, data)
 
     def put_cold(self, oid: str, data: bytes | memoryview) -> None:
-        if self._path(oid).exists():
+        if os.path.exists(self._spath(oid)):
             return
         self._write(oid, data, cached=False)
 
     def put_unsynced(self, oid: str, data: bytes | memoryview) -> None:
         """:meth:`put` without the flushes: durable only after :meth:`sync` of ``oid``."""
-        if self._path(oid).exists():
+        if os.path.exists(self._spath(oid)):
             return
         self._write(oid, data, fsync=False)
 
@@ -72,9 +78,9 @@ class LocalBackend(Backend):
         """
         if not self.fsync:
             return
-        dirs: set[Path] = set()
+        dirs: set[str] = set()
         for oid in oids:
-            path = self._path(oid)
+            path = self._spath(oid)
             try:
                 fd = os.open(path, os.O_RDONLY)
                 try:
@@ -84,14 +90,14 @@ class LocalBackend(Backend):
             except OSError as err:
                 why = f"cannot flush object {oid} under {self.root}: {err.strerror}"
                 raise BackendUnavailable(why) from err
-            dirs.add(path.parent)
+            dirs.add(path.rsplit("/", 1)[0])
         with self._fresh_lock:
             fresh, self._fresh = self._fresh, set()
         for prefix in fresh:  # a new ab/cd: its entry in ab/, and ab's in objects/
-            dirs.add(self._objects / prefix[:2])
-            dirs.add(self._objects)
+            dirs.add(f"{self._objects_s}/{prefix[:2]}")
+            dirs.add(self._objects_s)
         try:
-            for d in sorted(dirs, key=lambda p: -len(p.parts)):
+            for d in sorted(dirs, key=lambda p: -p.count("/")):  # deepest first
                 fsync_dir(d)
         except OSError as err:
             with self._fresh_lock:
@@ -104,7 +110,7 @@ class LocalBackend(Backend):
 
     def size(self, oid: str) -> int | None:
         try:
-            return self._path(oid).stat().st_size
+            return os.stat(self._spath(oid)).st_size
         except FileNotFoundError:
             return None
 
@@ -116,11 +122,12 @@ class LocalBackend(Backend):
         fsync: bool = True,
         cached: bool = True,
     ) -> None:
-        path = self._path(oid)
+        path = self._spath(oid)
         parent = oid[:4]
         if parent not in self._made:
-            if not path.parent.is_dir():
-                path.parent.mkdir(parents=True, exist_ok=True)
+            folder = path.rsplit("/", 1)[0]
+            if not os.path.isdir(folder):
+                os.makedirs(folder, exist_ok=True)
                 if not fsync:
                     with self._fresh_lock:
                         self._fresh.add(parent)
@@ -132,7 +139,7 @@ class LocalBackend(Backend):
                 data,
                 fsync=self.fsync and fsync,
                 mode=0o444,
-                tmp_dir=self._tmp,
+                tmp_dir=self._tmp_s,
                 prefix=oid[:8] + ".",
                 cached=cached,
             )
@@ -141,7 +148,7 @@ class LocalBackend(Backend):
 
     def get(self, oid: str) -> bytes:
         try:
-            with open(self._path(oid), "rb") as f:
+            with open(self._spath(oid), "rb") as f:
                 return f.read()
         except FileNotFoundError:
             raise ObjectNotFound(oid, self.url) from None
@@ -149,7 +156,7 @@ class LocalBackend(Backend):
             raise BackendUnavailable(f"cannot read object {oid} under {self.root}: {err.strerror}") from err
 
     def exists(self, oid: str) -> bool:
-        return self._path(oid).exists()
+        return os.path.exists(self._spath(oid))
 
     def delete(self, oid: str) -> None:
         try:

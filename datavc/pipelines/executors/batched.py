@@ -45,6 +45,12 @@ from datavc.pipelines.sandbox import SandboxConfig
 from datavc.pipelines.spec import PipelineSpec
 
 _LOG_LIMIT = 64 * 1024
+# An output of at most this many regular files of at most _INLINE_BYTES each is read into
+# memory and removed right away (no directory per datum to move it to and remove later).
+_INLINE_FILES = 64
+_INLINE_BYTES = 64 * 1024
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_ENCODE = json.JSONEncoder(check_circular=False).encode  # one encoder, not one per answer
 
 
 class _Queue:
@@ -67,12 +73,18 @@ class _Queue:
         with self._lock:
             self._q.append(d)
 
+    def put_back(self, d: Datum) -> None:
+        """Undo ``take`` of a datum never handed out (staged ahead, then not needed)."""
+        with self._lock:
+            self._q.appendleft(d)
+            self._tries[d.hash] -= 1
+
     def empty(self) -> bool:
         with self._lock:
             return not self._q
 
 
-def _clear(pfs: Path) -> None:
+def _clear(pfs: Path | str) -> None:
     with os.scandir(pfs) as it:  # the file type comes with the listing: no stat per child
         for child in it:
             if child.is_dir(follow_symlinks=False):
@@ -96,12 +108,39 @@ def _read_log(path: Path, start: int, end: int | None = None) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _take_small(out: str) -> list[tuple[str, bytes]] | None:
+    """The files in ``out``, read and removed, when it holds only a few small regular files;
+    None (nothing removed) otherwise: subdirectories, links, special or larger files."""
+    with os.scandir(out) as it:  # the file type comes with the listing: no stat per child
+        entries = list(it)
+    if len(entries) > _INLINE_FILES or not all(e.is_file(follow_symlinks=False) for e in entries):
+        return None
+    files: list[tuple[str, bytes]] = []
+    try:
+        for e in entries:
+            fd = os.open(e.path, _READ)
+            try:
+                data = os.read(fd, _INLINE_BYTES + 1)
+            finally:
+                os.close(fd)
+            if len(data) > _INLINE_BYTES:
+                return None
+            files.append((e.name, data))
+    except OSError:
+        return None  # unreadable, or replaced meanwhile: put_dir says what is wrong with it
+    for e in entries:
+        os.unlink(e.path)
+    return files
+
+
 @dataclass(frozen=True, slots=True)
 class _Finished:
-    """A datum that succeeded, its outputs moved to ``held``, not yet stored and reported."""
+    """A datum that succeeded, its outputs read (``files``) or moved to ``held``, not yet
+    stored and reported."""
 
     current: tuple[Datum, int, float, int]
-    held: Path
+    held: Path | None
+    files: list[tuple[str, bytes]] | None
     log_end: int
     ended: float
 
@@ -123,21 +162,39 @@ class _Worker:
         deadline: float | None,
         pfs: Path | None = None,
         ctx: Context | None = None,
+        inline_outputs: bool = False,
     ) -> None:
         self.stager, self.spec, self.job_id, self.queue = stager, spec, job_id, queue
         self.ctx = ctx  # None on a job-token worker pod: no stop check here (the pod is deleted)
         self.pfs = pfs or home / "pfs"
+        self._root = _sandbox.PFS if sandbox is not None else str(self.pfs)  # /pfs as the transform sees it
         self.log = home / "log"
+        self._log_s = str(self.log)
         self.on_start, self.report, self.outputs, self.sandbox = on_start, report, outputs, sandbox
         self.deadline = deadline
         self.held = home / "held"  # a finished datum's outputs while they are stored
+        # Staging ahead: while the transform works on a datum, the next one is staged here
+        # (outside the sandbox's view), and moved into /pfs when asked for: the round trip
+        # then costs a rename per input entry instead of reading the store. Only where
+        # ``pfs`` is in ``home`` (one file system for the renames): not in a worker pod.
+        self.ahead = home / "next" if pfs is None else None
+        self.staged: tuple[Datum, int] | None = None
+        self.ahead_ready = False  # ``staged`` is in ``ahead`` (else it is staged when handed out)
+        self.staging_error: BaseException | None = None
         self.held_count = 0
+        self.inline = inline_outputs  # small outputs go to the OutputStore as bytes
         self.note = ""  # the orphans note of the running process ('datavc job stop' kills it)
         self.pfs.mkdir(parents=True, exist_ok=True)
         self.held.mkdir(exist_ok=True)
         self.log.touch()
         # Every input's directory exists from the start: the sandbox mounts them once.
         self.mounts = _sandbox.input_dirs(p.mount for p in spec.inputs())
+        if self.ahead is not None:
+            for name in self.mounts:
+                (self.ahead / name).mkdir(parents=True)
+        # String paths for the per-datum work (pathlib's joins cost more than the syscalls).
+        self._out_s = os.path.join(self.pfs, "out")
+        self._mounts_s = [(os.path.join(self.pfs, m), os.path.join(self.ahead or "", m)) for m in self.mounts]
 
     def run(self) -> str:
         """Start processes until no datum is left; returns the log of a process that took none.
@@ -145,11 +202,12 @@ class _Worker:
         Raises:
             JobStopped: the job was stopped ('datavc job stop'); no new process starts then.
         """
-        while not self.queue.empty():
+        while self.staged is not None or not self.queue.empty():
             if self.ctx is not None:  # a stop kills the process; none starts after it
                 orphans.ensure_running(self.ctx, self.job_id, fresh=True)
             offset = self.log.stat().st_size
             if not self._one_process():
+                self._unstage()  # left to the caller, which fails what nobody took
                 return _read_log(self.log, offset)
         return ""
 
@@ -199,6 +257,7 @@ class _Worker:
             except OSError as err:
                 theirs.close()
                 mine.close()
+                self._unstage()
                 self._fail_all(f"[datavc] cannot run {cmd[0]!r}: {err.strerror}\n")
                 return False
         theirs.close()
@@ -258,7 +317,7 @@ class _Worker:
                 finished: _Finished | None = None
                 if current is not None:
                     if req.get("status") != "fail":
-                        finished = self._hold(current)
+                        finished = self._hold(current, self.inline)
                     else:
                         note = f"[datavc] the transform failed the datum: {req.get('message', '')}\n"
                         self._end(current, False, 1, note)  # now: err_cmd sees its inputs
@@ -273,6 +332,7 @@ class _Worker:
                 finally:
                     if finished is not None:
                         self._store(finished)
+                self._stage_ahead()  # while the transform works on the datum just handed out
         finally:
             rfile.close()
 
@@ -280,19 +340,62 @@ class _Worker:
         """Stage the next datum into ``/pfs`` and record its start; None when none is left."""
         if self.ctx is not None:
             orphans.ensure_running(self.ctx, self.job_id)  # reads at most every 100 ms
-        got = self.queue.take()
+        if self.staging_error is not None:
+            err, self.staging_error = self.staging_error, None
+            raise err
+        got, self.staged = self.staged, None
+        if got is None:
+            got = self.queue.take()
         if got is None:
             return None
         d, tries = got
         # Empty the mounted directories, keeping them: the sandbox's binds point at them.
-        for name in self.mounts:
-            _clear(self.pfs / name)
-        self.stager(d, self.pfs)
+        for dst, _ in self._mounts_s:
+            _clear(dst)
+        if self.ahead is not None and self.ahead_ready:
+            for dst, src in self._mounts_s:  # what was staged ahead: a rename per top-level entry
+                for entry in os.listdir(src):
+                    os.rename(os.path.join(src, entry), os.path.join(dst, entry))
+            self.ahead_ready = False
+        else:
+            self.stager(d, self.pfs)
         self.on_start(d, self.note)
-        return d, tries, time.monotonic(), self.log.stat().st_size
+        return d, tries, time.monotonic(), os.stat(self._log_s).st_size
+
+    def _stage_ahead(self) -> None:
+        """Take the next datum from the queue and stage it into ``ahead`` (not yet handed out).
+
+        A failure is kept and raised when the datum would have been staged (``_next``).
+        """
+        if self.ahead is None or self.staged is not None or self.staging_error is not None:
+            return
+        got = self.queue.take()
+        if got is None:
+            return
+        self.staged = got
+        try:
+            self.stager(got[0], self.ahead)
+            self.ahead_ready = True
+        except Exception as err:  # raised again by _next, where the datum would have been staged
+            self.staging_error = err
+            self._clear_ahead()
+
+    def _unstage(self) -> None:
+        """Give a datum staged ahead back to the queue (the process ended without taking it)."""
+        got, self.staged = self.staged, None
+        if got is not None:
+            self.queue.put_back(got[0])
+        self._clear_ahead()
+        self.staging_error = None
+
+    def _clear_ahead(self) -> None:
+        self.ahead_ready = False
+        if self.ahead is not None:
+            for _, src in self._mounts_s:
+                _clear(src)
 
     def _answer(self, d: Datum) -> bytes:
-        root = _sandbox.PFS if self.sandbox is not None else str(self.pfs)
+        root = self._root
         answer = {
             "id": d.hash,
             "in": root,
@@ -300,23 +403,29 @@ class _Worker:
             "inputs": {f.input: f"{root}/{f.dir}" for f in d.files},
             "env": self._datum_env(d, root),
         }
-        return json.dumps(answer).encode() + b"\n"
+        return _ENCODE(answer).encode() + b"\n"
 
     def _datum_env(self, d: Datum, root: str) -> dict[str, str]:
         env = {"DATAVC_DATUM_ID": d.hash, **pach_env(self.spec, self.job_id, d)}
         env.update({"DATAVC_IN": root, "DATAVC_OUT": f"{root}/out"})
         return env
 
-    def _hold(self, current: tuple[Datum, int, float, int]) -> _Finished:
-        """Move a successful datum's outputs out of ``/pfs/out`` (kept: the sandbox binds it)."""
-        # A directory per datum: the job's OutputStore stores it from its own thread later.
+    def _hold(self, current: tuple[Datum, int, float, int], inline: bool) -> _Finished:
+        """Take a successful datum's outputs out of ``/pfs/out`` (kept: the sandbox binds it).
+
+        With ``inline`` (the job's OutputStore takes files in memory) a small output is read
+        and removed; otherwise its files move to a directory per datum, stored from the
+        OutputStore's thread (or by the caller) later.
+        """
+        out = self._out_s
+        if inline and (files := _take_small(out)) is not None:
+            return _Finished(current, None, files, os.stat(self._log_s).st_size, time.monotonic())
         self.held_count += 1
         held = self.held / str(self.held_count)
         held.mkdir()
-        out = str(self.pfs / "out")
         for name in os.listdir(out):
             os.rename(os.path.join(out, name), os.path.join(held, name))
-        return _Finished(current, held, self.log.stat().st_size, time.monotonic())
+        return _Finished(current, held, None, os.stat(self._log_s).st_size, time.monotonic())
 
     def _store(self, f: _Finished) -> None:
         d, tries, started, offset = f.current
@@ -326,8 +435,13 @@ class _Worker:
         if isinstance(sink, OutputStore):
             # Stored, made durable and reported off this thread: the transform's next datum
             # does not wait for it.
-            sink.store_and_report(d, o, f.held, _remove_tree)
+            if f.files is not None:
+                sink.store_files_and_report(d, o, f.files)
+            else:
+                assert f.held is not None
+                sink.store_and_report(d, o, f.held, _remove_tree)
             return
+        assert f.held is not None  # files are read into memory for an OutputStore only
         try:
             tree = sink.put_dir(f.held)
         finally:
@@ -432,7 +546,8 @@ def run_batched(
     queue = _Queue(datums)
     if outputs_for is None or stager is None:
         assert ctx is not None, "run_batched needs a store context, or a stager and outputs_for"
-    store = OutputStore(cast(Context, ctx), on_done) if outputs_for is None else None
+    # Outputs are stored from the OutputStore's thread: it writes the objects itself.
+    store = OutputStore(cast(Context, ctx), on_done, inline_writes=True) if outputs_for is None else None
     report = store.report if store is not None else on_done
     sink_for: Callable[[Datum], OutputSink] = outputs_for or (lambda d: cast(OutputStore, store))
 
@@ -461,6 +576,7 @@ def run_batched(
                 deadline,
                 pfs_root,
                 ctx,
+                inline_outputs=store is not None,
             )
             return w.run()
 

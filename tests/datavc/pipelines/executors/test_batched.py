@@ -112,3 +112,70 @@ def test_datum_next_outside_a_batched_transform_is_a_usage_error() -> None:
     assert got.returncode == 2
     assert got.stderr.startswith("error: $DATAVC_DATUM_FD is not set")
     assert "Traceback" not in got.stderr
+
+
+# Datum f00 writes a subdirectory, a file over the in-memory limit and a link (stored from a
+# directory, as put_dir does: the link skipped); the others one small file (read into memory).
+MIXED = """
+import os, datavc
+for d in datavc.datums():
+    [name] = os.listdir(d.inputs["A"])
+    data = open(os.path.join(d.inputs["A"], name), "rb").read()
+    open(os.path.join(d.output_dir, name), "wb").write(data.upper())
+    if name == "f00":
+        os.makedirs(os.path.join(d.output_dir, "sub"))
+        open(os.path.join(d.output_dir, "sub", "x"), "wb").write(b"x")
+        open(os.path.join(d.output_dir, "big"), "wb").write(b"b" * 70000)
+        os.symlink("/etc/passwd", os.path.join(d.output_dir, "link"))
+"""
+
+
+def test_outputs_are_exact_whether_read_into_memory_or_stored_from_a_directory(client: Client) -> None:
+    _pipeline(client, [sys.executable, "-c", MIXED])
+    assert client.run().ok
+    want = {f"/f{i:02d}": f"V{i}".encode() for i in range(N)} | {"/sub/x": b"x", "/big": b"b" * 70000}
+    assert files(client, "P") == want
+    # The small outputs stored in the same window share a pack: fewer packs than datums.
+    store = client.context.store
+    packs = {
+        r.oid
+        for dat in client.list_datums(last_job(client, "P").id)
+        if dat.output_tree and dat.inputs[0][1] != "/f00"
+        for _, e in store.walk(dat.output_tree)
+        for r in e.refs
+    }
+    assert len(packs) < N - 1
+
+
+# One datum per process: the datum staged ahead of the next request goes to the next process.
+ONE_EACH = """
+import os, datavc
+d = next(datavc.datums())
+for name in os.listdir(d.inputs["A"]):
+    open(os.path.join(d.output_dir, name), "w").write(open(os.path.join(d.inputs["A"], name)).read().upper())
+"""
+
+
+def test_a_datum_staged_ahead_is_handed_to_the_next_process_without_using_a_try(client: Client) -> None:
+    _pipeline(client, [sys.executable, "-c", ONE_EACH])
+    assert client.run().ok
+    assert files(client, "P") == {f"/f{i:02d}": f"V{i}".encode() for i in range(N)}
+    job = last_job(client, "P")
+    assert (job.datums_processed, job.datums_failed) == (N, 0)
+    assert {d.tries for d in client.list_datums(job.id)} == {1}
+
+
+def test_a_datum_staged_ahead_fails_with_the_rest_when_the_next_process_never_asks(
+    client: Client, tmp_path: Path
+) -> None:
+    once = (
+        "import os, sys\n"
+        "if os.path.exists(os.environ['FLAG']): sys.exit(print('not again'))\n"
+        "open(os.environ['FLAG'], 'w').close()\n" + ONE_EACH
+    )
+    _pipeline(client, [sys.executable, "-c", once], {"FLAG": str(tmp_path / "flag")})
+    assert not client.run().ok
+    job = last_job(client, "P")
+    assert (job.datums_processed, job.datums_failed) == (1, N - 1)
+    logs = "".join(text for _, text in client.job_logs(job.id))
+    assert "exited without asking for this datum" in logs and "not again" in logs
