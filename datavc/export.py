@@ -37,7 +37,7 @@ from pathlib import Path
 
 from datavc.context import storage_errors
 from datavc.errors import AlreadyExists, Conflict, CorruptData, InvalidArgument
-from storage.fileio import atomic_write
+from storage.fileio import COLD_AFTER, atomic_write
 from storage.model import Entry, name_problem
 from storage.store import ObjectStore
 
@@ -343,7 +343,14 @@ def _write_atomic(
         else store.iter_content_reusing(entry, local[0], local[1], cache=False)
     )
     with storage_errors():
-        atomic_write(target, content, fsync=False, tmp_dir=tmp_dir, prefix=TEMP_PREFIX)
+        atomic_write(
+            target,
+            content,
+            fsync=False,
+            tmp_dir=tmp_dir,
+            prefix=TEMP_PREFIX,
+            drop_after=COLD_AFTER if entry.size > COLD_AFTER else None,
+        )
 
 
 def _shrink_in_place(

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from storage import gcpause
+from storage import fileio, gcpause
 from storage import index as file_index
 from storage.backends.base import Backend
 from storage.chunking import SMALL_FILE_LIMIT, ChunkParams, iter_chunks
@@ -45,23 +45,8 @@ from storage.tree import TreeBuilder, Trees, tree_order
 
 _INFLIGHT_BYTES = 48 * 1024 * 1024
 
-
-def _cold_after() -> int:
-    try:
-        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        ram = 0
-    return max(1024 * 1024 * 1024, ram // 4)
-
-
-#: Bytes of one stream (a quarter of memory, at least 1 GiB) after which it is "cold": its
-#: chunks are written with ``Backend.put_cold`` (a local directory drops them from the page
-#: cache once flushed), and the pages of a local file being read are dropped as it is read.
-#: Why: a file larger than the cache evicts everything else, its own first part included,
-#: and every later write pays to reclaim pages first. A 4 GiB put on the 2-core bench
-#: machine spent 6.8-7.7 s of system CPU with its chunks kept cached and 2.6-4.2 s without.
-#: The first part stays cached, so a large file read back soon starts from memory.
-COLD_AFTER = _cold_after()
+#: See :data:`storage.fileio.COLD_AFTER` (a name of its own here: tests lower it for writers).
+COLD_AFTER = fileio.COLD_AFTER
 #: Bytes of a cold source file read between two drops of its pages.
 _DROP_STEP = 64 * 1024 * 1024
 _QUEUED_TREE_BYTES = 32 * 1024 * 1024

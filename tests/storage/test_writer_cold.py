@@ -115,3 +115,26 @@ def test_a_stream_that_is_not_a_file_is_stored_as_usual(
         entry = w.put_stream(pipe, "piped")
     feeder.join()
     assert b"".join(store.iter_content(entry)) == data
+
+
+def test_a_large_file_written_in_pieces_drops_its_pages_past_the_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import fileio
+
+    monkeypatch.setattr(fileio, "_DROP_LAG", 64 * 1024)
+    calls: list[tuple[int, int]] = []
+    real = fileio.drop_cached
+
+    def recorded(fd: int, offset: int = 0, length: int = 0) -> None:
+        calls.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(fileio, "drop_cached", recorded)
+    pieces = [os.urandom(16 * 1024) for _ in range(64)]  # 1 MiB
+    target = tmp_path / "out.bin"
+    atomic_write(target, iter(pieces), fsync=False, drop_after=256 * 1024)
+    assert target.read_bytes() == b"".join(pieces)
+    assert calls and all(offset >= 256 * 1024 for offset, _ in calls)  # the first part stays cached
+    starts = sorted({o for o, _ in calls})
+    assert starts[0] == 256 * 1024 and max(o + n for o, n in calls) > 1024 * 1024 - 2 * 64 * 1024
