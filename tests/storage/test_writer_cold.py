@@ -5,14 +5,29 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from storage import fileio
 from storage import writer as writer_module
 from storage.backends.local import LocalBackend
 from storage.fileio import atomic_write
 from storage.store import ObjectStore
 from tests.storage.helpers import SMALL_CHUNKS, SMALL_PACK
+
+
+def _record_drops(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[tuple[int, int]]:
+    """The (offset, length) of every ``drop_cached`` call ``module`` makes (still carried out)."""
+    calls: list[tuple[int, int]] = []
+    real = module.drop_cached
+
+    def recorded(fd: int, offset: int = 0, length: int = 0) -> None:
+        calls.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(module, "drop_cached", recorded)
+    return calls
 
 
 class _Counting(LocalBackend):
@@ -80,14 +95,7 @@ def test_a_cold_source_files_pages_are_dropped_as_it_is_read(
 ) -> None:
     monkeypatch.setattr(writer_module, "COLD_AFTER", 256 * 1024)
     monkeypatch.setattr(writer_module, "_DROP_STEP", 128 * 1024)
-    dropped: list[tuple[int, int]] = []
-    real = writer_module.drop_cached
-
-    def recorded(fd: int, offset: int = 0, length: int = 0) -> None:
-        dropped.append((offset, length))
-        real(fd, offset, length)
-
-    monkeypatch.setattr(writer_module, "drop_cached", recorded)
+    dropped = _record_drops(monkeypatch, writer_module)
     store = ObjectStore.init(LocalBackend(tmp_path / "store"), chunking=SMALL_CHUNKS, pack_size=SMALL_PACK)
     src = tmp_path / "src.bin"
     data = os.urandom(1024 * 1024)
@@ -109,7 +117,11 @@ def test_a_stream_that_is_not_a_file_is_stored_as_usual(
     store = ObjectStore.init(LocalBackend(tmp_path / "store"), chunking=SMALL_CHUNKS, pack_size=SMALL_PACK)
     data = os.urandom(300_000)
     r, w_ = os.pipe()
-    feeder = threading.Thread(target=lambda: (os.write(w_, data), os.close(w_)))
+    def feed() -> None:
+        os.write(w_, data)
+        os.close(w_)
+
+    feeder = threading.Thread(target=feed)
     feeder.start()
     with os.fdopen(r, "rb") as pipe, store.writer() as w:
         entry = w.put_stream(pipe, "piped")
@@ -120,17 +132,8 @@ def test_a_stream_that_is_not_a_file_is_stored_as_usual(
 def test_a_large_file_written_in_pieces_drops_its_pages_past_the_offset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storage import fileio
-
     monkeypatch.setattr(fileio, "_DROP_LAG", 64 * 1024)
-    calls: list[tuple[int, int]] = []
-    real = fileio.drop_cached
-
-    def recorded(fd: int, offset: int = 0, length: int = 0) -> None:
-        calls.append((offset, length))
-        real(fd, offset, length)
-
-    monkeypatch.setattr(fileio, "drop_cached", recorded)
+    calls = _record_drops(monkeypatch, fileio)
     pieces = [os.urandom(16 * 1024) for _ in range(64)]  # 1 MiB
     target = tmp_path / "out.bin"
     atomic_write(target, iter(pieces), fsync=False, drop_after=256 * 1024)
