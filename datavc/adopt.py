@@ -105,8 +105,10 @@ def adopt(
                 dir_rows.add(row[1], row[2], row[3])
                 yield row
 
+        localscan.drop_triggers(co.db)  # a new index: its dirs rows are written below
         co.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", index_rows())
         localscan.store_dir_rows(co.db, dir_rows.finish())
+        localscan.restore_triggers(co.db)
         co.db.commit()
         co.save(_State(home, repo, branch, commit, commit_tree))
     finally:

@@ -120,6 +120,9 @@ def test_adopt_writes_the_cache_status_then_uses(client: Client, tmp_path: Path)
         (names,) = db.execute("SELECT names FROM dirs WHERE dir = 'x/'").fetchone()
         assert sorted(names.split("/")) == ["b.txt", "z.txt"]
         assert db.execute("SELECT names FROM dirs WHERE dir = 'only/'").fetchone() == ("",)
+    with sqlite3.connect(d / META / "index.sqlite") as db:  # adopt loads without them, then restores them
+        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert triggers == {"files_ins", "files_upd", "files_del"}
     assert _changes(c, d) == []
     (d / "x" / "z.txt").write_bytes(b"longer than before")
     assert _changes(c, d) == [("/x/z.txt", "modified")]
