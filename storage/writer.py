@@ -430,7 +430,8 @@ class Writer:
         """Store ``data`` as one file; returns its entry."""
         import io
 
-        return self.put_stream(io.BytesIO(data), name)
+        # Bytes in memory have no file whose pages could be dropped: no descriptor to look for.
+        return self._put_cut(iter_chunks(io.BytesIO(data), self.params), name, frozenset(), None)
 
     def put_stream(self, stream: BinaryIO, name: str = "", *, known: frozenset[str] = frozenset()) -> Entry:
         """Store a stream's content (read to its end, a window at a time) as one file.
