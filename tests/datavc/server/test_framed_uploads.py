@@ -41,7 +41,9 @@ def test_a_large_file_goes_up_framed_and_is_cut_as_the_server_cuts(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = _count_framed(monkeypatch)
-    data = os.urandom(transfer.LARGE + MiB)
+    # Past the largest chunk, so at least two chunks whatever the random bytes (9 MiB was
+    # sometimes one chunk: no cut point between 2 and 9 MiB).
+    data = os.urandom(max(transfer.LARGE, server.direct.chunking().max_size) + MiB)
     src = tmp_path / "big.bin"
     src.write_bytes(data)
     rc = server.client(server.admin_token)
