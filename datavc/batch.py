@@ -28,6 +28,7 @@ its root.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -36,8 +37,10 @@ from typing import BinaryIO
 
 from datavc.context import Context
 from datavc.errors import InvalidArgument
-from storage.model import Entry, path_problem
+from storage.errors import InvalidInput
+from storage.model import Entry, normalize_path, path_problem
 from storage.store import ObjectStore
+from storage.tree import tree_order
 
 MEDIA_TYPE = "application/x-datavc-batch"
 MAGIC = b"DATAVC-BATCH-1\n"
@@ -281,6 +284,44 @@ def members(stream: BinaryIO) -> Iterator[tuple[str, int, BinaryIO]]:
         content.drain()
 
 
+def _records(stream: BinaryIO, small: int) -> Iterator[tuple[str, int, BinaryIO | bytes]]:
+    """:func:`members` for the store: a file under ``small`` bytes comes as its bytes (one read of
+    path and content together, no stream object), a larger one as a stream."""
+    if stream.read(len(MAGIC)) != MAGIC:
+        raise BadBatch(f"the body is not a datavc batch stream ({MEDIA_TYPE})")
+    read, unpack, head = stream.read, RECORD.unpack, RECORD.size
+    while True:
+        n, size = unpack(_exactly(stream, head))
+        if n == 0:
+            if size != 0 or read(1):
+                raise BadBatch("the batch stream goes on after its end record")
+            return
+        if n > MAX_PATH:
+            raise BadBatch(f"a path in the batch stream is longer than {MAX_PATH} bytes")
+        if size < small:
+            raw = read(n + size)
+            if len(raw) != n + size:
+                raise BadBatch("the batch stream was cut in the middle of a file")
+            yield raw[:n].decode("utf-8", "surrogateescape"), size, raw[n:]
+            continue
+        path = _exactly(stream, n).decode("utf-8", "surrogateescape")
+        content = _Content(stream, size)
+        yield path, size, content  # type: ignore[misc]
+        content.drain()
+
+
+def _repo_path(rel: str, prefix: str) -> str:
+    """``rel`` normalized, once; refused if empty, malformed, or too long or deep below ``prefix``."""
+    try:
+        p = normalize_path(rel)
+    except InvalidInput as err:
+        raise InvalidArgument(str(err)) from None
+    problem = "empty" if not p else path_problem(prefix + p) if prefix else None
+    if problem is not None:
+        raise InvalidArgument(f"{rel[:200]!r}: its repo path would be {problem}")
+    return p
+
+
 def store_batch(
     ctx: Context,
     stream: BinaryIO,
@@ -292,6 +333,11 @@ def store_batch(
 ) -> Entry:
     """Store a batch stream's files as one directory; returns its entry (not yet committed).
 
+    Each path is normalized and checked once. A sender that walks a directory sends its
+    files in tree order (each directory's names sorted, as :func:`local_files` does); that
+    is checked as the files arrive (a path not after the one before it), and then the tree
+    is built without sorting. Files in another order are sorted first.
+
     Args:
         at: the repo path the directory goes to (its files' full paths must stay within limits).
         base: an earlier tree of that directory: unchanged files keep their data refs.
@@ -301,19 +347,30 @@ def store_batch(
     """
     prefix = at + "/" if at else ""
     pairs: list[tuple[str, Entry]] = []
+    ordered = True
+
+    def items(small: int) -> Iterator[tuple[str, int, BinaryIO | bytes]]:
+        nonlocal ordered
+        last = ""
+        for rel, size, content in _records(stream, small):
+            p = _repo_path(rel, prefix)
+            if ordered:
+                # Tree order is path order with "/" below every character a name may hold.
+                key = p.replace("/", "\0")
+                ordered = key > last
+                last = key
+            yield p, size, content
+
     with ctx.store.writer() as w:
         w.on_progress = progress
-        for rel, entry in w.iter_put_streams(members(stream), base):
-            problem = path_problem(prefix + rel)
-            if problem is not None:
-                raise InvalidArgument(f"{rel[:200]!r}: its repo path would be {problem}")
-            pairs.append((rel, entry))
-        seen: set[str] = set()
-        for rel, _ in pairs:
-            if rel in seen:
-                raise BadBatch(f"{rel[:200]!r} appears twice in the batch")
-            seen.add(rel)
-        return w.trees.dir_entry(name, w.build_tree(pairs, sort=True))
+        for p, entry in w.iter_put_streams(items(w.small_limit), base, normalized=True):
+            pairs.append((p, entry))
+        if not ordered:
+            pairs.sort(key=lambda pe: tree_order(pe[0]))
+            for (a, _), (b, _) in itertools.pairwise(pairs):
+                if a == b:
+                    raise BadBatch(f"{a[:200]!r} appears twice in the batch")
+        return w.trees.dir_entry(name, w.build_tree(pairs, normalized=True))
 
 
 def extract_batch(stream: BinaryIO, dest: str | os.PathLike[str], *, progress: Progress | None = None) -> int:

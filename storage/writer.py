@@ -406,12 +406,22 @@ class Writer:
     def empty_tree(self) -> ObjectId:
         return self.trees.empty()
 
-    def build_tree(self, files: Iterable[tuple[str, Entry]], *, sort: bool = False) -> ObjectId:
-        """A tree of ``(path, entry)`` pairs, streamed; pairs must come in tree order unless ``sort``."""
+    def build_tree(
+        self, files: Iterable[tuple[str, Entry]], *, sort: bool = False, normalized: bool = False
+    ) -> ObjectId:
+        """A tree of ``(path, entry)`` pairs, streamed; pairs must come in tree order unless ``sort``.
+
+        ``normalized``: the paths are already normalized and checked (:func:`normalize_path`),
+        as :meth:`iter_put_streams` with ``normalized`` gives them; they are not checked again.
+        """
         pairs = sorted(files, key=lambda pe: tree_order(pe[0])) if sort else files
         builder = TreeBuilder(self.trees)
-        for path, entry in pairs:
-            builder.add(normalize_path(path), entry)
+        if normalized:
+            for path, entry in pairs:
+                builder.add(path, entry)
+        else:
+            for path, entry in pairs:
+                builder.add(normalize_path(path), entry)
         return builder.finish()
 
     def update_tree(self, root: str, changes: Mapping[str, Entry | None]) -> str:
@@ -628,29 +638,44 @@ class Writer:
                 raise InvalidInput(f"{child.path}: not a regular file or directory")
 
     def iter_put_streams(
-        self, items: Iterable[tuple[str, int, BinaryIO]], base: str | None = None
+        self,
+        items: Iterable[tuple[str, int, BinaryIO | bytes]],
+        base: str | None = None,
+        *,
+        normalized: bool = False,
     ) -> Iterator[tuple[str, Entry]]:
         """Store files given as ``(relative path, size, stream)``; yields (path, entry) in input order.
 
         The batch counterpart of :meth:`iter_put_dir` for files that arrive over a wire
-        (one tar stream of many files): small files are packed together the same way, and
+        (one batch stream of many files): small files are packed together the same way, and
         ``base`` (an earlier tree) lets unchanged files keep their data refs. Each stream
         is read to its end before the next item is taken, so items may share one
         underlying stream. ``size`` only picks the small or large path; the stored size is
-        what the stream gave.
+        what the stream gave. A small file's content may come as its bytes instead of a stream.
+
+        ``normalized``: the caller already normalized and checked each path
+        (:func:`normalize_path`, non-empty); the yielded paths are then the given ones, which
+        :meth:`build_tree` with ``normalized`` takes as they are. Otherwise each is checked
+        here and the yielded path is the given one, unnormalized.
 
         Raises:
             InvalidInput: a path the store refuses.
         """
         pending: deque[_Pending] = deque()
         for rel, size, stream in items:
-            p = normalize_path(rel)
-            problem = path_problem(p) if p else "empty"
-            if problem is not None:
-                raise InvalidInput(f"{rel[:200]!r}: {problem}")
+            if normalized:
+                p = rel
+            else:
+                p = normalize_path(rel)
+                problem = path_problem(p) if p else "empty"
+                if problem is not None:
+                    raise InvalidInput(f"{rel[:200]!r}: {problem}")
             name = p.rsplit("/", 1)[-1]
             prior = self.trees.get(base, p) if base else None
-            pending.append(self._put_opened(stream, rel, p, name, size, prior))
+            if isinstance(stream, bytes):
+                pending.append(self._put_data(stream, rel, name, prior))
+            else:
+                pending.append(self._put_opened(stream, rel, p, name, size, prior))
             while pending and _ready(pending[0]):
                 yield _resolve(pending.popleft())
         self._seal_pack()
