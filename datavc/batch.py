@@ -40,7 +40,7 @@ from datavc.errors import InvalidArgument
 from storage.errors import InvalidInput
 from storage.model import Entry, normalize_path, path_problem
 from storage.store import ObjectStore
-from storage.tree import tree_order
+from storage.tree import TreeBuilder, tree_order
 
 MEDIA_TYPE = "application/x-datavc-batch"
 MAGIC = b"DATAVC-BATCH-1\n"
@@ -335,8 +335,8 @@ def store_batch(
 
     Each path is normalized and checked once. A sender that walks a directory sends its
     files in tree order (each directory's names sorted, as :func:`local_files` does); that
-    is checked as the files arrive (a path not after the one before it), and then the tree
-    is built without sorting. Files in another order are sorted first.
+    is checked as the files arrive (each path after the one before it), and the tree is
+    built as they come. Files in another order (or a path twice) are sorted at the end.
 
     Args:
         at: the repo path the directory goes to (its files' full paths must stay within limits).
@@ -363,13 +363,21 @@ def store_batch(
 
     with ctx.store.writer() as w:
         w.on_progress = progress
+        # In tree order, the tree is built as the files arrive: each directory's pages are
+        # made once its last file is in, and written while later files still arrive
+        # (Writer._release_trees), not all at the end.
+        builder = TreeBuilder(w.trees)
         for p, entry in w.iter_put_streams(items(w.small_limit), base, normalized=True):
             pairs.append((p, entry))
-        if not ordered:
-            pairs.sort(key=lambda pe: tree_order(pe[0]))
-            for (a, _), (b, _) in itertools.pairwise(pairs):
-                if a == b:
-                    raise BadBatch(f"{a[:200]!r} appears twice in the batch")
+            if ordered:
+                builder.add(p, entry)
+        if ordered:
+            return w.trees.dir_entry(name, builder.finish())
+        # Out of order: what was built is dropped (unreferenced objects, for gc).
+        pairs.sort(key=lambda pe: tree_order(pe[0]))
+        for (a, _), (b, _) in itertools.pairwise(pairs):
+            if a == b:
+                raise BadBatch(f"{a[:200]!r} appears twice in the batch")
         return w.trees.dir_entry(name, w.build_tree(pairs, normalized=True))
 
 

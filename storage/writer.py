@@ -160,6 +160,13 @@ class Writer:
         self._small_index: dict[str, _Slot] = {}
         self._queued_trees: dict[str, bytes] = {}
         self._queued_bytes = 0
+        #: Early tree writes (not with ``group_sync``): data uploads numbered in order, those
+        #: maybe still running; each queued tree with the number of data uploads made before it.
+        self._data_seq = 0
+        self._data_running: deque[tuple[int, Future[None]]] = deque()
+        self._tree_after: deque[tuple[str, int]] = deque()
+        #: trees handed to the upload threads before the barrier, until written (for :meth:`_read`)
+        self._writing: dict[str, bytes] = {}
         self._closed = False
         self._chunks_seen = 0
         self._new_streak = 0
@@ -197,6 +204,7 @@ class Writer:
         """Stop without writing queued trees (objects already uploaded stay, unreferenced)."""
         self._closed = True
         self._queued_trees.clear()
+        self._tree_after.clear()
         self._stop_uploads()
 
     def _stop_uploads(self) -> None:
@@ -215,9 +223,12 @@ class Writer:
         self._wait()
         queued, self._queued_trees = self._queued_trees, {}
         self._queued_bytes = 0
+        self._tree_after.clear()
+        self._data_running.clear()
         for oid, data in queued.items():
             self._submit(oid, data, remote_check=False, tree=True)
         self._wait()
+        self._writing.clear()
         if self._unsynced:
             self._sync()
 
@@ -281,6 +292,15 @@ class Writer:
         fut = self._pool.submit(self._upload, oid, data, check, damaged, cold, tree)
         self._futures.add(fut)
         fut.add_done_callback(lambda f: self._done(f, size))
+        if tree:
+            if oid in self._writing:
+                fut.add_done_callback(lambda f: self._writing.pop(oid, None))
+        else:
+            self._data_seq += 1
+            running = self._data_running
+            while running and running[0][1].done():  # bounded by the uploads in flight, roughly
+                running.popleft()
+            running.append((self._data_seq, fut))
 
     def _probe(self) -> bool:
         """Whether to ask a remote backend if a chunk exists before uploading it.
@@ -386,6 +406,8 @@ class Writer:
     def _read(self, oid: str) -> bytes:
         data = self._queued_trees.get(oid)
         if data is None:
+            data = self._writing.get(oid)
+        if data is None:
             data = self._get(oid)
             self._known.add(oid)  # it exists: writing the same page again can be skipped
         return data
@@ -401,7 +423,33 @@ class Writer:
         self._queued_bytes += len(data)
         if self._queued_bytes > _QUEUED_TREE_BYTES:
             self.flush()
+        elif not self.group_sync:
+            self._tree_after.append((oid, self._data_seq))
+            self._release_trees()
         return oid
+
+    def _release_trees(self) -> None:
+        """Write the queued trees whose data is all stored now, not at the barrier.
+
+        A tree refers only to data handed to the upload threads before the tree was made
+        (an entry is returned once its objects are submitted), so it may be written as soon
+        as every data upload numbered up to then has finished: a put whose trees are built
+        as its files arrive (:func:`datavc.batch.store_batch`) then has few left to write at
+        the end. With ``group_sync`` data is durable only at the barrier: trees wait for it.
+        """
+        running = self._data_running
+        while running and running[0][1].done():
+            running.popleft()
+        below = running[0][0] if running else self._data_seq + 1
+        after = self._tree_after
+        while after and after[0][1] < below:
+            oid, _ = after.popleft()
+            data = self._queued_trees.pop(oid, None)
+            if data is None:
+                continue
+            self._queued_bytes -= len(data)
+            self._writing[oid] = data
+            self._submit(oid, data, remote_check=False, tree=True)
 
     def empty_tree(self) -> ObjectId:
         return self.trees.empty()
@@ -778,6 +826,8 @@ class Writer:
         pack.buf = bytearray()
         pack.oid = self.algorithm.digest(data)
         self._submit(pack.oid, data, remote_check=False)
+        if self._tree_after:
+            self._release_trees()
 
 
 @dataclass(frozen=True, slots=True)
