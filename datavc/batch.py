@@ -63,39 +63,48 @@ class BadBatch(InvalidArgument):
 def iter_batch(files: Iterable[tuple[str, int, Iterable[bytes]]]) -> Iterator[bytes]:
     """A batch stream of ``(path, size, content pieces)``, in pieces of about :data:`PIECE` bytes.
 
+    Small pieces are gathered in a list and joined once per output piece (one copy; a
+    growing buffer copied them twice and was re-allocated for every output piece).
+
     Raises:
         InvalidArgument: a file's content is not ``size`` bytes (it changed while being read).
     """
-    buf = bytearray(MAGIC)
+    parts: list[bytes] = [MAGIC]
+    have = len(MAGIC)
+    pack = RECORD.pack
     for path, size, pieces in files:
         name = path.encode("utf-8", "surrogateescape")
         if not 0 < len(name) <= MAX_PATH:
             raise InvalidArgument(f"{path[:200]!r}: a path must be 1 to {MAX_PATH} bytes")
-        buf += RECORD.pack(len(name), size)
-        buf += name
+        parts.append(pack(len(name), size))
+        parts.append(name)
+        have += RECORD.size + len(name)
         got = 0
         for piece in pieces:
-            got += len(piece)
+            n = len(piece)
+            got += n
             if got > size:
                 break
-            if len(piece) >= _DIRECT:
+            if n >= _DIRECT:
                 # a large piece goes out as it is (no copy); what was gathered goes first
-                if buf:
-                    yield bytes(buf)
-                    buf.clear()
+                if parts:
+                    yield b"".join(parts)
+                    parts, have = [], 0
                 yield piece
                 continue
-            if len(buf) + len(piece) > PIECE and buf:
-                yield bytes(buf)
-                buf.clear()
-            buf += piece
+            if have + n > PIECE and parts:
+                yield b"".join(parts)
+                parts, have = [], 0
+            # kept until joined: a piece that is not bytes may be a buffer its maker reuses
+            parts.append(piece if type(piece) is bytes else bytes(piece))
+            have += n
         if got != size:
             raise InvalidArgument(f"{path}: changed while being read ({got} bytes, expected {size})")
-        if len(buf) >= PIECE:
-            yield bytes(buf)
-            buf.clear()
-    buf += RECORD.pack(0, 0)
-    yield bytes(buf)
+        if have >= PIECE:
+            yield b"".join(parts)
+            parts, have = [], 0
+    parts.append(pack(0, 0))
+    yield b"".join(parts)
 
 
 def local_files(
@@ -156,6 +165,36 @@ def read_file(path: str, size: int, progress: Progress | None) -> Iterator[bytes
         raise InvalidArgument(f"cannot read {path}: {err.strerror}") from None
 
 
+def file_pieces(path: str, size: int, progress: Progress | None) -> Iterable[bytes]:
+    """:func:`read_file`, with a file of at most :data:`PIECE` bytes read at once.
+
+    A small file costs one open, read and close (no file object, no generator): at 20,000
+    files those were a fifth of the sending client's time.
+    """
+    if size > PIECE:
+        return read_file(path, size, progress)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise InvalidArgument(f"cannot read {path}: {err.strerror}") from None
+    try:
+        data = os.read(fd, size) if size else b""
+        while 0 < len(data) < size:  # a short read: what is left, until the end of the file
+            more = os.read(fd, size - len(data))
+            if not more:
+                break
+            data += more
+    except OSError as err:
+        raise InvalidArgument(f"cannot read {path}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    if not data:
+        return ()
+    if progress is not None:
+        progress(len(data))
+    return (data,)
+
+
 def batch_local_dir(
     top: Path,
     *,
@@ -167,7 +206,7 @@ def batch_local_dir(
 
     def files() -> Iterator[tuple[str, int, Iterable[bytes]]]:
         for local, rel, size in local_files(top, follow_symlinks=follow_symlinks, on_skip=on_skip):
-            yield rel, size, read_file(local, size, progress)
+            yield rel, size, file_pieces(local, size, progress)
 
     return iter_batch(files())
 

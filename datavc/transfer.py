@@ -305,5 +305,5 @@ def _quote_path(path: str) -> str:
 
 def iter_walked(found: list[tuple[str, str, int]], progress: Progress | None) -> Iterator[bytes]:
     """A batch stream of files already walked (``batch.local_files`` rows)."""
-    files = ((rel, size, batch.read_file(local, size, progress)) for local, rel, size in found)
+    files = ((rel, size, batch.file_pieces(local, size, progress)) for local, rel, size in found)
     return batch.iter_batch(files)
