@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,8 @@ def test_put_batch_commits_once_merges_and_dedups(tmp_path: Path) -> None:
         ({"../escape": b"x"}, errors.InvalidArgument),
         ({"a/./b": b"x"}, errors.InvalidArgument),
         ({"a": b"1", "/a": b"2"}, errors.InvalidArgument),  # the same path twice once normalised
+        ({"a/x": b"1", "b": b"2", "a/x/": b"3"}, errors.InvalidArgument),  # twice, out of order
+        ({"d/x": b"1", "d/x ": b"2", "d/\x1b": b"3"}, errors.InvalidArgument),  # a control character
     ],
 )
 def test_put_batch_refuses_bad_paths_and_makes_no_commit(
@@ -95,3 +98,36 @@ def test_extract_never_writes_outside_its_root(tmp_path: Path) -> None:
     with pytest.raises(errors.DatavcError):
         batch.extract_batch(io.BufferedReader(io.BytesIO(data)), root)  # type: ignore[arg-type]
     assert not (tmp_path / "outside").exists()
+
+
+def test_put_batch_in_any_order_stores_the_same_tree(tmp_path: Path) -> None:
+    """A sender's walk order is built as it comes; any other order is sorted first: same tree."""
+    c = Client.init(tmp_path / "s")
+    c.create_repo("r")
+    files = {f"d{i}/{n}": bytes([i]) * (i + 1) for i in range(3) for n in ("a", "a.b", "a-c", "b")}
+    files["d1/a/z"] = b"nested"  # tree order puts d1/a/z after d1/a-c and d1/a.b: "/" is lowest
+    files.pop("d1/a")
+    ordered = sorted(files, key=lambda p: p.split("/"))
+    for k, order in enumerate((ordered, list(reversed(ordered)), sorted(files))):
+        data = b"".join(batch.iter_batch((p, len(files[p]), [files[p]]) for p in order))
+        c.put_batch("r", "main", f"/{k}", io.BufferedReader(io.BytesIO(data)))  # type: ignore[arg-type]
+        got = batch.members(io.BufferedReader(io.BytesIO(b"".join(c.iter_batch("r", "main", f"/{k}")))))  # type: ignore[arg-type]
+        assert [(p, f.read()) for p, _, f in got] == [(p, files[p]) for p in ordered]  # in tree order
+
+
+def test_batch_pieces_from_a_reused_buffer_and_a_file_that_shrank(tmp_path: Path) -> None:
+    buf = bytearray(b"first")
+    view = memoryview(buf)
+
+    def pieces() -> Iterator[memoryview]:
+        yield view
+        buf[:] = b"XXXXX"  # the maker reuses its buffer once the piece was taken
+
+    data = b"".join(batch.iter_batch([("f", 5, pieces())]))
+    assert _members(data) == {"f": b"first"}
+    small = tmp_path / "small"
+    small.write_bytes(b"abc")
+    with pytest.raises(errors.InvalidArgument, match="changed while being read"):
+        b"".join(batch.iter_batch([("small", 10, batch.file_pieces(str(small), 10, None))]))
+    with pytest.raises(errors.InvalidArgument, match="cannot read"):
+        batch.file_pieces(str(tmp_path / "gone"), 3, None)
