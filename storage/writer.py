@@ -70,10 +70,14 @@ class WriteStats:
 
 
 class _Pack:
-    __slots__ = ("buf", "oid")
+    """Small files gathered for one pack object: their bytes, joined once when it is sealed (a
+    growing buffer was re-allocated and copied dozens of times per pack)."""
+
+    __slots__ = ("oid", "parts", "size")
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        self.parts: list[bytes] = []
+        self.size = 0
         self.oid: ObjectId | None = None
 
 
@@ -809,21 +813,22 @@ class Writer:
         if self._pack is None:
             self._pack = _Pack()
         pack = self._pack
-        slot = _Slot(pack, len(pack.buf), len(data))
-        pack.buf += data
+        slot = _Slot(pack, pack.size, len(data))
+        pack.parts.append(data)
+        pack.size += len(data)
         if len(self._small_index) > _INDEX_LIMIT:
             self._small_index.clear()
         self._small_index[h] = slot
-        if len(pack.buf) >= self.pack_size:
+        if pack.size >= self.pack_size:
             self._seal_pack()
         return slot
 
     def _seal_pack(self) -> None:
         pack, self._pack = self._pack, None
-        if pack is None or not pack.buf:
+        if pack is None or not pack.size:
             return
-        data = bytes(pack.buf)
-        pack.buf = bytearray()
+        data = b"".join(pack.parts)
+        pack.parts = []
         pack.oid = self.algorithm.digest(data)
         self._submit(pack.oid, data, remote_check=False)
         if self._tree_after:
