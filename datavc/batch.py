@@ -38,7 +38,7 @@ from typing import BinaryIO
 from datavc.context import Context
 from datavc.errors import InvalidArgument
 from storage.errors import InvalidInput
-from storage.model import Entry, normalize_path, path_problem
+from storage.model import Entry, name_problem, normalize_path, path_problem
 from storage.store import ObjectStore
 from storage.tree import TreeBuilder, tree_order
 
@@ -349,13 +349,23 @@ def _records(stream: BinaryIO, small: int) -> Iterator[tuple[str, int, BinaryIO 
         content.drain()
 
 
-def _repo_path(rel: str, prefix: str) -> str:
-    """``rel`` normalized, once; refused if empty, malformed, or too long or deep below ``prefix``."""
-    try:
-        p = normalize_path(rel)
-    except InvalidInput as err:
-        raise InvalidArgument(str(err)) from None
-    problem = "empty" if not p else path_problem(prefix + p) if prefix else None
+def _repo_path(rel: str, prefix: str, dirs: set[str]) -> str:
+    """``rel`` normalized, once; refused if empty, malformed, or too long or deep below ``prefix``.
+
+    ``dirs``: directories (normalized) already checked in this batch; a file in one of them
+    needs only its own name checked (most files share their directory with the one before).
+    """
+    head, sep, name = rel.rpartition("/")
+    if (head in dirs if sep else True) and name_problem(name) is None:
+        p = rel
+    else:
+        try:
+            p = normalize_path(rel)
+        except InvalidInput as err:
+            raise InvalidArgument(str(err)) from None
+        if p == rel and sep:
+            dirs.add(head)  # a normalized path's directory is a normalized, checked path
+    problem = "empty" if not p else path_problem(prefix + p)
     if problem is not None:
         raise InvalidArgument(f"{rel[:200]!r}: its repo path would be {problem}")
     return p
@@ -391,8 +401,9 @@ def store_batch(
     def items(small: int) -> Iterator[tuple[str, int, BinaryIO | bytes]]:
         nonlocal ordered
         last = ""
+        dirs: set[str] = set()
         for rel, size, content in _records(stream, small):
-            p = _repo_path(rel, prefix)
+            p = _repo_path(rel, prefix, dirs)
             if ordered:
                 # Tree order is path order with "/" below every character a name may hold.
                 key = p.replace("/", "\0")

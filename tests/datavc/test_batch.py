@@ -67,6 +67,8 @@ def test_put_batch_commits_once_merges_and_dedups(tmp_path: Path) -> None:
         ({"a": b"1", "/a": b"2"}, errors.InvalidArgument),  # the same path twice once normalised
         ({"a/x": b"1", "b": b"2", "a/x/": b"3"}, errors.InvalidArgument),  # twice, out of order
         ({"d/x": b"1", "d/x ": b"2", "d/\x1b": b"3"}, errors.InvalidArgument),  # a control character
+        ({"d/x": b"1", "d/" + "n" * 256: b"2"}, errors.InvalidArgument),  # a name too long
+        ({"d/x": b"1", "d/..": b"2"}, errors.InvalidArgument),
     ],
 )
 def test_put_batch_refuses_bad_paths_and_makes_no_commit(
