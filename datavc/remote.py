@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
-from datavc import batch, errors, framing, ranges, remote_workdir, transfer
+from datavc import batch, errors, framing, ranges, remote_workdir, transfer, walk_ahead
 from datavc.batch import PiecesReader as _PiecesReader
 from datavc.client import Client, Metadata, Progress, Source, _no_metadata_with_open_commit, _spec
 from datavc.info import (
@@ -557,8 +557,8 @@ class RemoteClient(Client):
         and reported to ``on_skip``, unless ``follow_symlinks`` and the link's target is a
         file inside ``src``. Directory links are not descended into (:func:`batch.local_files`).
         """
-        found = list(batch.local_files(src, follow_symlinks=follow_symlinks, on_skip=on_skip))
-        return transfer.put_files(self, repo, branch, p, found, message, commit, progress)
+        walk = batch.local_files(src, follow_symlinks=follow_symlinks, on_skip=on_skip)
+        return walk_ahead.put_dir(self, repo, branch, p, walk, message, commit, progress)
 
     def put_batch(
         self,

@@ -29,7 +29,7 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -112,9 +112,7 @@ def put_files(
     """
     batch_url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
     if not any(size >= LARGE for _, _, size in found):
-        params = {"path": p or "/", "message": message, "commit": commit}
-        info: CommitInfo = rc._put(batch_url, params, iter_walked(found, progress))
-        return info
+        return put_walked(rc, repo, branch, p, found, message, commit, progress)
     large = [f for f in found if f[2] >= LARGE]
     small = [f for f in found if f[2] < LARGE]
     tick = locked(progress)
@@ -303,7 +301,26 @@ def _quote_path(path: str) -> str:
     return quote(path)
 
 
-def iter_walked(found: list[tuple[str, str, int]], progress: Progress | None) -> Iterator[bytes]:
+def put_walked(
+    rc: RemoteClient,
+    repo: str,
+    branch: str,
+    p: str,
+    rows: Iterable[tuple[str, str, int]],
+    message: str,
+    commit: str | None,
+    progress: Progress | None,
+) -> CommitInfo:
+    """Walked files, none of them large, as one batch stream under ``p``: into ``commit``, or one
+    new commit made once the stream is complete (a cut stream makes none). ``rows`` may still
+    be being walked (:mod:`datavc.walk_ahead`)."""
+    batch_url = f"{rc._repo(repo)}/branches/{_q(branch)}/batch"
+    params = {"path": p or "/", "message": message, "commit": commit}
+    info: CommitInfo = rc._put(batch_url, params, iter_walked(rows, progress))
+    return info
+
+
+def iter_walked(found: Iterable[tuple[str, str, int]], progress: Progress | None) -> Iterator[bytes]:
     """A batch stream of files already walked (``batch.local_files`` rows)."""
     files = ((rel, size, batch.file_pieces(local, size, progress)) for local, rel, size in found)
     return batch.iter_batch(files)
