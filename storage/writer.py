@@ -573,20 +573,45 @@ class Writer:
         sealed. Raises :class:`InvalidInput` for symlink loops, broken links (when
         following links), special files (idem), unreadable files and names that are not UTF-8.
         """
+        entries = self.iter_put_dir_stat(path, base, follow_symlinks=follow_symlinks, on_skip=on_skip)
+        for rel, entry, _st, _at in entries:
+            yield rel, entry
+
+    def iter_put_dir_stat(
+        self,
+        path: str | os.PathLike[str],
+        base: str | None = None,
+        *,
+        follow_symlinks: bool = True,
+        on_skip: Skipped | None = None,
+        leave_out: str | None = None,
+    ) -> Iterator[tuple[str, Entry, os.stat_result, int]]:
+        """:meth:`iter_put_dir`, each file with the ``stat`` taken before it was read and its
+        position in its directory's ``scandir`` listing: ``(path, entry, stat, position)``.
+
+        What an index of the directory records (adopt): a file changed after that ``stat``
+        has another mtime by the time anyone compares, so the row cannot vouch for bytes it
+        did not see. The size read may differ from ``st_size`` when the file changed. The
+        position orders a directory's row as ``scandir`` lists it, with no second listing.
+        ``leave_out`` names an entry of the top directory that is not walked (adopt's own
+        index directory).
+        """
         top = os.fspath(path)
         st = _stat(top)
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidInput(f"{top}: not a directory")
         # The real path bounds the links followed; without following none is needed.
         walk = _WalkPolicy(os.path.realpath(top) if follow_symlinks else top, follow_symlinks, on_skip)
-        pending: deque[_Pending] = deque()
-        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), walk):
+        pending: deque[tuple[_Pending, os.stat_result, int]] = deque()
+        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), walk, leave_out):
             pending.append(item)
-            while pending and _ready(pending[0]):
-                yield _resolve(pending.popleft())
+            while pending and _ready(pending[0][0]):
+                done, file_st, at = pending.popleft()
+                yield (*_resolve(done), file_st, at)
         self._seal_pack()
         while pending:
-            yield _resolve(pending.popleft())
+            done, file_st, at = pending.popleft()
+            yield (*_resolve(done), file_st, at)
 
     def _walk(
         self,
@@ -595,15 +620,21 @@ class Writer:
         base: str | None,
         ancestors: frozenset[tuple[int, int]],
         walk: _WalkPolicy,
-    ) -> Iterator[_Pending]:
+        leave_out: str | None = None,
+    ) -> Iterator[tuple[_Pending, os.stat_result, int]]:
         try:
             with os.scandir(dirpath) as it:
-                children = sorted(it, key=lambda d: d.name)
+                listed = list(it)
         except OSError as err:
             raise InvalidInput(f"cannot read directory {dirpath}: {err.strerror}") from err
+        names = [d.name for d in listed]
+        if leave_out is not None and leave_out in names:
+            del listed[names.index(leave_out)]
+            names.remove(leave_out)
         prior_iter = self.trees.iter_dir(base) if base else iter(())
         prior = next(prior_iter, None)
-        for child in children:
+        for at in sorted(range(len(listed)), key=names.__getitem__):  # name order; ``at`` as listed
+            child = listed[at]
             if child.is_symlink() and not walk.may_follow(child.path):
                 continue
             name = child.name
@@ -621,7 +652,7 @@ class Writer:
                 sub_base = same.hash if same is not None and same.is_dir else None
                 yield from self._walk(child.path, prefix + name + "/", sub_base, ancestors | {key}, walk)
             elif stat.S_ISREG(st.st_mode):
-                yield self._put_local(child.path, prefix + name, name, st.st_size, same)
+                yield self._put_local(child.path, prefix + name, name, st.st_size, same), st, at
             elif not walk.follow:
                 walk.skip(child.path, "not a regular file or directory")
             else:
