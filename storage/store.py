@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from storage import fileio
 from storage.backends import open_backend
 from storage.backends.base import Backend
 from storage.chunking import DEFAULT_PARAMS, ChunkParams
@@ -238,7 +239,7 @@ class ObjectStore:
 
     # ----- objects -----------------------------------------------------------
 
-    def get_object(self, oid: str, *, cache: bool = True, keep: bool = True) -> bytes:
+    def get_object(self, oid: str, *, cache: bool = True, keep: bool = True, cold: bool = False) -> bytes:
         """An object's bytes, verified against its id.
 
         Args:
@@ -248,6 +249,8 @@ class ObjectStore:
             keep: whether this process's in-memory cache may keep the bytes. A large
                 file's chunks are read once each: keeping them would hold 64 MiB that
                 nobody reads again, and a 20 GiB ``get -o`` peaked above 200 MiB.
+            cold: a chunk of a large file past :data:`~storage.fileio.COLD_AFTER`, read
+                once: fetched with :meth:`Backend.get_cold` (past the page cache).
 
         Raises:
             ObjectNotFound, CorruptObject, BackendUnavailable
@@ -259,7 +262,10 @@ class ObjectStore:
                 return data
         if not self.algorithm.is_id(oid):
             raise InvalidInput(f"{oid!r} is not an object id")
-        data = self.backend.get(oid) if cache else self.backend.get_transient(oid)
+        if cold:
+            data = self.backend.get_cold(oid)
+        else:
+            data = self.backend.get(oid) if cache else self.backend.get_transient(oid)
         actual = self.algorithm.digest(data)
         if actual != oid:
             raise CorruptObject(oid, actual, self.backend.url)
@@ -309,6 +315,9 @@ class ObjectStore:
         # ``wanted`` only while their objects are being fetched, so memory follows the window.
         wanted: deque[tuple[int, DataRef]] = deque()  # (position in the file, ref)
         reached = [0]
+        # Chunks past COLD_AFTER are read past the page cache, as a put wrote them (the file's
+        # first part stays cached); ids wait here between ``oids`` and ``fetch`` only.
+        cold: set[str] = set()
 
         def oids() -> Iterator[str]:
             pos = 0
@@ -316,6 +325,8 @@ class ObjectStore:
                 ref_end = pos + ref.length
                 if ref_end > start and pos < end:
                     wanted.append((pos, ref))
+                    if pos >= fileio.COLD_AFTER:
+                        cold.add(ref.oid)
                     yield ref.oid
                 pos = ref_end
                 if pos >= end:
@@ -326,6 +337,9 @@ class ObjectStore:
 
         def fetch(oid: str) -> bytes:
             # A file of several chunks: each chunk is its own object, read once (see ``keep``).
+            if oid in cold:
+                cold.discard(oid)
+                return self.get_object(oid, cache=cache, keep=False, cold=True)
             return self.get_object(oid, cache=cache, keep=not chunked)
 
         if chunked:
