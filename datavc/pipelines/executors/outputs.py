@@ -37,7 +37,7 @@ from storage.writer import Writer
 
 WINDOW = 0.05  # seconds between durability barriers
 _STORE_BATCH = 64  # datums stored per hold of the writer's lock
-_GATHER = 0.01  # seconds the storing thread waits for more datums before storing a few
+_GATHER = 0.025  # seconds the storing thread waits for more datums (half a WINDOW: ~2 packs per barrier)
 
 # A datum to report: its outcome, and its outputs still to store (if any): a directory with
 # what removes it afterwards, or the files themselves, read into memory (small outputs).
