@@ -13,17 +13,26 @@ page (:func:`packs_of`) and drops the rows of packs it deleted (:func:`forget_pa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from datavc.db.models import TreePage
 from datavc.db.session import Database
 
 _CHUNK = 500  # ids per IN (...) list (SQLite's bound-parameter limit)
 _TABLE = cast(Table, TreePage.__table__)
-_KNOWN = select(_TABLE.c.page).where(_TABLE.c.page.in_(bindparam("pages", expanding=True)))
-_MOVE = update(_TABLE).where(_TABLE.c.page == bindparam("p")).values(pack=bindparam("k"))
+
+
+def _upsert(insert: Callable[[Table], Any]) -> Any:
+    """``INSERT ... ON CONFLICT (page) DO UPDATE SET pack``: the newest pack wins, one statement."""
+    stmt = insert(_TABLE)
+    return stmt.on_conflict_do_update(index_elements=[_TABLE.c.page], set_={"pack": stmt.excluded.pack})
+
+
+# The two dialects datavc runs on (datavc.db.session) spell it the same way.
+_UPSERT = {"sqlite": _upsert(sqlite.insert), "postgresql": _upsert(postgresql.insert)}
 
 
 def locator(db: Database) -> Callable[[str], str | None]:
@@ -38,15 +47,8 @@ def locator(db: Database) -> Callable[[str], str | None]:
 
 def record(conn: Connection, pages: Mapping[str, str]) -> None:
     """Record ``page -> pack`` for each page (inside the caller's transaction)."""
-    ids = list(pages)
-    known: set[str] = set()
-    for i in range(0, len(ids), _CHUNK):
-        known.update(conn.scalars(_KNOWN, {"pages": ids[i : i + _CHUNK]}))
-    new = [{"page": p, "pack": k} for p, k in pages.items() if p not in known]
-    if new:
-        conn.execute(insert(_TABLE), new)
-    if known:
-        conn.execute(_MOVE, [{"p": p, "k": pages[p]} for p in known])
+    if pages:
+        conn.execute(_UPSERT[conn.dialect.name], [{"page": p, "pack": k} for p, k in pages.items()])
 
 
 def packs_of(db: Database, reachable: set[str]) -> tuple[set[str], set[str]]:
