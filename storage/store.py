@@ -258,6 +258,10 @@ class ObjectStore:
         Raises:
             ObjectNotFound, CorruptObject, BackendUnavailable
         """
+        return self._get_object(oid, cache, keep, packed=True)
+
+    def _get_object(self, oid: str, cache: bool, keep: bool, *, packed: bool) -> bytes:
+        """``get_object``; ``packed``: a page missing as an object may come from a tree pack."""
         with self._lock:
             data = self._cache.get(oid)
             if data is not None:
@@ -268,10 +272,10 @@ class ObjectStore:
         try:
             data = self.backend.get(oid) if cache else self.backend.get_transient(oid)
         except ObjectNotFound:
-            packed = self._packed_page(oid)
-            if packed is None:
+            page = self._packed_page(oid) if packed else None
+            if page is None:
                 raise
-            data = packed
+            data = page
         actual = self.algorithm.digest(data)
         if actual != oid:
             raise CorruptObject(oid, actual, self.backend.url)
@@ -282,9 +286,9 @@ class ObjectStore:
     def _packed_page(self, oid: str) -> bytes | None:
         """Tree page ``oid`` from the tree pack the locator names; None when none does."""
         pack = self.tree_locator(oid) if self.tree_locator is not None else None
-        if pack is None or pack == oid:
+        if pack is None:
             return None
-        data = self.get_object(pack)
+        data = self._get_object(pack, True, True, packed=False)  # a pack is never in a pack
         with self._lock:
             pages = self._packs.get(pack)
         if pages is None:

@@ -54,6 +54,11 @@ def test_a_damaged_or_wrong_pack_is_refused(tmp_path: Path) -> None:
     other.tree_locator = {trees[0]: other_pack}.get
     with pytest.raises(ObjectNotFound):
         other.trees.load(trees[0])
+    # A locator that names a packed page (or the page itself) as the pack: not found, no loop.
+    other.tree_locator = {trees[0]: trees[1], trees[1]: trees[0], trees[2]: trees[2]}.get
+    for t in trees[:3]:
+        with pytest.raises(ObjectNotFound):
+            other.trees.load(t)
     # A pack rewritten on disk fails its own hash check.
     path = store.backend.object_path(pack)  # type: ignore[attr-defined]
     path.chmod(0o644)
