@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from storage import fileio, gcpause
+from storage import fileio, gcpause, treepack
 from storage import index as file_index
 from storage.backends.base import Backend
 from storage.chunking import SMALL_FILE_LIMIT, ChunkParams, iter_chunks
@@ -688,12 +688,19 @@ class Writer:
         while pending:
             yield _resolve(pending.popleft())
 
-    def put_file_sets(self, sets: Iterable[Iterable[tuple[str, bytes]]]) -> list[ObjectId]:
+    def put_file_sets(
+        self, sets: Iterable[Iterable[tuple[str, bytes]]], *, tree_pack: bool = False
+    ) -> tuple[list[ObjectId], ObjectId | None]:
         """Store several small directories given in memory; one tree id per set, in order.
 
         Each set is ``(relative path, content)`` pairs in any order. The small files of all
         sets go into shared packs (one pack for many directories rather than one each, the
         point: a job's many tiny datum outputs), large ones are chunked as usual.
+
+        ``tree_pack``: each set's root tree page goes into one tree pack
+        (:mod:`storage.treepack`) rather than an object of its own; the pack's id is
+        returned with the trees (None when nothing was packed). The caller must record
+        which pack holds those pages (the store's ``tree_locator`` answers from that).
 
         Raises:
             InvalidInput: a path the store refuses, or the same path twice in one set.
@@ -716,7 +723,43 @@ class Writer:
                 items.append(self._put_opened(io.BytesIO(data), rel, p, name, len(data), None))
             staged.append(items)
         self._seal_pack()
-        return [self.build_tree((_resolve(i) for i in items), sort=True) for items in staged]
+        if not tree_pack:
+            return [self.build_tree((_resolve(i) for i in items), sort=True) for items in staged], None
+        return self._packed_trees(staged)
+
+    def _packed_trees(self, staged: list[list[_Pending]]) -> tuple[list[ObjectId], ObjectId | None]:
+        """``put_file_sets`` with each set's root page in one tree pack (others stored as usual)."""
+        built: list[tuple[str, bytes]] = []
+
+        def collect(data: bytes) -> ObjectId:
+            oid = self.algorithm.digest(data)
+            built.append((oid, data))
+            return oid
+
+        trees = Trees(self._read, collect)
+        roots: list[ObjectId] = []
+        packed: dict[str, bytes] = {}
+        for items in staged:
+            builder = TreeBuilder(trees)
+            for path, entry in sorted((_resolve(i) for i in items), key=lambda pe: tree_order(pe[0])):
+                builder.add(normalize_path(path), entry)
+            root = builder.finish()
+            for oid, data in built:  # pages below the root (large sets): objects as usual
+                if oid == root:
+                    packed.setdefault(oid, data)
+                elif oid not in packed:
+                    self._write_tree(data)
+            built.clear()
+            roots.append(root)
+        if not packed:
+            return roots, None
+        pack = treepack.encode(list(packed.values()))
+        pack_id = self.algorithm.digest(pack)
+        self._submit(pack_id, pack, remote_check=False)
+        if self._remember is not None:  # the job's merge reads these right back
+            for oid, data in packed.items():
+                self._remember(oid, data)
+        return roots, pack_id
 
     def _put_local(self, path: str, rel: str, name: str, size: int, prior: Entry | None) -> _Pending:
         if size < self.small_limit:
