@@ -47,6 +47,10 @@ class Context:
         self, db: Database, store: ObjectStore, user: str | None = None, home: str | None = None
     ) -> None:
         self.db = db
+        from datavc import tree_pages  # the database's models: not needed to import this module
+
+        # Datum output trees in tree packs: the database says which pack holds a page.
+        store.tree_locator = tree_pages.locator(db)
         #: The untranslated store, for code that inspects storage errors itself (fsck).
         self.raw_store = store
         #: The store as services use it: every storage error arrives as a DatavcError.

@@ -349,7 +349,7 @@ def _write_atomic(
             fsync=False,
             tmp_dir=tmp_dir,
             prefix=TEMP_PREFIX,
-            drop_after=COLD_AFTER if entry.size > COLD_AFTER else None,
+            drop_after=0 if entry.size > COLD_AFTER else None,  # all of it past the page cache
         )
 
 

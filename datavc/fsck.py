@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from datavc.context import Context
-from datavc.db.models import Branch, Commit, Repo, Tag
+from datavc.db.models import Branch, Commit, Repo, Tag, TreePage
 from datavc.info import FsckInfo
 from storage import errors as serr
+from storage import treepack
 from storage.cache import CachedBackend
 from storage.index import iter_refs
 from storage.model import DIR, MAX_DEPTH, MAX_PATH_BYTES
@@ -51,9 +52,14 @@ def fsck(ctx: Context) -> FsckInfo:
         ).all()
         for rid, name in open_heads:
             problems.append(f"branch {repo_names.get(rid)}@{name} points at an unfinished commit")
+        packed: dict[str, list[str]] = {}
+        for page, pack in s.execute(select(TreePage.page, TreePage.pack)).all():
+            packed.setdefault(pack, []).append(page)
     walk = _TreeCheck(ctx.raw_store)  # storage errors are findings here, not failures
     for root in sorted(roots):
         walk.directory(root, 0, 0)
+    for pack, pages in sorted(packed.items()):
+        walk.tree_pack(pack, pages)
     return FsckInfo(
         walk.checked,
         walk.nbytes,
@@ -158,6 +164,22 @@ class _TreeCheck:
         except serr.MalformedTree as err:
             self._bad_tree(err)
             return None
+
+    def tree_pack(self, pack: str, pages: list[str]) -> None:
+        """Check a tree pack (datum output trees, :mod:`datavc.tree_pages`): it is intact,
+        holds the pages recorded for it, and each of them is a valid tree page."""
+        data = self._object(pack)
+        if data is None:
+            return
+        try:
+            where = treepack.index(data, self.store.algorithm.digest, pack)
+            for page in pages:
+                at = where.get(page)
+                if at is None:
+                    raise serr.MalformedTree(pack, f"a tree pack without page {page}, recorded in it")
+                decode_page(data[at[0] : at[0] + at[1]], page)
+        except serr.MalformedTree as err:
+            self._bad_tree(err)
 
     def _object(self, oid: str) -> bytes | None:
         """The verified bytes of ``oid`` (None when missing or corrupt, which is noted)."""

@@ -32,7 +32,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from datavc import identity, open_commits
+from datavc import identity, open_commits, tree_pages
 from datavc.context import Context
 from datavc.db.models import Commit, Datum, DatumResult
 from datavc.errors import InvalidArgument
@@ -99,6 +99,10 @@ def gc(ctx: Context, *, dry_run: bool = False, grace: timedelta | None = None, f
             for oid, _ in ctx.store.trees.iter_objects(root, marked):
                 reachable.add(oid)
         pending = _roots(ctx) - marked
+    # Packed datum output trees: a pack stays while any page in it is reachable.
+    live_packs, packs = tree_pages.packs_of(ctx.db, reachable)
+    reachable |= live_packs
+    gone: list[str] = []
     total = kept = deleted = freed = 0
     backend = ctx.store.backend
     for oid, mtime, size in backend.iter_stat():
@@ -116,6 +120,10 @@ def gc(ctx: Context, *, dry_run: bool = False, grace: timedelta | None = None, f
                 kept += 1
                 continue
             backend.delete(oid)
+            if oid in packs:
+                gone.append(oid)
         deleted += 1
         freed += size
+    if gone:
+        tree_pages.forget_packs(ctx.db, gone)
     return GcInfo(dry_run, total, total - deleted - kept, deleted, freed, kept, expired)

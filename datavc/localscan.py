@@ -27,7 +27,8 @@ import re
 import sqlite3
 import stat
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, islice
 from operator import attrgetter, methodcaller
 from pathlib import Path
 
@@ -287,54 +288,65 @@ class DirRows:
 
     A directory's row is complete once a path outside it comes; every ancestor of a file
     gets a row (an empty one when it holds only directories), so status finds them all cached.
-    With ``root`` (the checkout's directory), each row is put in the order ``scandir`` lists
-    that directory, as status compares it (one more listing per directory, no stat).
+    Each file comes with its position in its directory's ``scandir`` listing, and each row is
+    put in that order, as status compares it (a row in another order is sorted once by status).
     """
 
-    def __init__(self, root: Path | None = None) -> None:
-        self._root = root
-        self._open: dict[str, Columns] = {}
-        self._cur: Columns | None = None
+    def __init__(self) -> None:
+        self._open: dict[str, _Listed] = {}
+        self._cur: _Listed | None = None
         self._cur_dir: str | None = None
         self.rows: list[tuple[str, str, bytes, bytes]] = []
 
-    def _row(self, prefix: str, cols: Columns) -> tuple[str, str, bytes, bytes]:
-        names = cols[0]
-        if self._root is not None and len(names) > 1:
-            at = dict(zip(names, range(len(names)), strict=True))
-            try:
-                with os.scandir(self._root / prefix if prefix else self._root) as it:
-                    order = [k for k in map(at.get, map(_NAME, it)) if k is not None]
-            except OSError:
-                order = []
-            if len(order) == len(names):  # otherwise left in name order: status sorts it once
-                cols = ([names[k] for k in order], [cols[1][k] for k in order], [cols[2][k] for k in order])
-        return _row(prefix, *cols)
-
-    def add(self, rel: str, size: int, mtime: int) -> None:
+    def add(self, rel: str, size: int, mtime: int, at: int) -> None:
+        """One file in tree order; ``at`` orders it among its directory's files."""
         cut = rel.rfind("/") + 1
         d = rel[:cut]
         if d != self._cur_dir:
             for k in [k for k in self._open if not d.startswith(k)]:
-                self.rows.append(self._row(k, self._open.pop(k)))
-            at = 0
+                self.rows.append(_listed_row(k, self._open.pop(k)))
+            at_slash = 0
             while True:
-                if d[:at] not in self._open:
-                    self._open[d[:at]] = ([], [], [])
-                if at == cut:
+                if d[:at_slash] not in self._open:
+                    self._open[d[:at_slash]] = ([], [], [], [])
+                if at_slash == cut:
                     break
-                at = d.index("/", at) + 1
+                at_slash = d.index("/", at_slash) + 1
             self._cur_dir, self._cur = d, self._open[d]
         assert self._cur is not None
         self._cur[0].append(rel[cut:])
         self._cur[1].append(size)
         self._cur[2].append(mtime)
+        self._cur[3].append(at)
 
     def finish(self) -> list[tuple[str, str, bytes, bytes]]:
         for k, cols in self._open.items():
-            self.rows.append(self._row(k, cols))
+            self.rows.append(_listed_row(k, cols))
         self._open.clear()
         return self.rows
+
+
+#: A directory's files as DirRows gathers them: names, sizes, mtimes, listing positions.
+_Listed = tuple[list[str], list[int], list[int], list[int]]
+
+
+def _listed_row(prefix: str, cols: _Listed) -> tuple[str, str, bytes, bytes]:
+    names, sizes, mtimes, ats = cols
+    if ats != sorted(ats):  # not listed in name order (most filesystems): put as listed
+        order = sorted(range(len(ats)), key=ats.__getitem__)
+        names = [names[k] for k in order]
+        sizes = [sizes[k] for k in order]
+        mtimes = [mtimes[k] for k in order]
+    return _row(prefix, names, sizes, mtimes)
+
+
+def create_schema(db: sqlite3.Connection) -> None:
+    """Create the index's tables and triggers where missing, in one transaction (a new index
+    made them in one commit each: eight journal fsyncs per checkout or adopt)."""
+    db.execute("BEGIN")
+    for ddl in SCHEMA:
+        db.execute(ddl)
+    db.commit()
 
 
 def drop_triggers(db: sqlite3.Connection) -> None:
@@ -342,7 +354,8 @@ def drop_triggers(db: sqlite3.Connection) -> None:
 
     Each trigger ran a ``DELETE`` on ``dirs`` per inserted row: a fifth of an adopt's time
     beyond a put. :func:`restore_triggers` puts them back; a process that dies first leaves
-    them out only until the index is next opened (every open runs :data:`SCHEMA`).
+    them out only until the index is next opened (every open runs :data:`SCHEMA`). Call it in
+    the bulk load's transaction (``BEGIN`` first): dropped and restored in one commit.
     """
     for name in ("files_ins", "files_upd", "files_del"):
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
@@ -351,6 +364,19 @@ def drop_triggers(db: sqlite3.Connection) -> None:
 def restore_triggers(db: sqlite3.Connection) -> None:
     for ddl in SCHEMA:
         db.execute(ddl)
+
+
+_INSERT_FILE = "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)"
+_INSERT_FILES = "INSERT OR REPLACE INTO files VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * 100)
+
+
+def insert_files(db: sqlite3.Connection, rows: Iterable[tuple[bytes, str, int, int, str]]) -> None:
+    """Write ``files`` rows (key, path, size, mtime_ns, hash), a hundred per statement: a
+    third less time than one statement per row (20,000 rows: 38 -> 27 ms)."""
+    it = iter(rows)
+    while len(batch := list(islice(it, 100))) == 100:
+        db.execute(_INSERT_FILES, list(chain.from_iterable(batch)))
+    db.executemany(_INSERT_FILE, batch)
 
 
 def store_dir_rows(db: sqlite3.Connection, rows: list[tuple[str, str, bytes, bytes]]) -> None:

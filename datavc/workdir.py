@@ -139,8 +139,7 @@ class _Checkout:
         if self._db is None:
             self.meta.mkdir(exist_ok=True)
             self._db = sqlite3.connect(self.meta / "index.sqlite")
-            for ddl in localscan.SCHEMA:
-                self._db.execute(ddl)
+            localscan.create_schema(self._db)
         return self._db
 
     def close(self) -> None:

@@ -11,8 +11,12 @@ the target as it was.
 
 from __future__ import annotations
 
+import errno
+import mmap
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import IO
 
 #: Attempts at a free temp name before giving up (each name has 48 random bits).
@@ -38,6 +42,14 @@ def _cold_after() -> int:
 COLD_AFTER = _cold_after()
 #: Bytes a cold file being written is ahead of the pages it drops (see :func:`atomic_write`).
 _DROP_LAG = 64 * 1024 * 1024
+#: Offsets, lengths and buffer addresses of direct (``O_DIRECT``) I/O are multiples of this:
+#: the largest logical block size of common disks, and the page size.
+DIRECT_ALIGN = 4096
+#: Bytes gathered in an aligned buffer per direct write of a stream (two buffers)...
+_DIRECT_CHUNK = 8 * 1024 * 1024
+#: ...and of an object (one buffer per writing thread: a writer runs several).
+_OBJECT_CHUNK = 2 * 1024 * 1024
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 
@@ -66,12 +78,18 @@ def atomic_write(
             ``path``. Default: ``path``'s directory. Stores keep temp files out of the
             directories they list.
         prefix: start of the temp file's name (default ``.<name>.``), to tell what it was for.
-        cached: False drops the file's pages from the page cache once written (after the
-            fsync, when they are clean): for bytes nobody reads again soon.
-        drop_after: for a large file streamed in pieces: its pages past this offset are
-            written back and dropped from the page cache as it is written, in steps of
+        cached: False for bytes nobody reads again soon (an object of a large file): they
+            bypass the page cache, written with ``O_DIRECT`` through this thread's aligned
+            buffer where the file system takes it, else dropped from the cache once written
+            (after the fsync, when they are clean).
+        drop_after: for a large file streamed in pieces: its bytes past this offset (a
+            multiple of :data:`DIRECT_ALIGN`) bypass the page cache: written with
+            ``O_DIRECT`` through an aligned buffer where the file system takes it; else
+            written back and dropped from the page cache as they are written, in steps of
             :data:`_DROP_LAG` (each step starts writing back the last one and drops the one
-            before, by then clean). Its first bytes stay cached.
+            before, by then clean). Its first bytes stay cached. Why direct: on the bench
+            machine buffered writes of 4 GiB took 10-12 s of CPU in page-cache work and
+            ran at 200-270 MiB/s; direct ones 0.2 s and 1-1.2 GiB/s.
 
     Raises:
         OSError: the write, the rename or an fsync failed. The temp file is gone and
@@ -86,13 +104,20 @@ def atomic_write(
     fd, tmp = _create_temp(directory, prefix or f".{name}.")
     try:
         with os.fdopen(fd, "wb") as f:
-            if isinstance(data, (bytes, bytearray, memoryview)):
+            direct = None if cached or drop_after is not None else _open_direct(tmp, os.O_WRONLY)
+            if direct is not None:
+                pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
+                try:
+                    _write_pieces_direct(direct, fd, pieces)
+                finally:
+                    os.close(direct)
+            elif isinstance(data, (bytes, bytearray, memoryview)):
                 f.write(data)
             elif drop_after is None:
                 for piece in data:
                     f.write(piece)
             else:
-                _write_dropping(f, data, drop_after)
+                _write_cold(f, tmp, data, drop_after)
             if mode is not None:
                 os.fchmod(f.fileno(), mode)
             if fsync:
@@ -110,6 +135,188 @@ def atomic_write(
         raise
     if fsync:
         fsync_dir(head or ".")
+
+
+def _write_cold(f: IO[bytes], path: str, pieces: Iterable[bytes | memoryview], start: int) -> None:
+    """Write ``pieces`` to ``f`` (the file at ``path``); past ``start``, direct where possible."""
+    direct = _open_direct(path, os.O_WRONLY) if start % DIRECT_ALIGN == 0 else None
+    if direct is None:
+        _write_dropping(f, pieces, start)
+        return
+    try:
+        written = 0
+        it = iter(pieces)
+        for piece in it:
+            if written + len(piece) <= start:
+                f.write(piece)
+                written += len(piece)
+                continue
+            head = start - written
+            f.write(memoryview(piece)[:head])
+            f.flush()
+            _write_direct(direct, f.fileno(), chain((memoryview(piece)[head:],), it), start)
+            break
+    finally:
+        os.close(direct)
+
+
+def _open_direct(path: str, flags: int) -> int | None:
+    """``path`` opened with ``O_DIRECT``, or None where the system or file system has none."""
+    if not _O_DIRECT:
+        return None
+    try:
+        return os.open(path, flags | _O_DIRECT | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        if err.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return None
+        raise
+
+
+def _write_direct(fd: int, plain_fd: int, pieces: Iterable[bytes | memoryview], pos: int) -> None:
+    """Write ``pieces`` at ``pos`` (aligned) through aligned buffers with the direct ``fd``.
+
+    Two buffers: one is filled while the other is written by a second thread (a direct
+    write returns only when its bytes reached the disk). The last block is padded, then the
+    file cut to its size. A direct write the file system refuses (EINVAL: an alignment it
+    wants larger) goes on through ``plain_fd``, buffered.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor  # only large files come here
+
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="datavc-direct") as pool,
+        mmap.mmap(-1, _DIRECT_CHUNK) as one,
+        mmap.mmap(-1, _DIRECT_CHUNK) as two,
+    ):
+        views = [memoryview(one), memoryview(two)]
+        writing: Future[int] | None = None
+        out = fd
+        try:
+            for view, fill in _filled(pieces, views):
+                if writing is not None:
+                    out = writing.result()  # the other buffer is free again
+                    writing = None
+                if fill == len(view):
+                    writing = pool.submit(_pwrite_all, out, plain_fd, view, pos)
+                    pos += fill
+                else:
+                    _write_tail(out, plain_fd, view, fill, pos)
+        finally:
+            if writing is not None:
+                writing.cancel()
+                try:
+                    writing.result()
+                except BaseException:  # the error being raised already says enough
+                    pass
+            for v in views:
+                v.release()
+
+
+def _write_pieces_direct(fd: int, plain_fd: int, pieces: Iterable[bytes | memoryview]) -> None:
+    """Write ``pieces`` from offset 0 with the direct ``fd`` through this thread's aligned
+    buffer of :data:`_OBJECT_CHUNK` bytes (an object: writers run several of these at once)."""
+    out = fd
+    pos = 0
+    with _aligned_buffer("write", _OBJECT_CHUNK) as whole, whole[:_OBJECT_CHUNK] as view:
+        for buf, fill in _filled(pieces, [view]):
+            if fill == len(buf):
+                out = _pwrite_all(out, plain_fd, buf, pos)
+                pos += fill
+            else:
+                _write_tail(out, plain_fd, buf, fill, pos)
+
+
+def _filled(
+    pieces: Iterable[bytes | memoryview], views: list[memoryview]
+) -> Iterator[tuple[memoryview, int]]:
+    """Copy ``pieces`` into the buffers ``views`` in turn: ``(buffer, bytes in it)`` each time
+    one is full (written before it comes round again), then once for the rest (maybe 0)."""
+    turn = 0
+    view = views[0]
+    fill = 0
+    for piece in pieces:
+        mv = memoryview(piece)
+        while len(mv):
+            n = min(len(mv), len(view) - fill)
+            view[fill : fill + n] = mv[:n]
+            fill += n
+            mv = mv[n:]
+            if fill == len(view):
+                yield view, fill
+                turn = (turn + 1) % len(views)
+                view = views[turn]
+                fill = 0
+    yield view, fill
+
+
+def _write_tail(fd: int, plain_fd: int, view: memoryview, fill: int, pos: int) -> None:
+    """The last ``fill`` bytes at ``pos``: the block padded, then the file cut to its size."""
+    if fill:
+        padded = -(-fill // DIRECT_ALIGN) * DIRECT_ALIGN
+        view[fill:padded] = bytes(padded - fill)
+        _pwrite_all(fd, plain_fd, view[:padded], pos)
+    os.ftruncate(plain_fd, pos + fill)
+
+
+def _pwrite_all(fd: int, plain_fd: int, data: memoryview, pos: int) -> int:
+    """Write all of ``data`` at ``pos``; returns the descriptor to go on with."""
+    while len(data):
+        try:
+            n = os.pwrite(fd, data, pos)
+        except OSError as err:
+            if err.errno != errno.EINVAL or fd == plain_fd:
+                raise
+            fd = plain_fd  # the file system wants another alignment: buffered from here
+            continue
+        if n <= 0:
+            raise OSError(errno.EIO, "a write made no progress")
+        data = data[n:]
+        pos += n
+    return fd
+
+
+def read_direct(path: str) -> bytes | None:
+    """The bytes of the file at ``path`` read with ``O_DIRECT`` (past the page cache), or
+    None where the system or file system has no direct I/O (read it as usual then).
+
+    For a large file read once (the chunks of a file past :data:`COLD_AFTER`): a buffered read
+    puts each page in the cache and a later one reclaims it. Raises ``OSError`` (a missing
+    file: ``FileNotFoundError``).
+    """
+    fd = _open_direct(path, os.O_RDONLY)
+    if fd is None:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        with _aligned_buffer("read", size + DIRECT_ALIGN) as view:  # room to read past the end: finds it
+            got = 0
+            while True:
+                n = os.preadv(fd, [view[got:]], got)
+                if n == 0:
+                    break
+                got += n
+                if got % DIRECT_ALIGN:
+                    break  # a short read that is not block-aligned: the end of the file
+            return bytes(view[:got])
+    except OSError as err:
+        if err.errno == errno.EINVAL:  # an alignment the file system wants larger
+            return None
+        raise
+    finally:
+        os.close(fd)
+
+
+_buffers = threading.local()
+
+
+def _aligned_buffer(kind: str, size: int) -> memoryview:
+    """This thread's aligned buffer for ``kind`` of use, grown to at least ``size`` bytes."""
+    have: mmap.mmap | None = getattr(_buffers, kind, None)
+    if have is None or len(have) < size:
+        if have is not None:
+            have.close()
+        have = mmap.mmap(-1, -(-size // mmap.PAGESIZE) * mmap.PAGESIZE)
+        setattr(_buffers, kind, have)
+    return memoryview(have)
 
 
 def _write_dropping(f: IO[bytes], pieces: Iterable[bytes | memoryview], start: int) -> None:

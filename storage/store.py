@@ -13,10 +13,11 @@ import json
 import os
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from storage import fileio, treepack
 from storage.backends import open_backend
 from storage.backends.base import Backend
 from storage.chunking import DEFAULT_PARAMS, ChunkParams
@@ -37,6 +38,7 @@ FORMAT = "datavc-objects"
 VERSION = 1
 DEFAULT_PACK_SIZE = 4 * 1024 * 1024
 _OBJECT_CACHE_BYTES = 64 * 1024 * 1024
+_PACK_INDEXES = 256  # tree packs whose index is kept (a few KiB each)
 #: Objects a file read on a local store keeps ahead of its consumer (on one thread).
 LOCAL_AHEAD = 2
 
@@ -106,6 +108,10 @@ class ObjectStore:
         self.read_window = 1 if backend.cheap_exists else read_window(config.chunking)
         self._pool: ThreadPoolExecutor | None = None
         self._write_pool: ThreadPoolExecutor | None = None
+        #: Which tree pack (:mod:`storage.treepack`) holds a tree page that is not an object
+        #: of its own (None: unknown); set by the owner of the store's metadata (datavc).
+        self.tree_locator: Callable[[str], str | None] | None = None
+        self._packs: dict[str, dict[str, tuple[int, int]]] = {}  # pack id -> its index
 
     # ----- lifecycle ---------------------------------------------------------
 
@@ -238,7 +244,7 @@ class ObjectStore:
 
     # ----- objects -----------------------------------------------------------
 
-    def get_object(self, oid: str, *, cache: bool = True, keep: bool = True) -> bytes:
+    def get_object(self, oid: str, *, cache: bool = True, keep: bool = True, cold: bool = False) -> bytes:
         """An object's bytes, verified against its id.
 
         Args:
@@ -248,10 +254,16 @@ class ObjectStore:
             keep: whether this process's in-memory cache may keep the bytes. A large
                 file's chunks are read once each: keeping them would hold 64 MiB that
                 nobody reads again, and a 20 GiB ``get -o`` peaked above 200 MiB.
+            cold: a chunk of a large file past :data:`~storage.fileio.COLD_AFTER`, read
+                once: fetched with :meth:`Backend.get_cold` (past the page cache).
 
         Raises:
             ObjectNotFound, CorruptObject, BackendUnavailable
         """
+        return self._get_object(oid, cache, keep, packed=True, cold=cold)
+
+    def _get_object(self, oid: str, cache: bool, keep: bool, *, packed: bool, cold: bool = False) -> bytes:
+        """``get_object``; ``packed``: a page missing as an object may come from a tree pack."""
         with self._lock:
             data = self._cache.get(oid)
             if data is not None:
@@ -259,13 +271,41 @@ class ObjectStore:
                 return data
         if not self.algorithm.is_id(oid):
             raise InvalidInput(f"{oid!r} is not an object id")
-        data = self.backend.get(oid) if cache else self.backend.get_transient(oid)
+        if cold:
+            data = self.backend.get_cold(oid)  # a chunk of a large file: never a tree page
+        else:
+            try:
+                data = self.backend.get(oid) if cache else self.backend.get_transient(oid)
+            except ObjectNotFound:
+                page = self._packed_page(oid) if packed else None
+                if page is None:
+                    raise
+                data = page
         actual = self.algorithm.digest(data)
         if actual != oid:
             raise CorruptObject(oid, actual, self.backend.url)
         if keep:
             self._cache_put(oid, data)
         return data
+
+    def _packed_page(self, oid: str) -> bytes | None:
+        """Tree page ``oid`` from the tree pack the locator names; None when none does."""
+        pack = self.tree_locator(oid) if self.tree_locator is not None else None
+        if pack is None:
+            return None
+        data = self._get_object(pack, True, True, packed=False)  # a pack is never in a pack
+        with self._lock:
+            pages = self._packs.get(pack)
+        if pages is None:
+            pages = treepack.index(data, self.algorithm.digest, pack)
+            with self._lock:
+                if len(self._packs) >= _PACK_INDEXES:
+                    self._packs.clear()
+                self._packs[pack] = pages
+        where = pages.get(oid)
+        if where is None:
+            return None
+        return data[where[0] : where[0] + where[1]]
 
     def _cache_put(self, oid: str, data: bytes) -> None:
         """Keep ``data`` (verified, or just written by a writer of this store) for reads of ``oid``."""
@@ -309,6 +349,9 @@ class ObjectStore:
         # ``wanted`` only while their objects are being fetched, so memory follows the window.
         wanted: deque[tuple[int, DataRef]] = deque()  # (position in the file, ref)
         reached = [0]
+        # Chunks past COLD_AFTER are read past the page cache, as a put wrote them (the file's
+        # first part stays cached); ids wait here between ``oids`` and ``fetch`` only.
+        cold: set[str] = set()
 
         def oids() -> Iterator[str]:
             pos = 0
@@ -316,6 +359,8 @@ class ObjectStore:
                 ref_end = pos + ref.length
                 if ref_end > start and pos < end:
                     wanted.append((pos, ref))
+                    if pos >= fileio.COLD_AFTER:
+                        cold.add(ref.oid)
                     yield ref.oid
                 pos = ref_end
                 if pos >= end:
@@ -326,6 +371,9 @@ class ObjectStore:
 
         def fetch(oid: str) -> bytes:
             # A file of several chunks: each chunk is its own object, read once (see ``keep``).
+            if oid in cold:
+                cold.discard(oid)
+                return self.get_object(oid, cache=cache, keep=False, cold=True)
             return self.get_object(oid, cache=cache, keep=not chunked)
 
         if chunked:

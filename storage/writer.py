@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from storage import fileio, gcpause
+from storage import fileio, gcpause, treepack
 from storage import index as file_index
 from storage.backends.base import Backend
 from storage.chunking import SMALL_FILE_LIMIT, ChunkParams, iter_chunks
@@ -635,20 +635,45 @@ class Writer:
         sealed. Raises :class:`InvalidInput` for symlink loops, broken links (when
         following links), special files (idem), unreadable files and names that are not UTF-8.
         """
+        entries = self.iter_put_dir_stat(path, base, follow_symlinks=follow_symlinks, on_skip=on_skip)
+        for rel, entry, _st, _at in entries:
+            yield rel, entry
+
+    def iter_put_dir_stat(
+        self,
+        path: str | os.PathLike[str],
+        base: str | None = None,
+        *,
+        follow_symlinks: bool = True,
+        on_skip: Skipped | None = None,
+        leave_out: str | None = None,
+    ) -> Iterator[tuple[str, Entry, os.stat_result, int]]:
+        """:meth:`iter_put_dir`, each file with the ``stat`` taken before it was read and its
+        position in its directory's ``scandir`` listing: ``(path, entry, stat, position)``.
+
+        What an index of the directory records (adopt): a file changed after that ``stat``
+        has another mtime by the time anyone compares, so the row cannot vouch for bytes it
+        did not see. The size read may differ from ``st_size`` when the file changed. The
+        position orders a directory's row as ``scandir`` lists it, with no second listing.
+        ``leave_out`` names an entry of the top directory that is not walked (adopt's own
+        index directory).
+        """
         top = os.fspath(path)
         st = _stat(top)
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidInput(f"{top}: not a directory")
         # The real path bounds the links followed; without following none is needed.
         walk = _WalkPolicy(os.path.realpath(top) if follow_symlinks else top, follow_symlinks, on_skip)
-        pending: deque[_Pending] = deque()
-        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), walk):
+        pending: deque[tuple[_Pending, os.stat_result, int]] = deque()
+        for item in self._walk(top, "", base, frozenset({(st.st_dev, st.st_ino)}), walk, leave_out):
             pending.append(item)
-            while pending and _ready(pending[0]):
-                yield _resolve(pending.popleft())
+            while pending and _ready(pending[0][0]):
+                done, file_st, at = pending.popleft()
+                yield (*_resolve(done), file_st, at)
         self._seal_pack()
         while pending:
-            yield _resolve(pending.popleft())
+            done, file_st, at = pending.popleft()
+            yield (*_resolve(done), file_st, at)
 
     def _walk(
         self,
@@ -657,15 +682,21 @@ class Writer:
         base: str | None,
         ancestors: frozenset[tuple[int, int]],
         walk: _WalkPolicy,
-    ) -> Iterator[_Pending]:
+        leave_out: str | None = None,
+    ) -> Iterator[tuple[_Pending, os.stat_result, int]]:
         try:
             with os.scandir(dirpath) as it:
-                children = sorted(it, key=lambda d: d.name)
+                listed = list(it)
         except OSError as err:
             raise InvalidInput(f"cannot read directory {dirpath}: {err.strerror}") from err
+        names = [d.name for d in listed]
+        if leave_out is not None and leave_out in names:
+            del listed[names.index(leave_out)]
+            names.remove(leave_out)
         prior_iter = self.trees.iter_dir(base) if base else iter(())
         prior = next(prior_iter, None)
-        for child in children:
+        for at in sorted(range(len(listed)), key=names.__getitem__):  # name order; ``at`` as listed
+            child = listed[at]
             if child.is_symlink() and not walk.may_follow(child.path):
                 continue
             name = child.name
@@ -683,7 +714,7 @@ class Writer:
                 sub_base = same.hash if same is not None and same.is_dir else None
                 yield from self._walk(child.path, prefix + name + "/", sub_base, ancestors | {key}, walk)
             elif stat.S_ISREG(st.st_mode):
-                yield self._put_local(child.path, prefix + name, name, st.st_size, same)
+                yield self._put_local(child.path, prefix + name, name, st.st_size, same), st, at
             elif not walk.follow:
                 walk.skip(child.path, "not a regular file or directory")
             else:
@@ -734,12 +765,19 @@ class Writer:
         while pending:
             yield _resolve(pending.popleft())
 
-    def put_file_sets(self, sets: Iterable[Iterable[tuple[str, bytes]]]) -> list[ObjectId]:
+    def put_file_sets(
+        self, sets: Iterable[Iterable[tuple[str, bytes]]], *, tree_pack: bool = False
+    ) -> tuple[list[ObjectId], ObjectId | None]:
         """Store several small directories given in memory; one tree id per set, in order.
 
         Each set is ``(relative path, content)`` pairs in any order. The small files of all
         sets go into shared packs (one pack for many directories rather than one each, the
         point: a job's many tiny datum outputs), large ones are chunked as usual.
+
+        ``tree_pack``: each set's root tree page goes into one tree pack
+        (:mod:`storage.treepack`) rather than an object of its own; the pack's id is
+        returned with the trees (None when nothing was packed). The caller must record
+        which pack holds those pages (the store's ``tree_locator`` answers from that).
 
         Raises:
             InvalidInput: a path the store refuses, or the same path twice in one set.
@@ -762,7 +800,43 @@ class Writer:
                 items.append(self._put_opened(io.BytesIO(data), rel, p, name, len(data), None))
             staged.append(items)
         self._seal_pack()
-        return [self.build_tree((_resolve(i) for i in items), sort=True) for items in staged]
+        if not tree_pack:
+            return [self.build_tree((_resolve(i) for i in items), sort=True) for items in staged], None
+        return self._packed_trees(staged)
+
+    def _packed_trees(self, staged: list[list[_Pending]]) -> tuple[list[ObjectId], ObjectId | None]:
+        """``put_file_sets`` with each set's root page in one tree pack (others stored as usual)."""
+        built: list[tuple[str, bytes]] = []
+
+        def collect(data: bytes) -> ObjectId:
+            oid = self.algorithm.digest(data)
+            built.append((oid, data))
+            return oid
+
+        trees = Trees(self._read, collect)
+        roots: list[ObjectId] = []
+        packed: dict[str, bytes] = {}
+        for items in staged:
+            builder = TreeBuilder(trees)
+            for path, entry in sorted((_resolve(i) for i in items), key=lambda pe: tree_order(pe[0])):
+                builder.add(normalize_path(path), entry)
+            root = builder.finish()
+            for oid, data in built:  # pages below the root (large sets): objects as usual
+                if oid == root:
+                    packed.setdefault(oid, data)
+                elif oid not in packed:
+                    self._write_tree(data)
+            built.clear()
+            roots.append(root)
+        if not packed:
+            return roots, None
+        pack = treepack.encode(list(packed.values()))
+        pack_id = self.algorithm.digest(pack)
+        self._submit(pack_id, pack, remote_check=False)
+        if self._remember is not None:  # the job's merge reads these right back
+            for oid, data in packed.items():
+                self._remember(oid, data)
+        return roots, pack_id
 
     def _put_local(self, path: str, rel: str, name: str, size: int, prior: Entry | None) -> _Pending:
         if size < self.small_limit:

@@ -18,7 +18,7 @@ from datavc.errors import BackendUnavailable
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0010_job_outputs_disjoint"
+HEAD_REVISION = "0011_tree_pages"
 """The newest revision in ``migrations/versions``; a test checks they agree."""
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -430,6 +430,16 @@ class DatumResult(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TreePage(Base):
+    """A tree page stored in a tree pack (:mod:`storage.treepack`) rather than as an object:
+    a batched job's datum output trees. The store's ``tree_locator`` reads this table."""
+
+    __tablename__ = "tree_pages"
+
+    page: Mapped[str] = mapped_column(String(TREE_ID_LEN), primary_key=True)
+    pack: Mapped[str] = mapped_column(String(TREE_ID_LEN), index=True)
+
+
 class StoreSetting(Base):
     """One store-wide setting: ``store_id`` (paired with the object store's marker), options."""
 

@@ -24,6 +24,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, Text, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from datavc import tree_pages
 from datavc.context import Context, now
 from datavc.db.models import Datum as DatumRow
 from datavc.db.models import DatumResult, Job
@@ -186,6 +187,13 @@ class DatumRecorder:
         }
         if results:
             _remember_many(conn, self._pipeline, {h: (tree, ends[h].datum) for h, tree in results.items()})
+        packed = {
+            e.outcome.output_tree: e.outcome.output_pack
+            for e in ends.values()
+            if e.outcome is not None and e.outcome.output_tree and e.outcome.output_pack
+        }
+        if packed:  # in the datums' own transaction: never a datum whose tree nobody can find
+            tree_pages.record(conn, packed)
 
     def _loop(self) -> None:
         stop = False
@@ -284,6 +292,8 @@ def mark_done(
             datums_failed=Job.datums_failed + delta["failed"],
         )
     )
+    if o.output_tree is not None and o.output_pack is not None:
+        tree_pages.record(s.connection(), {o.output_tree: o.output_pack})
     if o.ok and o.output_tree is not None and not o.recovered:
         _remember(s, pipeline_id, d, o.output_tree)
 

@@ -88,6 +88,11 @@ class Backend(ABC):
         """
         return self.get(oid)
 
+    def get_cold(self, oid: str) -> bytes:
+        """:meth:`get_transient` for the chunks of a large file read once: a local directory
+        reads them past the page cache (see :func:`storage.fileio.read_direct`)."""
+        return self.get_transient(oid)
+
     @abstractmethod
     def exists(self, oid: str) -> bool:
         """Whether an object is stored under ``oid``."""

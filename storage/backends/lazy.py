@@ -64,6 +64,9 @@ class LazyBackend(Backend):
     def get_transient(self, oid: str) -> bytes:
         return self._real().get_transient(oid)
 
+    def get_cold(self, oid: str) -> bytes:
+        return self._real().get_cold(oid)
+
     def exists(self, oid: str) -> bool:
         return self._real().exists(oid)
 

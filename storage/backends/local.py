@@ -16,7 +16,7 @@ from pathlib import Path
 
 from storage.backends.base import Backend
 from storage.errors import BackendUnavailable, ObjectNotFound
-from storage.fileio import atomic_write, fsync_dir
+from storage.fileio import atomic_write, fsync_dir, read_direct
 
 
 class LocalBackend(Backend):
@@ -154,6 +154,15 @@ class LocalBackend(Backend):
             raise ObjectNotFound(oid, self.url) from None
         except OSError as err:
             raise BackendUnavailable(f"cannot read object {oid} under {self.root}: {err.strerror}") from err
+
+    def get_cold(self, oid: str) -> bytes:
+        try:
+            data = read_direct(self._spath(oid))
+        except FileNotFoundError:
+            raise ObjectNotFound(oid, self.url) from None
+        except OSError as err:
+            raise BackendUnavailable(f"cannot read object {oid} under {self.root}: {err.strerror}") from err
+        return self.get(oid) if data is None else data
 
     def exists(self, oid: str) -> bool:
         return os.path.exists(self._spath(oid))

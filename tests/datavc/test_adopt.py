@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from datavc.client import Client
-from datavc.errors import InvalidArgument
+from datavc.errors import InvalidArgument, NotFound
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -68,13 +68,13 @@ def test_adopt_onto_an_unborn_branch_and_refusals(tmp_path: Path, data: Path) ->
     c.close()
 
 
-def test_adopt_spills_its_index_rows_in_batches(
+def test_adopt_hands_its_index_rows_over_in_batches(
     tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A large adopt writes its rows to a temp file in batches: the index is the same."""
+    """The index thread gets the rows in batches: the index is the same, status clean."""
     from datavc import adopt as adopt_mod
 
-    monkeypatch.setattr(adopt_mod._Spill, "BATCH", 4)  # 31 files: 7 spilled batches and a tail
+    monkeypatch.setattr(adopt_mod._IndexLoader, "BATCH", 4)  # 31 files: 7 full batches and a tail
     c = Client.init(tmp_path / "store")
     c.create_repo("r")
     info = c.adopt("r", "main", data)
@@ -82,4 +82,44 @@ def test_adopt_spills_its_index_rows_in_batches(
     assert c.status(data).clean
     (data / "s1" / "f1.txt").write_text("edited")
     assert [d.path for d in c.status(data).changes] == ["/s1/f1.txt"]
+    c.close()
+
+
+def test_a_failed_adopt_leaves_no_checkout_and_a_killed_ones_scratch_is_cleared(
+    tmp_path: Path, data: Path
+) -> None:
+    c = Client.init(tmp_path / "store")
+    c.create_repo("r")
+    bad = data / "s0" / "bad\x01name.txt"
+    bad.write_bytes(b"a name the store refuses")
+    files = _tree(data)
+    with pytest.raises(InvalidArgument):
+        c.adopt("r", "main", data)
+    assert not (data / ".datavc-checkout").exists()  # the index begun beside the walk is gone
+    assert _tree(data) == files
+    with pytest.raises(NotFound):
+        c.inspect_commit("r", "main")  # no commit made
+    bad.unlink()
+    # What a SIGKILLed adopt leaves: the checkout directory with an index and no state.json.
+    scratch = data / ".datavc-checkout"
+    (scratch / "tmp").mkdir(parents=True)
+    (scratch / "index.sqlite").write_bytes(b"half an index")
+    info = c.adopt("r", "main", data)
+    assert info.files_unchanged == len(_tree(data)) and c.status(data).clean
+    assert "/.datavc-checkout/index.sqlite" not in {f.path for f in c.list_files("r", "main", recursive=True)}
+    c.close()
+
+
+def test_adopt_refuses_a_checkout_name_that_is_not_a_directory(tmp_path: Path, data: Path) -> None:
+    c = Client.init(tmp_path / "store")
+    c.create_repo("r")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not datavc's")
+    (data / ".datavc-checkout").symlink_to(elsewhere)
+    with pytest.raises(InvalidArgument, match="not a directory"):
+        c.adopt("r", "main", data)
+    assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]  # nothing written through the link
+    with pytest.raises(NotFound):
+        c.inspect_commit("r", "main")  # no commit made
     c.close()

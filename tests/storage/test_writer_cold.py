@@ -132,6 +132,8 @@ def test_a_stream_that_is_not_a_file_is_stored_as_usual(
 def test_a_large_file_written_in_pieces_drops_its_pages_past_the_offset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Where there is no direct I/O (see test_fileio_direct): written, then dropped."""
+    monkeypatch.setattr(fileio, "_O_DIRECT", 0)
     monkeypatch.setattr(fileio, "_DROP_LAG", 64 * 1024)
     calls = _record_drops(monkeypatch, fileio)
     pieces = [os.urandom(16 * 1024) for _ in range(64)]  # 1 MiB

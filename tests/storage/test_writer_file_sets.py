@@ -19,7 +19,7 @@ def test_each_set_gets_the_tree_put_dir_gives_and_all_share_one_pack(tmp_path: P
     store = ObjectStore.init(str(tmp_path / "objects"))
     sets = [[("b", b"two"), ("a", f"one {i}".encode())] for i in range(5)] + [[]]
     with store.writer(group_sync=True) as w:
-        trees = w.put_file_sets(sets)
+        trees, _ = w.put_file_sets(sets)
     expected = []
     for i, files in enumerate(sets):
         d = tmp_path / f"d{i}"
@@ -74,7 +74,7 @@ def test_inline_writes_store_from_the_caller_and_flush_on_the_pool(tmp_path: Pat
     pool = _CountingPool()
     try:
         w = store.writer(group_sync=True, pool=pool, inline_writes=True)
-        [tree] = w.put_file_sets([[("a", b"x" * 100)]])
+        [tree], _ = w.put_file_sets([[("a", b"x" * 100)]])
         entry = store.trees.get(tree, "a")
         assert entry is not None
         assert store.backend.exists(entry.refs[0].oid)  # written already, before any barrier

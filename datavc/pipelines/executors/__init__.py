@@ -37,6 +37,9 @@ class Outcome:
     duration: float
     output_tree: str | None
     recovered: bool = False
+    #: The tree pack holding ``output_tree``'s page when it is not an object of its own
+    #: (:mod:`datavc.tree_pages`): recorded with the datum.
+    output_pack: str | None = None
 
 
 class OnStart(Protocol):

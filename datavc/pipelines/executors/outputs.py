@@ -37,7 +37,7 @@ from storage.writer import Writer
 
 WINDOW = 0.05  # seconds between durability barriers
 _STORE_BATCH = 64  # datums stored per hold of the writer's lock
-_GATHER = 0.01  # seconds the storing thread waits for more datums before storing a few
+_GATHER = 0.025  # seconds the storing thread waits for more datums (half a WINDOW: ~2 packs per barrier)
 
 # A datum to report: its outcome, and its outputs still to store (if any): a directory with
 # what removes it afterwards, or the files themselves, read into memory (small outputs).
@@ -160,10 +160,13 @@ class OutputStore:
         in_memory = [files for *_, files in batch if files is not None]
         done: list[tuple[Datum, Outcome]] = []
         with self._lock:
-            trees = iter(self._writer.put_file_sets(in_memory)) if in_memory else iter(())
+            # The small outputs' trees go into one tree pack: an object file per datum's
+            # tree (and a fresh store's fan-out directories for it) was most of this thread.
+            roots, pack = self._writer.put_file_sets(in_memory, tree_pack=True) if in_memory else ([], None)
+            trees = iter(roots)
             for d, o, path, remove, files in batch:
                 if files is not None:
-                    o = dataclasses.replace(o, output_tree=next(trees))
+                    o = dataclasses.replace(o, output_tree=next(trees), output_pack=pack)
                 elif path is not None and remove is not None:
                     try:
                         tree = self._writer.put_dir(path, follow_symlinks=False)

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, func, select
 
 from datavc.client import Client
+from datavc.db.models import TreePage
+from tests.datavc.helpers import assert_fsck_clean, object_ids
 from tests.datavc.helpers import files_of as files
 from tests.datavc.pipelines.helpers import last_job, sh
 
@@ -29,6 +33,14 @@ for d in datavc.datums():
             raise SystemExit(3)
         open(os.path.join(d.output_dir, name), "w").write(data.upper())
         open(os.path.join(os.environ["DATAVC_OUT"], name + ".pid"), "w").write(str(os.getpid()))
+"""
+# Upper-cases each datum's files into its output (one small file per datum).
+SIMPLE = """
+import os, datavc
+for d in datavc.datums():
+    for name in os.listdir(d.inputs["A"]):
+        data = open(os.path.join(d.inputs["A"], name)).read()
+        open(os.path.join(d.output_dir, name), "w").write(data.upper())
 """
 N = 6
 DATAVC = str(Path(sys.executable).with_name("datavc"))
@@ -179,3 +191,47 @@ def test_a_datum_staged_ahead_fails_with_the_rest_when_the_next_process_never_as
     assert (job.datums_processed, job.datums_failed) == (1, N - 1)
     logs = "".join(text for _, text in client.job_logs(job.id))
     assert "exited without asking for this datum" in logs and "not again" in logs
+
+
+def test_datum_output_trees_are_packed_kept_by_gc_and_reused_by_the_next_job(
+    client: Client, tmp_path: Path
+) -> None:
+    _pipeline(client, [sys.executable, "-c", SIMPLE])
+    assert client.run().ok
+    trees = {d.output_tree for d in client.list_datums(last_job(client, "P").id)}
+    assert None not in trees and len(trees) == N
+    # No object file per datum's tree: they are in tree packs, found through the database.
+    ids = object_ids(client)
+    assert not trees & ids
+    client.close()
+    client = Client.open(tmp_path / "store")
+    client.gc(grace=timedelta(0), force=True)  # the input's older trees go, the packs stay
+    with client.context.db.read() as s:
+        located = dict(s.execute(select(TreePage.page, TreePage.pack)).all())
+    assert set(located) == trees and set(located.values()) <= object_ids(client)
+    store = client.context.store
+    assert {t: [p for p, _ in store.walk(t)] for t in trees if t} == {
+        d.output_tree: [d.inputs[0][1].lstrip("/")] for d in client.list_datums(last_job(client, "P").id)
+    }
+    # The next job skips the six datums, reusing their (packed) outputs.
+    client.put_file("A", "main", "/g", b"new")
+    assert client.run().ok
+    want = {f"/f{i:02d}": f"V{i}".encode() for i in range(N)} | {"/g": b"NEW"}
+    assert files(client, "P") == want
+    assert last_job(client, "P").datums_skipped == N
+    assert_fsck_clean(client)
+    # fsck checks the packs: one that lost a page it should hold is reported.
+    pack = next(iter(located.values()))
+    with client.context.db.write() as s:
+        s.add(TreePage(page="0" * 32, pack=pack))
+    report = client.fsck()
+    assert not report.ok and any("without page" in b for b in report.bad_trees)
+    with client.context.db.write() as s:
+        s.execute(delete(TreePage).where(TreePage.page == "0" * 32))
+    assert_fsck_clean(client)
+    # Once the pipeline is gone, gc takes its packs and forgets them.
+    client.delete_pipeline("P")
+    client.gc(grace=timedelta(0), force=True)
+    with client.context.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(TreePage)) == 0
+    client.close()
