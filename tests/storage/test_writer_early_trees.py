@@ -53,7 +53,8 @@ def test_trees_built_as_files_arrive_are_written_early_and_only_after_their_data
             if p == "d11/f000":  # d00..d10 are complete: let their data land (no race on timing)
                 wait(list(w._futures))
         root = builder.finish()
-        started_before_barrier = {oid for what, oid in log if what == "start"}
+        # handed to the upload threads before the barrier (they may not have started it yet)
+        queued_at_barrier = set(w._queued_trees)
     for p, d in files.items():
         entry = store.get_entry(root, p)
         assert entry is not None and store.read_bytes(entry) == d
@@ -71,7 +72,7 @@ def test_trees_built_as_files_arrive_are_written_early_and_only_after_their_data
         assert page is not None and page.is_dir
         data = {r.oid for p in files if p.startswith(d + "/") for r in store.get_entry(root, p).refs}  # type: ignore[union-attr]
         assert data <= ended_before[page.hash], f"the tree of {d} was written before its data"
-        early += page.hash in started_before_barrier
+        early += page.hash not in queued_at_barrier
     assert early >= 1  # d00..d10 were released at a pack sealed after their data was stored
     all_data = {r.oid for p in files for r in store.get_entry(root, p).refs}  # type: ignore[union-attr]
     assert all_data <= ended_before[root]
