@@ -194,7 +194,7 @@ class _IndexLoader(threading.Thread):
             localscan.create_schema(db)
             db.execute("BEGIN")  # one transaction, one commit: the triggers' drop and restore too
             localscan.drop_triggers(db)  # a new index: its dirs rows are written with it
-        except BaseException as err:
+        except BaseException as err:  # raised in the adopting thread by finish()
             self._error = err
         while (rows := self._queue.get()) is not None:  # drained even after an error: add() never blocks
             if db is not None and self._error is None:
