@@ -13,20 +13,15 @@ from pathlib import Path
 import pytest
 
 from datavc import batch, errors, transfer
-from datavc.client import Client
 from datavc.remote import RemoteClient
-from tests.datavc.server.conftest import Server, start_server
+from tests.datavc.server.conftest import Server, serve_new_store
 
 KiB = 1024
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    direct = Client.init(tmp_path_factory.mktemp("transfer") / "store")
-    server = start_server(direct)
-    yield server
-    server.stop()
-    direct.close()
+    yield from serve_new_store(tmp_path_factory, "transfer")
 
 
 @pytest.fixture

@@ -16,16 +16,12 @@ import pytest
 
 from datavc import batch, errors, transfer, walk_ahead
 from datavc.client import Client
-from tests.datavc.server.conftest import Server, start_server
+from tests.datavc.server.conftest import Server, serve_new_store
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    direct = Client.init(tmp_path_factory.mktemp("walk") / "store")
-    s = start_server(direct)
-    yield s
-    s.stop()
-    direct.close()
+    yield from serve_new_store(tmp_path_factory, "walk")
 
 
 @pytest.fixture(autouse=True)

@@ -87,6 +87,17 @@ def start_server(direct: Client, **config: object) -> Server:
     return Server(f"{scheme}://127.0.0.1:{port}", direct, tok.secret, server, thread)
 
 
+def serve_new_store(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Server]:
+    """For a module-scoped fixture: a server over a new store, stopped (and the store closed) after."""
+    direct = Client.init(tmp_path_factory.mktemp(name) / "store")
+    server = start_server(direct)
+    try:
+        yield server
+    finally:
+        server.stop()
+        direct.close()
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """``serve(db=None, **uvicorn_config)``: a server over a fresh store in tmp_path (stopped at teardown)."""

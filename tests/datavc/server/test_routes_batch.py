@@ -17,17 +17,12 @@ from click.testing import CliRunner
 
 from datavc import batch, errors
 from datavc.cli import main
-from datavc.client import Client
-from tests.datavc.server.conftest import Server, start_server
+from tests.datavc.server.conftest import Server, serve_new_store
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    direct = Client.init(tmp_path_factory.mktemp("batch") / "store")
-    s = start_server(direct)
-    yield s
-    s.stop()
-    direct.close()
+    yield from serve_new_store(tmp_path_factory, "batch")
 
 
 def _tree(root: Path) -> dict[str, bytes]:
